@@ -1,0 +1,177 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Logger } from 'pino'
+import { checkTarget } from '../config/load.js'
+import { GenerationConflictError } from '../control/errors.js'
+import { toPercent, type SplitController } from '../control/split-controller.js'
+import type { AutoRevertSettings } from '../control/auto-revert.js'
+import type { WindowStats } from '../control/error-window.js'
+import type { AuditEvent, SplitState } from '../control/types.js'
+import type { Metrics } from '../metrics/metrics.js'
+import type { TargetHealth } from '../proxy/types.js'
+import type { Color } from '../routing/types.js'
+import { bearerChecker } from './auth.js'
+import { ActionBody, ColorParams, EventsQuery, SplitBody, TargetsBody } from './schemas.js'
+
+/** What the admin API reads and drives; app.ts provides it. */
+export interface AdminDeps {
+  readonly controller: SplitController
+  readonly metrics: Metrics
+  readonly token: string | undefined
+  readonly logger: Logger
+  windowStats(): Record<Color, WindowStats>
+  autoRevert(): AutoRevertSettings
+  health(): Record<Color, readonly TargetHealth[]>
+  inFlight(): Record<Color, number>
+  /** Points a colour at new targets and records a `targets` event. */
+  setTargets(color: Color, targets: readonly string[], reason: string | null): Promise<AuditEvent>
+}
+
+/** An error that fastify's default handler renders as `{statusCode, error, message}`. */
+function httpError(statusCode: number, message: string, code?: string): FastifyError {
+  return Object.assign(new Error(message), { statusCode, code: code ?? `SY_ERR_HTTP_${statusCode}`, name: 'AdminError' })
+}
+
+/** The GET /v1/split shape. */
+export function splitView(state: SplitState): { blue: number; green: number; generation: number; reverted: SplitState['reverted'] } {
+  return { ...toPercent(state.greenBuckets), generation: state.generation, reverted: state.reverted }
+}
+
+/** Reads `{green}`, `{blue}` or both (summing to 100) into green buckets; throws a 400 otherwise. */
+export function greenBucketsFromBody(body: { green?: number; blue?: number }): number {
+  const { green, blue } = body
+  if (green === undefined && blue === undefined) {
+    throw httpError(400, 'body must set "green" or "blue" (a percent from 0 to 100)')
+  }
+  if (green !== undefined && blue !== undefined && Math.abs(green + blue - 100) > 1e-9) {
+    throw httpError(400, `"green" (${green}) and "blue" (${blue}) must sum to 100`)
+  }
+  const value = green ?? 100 - blue!
+  const field = green !== undefined ? 'green' : 'blue'
+  const buckets = Math.round(value * 100)
+  if (Math.abs(buckets - value * 100) > 1e-6) {
+    throw httpError(400, `"${field}" must have at most two decimals (0.01 resolution)`)
+  }
+  return buckets
+}
+
+function formatSchemaErrors(
+  errors: readonly { instancePath: string; keyword: string; message?: string | undefined; params: Record<string, unknown> }[],
+  dataVar: string,
+): Error {
+  const first = errors.find((e) => e.keyword === 'additionalProperties') ?? errors[0]
+  if (first === undefined) return httpError(400, `${dataVar} is invalid`)
+  const where = dataVar + first.instancePath.replaceAll('/', '.')
+  if (first.keyword === 'additionalProperties') {
+    return httpError(400, `${where} has an unknown field "${String(first.params.additionalProperty)}"`)
+  }
+  if (dataVar === 'params' && first.instancePath === '/color') return httpError(400, 'color must be "blue" or "green"')
+  if (first.keyword === 'anyOf' && dataVar === 'body') return httpError(400, 'body must be a JSON object or empty')
+  return httpError(400, `${where} ${first.message ?? 'is invalid'}`)
+}
+
+/** Builds the admin API on its own fastify instance (never the proxy's server). */
+export function createAdminServer(deps: AdminDeps): FastifyInstance {
+  const app = Fastify({
+    // The cast keeps fastify's instance type on its own logger interface (pino's is wider).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+    loggerInstance: deps.logger.child({ component: 'admin' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 64 * 1024,
+    // Admin bodies are never coerced: "25" is not 25, and unknown fields are refused, not dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    schemaErrorFormatter: formatSchemaErrors,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  const authorized = deps.token === undefined ? undefined : bearerChecker(deps.token)
+  app.addHook('onRequest', async (request, reply) => {
+    if (authorized === undefined || !request.url.startsWith('/v1/')) return
+    if (!authorized(request.headers.authorization)) {
+      request.log.warn({ ip: request.ip, method: request.method, url: request.url }, 'admin request refused: bad or missing bearer token')
+      void reply.header('www-authenticate', 'Bearer')
+      throw httpError(401, 'missing or invalid bearer token: send "Authorization: Bearer <admin.token>"')
+    }
+  })
+  // An empty body with a JSON content type is "no body" for the action routes, not an error.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = (body as string).trim()
+    if (text === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch {
+      done(httpError(400, 'body is not valid JSON'), undefined)
+    }
+  })
+
+  const change = async (
+    greenBuckets: number,
+    type: 'split' | 'promote' | 'rollback',
+    body: { ifGeneration?: number; reason?: string } | null | undefined,
+  ) => {
+    try {
+      const state = await deps.controller.change({
+        greenBuckets,
+        type,
+        source: 'api',
+        reason: body?.reason ?? null,
+        ...(body?.ifGeneration !== undefined ? { ifGeneration: body.ifGeneration } : {}),
+      })
+      return splitView(state)
+    } catch (err) {
+      if (err instanceof GenerationConflictError) throw httpError(409, err.message, err.code)
+      throw err
+    }
+  }
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/metrics', async (_request, reply) => {
+    void reply.type(deps.metrics.registry.contentType)
+    return deps.metrics.text()
+  })
+
+  app.get('/v1/split', async () => splitView(deps.controller.state()))
+  app.put('/v1/split', { schema: { body: SplitBody } }, async (request) => {
+    return change(greenBucketsFromBody(request.body), 'split', request.body)
+  })
+  app.post('/v1/promote', { schema: { body: ActionBody } }, async (request) => change(10_000, 'promote', request.body))
+  app.post('/v1/rollback', { schema: { body: ActionBody } }, async (request) => change(0, 'rollback', request.body))
+
+  app.get('/v1/upstreams', async () => {
+    const health = deps.health()
+    return { blue: { targets: health.blue }, green: { targets: health.green } }
+  })
+  app.put('/v1/upstreams/:color', { schema: { params: ColorParams, body: TargetsBody } }, async (request) => {
+    const { color } = request.params
+    const { targets } = request.body
+    targets.forEach((target, i) => {
+      try {
+        checkTarget(`targets[${i}]`, target)
+      } catch (err) {
+        throw httpError(400, (err as Error).message)
+      }
+    })
+    if (new Set(targets).size !== targets.length) throw httpError(400, 'targets must not list the same URL twice')
+    await deps.setTargets(color, targets, request.body.reason ?? null)
+    return { [color]: { targets: deps.health()[color] } }
+  })
+
+  app.get('/v1/status', async () => {
+    const windows = deps.windowStats()
+    const settings = deps.autoRevert()
+    return {
+      split: splitView(deps.controller.state()),
+      window: { seconds: settings.window / 1000, blue: windows.blue, green: windows.green },
+      autoRevert: settings,
+      inFlight: deps.inFlight(),
+      upstreams: deps.health(),
+    }
+  })
+
+  app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (request) => {
+    const limit = request.query.limit === undefined ? undefined : Number(request.query.limit)
+    const events = deps.controller.events()
+    return limit === undefined ? events : events.slice(0, limit)
+  })
+
+  return app
+}

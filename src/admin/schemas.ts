@@ -1,0 +1,38 @@
+import { Type } from 'typebox'
+
+const Percent = Type.Number({ minimum: 0, maximum: 100 })
+
+/** PUT /v1/split. Which combination is allowed is checked in the handler (see splitFromBody). */
+export const SplitBody = Type.Object(
+  {
+    green: Type.Optional(Percent),
+    blue: Type.Optional(Percent),
+    ifGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+)
+
+/** POST /v1/promote and /v1/rollback: a body is optional. */
+export const ActionBody = Type.Union([
+  Type.Null(),
+  Type.Object(
+    { ifGeneration: Type.Optional(Type.Integer({ minimum: 0 })), reason: Type.Optional(Type.String({ maxLength: 500 })) },
+    { additionalProperties: false },
+  ),
+])
+
+export const TargetsBody = Type.Object(
+  {
+    targets: Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { minItems: 1, maxItems: 64 }),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+)
+
+export const ColorParams = Type.Object({ color: Type.Union([Type.Literal('blue'), Type.Literal('green')]) })
+
+export const EventsQuery = Type.Object(
+  { limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$' })) },
+  { additionalProperties: false },
+)

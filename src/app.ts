@@ -1,0 +1,179 @@
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import type { Config } from './config/schema.js'
+import { createAdminServer } from './admin/admin-server.js'
+import { AutoRevert } from './control/auto-revert.js'
+import { ErrorWindow } from './control/error-window.js'
+import { FileStateStore } from './control/file-store.js'
+import { SplitController } from './control/split-controller.js'
+import type { StateStore } from './control/types.js'
+import { startDemoUpstreams, type DemoUpstreams } from './demo/demo-upstreams.js'
+import { Metrics } from './metrics/metrics.js'
+import { createProxyServer } from './proxy/proxy-server.js'
+import type { ErrorKind, OutcomeSink } from './proxy/types.js'
+import { Router } from './routing/router.js'
+import { COLORS, percentToBuckets, type Color } from './routing/types.js'
+
+/** A running switchyard: proxy, admin API, control loop. */
+export interface App {
+  readonly proxyUrl: string
+  readonly adminUrl: string
+  readonly controller: SplitController
+  readonly metrics: Metrics
+  /** Targets each colour points at now. */
+  targets(): Record<Color, readonly string[]>
+  /** Applies a re-read config: targets, timeouts and thresholds; the live split stays. */
+  reload(config: Config): Promise<void>
+  /** Stops accepting, lets in-flight work finish up to drain.deadline, then closes everything. */
+  close(): Promise<void>
+}
+
+export interface AppOptions {
+  readonly logger: Logger
+  /** Defaults to the file store at `state.file`. */
+  readonly store?: StateStore
+}
+
+function urlOf(address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${address.port}`
+}
+
+/** The composition root: the only place that wires config, routing, proxy, control, admin and metrics. */
+export async function startApp(initial: Config, options: AppOptions): Promise<App> {
+  const { logger } = options
+  let config = initial
+  const cleanup: (() => Promise<void>)[] = []
+  try {
+    let demo: DemoUpstreams | undefined
+    if (config.demo !== null) {
+      demo = await startDemoUpstreams(config.demo)
+      cleanup.push(() => demo!.close())
+      logger.info({ blue: demo.urls.blue, green: demo.urls.green }, 'demo upstreams listening (blue answers v1, green v2)')
+    }
+    const targetsOf = (c: Config): Record<Color, readonly string[]> => ({
+      blue: c.upstreams.blue.targets.length > 0 || demo === undefined ? c.upstreams.blue.targets : [demo.urls.blue],
+      green: c.upstreams.green.targets.length > 0 || demo === undefined ? c.upstreams.green.targets : [demo.urls.green],
+    })
+    const targets = targetsOf(config)
+
+    const store = options.store ?? new FileStateStore(config.state.file)
+    const controller = new SplitController(store, { logger })
+    const { restored } = await controller.init(percentToBuckets(config.split.green))
+    const split = controller.state()
+    logger.info(
+      { green: split.greenBuckets / 100, generation: split.generation, restored },
+      restored ? 'split restored from the state (config split.green is only the first-start value)' : 'split seeded from config',
+    )
+
+    const metrics = new Metrics()
+    metrics.setSplit(split.greenBuckets)
+    controller.onChange((state, event) => {
+      metrics.setSplit(state.greenBuckets)
+      if (event.type !== 'targets') metrics.splitChanged(event.source)
+    })
+
+    let window = new ErrorWindow(config.autoRevert.window)
+    const sink: OutcomeSink = {
+      record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
+        metrics.record(color, status, durationMs, errorKind)
+        window.record(color, durationMs, status >= 500 || (errorKind !== undefined && errorKind !== 'client'))
+      },
+    }
+
+    const router = new Router({
+      keys: config.sticky.keys,
+      cookie: config.sticky.cookie,
+      cookieMaxAgeSeconds: Math.round(config.sticky.cookieMaxAge / 1000),
+      overrideHeader: config.override.header,
+    })
+    const proxy = createProxyServer({
+      tables: controller,
+      router,
+      sink,
+      upstreams: targets,
+      timeouts: config.timeouts,
+      logger,
+      accessLog: config.log.access,
+    })
+
+    const autoRevert = new AutoRevert({
+      controller,
+      window: () => window,
+      settings: config.autoRevert,
+      logger,
+      onRevert: () => metrics.reverted(),
+    })
+
+    const setTargets = async (color: Color, next: readonly string[], source: string, reason: string | null) => {
+      const before = [...targets[color]]
+      targets[color] = [...next]
+      proxy.setTargets(color, next)
+      // A new release on green starts with a clean error history.
+      window.reset(color)
+      return controller.record('targets', { color, targets: before }, { color, targets: [...next] }, source, reason)
+    }
+
+    const admin = createAdminServer({
+      controller,
+      metrics,
+      token: config.admin.token,
+      logger,
+      windowStats: () => window.all(),
+      autoRevert: () => config.autoRevert,
+      health: () => proxy.health(),
+      inFlight: () => proxy.inFlight(),
+      setTargets: (color, next, reason) => setTargets(color, next, 'api', reason),
+    })
+    cleanup.push(() => admin.close())
+    await admin.listen({ port: config.admin.port, host: config.admin.host })
+    const adminUrl = urlOf(admin.server.address() as AddressInfo)
+
+    cleanup.push(() => proxy.close(config.drain.deadline))
+    const proxyUrl = urlOf(await proxy.listen(config.proxy.port, config.proxy.host))
+    autoRevert.start()
+    cleanup.push(async () => autoRevert.stop())
+    logger.info({ proxy: proxyUrl, admin: adminUrl, blue: targets.blue, green: targets.green }, 'switchyard ready')
+
+    let closing: Promise<void> | undefined
+    return {
+      proxyUrl,
+      adminUrl,
+      controller,
+      metrics,
+      targets: () => ({ ...targets }),
+      async reload(next: Config): Promise<void> {
+        const wanted = targetsOf(next)
+        for (const color of COLORS) {
+          if (wanted[color].join(' ') !== targets[color].join(' ')) {
+            await setTargets(color, wanted[color], 'reload', 'config reloaded')
+          }
+        }
+        proxy.setTimeouts(next.timeouts)
+        if (next.autoRevert.window !== config.autoRevert.window) window = new ErrorWindow(next.autoRevert.window)
+        autoRevert.configure(next.autoRevert)
+        const restartOnly = (['proxy', 'admin', 'sticky', 'override', 'state', 'log', 'demo'] as const).filter(
+          (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
+        )
+        if (restartOnly.length > 0) {
+          logger.warn({ keys: restartOnly }, `config reloaded; changes to ${restartOnly.join(', ')} take effect on restart`)
+        }
+        config = next
+        logger.info({ blue: targets.blue, green: targets.green, timeouts: next.timeouts }, 'config reloaded')
+      },
+      close(): Promise<void> {
+        closing ??= runCleanup(cleanup)
+        return closing
+      },
+    }
+  } catch (err) {
+    await runCleanup(cleanup)
+    throw err
+  }
+}
+
+async function runCleanup(steps: (() => Promise<void>)[]): Promise<void> {
+  for (const step of steps.reverse()) {
+    await step().catch(() => undefined)
+  }
+}

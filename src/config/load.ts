@@ -1,0 +1,226 @@
+import { readFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
+import { parse as parseYaml, YAMLParseError } from 'yaml'
+import { Compile } from 'typebox/compile'
+import { parseDuration } from './duration.js'
+import { RawConfigSchema, type Config, type RawConfig } from './schema.js'
+import { compileKey } from '../routing/sticky.js'
+
+/** A config problem; the message names the key, e.g. `split.green must be between 0 and 100`. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  readonly code = 'SY_ERR_CONFIG'
+}
+
+const validator = Compile(RawConfigSchema)
+
+/** Environment variables that override config keys. */
+export interface ConfigEnv {
+  readonly SWITCHYARD_ADMIN_TOKEN?: string | undefined
+}
+
+/** Reads, validates and freezes a YAML (or JSON) config file. Throws ConfigError. */
+export async function loadConfigFile(file: string, env: ConfigEnv = process.env): Promise<Config> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new ConfigError(
+      code === 'ENOENT' ? `config file ${file} does not exist` : `config file ${file} cannot be read (${code ?? String(err)})`,
+    )
+  }
+  let raw: unknown
+  try {
+    raw = parseYaml(text, { prettyErrors: true })
+  } catch (err) {
+    const detail = err instanceof YAMLParseError ? err.message.split('\n')[0] : String(err)
+    throw new ConfigError(`config file ${file} is not valid YAML: ${detail}`)
+  }
+  return resolveConfig(raw ?? {}, env)
+}
+
+/** Validates a parsed config object, fills defaults, converts durations and deep-freezes it. */
+export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError('the config must be a YAML mapping of sections (proxy, admin, upstreams, ...)')
+  }
+  if (!validator.Check(raw)) throw new ConfigError(describeSchemaError(raw))
+  const c: RawConfig = raw
+
+  const demoOn = c.demo !== undefined && c.demo.enabled !== false
+  const demo = demoOn ? { blue: c.demo?.blue ?? 3001, green: c.demo?.green ?? 3002 } : null
+  const blueTargets = c.upstreams?.blue?.targets ?? []
+  const greenTargets = c.upstreams?.green?.targets ?? []
+  for (const [color, targets] of [['blue', blueTargets], ['green', greenTargets]] as const) {
+    if (targets.length === 0 && demo === null) {
+      throw new ConfigError(`upstreams.${color}.targets is required: list one or more http:// URLs (or turn on demo)`)
+    }
+    targets.forEach((target, i) => checkTarget(`upstreams.${color}.targets[${i}]`, target))
+  }
+
+  const green = c.split?.green ?? 0
+  if (Math.abs(Math.round(green * 100) - green * 100) > 1e-6) {
+    throw new ConfigError(`split.green must have at most two decimals (0.01 resolution), got ${green}`)
+  }
+
+  const keys = c.sticky?.keys ?? ['cookie:session', 'header:x-user-id', 'ip']
+  keys.forEach((key, i) => {
+    try {
+      compileKey(key)
+    } catch (err) {
+      throw new ConfigError(`sticky.keys[${i}] ${(err as Error).message}`)
+    }
+  })
+
+  const adminHost = c.admin?.host ?? '127.0.0.1'
+  const envToken = env.SWITCHYARD_ADMIN_TOKEN
+  const token = envToken !== undefined && envToken !== '' ? envToken : c.admin?.token
+  if ((token === undefined || token === '') && !isLoopback(adminHost)) {
+    throw new ConfigError(
+      `admin.token is required when admin.host (${adminHost}) is not a loopback address; set it or SWITCHYARD_ADMIN_TOKEN`,
+    )
+  }
+  const proxyPort = c.proxy?.port ?? 8080
+  const adminPort = c.admin?.port ?? 9090
+  if (proxyPort !== 0 && proxyPort === adminPort) {
+    throw new ConfigError(`admin.port must differ from proxy.port (both are ${proxyPort})`)
+  }
+  if (demo !== null) {
+    for (const [color, port] of Object.entries(demo)) {
+      if (port !== 0 && (port === proxyPort || port === adminPort)) {
+        throw new ConfigError(`demo.${color} port ${port} is already used by the proxy or the admin API`)
+      }
+    }
+  }
+  const connect = duration('timeouts.connect', c.timeouts?.connect, 5_000)
+  if (connect === 0) throw new ConfigError('timeouts.connect must be greater than 0')
+  const window = duration('autoRevert.window', c.autoRevert?.window, 30_000)
+  if (window < 1000) throw new ConfigError('autoRevert.window must be at least 1s (it is made of one-second buckets)')
+
+  return deepFreeze<Config>({
+    proxy: { host: c.proxy?.host ?? '0.0.0.0', port: proxyPort },
+    admin: { host: adminHost, port: adminPort, token: token === '' ? undefined : token },
+    upstreams: { blue: { targets: [...blueTargets] }, green: { targets: [...greenTargets] } },
+    split: { green },
+    sticky: {
+      keys: [...keys],
+      cookie: c.sticky?.cookie ?? 'sy_sid',
+      cookieMaxAge: duration('sticky.cookieMaxAge', c.sticky?.cookieMaxAge, 86_400_000),
+    },
+    override: { header: c.override?.header ?? 'x-switchyard-color' },
+    autoRevert: {
+      enabled: c.autoRevert?.enabled ?? true,
+      window,
+      minRequests: c.autoRevert?.minRequests ?? 20,
+      maxErrorRate: c.autoRevert?.maxErrorRate ?? 0.05,
+    },
+    state: { file: c.state?.file ?? 'var/state.json' },
+    timeouts: {
+      connect,
+      request: duration('timeouts.request', c.timeouts?.request, 300_000),
+      idle: duration('timeouts.idle', c.timeouts?.idle, 0),
+    },
+    drain: { deadline: duration('drain.deadline', c.drain?.deadline, 30_000) },
+    log: { level: c.log?.level ?? 'info', access: c.log?.access ?? false },
+    demo,
+  })
+}
+
+function duration(key: string, value: string | number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  const ms = parseDuration(value)
+  if (ms === undefined) throw new ConfigError(`${key} must be a duration such as 500ms, 30s, 5m or an integer of milliseconds`)
+  return ms
+}
+
+/** Throws a ConfigError naming `key` unless `target` is a bare http(s) origin. */
+export function checkTarget(key: string, target: string): void {
+  let url: URL
+  try {
+    url = new URL(target)
+  } catch {
+    throw new ConfigError(`${key} must be an http:// or https:// URL, got "${target}"`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${key} must be an http:// or https:// URL, got "${target}"`)
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '') {
+    throw new ConfigError(`${key} must be an origin without path, query or credentials, got "${target}"`)
+  }
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost' || host === '::1' || host === '[::1]') return true
+  return isIP(host) === 4 && host.startsWith('127.')
+}
+
+type SchemaNode = {
+  type?: string
+  minimum?: number
+  maximum?: number
+  description?: string
+  properties?: Record<string, SchemaNode>
+  items?: SchemaNode
+  anyOf?: SchemaNode[]
+}
+
+function schemaAt(path: readonly string[]): SchemaNode | undefined {
+  let node: SchemaNode | undefined = RawConfigSchema
+  for (const part of path) {
+    if (node === undefined) return undefined
+    node = /^\d+$/.test(part) ? node.items : node.properties?.[part]
+  }
+  return node
+}
+
+function keyName(path: readonly string[]): string {
+  return path.reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc === '' ? part : `${acc}.${part}`), '')
+}
+
+/** Turns the first schema violation into one sentence that names the key. */
+function describeSchemaError(raw: unknown): string {
+  const errors = [...validator.Errors(raw)]
+  const unknown = errors.find((e) => e.keyword === 'additionalProperties')
+  if (unknown !== undefined) {
+    const parent = unknown.instancePath.split('/').filter(Boolean)
+    const extra = (unknown.params as { additionalProperties?: string[] }).additionalProperties?.[0] ?? '?'
+    return `${keyName([...parent, extra])} is not a known config key`
+  }
+  // The deepest error is the most specific one (a union reports its branches below it).
+  const error = errors.reduce((best, e) => (e.instancePath.length > best.instancePath.length ? e : best), errors[0]!)
+  const path = error.instancePath.split('/').filter(Boolean)
+  const key = keyName(path)
+  const node = schemaAt(path)
+  const union = node?.anyOf !== undefined ? node : undefined
+  if (union?.description !== undefined) return `${key} must be ${union.description}`
+  if (node?.minimum !== undefined && node.maximum !== undefined && typeof getPath(raw, path) === 'number') {
+    return `${key} must be between ${node.minimum} and ${node.maximum}`
+  }
+  const subject = key === '' ? 'the config' : key
+  if (node?.anyOf !== undefined) {
+    const allowed = node.anyOf.map((branch) => JSON.stringify((branch as { const?: unknown }).const)).join(', ')
+    return `${subject} must be one of ${allowed}`
+  }
+  if (error.keyword === 'type') {
+    const type = (error.params as { type?: string }).type ?? node?.type ?? 'value'
+    return `${subject} must be ${type === 'integer' || type === 'object' || type === 'array' ? 'an' : 'a'} ${type}`
+  }
+  if (error.keyword === 'minItems') return `${subject} must list at least one entry`
+  return `${subject} ${error.message}`
+}
+
+function getPath(value: unknown, path: readonly string[]): unknown {
+  let node = value
+  for (const part of path) node = (node as Record<string, unknown> | undefined)?.[part]
+  return node
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}

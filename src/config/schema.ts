@@ -1,0 +1,100 @@
+import { Type, type Static } from 'typebox'
+import { DURATION_PATTERN } from './duration.js'
+
+const Duration = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ pattern: DURATION_PATTERN })], {
+  description: 'a duration: 500ms, 30s, 5m, 1h or an integer of milliseconds',
+})
+const Port = Type.Integer({ minimum: 0, maximum: 65535 })
+const Host = Type.String({ minLength: 1 })
+const Targets = Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })
+const strict = { additionalProperties: false } as const
+
+/** The config file as written by an operator. Every key has a default except none. */
+export const RawConfigSchema = Type.Object(
+  {
+    proxy: Type.Optional(Type.Object({ host: Type.Optional(Host), port: Type.Optional(Port) }, strict)),
+    admin: Type.Optional(
+      Type.Object({ host: Type.Optional(Host), port: Type.Optional(Port), token: Type.Optional(Type.String()) }, strict),
+    ),
+    upstreams: Type.Optional(
+      Type.Object(
+        {
+          blue: Type.Optional(Type.Object({ targets: Targets }, strict)),
+          green: Type.Optional(Type.Object({ targets: Targets }, strict)),
+        },
+        strict,
+      ),
+    ),
+    split: Type.Optional(Type.Object({ green: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })) }, strict)),
+    sticky: Type.Optional(
+      Type.Object(
+        {
+          keys: Type.Optional(Type.Array(Type.String())),
+          cookie: Type.Optional(Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]*$" })),
+          cookieMaxAge: Type.Optional(Duration),
+        },
+        strict,
+      ),
+    ),
+    override: Type.Optional(Type.Object({ header: Type.Optional(Type.String()) }, strict)),
+    autoRevert: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean()),
+          window: Type.Optional(Duration),
+          minRequests: Type.Optional(Type.Integer({ minimum: 1 })),
+          maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+        },
+        strict,
+      ),
+    ),
+    state: Type.Optional(Type.Object({ file: Type.Optional(Type.String({ minLength: 1 })) }, strict)),
+    timeouts: Type.Optional(
+      Type.Object(
+        { connect: Type.Optional(Duration), request: Type.Optional(Duration), idle: Type.Optional(Duration) },
+        strict,
+      ),
+    ),
+    drain: Type.Optional(Type.Object({ deadline: Type.Optional(Duration) }, strict)),
+    log: Type.Optional(
+      Type.Object(
+        {
+          level: Type.Optional(
+            Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+          ),
+          access: Type.Optional(Type.Boolean()),
+        },
+        strict,
+      ),
+    ),
+    demo: Type.Optional(
+      Type.Object({ enabled: Type.Optional(Type.Boolean()), blue: Type.Optional(Port), green: Type.Optional(Port) }, strict),
+    ),
+  },
+  strict,
+)
+
+export type RawConfig = Static<typeof RawConfigSchema>
+
+/** The validated, defaulted, frozen config. Durations are milliseconds. */
+export interface Config {
+  readonly proxy: { readonly host: string; readonly port: number }
+  readonly admin: { readonly host: string; readonly port: number; readonly token: string | undefined }
+  /** Targets per colour; empty only when the demo upstreams fill them in at start. */
+  readonly upstreams: { readonly blue: { readonly targets: readonly string[] }; readonly green: { readonly targets: readonly string[] } }
+  readonly split: { readonly green: number }
+  readonly sticky: { readonly keys: readonly string[]; readonly cookie: string; readonly cookieMaxAge: number }
+  readonly override: { readonly header: string }
+  readonly autoRevert: {
+    readonly enabled: boolean
+    readonly window: number
+    readonly minRequests: number
+    readonly maxErrorRate: number
+  }
+  readonly state: { readonly file: string }
+  readonly timeouts: { readonly connect: number; readonly request: number; readonly idle: number }
+  readonly drain: { readonly deadline: number }
+  readonly log: { readonly level: string; readonly access: boolean }
+  /** Built-in demo upstreams (blue answers v1, green v2); null when off. */
+  readonly demo: { readonly blue: number; readonly green: number } | null
+}

@@ -1,0 +1,124 @@
+import { COLORS, type Color } from '../routing/types.js'
+
+/** Latency histogram bins: 8 per doubling from 1 ms, so a percentile is within ~9 %. */
+const BINS_PER_DOUBLING = 8
+const BINS = BINS_PER_DOUBLING * 24 + 1 // up to ~4.6 hours
+
+/** Per-colour statistics over the window, as /v1/status shows them. */
+export interface WindowStats {
+  readonly requests: number
+  readonly errors: number
+  readonly errorRate: number
+  readonly p50Ms: number | null
+  readonly p99Ms: number | null
+}
+
+function binOf(ms: number): number {
+  if (!(ms >= 1)) return 0
+  const bin = 1 + Math.floor(Math.log2(ms) * BINS_PER_DOUBLING)
+  return bin < BINS ? bin : BINS - 1
+}
+
+/** The upper edge of a bin in ms: a conservative (never low) estimate for percentiles. */
+function binUpperMs(bin: number): number {
+  return bin === 0 ? 1 : 2 ** (bin / BINS_PER_DOUBLING)
+}
+
+/** One colour's ring of one-second buckets. */
+class ColorRing {
+  readonly #size: number
+  readonly #second: Float64Array
+  readonly #requests: Uint32Array
+  readonly #errors: Uint32Array
+  readonly #latency: Uint32Array
+
+  constructor(seconds: number) {
+    this.#size = seconds
+    this.#second = new Float64Array(seconds).fill(-1)
+    this.#requests = new Uint32Array(seconds)
+    this.#errors = new Uint32Array(seconds)
+    this.#latency = new Uint32Array(seconds * BINS)
+  }
+
+  record(second: number, durationMs: number, isError: boolean): void {
+    const slot = second % this.#size
+    if (this.#second[slot] !== second) {
+      this.#second[slot] = second
+      this.#requests[slot] = 0
+      this.#errors[slot] = 0
+      this.#latency.fill(0, slot * BINS, slot * BINS + BINS)
+    }
+    this.#requests[slot]!++
+    if (isError) this.#errors[slot]!++
+    this.#latency[slot * BINS + binOf(durationMs)]!++
+  }
+
+  stats(nowSecond: number): WindowStats {
+    let requests = 0
+    let errors = 0
+    const histogram = new Float64Array(BINS)
+    for (let slot = 0; slot < this.#size; slot++) {
+      const second = this.#second[slot]!
+      if (second < 0 || second <= nowSecond - this.#size || second > nowSecond) continue
+      requests += this.#requests[slot]!
+      errors += this.#errors[slot]!
+      for (let bin = 0; bin < BINS; bin++) histogram[bin]! += this.#latency[slot * BINS + bin]!
+    }
+    return {
+      requests,
+      errors,
+      errorRate: requests === 0 ? 0 : errors / requests,
+      p50Ms: percentile(histogram, requests, 0.5),
+      p99Ms: percentile(histogram, requests, 0.99),
+    }
+  }
+
+  reset(): void {
+    this.#second.fill(-1)
+  }
+}
+
+function percentile(histogram: Float64Array, total: number, q: number): number | null {
+  if (total === 0) return null
+  const rank = Math.ceil(total * q)
+  let seen = 0
+  for (let bin = 0; bin < histogram.length; bin++) {
+    seen += histogram[bin]!
+    if (seen >= rank) return Math.round(binUpperMs(bin) * 100) / 100
+  }
+  return null
+}
+
+/**
+ * A sliding window of one-second buckets per colour: requests, errors (5xx and transport
+ * failures; 4xx are not errors) and a latency histogram. Recording is O(1) and allocates nothing.
+ */
+export class ErrorWindow {
+  readonly #rings: Record<Color, ColorRing>
+  readonly #clock: () => number
+
+  constructor(windowMs: number, clock: () => number = Date.now) {
+    const seconds = Math.max(1, Math.round(windowMs / 1000))
+    this.#rings = { blue: new ColorRing(seconds), green: new ColorRing(seconds) }
+    this.#clock = clock
+  }
+
+  /** Counts one finished request. */
+  record(color: Color, durationMs: number, isError: boolean): void {
+    this.#rings[color].record(Math.floor(this.#clock() / 1000), durationMs, isError)
+  }
+
+  stats(color: Color): WindowStats {
+    return this.#rings[color].stats(Math.floor(this.#clock() / 1000))
+  }
+
+  all(): Record<Color, WindowStats> {
+    const second = Math.floor(this.#clock() / 1000)
+    return Object.fromEntries(COLORS.map((c) => [c, this.#rings[c].stats(second)])) as Record<Color, WindowStats>
+  }
+
+  /** Forgets a colour's history, e.g. after a revert or when it gets new targets. */
+  reset(color: Color): void {
+    this.#rings[color].reset()
+  }
+}

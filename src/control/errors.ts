@@ -1,0 +1,33 @@
+/** Error codes of the control plane; keys equal their codes. */
+export const ControlErrors = Object.freeze({
+  SY_ERR_STATE_FILE: 'SY_ERR_STATE_FILE',
+  SY_ERR_GENERATION_CONFLICT: 'SY_ERR_GENERATION_CONFLICT',
+} as const)
+
+/** The state file exists but cannot be read or trusted; start-up must stop. */
+export class StateFileError extends Error {
+  override readonly name = 'StateFileError'
+  readonly code = ControlErrors.SY_ERR_STATE_FILE
+  constructor(
+    readonly file: string,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `state file ${file} ${problem}; fix it, or move it aside to start from the config's split (the audit log in it would be lost)`,
+      options,
+    )
+  }
+}
+
+/** A write named a generation that is no longer current. */
+export class GenerationConflictError extends Error {
+  override readonly name = 'GenerationConflictError'
+  readonly code = ControlErrors.SY_ERR_GENERATION_CONFLICT
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`ifGeneration is ${expected} but the split is at generation ${actual}; read it again and retry`)
+  }
+}

@@ -1,0 +1,100 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { COLORS, type Color } from '../routing/types.js'
+import { ERROR_KINDS, type ErrorKind, type OutcomeSink } from '../proxy/types.js'
+
+const MAX_STATUS = 600
+
+/**
+ * switchyard's Prometheus metrics on a registry of its own (never the global one, so app
+ * instances and tests do not leak into each other). Label children are bound ahead of time
+ * so recording a request is array lookups and increments.
+ */
+export class Metrics implements OutcomeSink {
+  readonly registry = new Registry()
+  readonly #requests: Counter<'color' | 'code'>
+  readonly #splitPercent: Gauge<'color'>
+  readonly #reverts: Counter
+  readonly #splitChanges: Counter<'source'>
+  readonly #byStatus: (Counter.Internal | undefined)[][]
+  readonly #duration: Record<Color, Histogram.Internal<"color">>
+  readonly #errors: Record<Color, Record<ErrorKind, Counter.Internal>>
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry]
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
+    this.#requests = new Counter({
+      name: 'switchyard_requests_total',
+      help: 'Proxied requests by colour and the status code the client got',
+      labelNames: ['color', 'code'],
+      registers,
+    })
+    const duration = new Histogram({
+      name: 'switchyard_request_duration_seconds',
+      help: 'Time from request to the end of the response, by colour',
+      labelNames: ['color'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    })
+    const upstreamErrors = new Counter({
+      name: 'switchyard_upstream_errors_total',
+      help: 'Upstream failures by colour and kind (connect, timeout, idle, reset, protocol, client)',
+      labelNames: ['color', 'kind'],
+      registers,
+    })
+    this.#splitPercent = new Gauge({
+      name: 'switchyard_split_percent',
+      help: 'Share of traffic routed to each colour, in percent',
+      labelNames: ['color'],
+      registers,
+    })
+    this.#reverts = new Counter({
+      name: 'switchyard_reverts_total',
+      help: 'Automatic reverts of green to 0 %',
+      registers,
+    })
+    this.#splitChanges = new Counter({
+      name: 'switchyard_split_changes_total',
+      help: 'Changes of the split by who made them (api, auto-revert, ...)',
+      labelNames: ['source'],
+      registers,
+    })
+    this.#byStatus = COLORS.map(() => new Array<Counter.Internal | undefined>(MAX_STATUS))
+    this.#duration = { blue: duration.labels('blue'), green: duration.labels('green') }
+    const kinds = (color: Color) =>
+      Object.fromEntries(ERROR_KINDS.map((kind) => [kind, upstreamErrors.labels(color, kind)])) as Record<ErrorKind, Counter.Internal>
+    this.#errors = { blue: kinds('blue'), green: kinds('green') }
+    this.#reverts.inc(0)
+  }
+
+  /** OutcomeSink: one finished request. */
+  record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
+    const row = this.#byStatus[color === 'blue' ? 0 : 1]!
+    const code = status > 0 && status < MAX_STATUS ? status : 0
+    let child = row[code]
+    if (child === undefined) {
+      child = this.#requests.labels(color, String(code))
+      row[code] = child
+    }
+    child.inc()
+    this.#duration[color].observe(durationMs / 1000)
+    if (errorKind !== undefined) this.#errors[color][errorKind].inc()
+  }
+
+  /** The split gauge follows every change. */
+  setSplit(greenBuckets: number): void {
+    this.#splitPercent.labels('green').set(greenBuckets / 100)
+    this.#splitPercent.labels('blue').set((10_000 - greenBuckets) / 100)
+  }
+
+  splitChanged(source: string): void {
+    this.#splitChanges.labels(source).inc()
+  }
+
+  reverted(): void {
+    this.#reverts.inc()
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics()
+  }
+}

@@ -1,0 +1,37 @@
+/** The two colours a request can be routed to. */
+export type Color = 'blue' | 'green'
+
+export const COLORS: readonly Color[] = Object.freeze(['blue', 'green'])
+
+/** Buckets a sticky key hashes into; green's share is expressed in these (0.01 % each). */
+export const BUCKETS = 10_000
+
+/**
+ * An immutable routing snapshot. The data path reads one reference per request;
+ * a split change builds a new frozen table and swaps that reference.
+ */
+export interface RoutingTable {
+  readonly generation: number
+  /** Requests whose bucket is below this go green: `split.green * 100`, 0..10000. */
+  readonly greenBuckets: number
+}
+
+/** Where the data path reads the current table from; plugged in by app.ts. */
+export interface TableSource {
+  current(): RoutingTable
+}
+
+/** Builds a frozen table. `greenBuckets` must already be an integer in 0..10000. */
+export function makeTable(generation: number, greenBuckets: number): RoutingTable {
+  return Object.freeze({ generation, greenBuckets })
+}
+
+/** Converts a percentage with 0.01 resolution to buckets, e.g. 12.34 -> 1234. */
+export function percentToBuckets(percent: number): number {
+  return Math.round(percent * 100)
+}
+
+/** Converts buckets back to a percentage, e.g. 1234 -> 12.34. */
+export function bucketsToPercent(buckets: number): number {
+  return buckets / 100
+}

@@ -1,0 +1,116 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfigFile, resolveConfig } from '../../src/config/load.js'
+import { parseDuration } from '../../src/config/duration.js'
+
+const base = { upstreams: { blue: { targets: ['http://127.0.0.1:3001'] }, green: { targets: ['http://127.0.0.1:3002'] } } }
+
+describe('parseDuration', () => {
+  it('reads ms, s, m, h, d and integers of milliseconds', () => {
+    expect(parseDuration('500ms')).toBe(500)
+    expect(parseDuration('30s')).toBe(30_000)
+    expect(parseDuration('5m')).toBe(300_000)
+    expect(parseDuration('1h')).toBe(3_600_000)
+    expect(parseDuration('1d')).toBe(86_400_000)
+    expect(parseDuration('1.5s')).toBe(1500)
+    expect(parseDuration(250)).toBe(250)
+    expect(parseDuration('250')).toBe(250)
+    expect(parseDuration(0)).toBe(0)
+  })
+  it('refuses everything else', () => {
+    for (const bad of ['5x', '-1s', '', 's', '1 s', -5, 1.5, null, true]) expect(parseDuration(bad)).toBeUndefined()
+  })
+})
+
+describe('resolveConfig', () => {
+  it('fills every default and freezes the result', () => {
+    const config = resolveConfig(base)
+    expect(config.proxy).toEqual({ host: '0.0.0.0', port: 8080 })
+    expect(config.admin).toEqual({ host: '127.0.0.1', port: 9090, token: undefined })
+    expect(config.split.green).toBe(0)
+    expect(config.sticky).toEqual({ keys: ['cookie:session', 'header:x-user-id', 'ip'], cookie: 'sy_sid', cookieMaxAge: 86_400_000 })
+    expect(config.autoRevert).toEqual({ enabled: true, window: 30_000, minRequests: 20, maxErrorRate: 0.05 })
+    expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0 })
+    expect(Object.isFrozen(config) && Object.isFrozen(config.upstreams.blue.targets)).toBe(true)
+    expect(() => {
+      ;(config.split as { green: number }).green = 5
+    }).toThrow()
+  })
+
+  it('does not mutate its input', () => {
+    const input = structuredClone(base)
+    resolveConfig(input)
+    expect(input).toEqual(base)
+  })
+
+  it('SWITCHYARD_ADMIN_TOKEN overrides admin.token', () => {
+    const config = resolveConfig({ ...base, admin: { token: 'from-file' } }, { SWITCHYARD_ADMIN_TOKEN: 'from-env' })
+    expect(config.admin.token).toBe('from-env')
+  })
+
+  it('allows a non-loopback admin host with a token from the environment', () => {
+    const config = resolveConfig({ ...base, admin: { host: '0.0.0.0' } }, { SWITCHYARD_ADMIN_TOKEN: 's3cret' })
+    expect(config.admin).toMatchObject({ host: '0.0.0.0', token: 's3cret' })
+  })
+
+  const bad: [string, unknown, RegExp][] = [
+    ['split.green above 100', { split: { green: 150 } }, /^split\.green must be between 0 and 100$/],
+    ['split.green below 0', { split: { green: -1 } }, /^split\.green must be between 0 and 100$/],
+    ['split.green a string', { split: { green: '10' } }, /^split\.green must be a number$/],
+    ['split.green finer than 0.01', { split: { green: 10.005 } }, /^split\.green must have at most two decimals/],
+    ['unknown section', { splitt: {} }, /^splitt is not a known config key$/],
+    ['unknown nested key', { proxy: { prot: 80 } }, /^proxy\.prot is not a known config key$/],
+    ['proxy.port out of range', { proxy: { port: 70000 } }, /^proxy\.port must be between 0 and 65535$/],
+    ['admin.port not an integer', { admin: { port: 'x' } }, /^admin\.port must be an integer$/],
+    ['same port twice', { proxy: { port: 9000 }, admin: { port: 9000 } }, /^admin\.port must differ from proxy\.port/],
+    ['admin on 0.0.0.0 without token', { admin: { host: '0.0.0.0' } }, /^admin\.token is required when admin\.host \(0\.0\.0\.0\)/],
+    ['empty target list', { upstreams: { blue: { targets: [] }, green: base.upstreams.green } }, /^upstreams\.blue\.targets must list at least one entry$/],
+    ['missing colour', { upstreams: { blue: base.upstreams.blue } }, /^upstreams\.green\.targets is required/],
+    ['target not a URL', { upstreams: { ...base.upstreams, green: { targets: ['nope'] } } }, /^upstreams\.green\.targets\[0\] must be an http/],
+    ['target with a path', { upstreams: { ...base.upstreams, blue: { targets: ['http://h:1/api'] } } }, /^upstreams\.blue\.targets\[0\] must be an origin/],
+    ['sticky key of unknown form', { sticky: { keys: ['ip', 'query:user'] } }, /^sticky\.keys\[1\] "query:user" is not a sticky key/],
+    ['cookie name with a space', { sticky: { cookie: 'a b' } }, /^sticky\.cookie /],
+    ['autoRevert.maxErrorRate above 1', { autoRevert: { maxErrorRate: 5 } }, /^autoRevert\.maxErrorRate must be between 0 and 1$/],
+    ['autoRevert.minRequests zero', { autoRevert: { minRequests: 0 } }, /^autoRevert\.minRequests must be >= 1$/],
+    ['autoRevert.window junk', { autoRevert: { window: 'soon' } }, /^autoRevert\.window must be a duration/],
+    ['autoRevert.window too short', { autoRevert: { window: '500ms' } }, /^autoRevert\.window must be at least 1s/],
+    ['autoRevert.enabled a string', { autoRevert: { enabled: 'yes' } }, /^autoRevert\.enabled must be a boolean$/],
+    ['timeouts.request junk', { timeouts: { request: '5 minutes' } }, /^timeouts\.request must be a duration/],
+    ['timeouts.connect zero', { timeouts: { connect: 0 } }, /^timeouts\.connect must be greater than 0$/],
+    ['log.level unknown', { log: { level: 'loud' } }, /^log\.level must be one of "fatal"/],
+    ['state.file empty', { state: { file: '' } }, /^state\.file /],
+    ['not a mapping', ['a'], /YAML mapping/],
+  ]
+  for (const [name, patch, message] of bad) {
+    it(`names the key: ${name}`, () => {
+      const raw = Array.isArray(patch) ? patch : { ...base, ...(patch as object) }
+      expect(() => resolveConfig(raw)).toThrow(ConfigError)
+      expect(() => resolveConfig(raw)).toThrow(message)
+    })
+  }
+})
+
+describe('loadConfigFile', () => {
+  it('reads YAML, and JSON as YAML', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sy-config-'))
+    await writeFile(join(dir, 'a.yaml'), 'upstreams:\n  blue: { targets: ["http://127.0.0.1:1"] }\n  green: { targets: ["http://127.0.0.1:2"] }\nsplit: { green: 12.5 }\n')
+    await writeFile(join(dir, 'b.json'), JSON.stringify({ ...base, split: { green: 33 } }))
+    expect((await loadConfigFile(join(dir, 'a.yaml'), {})).split.green).toBe(12.5)
+    expect((await loadConfigFile(join(dir, 'b.json'), {})).split.green).toBe(33)
+  })
+
+  it('names a missing file and a YAML syntax error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sy-config-'))
+    await expect(loadConfigFile(join(dir, 'none.yaml'), {})).rejects.toThrow(/config file .*none\.yaml does not exist/)
+    await writeFile(join(dir, 'bad.yaml'), 'proxy: { port: 80\n')
+    await expect(loadConfigFile(join(dir, 'bad.yaml'), {})).rejects.toThrow(/is not valid YAML/)
+  })
+
+  it('accepts the shipped config/default.yaml', async () => {
+    const config = await loadConfigFile('config/default.yaml', {})
+    expect(config.demo).toEqual({ blue: 3001, green: 3002 })
+    expect(config.split.green).toBe(10)
+  })
+})

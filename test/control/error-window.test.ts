@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest'
+import { ErrorWindow } from '../../src/control/error-window.js'
+
+describe('ErrorWindow', () => {
+  it('counts requests and errors per colour inside the window only', () => {
+    let now = 1_000_000
+    const window = new ErrorWindow(3000, () => now)
+    window.record('green', 10, true)
+    window.record('green', 10, false)
+    window.record('blue', 10, false)
+    now += 1000
+    window.record('green', 10, true)
+    expect(window.stats('green')).toMatchObject({ requests: 3, errors: 2 })
+    expect(window.stats('green').errorRate).toBeCloseTo(2 / 3)
+    expect(window.stats('blue')).toMatchObject({ requests: 1, errors: 0, errorRate: 0 })
+    now += 2000 // the first second has left the 3 s window
+    expect(window.stats('green')).toMatchObject({ requests: 1, errors: 1 })
+    now += 5000
+    expect(window.stats('green')).toMatchObject({ requests: 0, errors: 0, errorRate: 0, p50Ms: null, p99Ms: null })
+  })
+
+  it('reuses a slot for a new second without mixing counts', () => {
+    let now = 0
+    const window = new ErrorWindow(2000, () => now)
+    for (let i = 0; i < 10; i++) window.record('green', 5, true)
+    now = 2000 // same slot (2 % 2 === 0), new second
+    window.record('green', 5, false)
+    expect(window.stats('green')).toMatchObject({ requests: 1, errors: 0 })
+  })
+
+  it('estimates p50 and p99 within the histogram resolution', () => {
+    const window = new ErrorWindow(10_000, () => 50_000)
+    for (let i = 1; i <= 1000; i++) window.record('blue', i, false)
+    const { p50Ms, p99Ms } = window.stats('blue')
+    expect(p50Ms).toBeGreaterThanOrEqual(500)
+    expect(p50Ms).toBeLessThanOrEqual(500 * 1.1)
+    expect(p99Ms).toBeGreaterThanOrEqual(990)
+    expect(p99Ms).toBeLessThanOrEqual(990 * 1.1)
+  })
+
+  it('reset forgets one colour', () => {
+    const window = new ErrorWindow(5000, () => 10_000)
+    window.record('green', 1, true)
+    window.record('blue', 1, true)
+    window.reset('green')
+    expect(window.stats('green').requests).toBe(0)
+    expect(window.stats('blue').requests).toBe(1)
+  })
+})

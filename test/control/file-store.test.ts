@@ -1,0 +1,56 @@
+import { mkdtemp, readdir, readFile, writeFile, chmod } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { FileStateStore } from '../../src/control/file-store.js'
+import { StateFileError } from '../../src/control/errors.js'
+import type { PersistedState } from '../../src/control/types.js'
+
+const state: PersistedState = {
+  split: { greenBuckets: 1234, generation: 7, reverted: { at: '2026-01-01T00:00:00.000Z', reason: 'r', errorRate: 0.5, requests: 40 } },
+  events: [{ at: '2026-01-01T00:00:00.000Z', type: 'revert', from: { blue: 87.66, green: 12.34 }, to: { blue: 100, green: 0 }, source: 'auto-revert', reason: 'r' }],
+}
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'sy-state-'))
+}
+
+describe('FileStateStore', () => {
+  it('returns null when there is no file yet', async () => {
+    expect(await new FileStateStore(join(await tempDir(), 'none.json')).load()).toBeNull()
+  })
+
+  it('round-trips the state, creating the directory, leaving no temp file', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'nested', 'state.json')
+    const store = new FileStateStore(file)
+    await store.save(state)
+    expect(await store.load()).toEqual(state)
+    expect(await readdir(join(dir, 'nested'))).toEqual(['state.json'])
+    const onDisk = JSON.parse(await readFile(file, 'utf8')) as { version: number; split: { green: number } }
+    expect(onDisk.version).toBe(1)
+    expect(onDisk.split.green).toBe(12.34)
+  })
+
+  it('refuses a corrupt file and names it and what to do', async () => {
+    const file = join(await tempDir(), 'state.json')
+    await writeFile(file, '{"version":1,"split":{')
+    const err = await new FileStateStore(file).load().catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StateFileError)
+    expect((err as Error).message).toContain(file)
+    expect((err as Error).message).toMatch(/is not valid JSON.*move it aside/)
+  })
+
+  it('refuses a file of the wrong shape', async () => {
+    const file = join(await tempDir(), 'state.json')
+    await writeFile(file, JSON.stringify({ version: 1, split: { green: 500, generation: 1, reverted: null }, events: [] }))
+    await expect(new FileStateStore(file).load()).rejects.toThrow(/does not hold a switchyard state at \/split\/green/)
+  })
+
+  it.skipIf(process.getuid?.() === 0)('refuses an unreadable file', async () => {
+    const file = join(await tempDir(), 'state.json')
+    await writeFile(file, '{}')
+    await chmod(file, 0)
+    await expect(new FileStateStore(file).load()).rejects.toThrow(/cannot be read \(EACCES\)/)
+  })
+})
