@@ -1,0 +1,175 @@
+import type { ErrorKind } from './types.js'
+
+/** One entry of the error catalog: what the client gets and how the outcome is counted. */
+export interface ErrorSpec<C extends string = string> {
+  readonly code: C
+  readonly statusCode: 400 | 499 | 502 | 504
+  /** The reason phrase, as Fastify puts it in `error`. */
+  readonly error: string
+  /** How the outcome is counted; undefined when nobody upstream failed. */
+  readonly kind: ErrorKind | undefined
+  readonly message: string
+}
+
+// Keys must equal their codes; `defineCatalog` checks it at compile time.
+function defineCatalog<T extends { readonly [K in keyof T]: ErrorSpec<K & string> }>(catalog: T): Readonly<T> {
+  for (const spec of Object.values<ErrorSpec>(catalog)) Object.freeze(spec)
+  return Object.freeze(catalog)
+}
+
+/** Every error the data path answers with, keyed by its code. */
+export const ERRORS = defineCatalog({
+  SY_ERR_UPSTREAM_CONNECT: {
+    code: 'SY_ERR_UPSTREAM_CONNECT',
+    statusCode: 502,
+    error: 'Bad Gateway',
+    kind: 'connect',
+    message: 'The upstream could not be reached',
+  },
+  SY_ERR_NO_TARGETS: {
+    code: 'SY_ERR_NO_TARGETS',
+    statusCode: 502,
+    error: 'Bad Gateway',
+    kind: 'connect',
+    message: 'No upstream targets are configured for this colour',
+  },
+  SY_ERR_UPSTREAM_TIMEOUT: {
+    code: 'SY_ERR_UPSTREAM_TIMEOUT',
+    statusCode: 504,
+    error: 'Gateway Timeout',
+    kind: 'timeout',
+    message: 'The upstream sent no response headers in time',
+  },
+  SY_ERR_UPSTREAM_IDLE: {
+    code: 'SY_ERR_UPSTREAM_IDLE',
+    statusCode: 504,
+    error: 'Gateway Timeout',
+    kind: 'idle',
+    message: 'The upstream went silent inside the response body for too long',
+  },
+  SY_ERR_UPSTREAM_RESET: {
+    code: 'SY_ERR_UPSTREAM_RESET',
+    statusCode: 502,
+    error: 'Bad Gateway',
+    kind: 'reset',
+    message: 'The upstream closed the connection before the response was complete',
+  },
+  SY_ERR_UPSTREAM_PROTOCOL: {
+    code: 'SY_ERR_UPSTREAM_PROTOCOL',
+    statusCode: 502,
+    error: 'Bad Gateway',
+    kind: 'protocol',
+    message: 'The upstream sent an invalid HTTP response',
+  },
+  SY_ERR_CLIENT_CLOSED: {
+    code: 'SY_ERR_CLIENT_CLOSED',
+    statusCode: 499,
+    error: 'Client Closed Request',
+    kind: 'client',
+    message: 'The client went away before the response was complete',
+  },
+  SY_ERR_BAD_REQUEST: {
+    code: 'SY_ERR_BAD_REQUEST',
+    statusCode: 400,
+    error: 'Bad Request',
+    kind: undefined,
+    message: 'The request cannot be forwarded upstream',
+  },
+})
+
+/** A code of the catalog. */
+export type ErrorCode = keyof typeof ERRORS
+
+/** A data-path failure: a catalog entry plus the original error as `cause`. */
+export class ProxyError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: ErrorSpec['statusCode']
+  readonly kind: ErrorKind | undefined
+
+  constructor(code: ErrorCode, cause?: unknown) {
+    const spec: ErrorSpec = ERRORS[code]
+    super(spec.message, cause === undefined ? undefined : { cause })
+    this.name = 'ProxyError'
+    this.code = code
+    this.statusCode = spec.statusCode
+    this.kind = spec.kind
+  }
+
+  /** The JSON body of the answer, in Fastify's error shape plus `code`. */
+  toJSON(): { statusCode: number; error: string; message: string; code: ErrorCode } {
+    return { statusCode: this.statusCode, error: ERRORS[this.code].error, message: this.message, code: this.code }
+  }
+}
+
+const CODE_BY_TRANSPORT_CODE: Readonly<Record<string, ErrorCode>> = Object.freeze({
+  // Nothing reached the upstream.
+  ECONNREFUSED: 'SY_ERR_UPSTREAM_CONNECT',
+  ENOTFOUND: 'SY_ERR_UPSTREAM_CONNECT',
+  EAI_AGAIN: 'SY_ERR_UPSTREAM_CONNECT',
+  EAI_FAIL: 'SY_ERR_UPSTREAM_CONNECT',
+  EHOSTUNREACH: 'SY_ERR_UPSTREAM_CONNECT',
+  EHOSTDOWN: 'SY_ERR_UPSTREAM_CONNECT',
+  ENETUNREACH: 'SY_ERR_UPSTREAM_CONNECT',
+  ENETDOWN: 'SY_ERR_UPSTREAM_CONNECT',
+  EADDRNOTAVAIL: 'SY_ERR_UPSTREAM_CONNECT',
+  UND_ERR_CONNECT_TIMEOUT: 'SY_ERR_UPSTREAM_CONNECT',
+  // Timeouts.
+  UND_ERR_HEADERS_TIMEOUT: 'SY_ERR_UPSTREAM_TIMEOUT',
+  UND_ERR_BODY_TIMEOUT: 'SY_ERR_UPSTREAM_IDLE',
+  // The connection broke.
+  ECONNRESET: 'SY_ERR_UPSTREAM_RESET',
+  EPIPE: 'SY_ERR_UPSTREAM_RESET',
+  ECONNABORTED: 'SY_ERR_UPSTREAM_RESET',
+  ETIMEDOUT: 'SY_ERR_UPSTREAM_RESET',
+  UND_ERR_SOCKET: 'SY_ERR_UPSTREAM_RESET',
+  UND_ERR_CLOSED: 'SY_ERR_UPSTREAM_RESET',
+  UND_ERR_DESTROYED: 'SY_ERR_UPSTREAM_RESET',
+  // The upstream spoke something other than valid HTTP.
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: 'SY_ERR_UPSTREAM_PROTOCOL',
+  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'SY_ERR_UPSTREAM_PROTOCOL',
+  UND_ERR_HEADERS_OVERFLOW: 'SY_ERR_UPSTREAM_PROTOCOL',
+  // The client's side of the exchange ended it.
+  UND_ERR_ABORTED: 'SY_ERR_CLIENT_CLOSED',
+  UND_ERR_ABORT: 'SY_ERR_CLIENT_CLOSED',
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'SY_ERR_CLIENT_CLOSED',
+  // undici refused the request itself (a path or header it will not send).
+  UND_ERR_INVALID_ARG: 'SY_ERR_BAD_REQUEST',
+  UND_ERR_NOT_SUPPORTED: 'SY_ERR_BAD_REQUEST',
+})
+
+function transportCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string') return code
+  // Node's happy-eyeballs connect reports an AggregateError of per-address attempts.
+  const inner = (err as { errors?: unknown }).errors
+  return Array.isArray(inner) ? transportCode(inner[0]) : undefined
+}
+
+/**
+ * Maps an undici or socket error to the catalog: unreachable → 502 connect, no headers in
+ * time → 504 timeout, silence in the body → idle, broken connection → 502 reset, invalid
+ * HTTP → 502 protocol. Unknown errors count as a reset. The original is kept as `cause`.
+ */
+export function toProxyError(err: unknown): ProxyError {
+  if (err instanceof ProxyError) return err
+  const code = transportCode(err)
+  let mapped = code === undefined ? undefined : CODE_BY_TRANSPORT_CODE[code]
+  if (mapped === undefined) {
+    const isParserError = (code !== undefined && code.startsWith('HPE_')) || (err instanceof Error && err.name === 'HTTPParserError')
+    mapped = isParserError ? 'SY_ERR_UPSTREAM_PROTOCOL' : 'SY_ERR_UPSTREAM_RESET'
+  }
+  return new ProxyError(mapped, err)
+}
+
+/** A one-line description of an error for target health: its code and message. */
+export function describeError(err: unknown): string {
+  const cause = err instanceof ProxyError ? err.cause : err
+  if (cause instanceof Error) {
+    const code = transportCode(cause)
+    if (code === undefined) return cause.message
+    if (cause.message === '') return code
+    return cause.message.includes(code) ? cause.message : `${code}: ${cause.message}`
+  }
+  return err instanceof Error ? err.message : String(err)
+}

@@ -1,0 +1,127 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Color } from '../routing/types.js'
+
+/** The response header naming the colour that served a request. */
+export const COLOR_HEADER = 'x-switchyard-color'
+
+/** Headers that describe one connection rather than the message (RFC 9110 §7.6.1, plus legacy ones). */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
+// The proxy writes these itself; `expect` is answered by node:http and undici refuses it.
+const SKIP_ON_REQUEST: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'expect',
+])
+
+const SKIP_ON_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP, COLOR_HEADER])
+
+/**
+ * The extra header names a Connection header declares hop-by-hop (lowercased), or undefined
+ * when it lists none beyond the standard ones, which is the common case and allocates nothing.
+ */
+export function connectionListed(value: string | string[] | undefined): readonly string[] | undefined {
+  if (value === undefined) return undefined
+  const joined = typeof value === 'string' ? value : value.join(',')
+  if (joined === 'keep-alive' || joined === 'close' || joined === 'Keep-Alive') return undefined
+  let names: string[] | undefined
+  let start = 0
+  while (start <= joined.length) {
+    let end = joined.indexOf(',', start)
+    if (end === -1) end = joined.length
+    const name = joined.slice(start, end).trim().toLowerCase()
+    if (name !== '' && name !== 'close' && !HOP_BY_HOP.has(name)) (names ??= []).push(name)
+    start = end + 1
+  }
+  return names
+}
+
+/**
+ * The headers to send upstream, as a flat [name, value, ...] list: the client's headers minus
+ * hop-by-hop ones (Host kept as sent), X-Forwarded-For appended with the client address,
+ * X-Forwarded-Proto and X-Forwarded-Host set.
+ */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): string[] {
+  const listed = connectionListed(headers.connection)
+  const out: string[] = []
+  for (const name in headers) {
+    if (SKIP_ON_REQUEST.has(name) || (listed !== undefined && listed.includes(name))) continue
+    const value = headers[name]
+    if (typeof value === 'string') {
+      out.push(name, value)
+    } else if (value !== undefined) {
+      for (const item of value) out.push(name, item)
+    }
+  }
+  const prior = headers['x-forwarded-for']
+  const chain = prior === undefined || prior.length === 0 ? undefined : typeof prior === 'string' ? prior : prior.join(', ')
+  if (remoteAddress !== undefined) {
+    out.push('x-forwarded-for', chain === undefined ? remoteAddress : `${chain}, ${remoteAddress}`)
+  } else if (chain !== undefined) {
+    out.push('x-forwarded-for', chain)
+  }
+  out.push('x-forwarded-proto', 'http')
+  if (headers.host !== undefined) out.push('x-forwarded-host', headers.host)
+  return out
+}
+
+/**
+ * The headers to send the client, as a flat list for `res.writeHead`: the upstream's minus
+ * hop-by-hop ones, plus the colour and the router's Set-Cookie next to the upstream's own.
+ */
+export function clientResponseHeaders(
+  headers: IncomingHttpHeaders,
+  color: Color,
+  setCookie: string | undefined,
+): Array<string | string[]> {
+  const listed = connectionListed(headers.connection)
+  const out: Array<string | string[]> = []
+  for (const name in headers) {
+    if (SKIP_ON_RESPONSE.has(name) || (listed !== undefined && listed.includes(name))) continue
+    const value = headers[name]
+    if (value !== undefined) out.push(name, value)
+  }
+  out.push(COLOR_HEADER, color)
+  if (setCookie !== undefined) out.push('set-cookie', setCookie)
+  return out
+}
+
+/**
+ * A serialized response head for a raw socket (the WebSocket path): status line, the
+ * upstream's raw headers minus hop-by-hop ones, colour, Set-Cookie, then `extra` lines.
+ */
+export function rawResponseHead(
+  statusCode: number,
+  statusMessage: string,
+  rawHeaders: readonly string[],
+  color: Color,
+  setCookie: string | undefined,
+  extra: string,
+): string {
+  let listed: readonly string[] | undefined
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === 'connection') listed = connectionListed(rawHeaders[i + 1])
+  }
+  let head = `HTTP/1.1 ${statusCode} ${statusMessage}\r\n`
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    const lower = name.toLowerCase()
+    if (SKIP_ON_RESPONSE.has(lower) || (listed !== undefined && listed.includes(lower))) continue
+    head += `${name}: ${rawHeaders[i + 1]!}\r\n`
+  }
+  head += `${COLOR_HEADER}: ${color}\r\n`
+  if (setCookie !== undefined) head += `set-cookie: ${setCookie}\r\n`
+  return `${head}${extra}\r\n`
+}

@@ -1,0 +1,179 @@
+import http, { type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import type { Router } from '../routing/router.js'
+import type { Color, TableSource } from '../routing/types.js'
+import { handleRequest, ProxyResponse } from './http-handler.js'
+import { ProxyState } from './proxy-state.js'
+import type { OutcomeSink, ProxyTimeouts, TargetHealth } from './types.js'
+import { UpstreamPool } from './upstream-pool.js'
+import { handleUpgrade } from './websocket.js'
+
+/** How long an idle client keep-alive connection stays open; above common LB idle timeouts. */
+export const CLIENT_KEEP_ALIVE_MS = 65_000
+
+/** What the data path is built from; app.ts plugs in the table source and the sink. */
+export interface ProxyOptions {
+  /** Read once per request. */
+  tables: TableSource
+  router: Router
+  /** Gets exactly one record per finished request or WebSocket handshake. */
+  sink: OutcomeSink
+  /** Origins such as http://127.0.0.1:3001. */
+  upstreams: { blue: readonly string[]; green: readonly string[] }
+  timeouts: ProxyTimeouts
+  logger: Logger
+  /** One info line per request when true; nothing is logged on the request path otherwise. */
+  accessLog: boolean
+}
+
+/** The running data path. */
+export interface ProxyServer {
+  readonly server: http.Server
+  listen(port: number, host: string): Promise<AddressInfo>
+  /** New requests use new pools at once; requests in flight on the old ones finish, then they close. */
+  setTargets(color: Color, targets: readonly string[]): void
+  /** Applies to requests that start afterwards (a new connect timeout rebuilds the pools). */
+  setTimeouts(timeouts: ProxyTimeouts): void
+  health(): Record<Color, TargetHealth[]>
+  inFlight(): Record<Color, number>
+  /**
+   * Stops accepting, closes idle keep-alive connections, lets requests, streams and tunnels
+   * in flight finish until `deadlineMs` has passed, then destroys what is left.
+   */
+  close(deadlineMs: number): Promise<void>
+}
+
+/** How often a drain closes connections that went idle. */
+const IDLE_SWEEP_MS = 50
+
+/** How long a forced shutdown waits for destroyed exchanges to record their outcome. */
+const SETTLE_GRACE_MS = 1_000
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref())
+}
+
+class NodeProxyServer implements ProxyServer {
+  readonly server: http.Server
+  readonly #state: ProxyState
+  /** Pools replaced by setTargets that still finish their requests. */
+  readonly #retiring = new Set<UpstreamPool>()
+  #closed: Promise<void> | undefined
+
+  constructor(options: ProxyOptions) {
+    const connect = options.timeouts.connect
+    const blue = new UpstreamPool(options.upstreams.blue, connect)
+    let green: UpstreamPool
+    try {
+      green = new UpstreamPool(options.upstreams.green, connect)
+    } catch (err) {
+      void blue.destroy()
+      throw err
+    }
+    const state = new ProxyState({ ...options, pools: { blue, green } })
+    this.#state = state
+    this.server = http.createServer<typeof IncomingMessage, typeof ProxyResponse>(
+      {
+        ServerResponse: ProxyResponse,
+        keepAliveTimeout: CLIENT_KEEP_ALIVE_MS,
+        // Long uploads and streamed answers must not be cut; headersTimeout still stops slow-loris.
+        requestTimeout: 0,
+      },
+      (req, res) => handleRequest(state, req, res),
+    )
+    this.server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => handleUpgrade(state, req, socket, head))
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const server = this.server
+      server.once('error', reject)
+      server.listen(port, host, () => {
+        server.off('error', reject)
+        resolve(server.address() as AddressInfo)
+      })
+    })
+  }
+
+  setTargets(color: Color, targets: readonly string[]): void {
+    const pools = this.#state.pools
+    const previous = pools[color]
+    pools[color] = new UpstreamPool(targets, this.#state.timeouts.connect, previous)
+    this.#retire(previous)
+  }
+
+  setTimeouts(timeouts: ProxyTimeouts): void {
+    const before = this.#state.timeouts
+    this.#state.timeouts = timeouts
+    // The connect timeout belongs to a pool's connector, so only new pools can take it.
+    if (timeouts.connect !== before.connect) {
+      for (const color of ['blue', 'green'] as const) {
+        this.setTargets(color, this.#state.pools[color].targets.map((target) => target.url))
+      }
+    }
+  }
+
+  health(): Record<Color, TargetHealth[]> {
+    return { blue: this.#state.pools.blue.health(), green: this.#state.pools.green.health() }
+  }
+
+  inFlight(): Record<Color, number> {
+    return this.#state.inFlight()
+  }
+
+  close(deadlineMs: number): Promise<void> {
+    this.#closed ??= this.#drain(deadlineMs)
+    return this.#closed
+  }
+
+  #retire(pool: UpstreamPool): void {
+    this.#retiring.add(pool)
+    // undici's close() waits for the requests in flight on this pool.
+    pool
+      .close()
+      .catch(() => undefined)
+      .finally(() => this.#retiring.delete(pool))
+  }
+
+  async #drain(deadlineMs: number): Promise<void> {
+    const state = this.#state
+    const server = this.server
+    state.closing = true
+    // Node 19+ closes idle keep-alive connections here as well.
+    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<false>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadlineMs), false)
+    })
+
+    let sweeper: NodeJS.Timeout | undefined
+    try {
+      const drained = await Promise.race([state.whenIdle().then(() => true as const), deadline])
+      if (drained) {
+        // Connections that finished their last answer while we waited are idle now; sweep
+        // again for any whose answer was still being flushed.
+        server.closeIdleConnections()
+        sweeper = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS)
+      }
+      const closed = await Promise.race([serverClosed.then(() => true as const), deadline])
+      if (!closed) {
+        server.closeAllConnections()
+        for (const socket of state.tunnels) socket.destroy()
+        // Destroyed exchanges settle on their sockets' 'close' events, a tick or so later.
+        await Promise.race([state.whenIdle(), delay(SETTLE_GRACE_MS)])
+      }
+      const pools = [state.pools.blue, state.pools.green, ...this.#retiring]
+      await Promise.all(pools.map((pool) => (drained ? pool.close() : pool.destroy()).catch(() => undefined)))
+      await serverClosed
+    } finally {
+      clearTimeout(timer)
+      clearInterval(sweeper)
+    }
+  }
+}
+
+/** Builds the proxy server (not yet listening). Throws on an invalid upstream URL. */
+export function createProxyServer(options: ProxyOptions): ProxyServer {
+  return new NodeProxyServer(options)
+}

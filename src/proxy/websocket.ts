@@ -1,0 +1,191 @@
+import http, { type ClientRequest, type IncomingMessage } from 'node:http'
+import https from 'node:https'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import type { Color } from '../routing/types.js'
+import { describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
+import { COLOR_HEADER, rawResponseHead, upstreamRequestHeaders } from './headers.js'
+import type { ProxyState } from './proxy-state.js'
+import type { ErrorKind } from './types.js'
+import type { UpstreamTarget } from './upstream-pool.js'
+
+/**
+ * One upgrade request (WebSocket or any other protocol switch): routed like an HTTP request,
+ * replayed upstream, and on 101 turned into a two-way tunnel. The handshake outcome is
+ * recorded once; the tunnel counts as in flight until either side closes.
+ */
+class UpgradeExchange {
+  readonly #state: ProxyState
+  readonly #req: IncomingMessage
+  readonly #client: Duplex
+  readonly #head: Buffer
+  readonly #color: Color
+  readonly #setCookie: string | undefined
+  readonly #target: UpstreamTarget | undefined
+  readonly #startedAt = performance.now()
+  #upstreamRequest: ClientRequest | undefined
+  #upstreamSocket: Duplex | undefined
+  #timer: NodeJS.Timeout | undefined
+  /** handshake: waiting for upstream; failed: our error answer is out; forwarding: a non-101 answer; tunnel: after 101. */
+  #phase: 'handshake' | 'failed' | 'forwarding' | 'tunnel' = 'handshake'
+  #recorded = false
+  #released = false
+
+  constructor(state: ProxyState, req: IncomingMessage, client: Duplex, head: Buffer) {
+    this.#state = state
+    this.#req = req
+    this.#client = client
+    this.#head = head
+    const route = state.router.route(state.tables.current(), req.headers, req.socket.remoteAddress)
+    this.#color = route.color
+    this.#setCookie = route.setCookie
+    this.#target = state.pools[route.color].pick()
+  }
+
+  start(): void {
+    const client = this.#client
+    const target = this.#target
+    this.#state.acquire(this.#color, target)
+    this.#state.tunnels.add(client)
+    client.on('error', this.#teardown)
+    client.on('close', this.#onClientClose)
+    if (target === undefined) {
+      this.#fail(new ProxyError('SY_ERR_NO_TARGETS'))
+      return
+    }
+
+    const req = this.#req
+    const headers = upstreamRequestHeaders(req.headers, req.socket.remoteAddress)
+    headers.push('connection', 'Upgrade', 'upgrade', headerValue(req.headers.upgrade) ?? 'websocket')
+    if (req.headers.host === undefined) headers.push('host', target.port === 80 ? target.hostname : `${target.hostname}:${target.port}`)
+
+    const request = (target.secure ? https : http).request({
+      host: target.hostname,
+      port: target.port,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers,
+      agent: false,
+    })
+    this.#upstreamRequest = request
+    request.on('upgrade', this.#onUpgrade)
+    request.on('response', this.#onResponse)
+    request.on('error', this.#onUpstreamError)
+    request.on('socket', this.#onSocket)
+    this.#arm('SY_ERR_UPSTREAM_CONNECT', this.#state.timeouts.connect)
+    request.end()
+  }
+
+  // Node's ClientRequest has no connect timeout: time the connect, then the handshake answer.
+  #arm(code: 'SY_ERR_UPSTREAM_CONNECT' | 'SY_ERR_UPSTREAM_TIMEOUT', ms: number): void {
+    clearTimeout(this.#timer)
+    this.#timer = ms > 0 ? setTimeout(this.#onTimeout, ms, code) : undefined
+  }
+
+  readonly #onTimeout = (code: 'SY_ERR_UPSTREAM_CONNECT' | 'SY_ERR_UPSTREAM_TIMEOUT'): void => {
+    this.#fail(new ProxyError(code, new Error(`${ERRORS[code].message} (websocket handshake)`)))
+  }
+
+  readonly #onSocket = (socket: Socket): void => {
+    socket.once('connect', () => this.#arm('SY_ERR_UPSTREAM_TIMEOUT', this.#state.timeouts.request))
+  }
+
+  readonly #onUpgrade = (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer): void => {
+    clearTimeout(this.#timer)
+    this.#upstreamSocket = upstream
+    upstream.on('error', this.#teardown)
+    upstream.on('close', this.#teardown)
+    if (this.#phase !== 'handshake') {
+      upstream.destroy()
+      return
+    }
+    this.#phase = 'tunnel'
+    this.#target?.succeeded()
+    const client = this.#client
+    const upgrade = headerValue(res.headers.upgrade) ?? 'websocket'
+    client.write(
+      rawResponseHead(101, res.statusMessage ?? 'Switching Protocols', res.rawHeaders, this.#color, this.#setCookie, `connection: Upgrade\r\nupgrade: ${upgrade}\r\n`),
+    )
+    if (upstreamHead.length > 0) client.write(upstreamHead)
+    if (this.#head.length > 0) upstream.write(this.#head)
+    this.#record(101, undefined)
+    upstream.setNoDelay(true)
+    if (typeof (client as Socket).setNoDelay === 'function') (client as Socket).setNoDelay(true)
+    client.pipe(upstream)
+    upstream.pipe(client)
+  }
+
+  // The upstream declined the switch: forward its answer as a plain response, then close.
+  readonly #onResponse = (res: IncomingMessage): void => {
+    clearTimeout(this.#timer)
+    if (this.#phase !== 'handshake') {
+      res.destroy()
+      return
+    }
+    this.#phase = 'forwarding'
+    this.#target?.succeeded()
+    const status = res.statusCode ?? 502
+    this.#client.write(rawResponseHead(status, res.statusMessage ?? '', res.rawHeaders, this.#color, this.#setCookie, 'connection: close\r\n'))
+    this.#record(status, undefined)
+    res.on('error', this.#teardown)
+    res.pipe(this.#client)
+  }
+
+  readonly #onUpstreamError = (err: Error): void => {
+    clearTimeout(this.#timer)
+    if (this.#phase === 'handshake') this.#fail(toProxyError(err))
+    // After our own error answer the upstream request is gone on purpose; elsewhere, cut both.
+    else if (this.#phase !== 'failed') this.#teardown()
+  }
+
+  readonly #onClientClose = (): void => {
+    if (!this.#recorded) this.#record(499, 'client')
+    this.#teardown()
+    if (!this.#released) {
+      this.#released = true
+      this.#state.tunnels.delete(this.#client)
+      this.#state.release(this.#color, this.#target)
+    }
+  }
+
+  readonly #teardown = (): void => {
+    clearTimeout(this.#timer)
+    this.#upstreamRequest?.destroy()
+    this.#upstreamSocket?.destroy()
+    this.#client.destroy()
+  }
+
+  // Answers a failed handshake with our JSON error on the raw socket.
+  #fail(error: ProxyError): void {
+    if (this.#phase !== 'handshake') return
+    this.#phase = 'failed'
+    clearTimeout(this.#timer)
+    this.#upstreamRequest?.destroy()
+    if (this.#recorded) return
+    if (error.kind !== undefined && error.kind !== 'client') this.#target?.failed(describeError(error))
+    this.#record(error.statusCode, error.kind)
+    const client = this.#client
+    if (!client.writable) return
+    const body = JSON.stringify(error)
+    const cookie = this.#setCookie === undefined ? '' : `set-cookie: ${this.#setCookie}\r\n`
+    client.end(
+      `HTTP/1.1 ${error.statusCode} ${ERRORS[error.code].error}\r\n` +
+        `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `${COLOR_HEADER}: ${this.#color}\r\n${cookie}connection: close\r\n\r\n${body}`,
+    )
+  }
+
+  #record(status: number, kind: ErrorKind | undefined): void {
+    this.#recorded = true
+    this.#state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind)
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** The server's 'upgrade' listener: proxies the handshake and then the tunnel. */
+export function handleUpgrade(state: ProxyState, req: IncomingMessage, client: Duplex, head: Buffer): void {
+  new UpgradeExchange(state, req, client, head).start()
+}

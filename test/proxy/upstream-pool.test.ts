@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { PROBE_INTERVAL_MS, UNHEALTHY_AFTER, UpstreamPool } from '../../src/proxy/upstream-pool.js'
+
+const pools: UpstreamPool[] = []
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((pool) => pool.destroy()))
+})
+
+function pool(urls: string[], previous?: UpstreamPool): UpstreamPool {
+  const built = new UpstreamPool(urls, 1_000, previous)
+  pools.push(built)
+  return built
+}
+
+const A = 'http://127.0.0.1:3001'
+const B = 'http://127.0.0.1:3002'
+const C = 'http://127.0.0.1:3003'
+
+function picks(from: UpstreamPool, count: number): string[] {
+  return Array.from({ length: count }, () => from.pick()?.url ?? 'none')
+}
+
+describe('UpstreamPool', () => {
+  it('rotates over targets in order', () => {
+    expect(picks(pool([A, B, C]), 7)).toEqual([A, B, C, A, B, C, A])
+    expect(picks(pool([A]), 3)).toEqual([A, A, A])
+    expect(pool([]).pick()).toBeUndefined()
+  })
+
+  it('parses origins, default ports and IPv6 hosts', () => {
+    const [plain, secure, v6] = pool(['http://example.test', 'https://example.test/base', 'http://[::1]:8080']).targets
+    expect(plain).toMatchObject({ origin: 'http://example.test', hostname: 'example.test', port: 80, secure: false })
+    expect(secure).toMatchObject({ origin: 'https://example.test', port: 443, secure: true })
+    expect(v6).toMatchObject({ hostname: '::1', port: 8080 })
+  })
+
+  it('skips an unhealthy target until its probe is due', () => {
+    const built = pool([A, B])
+    const [a] = built.targets
+    for (let i = 0; i < UNHEALTHY_AFTER; i++) a!.failed('connect ECONNREFUSED')
+    expect(picks(built, 4)).toEqual([B, B, B, B])
+    expect(built.health()[0]).toMatchObject({ url: A, healthy: false, consecutiveFailures: UNHEALTHY_AFTER })
+
+    // Past the probe interval one request goes to A, then A is skipped again.
+    a!.lastErrorAt = Date.now() - PROBE_INTERVAL_MS - 1
+    expect(picks(built, 4)).toEqual([A, B, B, B])
+    a!.succeeded()
+    expect(picks(built, 4)).toEqual([A, B, A, B])
+  })
+
+  it('keeps rotating when every target is unhealthy', () => {
+    const built = pool([A, B])
+    for (const target of built.targets) for (let i = 0; i < UNHEALTHY_AFTER; i++) target.failed('down')
+    expect(new Set(picks(built, 4))).toEqual(new Set([A, B]))
+  })
+
+  it('carries health over to a rebuilt pool for the same URL', () => {
+    const before = pool([A, B])
+    before.targets[0]!.failed('reset')
+    const after = pool([A, C], before)
+    expect(after.health()).toMatchObject([
+      { url: A, consecutiveFailures: 1, lastError: 'reset' },
+      { url: C, consecutiveFailures: 0, lastError: null, lastErrorAt: null },
+    ])
+  })
+
+  it('rejects invalid URLs', () => {
+    expect(() => new UpstreamPool(['nope'], 1_000)).toThrow(/not a valid upstream URL/)
+    expect(() => new UpstreamPool([A, 'ws://127.0.0.1:1'], 1_000)).toThrow(/must use http or https/)
+  })
+})
