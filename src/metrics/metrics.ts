@@ -63,6 +63,8 @@ export class Metrics implements OutcomeSink {
     const kinds = (color: Color) =>
       Object.fromEntries(ERROR_KINDS.map((kind) => [kind, upstreamErrors.labels(color, kind)])) as Record<ErrorKind, Counter.Internal>
     this.#errors = { blue: kinds('blue'), green: kinds('green') }
+    // Zero series exist from the start so that rate() and alerts work before the first error.
+    for (const color of COLORS) for (const kind of ERROR_KINDS) this.#errors[color][kind].inc(0)
     this.#reverts.inc(0)
   }
 

@@ -1,0 +1,54 @@
+import { writeFile } from 'node:fs/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { StateFileError } from '../../src/control/errors.js'
+import { admin, startTestApp, testConfig } from '../helpers/app.js'
+import { startColorUpstream, type ColorUpstream } from '../helpers/color-upstream.js'
+
+let blue: ColorUpstream
+let green: ColorUpstream
+beforeAll(async () => {
+  ;[blue, green] = await Promise.all([startColorUpstream('blue'), startColorUpstream('green')])
+})
+afterAll(async () => {
+  await Promise.all([blue.close(), green.close()])
+})
+
+describe('state across restarts', () => {
+  it('restores the split, generation, revert latch and audit log; config split.green is only the first value', async () => {
+    const config = await testConfig([blue.url], [green.url], { split: { green: 10 } })
+    const first = await startTestApp(config)
+    await admin(first, 'PUT', '/v1/split', { green: 33.33 })
+    await admin(first, 'POST', '/v1/promote')
+    await admin(first, 'PUT', '/v1/split', { blue: 70 })
+    const before = await admin(first, 'GET', '/v1/split')
+    const eventsBefore = await admin(first, 'GET', '/v1/events')
+    await first.close()
+
+    const second = await startTestApp(config)
+    try {
+      expect((await admin(second, 'GET', '/v1/split')).body).toEqual(before.body)
+      expect(before.body).toMatchObject({ green: 30, generation: 4 })
+      expect((await admin(second, 'GET', '/v1/events')).body).toEqual(eventsBefore.body)
+      // Routing follows the restored split, not the config's 10 %.
+      const greens = await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => (await fetch(second.proxyUrl, { headers: { 'x-user-id': `k${i}` } })).headers.get('x-switchyard-color')),
+      )
+      const share = greens.filter((c) => c === 'green').length / 200
+      expect(share).toBeGreaterThan(0.2)
+      expect(share).toBeLessThan(0.4)
+      expect(second.logs.text()).toContain('split restored from the state')
+    } finally {
+      await second.close()
+    }
+  })
+
+  it('refuses to start on a corrupt state file, naming it, and never replaces it', async () => {
+    const config = await testConfig([blue.url], [green.url])
+    await writeFile(config.state.file, '{"version":1,"split":{"green":')
+    const err = await startTestApp(config).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(StateFileError)
+    expect((err as Error).message).toContain(config.state.file)
+    const { readFile } = await import('node:fs/promises')
+    expect(await readFile(config.state.file, 'utf8')).toBe('{"version":1,"split":{"green":')
+  })
+})
