@@ -3,15 +3,15 @@ import type { Logger } from 'pino'
 import type { Config } from './config/schema.js'
 import { createAdminServer } from './admin/admin-server.js'
 import { AutoRevert } from './control/auto-revert.js'
-import { ErrorWindow } from './control/error-window.js'
+import { ClusterDataPlane } from './cluster/primary.js'
+import { countsAsError, ErrorWindow } from './control/error-window.js'
 import { FileStateStore } from './control/file-store.js'
 import { SplitController } from './control/split-controller.js'
 import type { StateStore } from './control/types.js'
 import { startDemoUpstreams, type DemoUpstreams } from './demo/demo-upstreams.js'
 import { Metrics } from './metrics/metrics.js'
-import { createProxyServer } from './proxy/proxy-server.js'
+import { buildProxy, localDataPlane, type DataPlane } from './data-plane.js'
 import type { ErrorKind, OutcomeSink } from './proxy/types.js'
-import { Router } from './routing/router.js'
 import { COLORS, percentToBuckets, type Color } from './routing/types.js'
 
 /** A running switchyard: proxy, admin API, control loop. */
@@ -34,7 +34,7 @@ export interface AppOptions {
   readonly store?: StateStore
 }
 
-function urlOf(address: AddressInfo): string {
+function urlOf(address: Pick<AddressInfo, 'address' | 'port' | 'family'>): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${address.port}`
 }
@@ -71,48 +71,37 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     controller.onChange((state, event) => {
       metrics.setSplit(state.greenBuckets)
       if (event.type !== 'targets') metrics.splitChanged(event.source)
+      if (event.type === 'revert') metrics.reverted()
     })
 
     let window = new ErrorWindow(config.autoRevert.window)
-    const sink: OutcomeSink = {
-      record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
-        metrics.record(color, status, durationMs, errorKind)
-        window.record(color, durationMs, status >= 500 || (errorKind !== undefined && errorKind !== 'client'))
-      },
+    // Assigned below, once the proxy (or its workers) listens; the admin API reads it lazily.
+    let plane: DataPlane | undefined
+    const dataPlane = (): DataPlane => {
+      if (plane === undefined) throw new Error('the data plane is not started yet')
+      return plane
     }
-
-    const router = new Router({
-      keys: config.sticky.keys,
-      cookie: config.sticky.cookie,
-      cookieMaxAgeSeconds: Math.round(config.sticky.cookieMaxAge / 1000),
-      overrideHeader: config.override.header,
-    })
-    const proxy = createProxyServer({
-      tables: controller,
-      router,
-      sink,
-      upstreams: targets,
-      timeouts: config.timeouts,
-      logger,
-      accessLog: config.log.access,
-    })
 
     const autoRevert = new AutoRevert({
       controller,
       window: () => window,
       settings: config.autoRevert,
       logger,
-      onRevert: () => metrics.reverted(),
     })
 
     const setTargets = async (color: Color, next: readonly string[], source: string, reason: string | null) => {
       const before = [...targets[color]]
       targets[color] = [...next]
-      proxy.setTargets(color, next)
+      dataPlane().setTargets(color, next)
       // A new release on green starts with a clean error history.
       window.reset(color)
       return controller.record('targets', { color, targets: before }, { color, targets: [...next] }, source, reason)
     }
+
+    let propagation: Promise<void> = Promise.resolve()
+    controller.onChange(() => {
+      propagation = dataPlane().publish(controller.current())
+    })
 
     const admin = createAdminServer({
       controller,
@@ -121,19 +110,56 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       logger,
       windowStats: () => window.all(),
       autoRevert: () => config.autoRevert,
-      health: () => proxy.health(),
-      inFlight: () => proxy.inFlight(),
+      health: () => dataPlane().health(),
+      inFlight: () => dataPlane().inFlight(),
+      workers: () => dataPlane().workers(),
+      metricsText: async () => metrics.text(await dataPlane().remoteMetrics()),
+      propagated: () => propagation,
       setTargets: (color, next, reason) => setTargets(color, next, 'api', reason),
     })
+    // Closed after the data plane has drained, so operators can watch the drain.
     cleanup.push(() => admin.close())
+
+    let proxyUrl: string
+    if (config.workers > 1) {
+      // Proxy workers report their outcomes into this process's window; this process steers.
+      const workers = new ClusterDataPlane({
+        config,
+        count: config.workers,
+        targets,
+        table: () => controller.current(),
+        window: () => window,
+        logger,
+      })
+      plane = workers
+      cleanup.push(() => workers.close(config.drain.deadline))
+      await workers.start()
+      const family = config.proxy.host.includes(':') ? 'IPv6' : 'IPv4'
+      proxyUrl = urlOf({ address: config.proxy.host, port: workers.port, family })
+    } else {
+      let served = 0
+      const sink: OutcomeSink = {
+        record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
+          served++
+          metrics.record(color, status, durationMs, errorKind)
+          window.record(color, durationMs, countsAsError(status, errorKind))
+        },
+      }
+      const proxy = buildProxy(config, targets, controller, sink, logger)
+      plane = localDataPlane(proxy, () => served)
+      cleanup.push(() => proxy.close(config.drain.deadline))
+      proxyUrl = urlOf(await proxy.listen(config.proxy.port, config.proxy.host))
+    }
+
     await admin.listen({ port: config.admin.port, host: config.admin.host })
     const adminUrl = urlOf(admin.server.address() as AddressInfo)
 
-    cleanup.push(() => proxy.close(config.drain.deadline))
-    const proxyUrl = urlOf(await proxy.listen(config.proxy.port, config.proxy.host))
     autoRevert.start()
     cleanup.push(async () => autoRevert.stop())
-    logger.info({ proxy: proxyUrl, admin: adminUrl, blue: targets.blue, green: targets.green }, 'switchyard ready')
+    logger.info(
+      { proxy: proxyUrl, admin: adminUrl, workers: config.workers, blue: targets.blue, green: targets.green },
+      'switchyard ready',
+    )
 
     let closing: Promise<void> | undefined
     return {
@@ -149,10 +175,10 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
             await setTargets(color, wanted[color], 'reload', 'config reloaded')
           }
         }
-        proxy.setTimeouts(next.timeouts)
+        dataPlane().setTimeouts(next.timeouts)
         if (next.autoRevert.window !== config.autoRevert.window) window = new ErrorWindow(next.autoRevert.window)
         autoRevert.configure(next.autoRevert)
-        const restartOnly = (['proxy', 'admin', 'sticky', 'override', 'state', 'log', 'demo'] as const).filter(
+        const restartOnly = (['proxy', 'admin', 'sticky', 'override', 'state', 'log', 'demo', 'workers'] as const).filter(
           (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
         )
         if (restartOnly.length > 0) {

@@ -10,6 +10,7 @@ import type { AuditEvent, SplitState } from '../control/types.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { TargetHealth } from '../proxy/types.js'
 import type { Color } from '../routing/types.js'
+import type { WorkerInfo } from '../data-plane.js'
 import { bearerChecker } from './auth.js'
 import { ActionBody, ColorParams, EventsQuery, SplitBody, TargetsBody } from './schemas.js'
 
@@ -21,8 +22,13 @@ export interface AdminDeps {
   readonly logger: Logger
   windowStats(): Record<Color, WindowStats>
   autoRevert(): AutoRevertSettings
-  health(): Record<Color, readonly TargetHealth[]>
-  inFlight(): Record<Color, number>
+  health(): Promise<Record<Color, readonly TargetHealth[]>>
+  inFlight(): Promise<Record<Color, number>>
+  workers(): Promise<readonly WorkerInfo[]>
+  /** Prometheus text of every process. */
+  metricsText(): Promise<string>
+  /** Resolves once the last split change routes in every proxy process. */
+  propagated(): Promise<void>
   /** Points a colour at new targets and records a `targets` event. */
   setTargets(color: Color, targets: readonly string[], reason: string | null): Promise<AuditEvent>
 }
@@ -116,6 +122,8 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
         reason: body?.reason ?? null,
         ...(body?.ifGeneration !== undefined ? { ifGeneration: body.ifGeneration } : {}),
       })
+      // Answer once every proxy process routes with the new split.
+      await deps.propagated()
       return splitView(state)
     } catch (err) {
       if (err instanceof GenerationConflictError) throw httpError(409, err.message, err.code)
@@ -126,7 +134,7 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/metrics', async (_request, reply) => {
     void reply.type(deps.metrics.registry.contentType)
-    return deps.metrics.text()
+    return deps.metricsText()
   })
 
   app.get('/v1/split', async () => splitView(deps.controller.state()))
@@ -137,7 +145,7 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
   app.post('/v1/rollback', { schema: { body: ActionBody } }, async (request) => change(0, 'rollback', request.body))
 
   app.get('/v1/upstreams', async () => {
-    const health = deps.health()
+    const health = await deps.health()
     return { blue: { targets: health.blue }, green: { targets: health.green } }
   })
   app.put('/v1/upstreams/:color', { schema: { params: ColorParams, body: TargetsBody } }, async (request) => {
@@ -152,18 +160,20 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
     })
     if (new Set(targets).size !== targets.length) throw httpError(400, 'targets must not list the same URL twice')
     await deps.setTargets(color, targets, request.body.reason ?? null)
-    return { [color]: { targets: deps.health()[color] } }
+    return { [color]: { targets: (await deps.health())[color] } }
   })
 
   app.get('/v1/status', async () => {
     const windows = deps.windowStats()
     const settings = deps.autoRevert()
+    const [inFlight, upstreams, workers] = await Promise.all([deps.inFlight(), deps.health(), deps.workers()])
     return {
       split: splitView(deps.controller.state()),
       window: { seconds: settings.window / 1000, blue: windows.blue, green: windows.green },
       autoRevert: settings,
-      inFlight: deps.inFlight(),
-      upstreams: deps.health(),
+      inFlight,
+      upstreams,
+      workers,
     }
   })
 

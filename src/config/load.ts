@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { Compile } from 'typebox/compile'
 import { parseDuration } from './duration.js'
@@ -123,6 +124,7 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
     },
     drain: { deadline: duration('drain.deadline', c.drain?.deadline, 30_000) },
     log: { level: c.log?.level ?? 'info', access: c.log?.access ?? false },
+    workers: c.workers === 'auto' ? availableParallelism() : (c.workers ?? 1),
     demo,
   })
 }

@@ -67,6 +67,11 @@ export const RawConfigSchema = Type.Object(
         strict,
       ),
     ),
+    workers: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], {
+        description: '"auto" (one per core) or an integer from 1 to 256',
+      }),
+    ),
     demo: Type.Optional(
       Type.Object({ enabled: Type.Optional(Type.Boolean()), blue: Type.Optional(Port), green: Type.Optional(Port) }, strict),
     ),
@@ -95,6 +100,8 @@ export interface Config {
   readonly timeouts: { readonly connect: number; readonly request: number; readonly idle: number }
   readonly drain: { readonly deadline: number }
   readonly log: { readonly level: string; readonly access: boolean }
+  /** Proxy worker processes; 1 serves everything from one process. */
+  readonly workers: number
   /** Built-in demo upstreams (blue answers v1, green v2); null when off. */
   readonly demo: { readonly blue: number; readonly green: number } | null
 }

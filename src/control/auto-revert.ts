@@ -21,7 +21,6 @@ export class AutoRevert {
   readonly #controller: SplitController
   readonly #window: () => ErrorWindow
   readonly #logger: Logger
-  readonly #onRevert: () => void
   #settings: AutoRevertSettings
   #timer: NodeJS.Timeout | undefined
   #busy = false
@@ -31,13 +30,11 @@ export class AutoRevert {
     window: () => ErrorWindow
     settings: AutoRevertSettings
     logger: Logger
-    onRevert?: () => void
   }) {
     this.#controller = options.controller
     this.#window = options.window
     this.#settings = options.settings
     this.#logger = options.logger
-    this.#onRevert = options.onRevert ?? (() => undefined)
   }
 
   start(): void {
@@ -68,11 +65,8 @@ export class AutoRevert {
         `green error rate ${pct(green.errorRate)} (${green.errors} of ${green.requests} requests) ` +
         `over ${s.window / 1000}s is above autoRevert.maxErrorRate ${pct(s.maxErrorRate)}`
       const reverted = await this.#controller.revert({ reason, errorRate: green.errorRate, requests: green.requests })
-      if (reverted) {
-        // The errors that caused this revert must not trip the next rollout.
-        window.reset('green')
-        this.#onRevert()
-      }
+      // The errors that caused this revert must not trip the next rollout.
+      if (reverted) window.reset('green')
       return reverted
     } catch (err) {
       this.#logger.error({ err }, 'auto-revert check failed')

@@ -1,8 +1,71 @@
+import type { ErrorKind } from '../proxy/types.js'
 import { COLORS, type Color } from '../routing/types.js'
+
+/** An error for auto-revert: a 5xx answer or an upstream failure; 4xx and clients leaving are not. */
+export function countsAsError(status: number, errorKind: ErrorKind | undefined): boolean {
+  return status >= 500 || (errorKind !== undefined && errorKind !== 'client')
+}
 
 /** Latency histogram bins: 8 per doubling from 1 ms, so a percentile is within ~9 %. */
 const BINS_PER_DOUBLING = 8
 const BINS = BINS_PER_DOUBLING * 24 + 1 // up to ~4.6 hours
+
+/** One process's counts for one colour and one second; `latency` is [bin, count, bin, count, ...]. */
+export interface WindowDelta {
+  readonly color: Color
+  readonly second: number
+  readonly requests: number
+  readonly errors: number
+  readonly latency: readonly number[]
+}
+
+/**
+ * Collects a proxy worker's outcomes between two reports to the primary, which merges them
+ * into the one window that auto-revert judges. Recording is O(1).
+ */
+export class WindowRecorder {
+  readonly #clock: () => number
+  readonly #pending: WindowDelta[] = []
+  readonly #current: Record<Color, { second: number; requests: number; errors: number; latency: Uint32Array }>
+
+  constructor(clock: () => number = Date.now) {
+    this.#clock = clock
+    const fresh = () => ({ second: -1, requests: 0, errors: 0, latency: new Uint32Array(BINS) })
+    this.#current = { blue: fresh(), green: fresh() }
+  }
+
+  record(color: Color, durationMs: number, isError: boolean): void {
+    const second = Math.floor(this.#clock() / 1000)
+    const current = this.#current[color]
+    if (current.second !== second) {
+      this.#close(color)
+      current.second = second
+    }
+    current.requests++
+    if (isError) current.errors++
+    current.latency[binOf(durationMs)]!++
+  }
+
+  /** Everything recorded since the last call, as deltas to merge. */
+  take(): WindowDelta[] {
+    this.#close('blue')
+    this.#close('green')
+    return this.#pending.splice(0)
+  }
+
+  #close(color: Color): void {
+    const current = this.#current[color]
+    if (current.requests === 0) return
+    const latency: number[] = []
+    for (let bin = 0; bin < BINS; bin++) {
+      if (current.latency[bin] !== 0) latency.push(bin, current.latency[bin]!)
+    }
+    this.#pending.push({ color, second: current.second, requests: current.requests, errors: current.errors, latency })
+    current.requests = 0
+    current.errors = 0
+    current.latency.fill(0)
+  }
+}
 
 /** Per-colour statistics over the window, as /v1/status shows them. */
 export interface WindowStats {
@@ -13,7 +76,8 @@ export interface WindowStats {
   readonly p99Ms: number | null
 }
 
-function binOf(ms: number): number {
+/** The latency histogram bin of a duration. */
+export function binOf(ms: number): number {
   if (!(ms >= 1)) return 0
   const bin = 1 + Math.floor(Math.log2(ms) * BINS_PER_DOUBLING)
   return bin < BINS ? bin : BINS - 1
@@ -41,6 +105,26 @@ class ColorRing {
   }
 
   record(second: number, durationMs: number, isError: boolean): void {
+    const slot = this.#slot(second)
+    this.#requests[slot]!++
+    if (isError) this.#errors[slot]!++
+    this.#latency[slot * BINS + binOf(durationMs)]!++
+  }
+
+  /** Adds another process's counts for one second; ignored when that second left the ring. */
+  merge(nowSecond: number, delta: WindowDelta): void {
+    if (delta.second <= nowSecond - this.#size || delta.second > nowSecond + 1) return
+    const slot = this.#slot(delta.second)
+    this.#requests[slot]! += delta.requests
+    this.#errors[slot]! += delta.errors
+    const bins = delta.latency
+    for (let i = 0; i + 1 < bins.length; i += 2) {
+      const bin = bins[i]!
+      if (bin >= 0 && bin < BINS) this.#latency[slot * BINS + bin]! += bins[i + 1]!
+    }
+  }
+
+  #slot(second: number): number {
     const slot = second % this.#size
     if (this.#second[slot] !== second) {
       this.#second[slot] = second
@@ -48,9 +132,7 @@ class ColorRing {
       this.#errors[slot] = 0
       this.#latency.fill(0, slot * BINS, slot * BINS + BINS)
     }
-    this.#requests[slot]!++
-    if (isError) this.#errors[slot]!++
-    this.#latency[slot * BINS + binOf(durationMs)]!++
+    return slot
   }
 
   stats(nowSecond: number): WindowStats {
@@ -115,6 +197,11 @@ export class ErrorWindow {
   all(): Record<Color, WindowStats> {
     const second = Math.floor(this.#clock() / 1000)
     return Object.fromEntries(COLORS.map((c) => [c, this.#rings[c].stats(second)])) as Record<Color, WindowStats>
+  }
+
+  /** Adds counts recorded by another process (a proxy worker). */
+  merge(delta: WindowDelta): void {
+    this.#rings[delta.color].merge(Math.floor(this.#clock() / 1000), delta)
   }
 
   /** Forgets a colour's history, e.g. after a revert or when it gets new targets. */

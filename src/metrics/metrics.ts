@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { COLORS, type Color } from '../routing/types.js'
 import { ERROR_KINDS, type ErrorKind, type OutcomeSink } from '../proxy/types.js'
 
@@ -96,7 +96,10 @@ export class Metrics implements OutcomeSink {
     this.#reverts.inc()
   }
 
-  async text(): Promise<string> {
-    return this.registry.metrics()
+  /** Prometheus text of this registry, summed with other processes' (`getMetricsAsJSON()`) ones. */
+  async text(remote: readonly object[] = []): Promise<string> {
+    if (remote.length === 0) return this.registry.metrics()
+    const own = await this.registry.getMetricsAsJSON()
+    return AggregatorRegistry.aggregate([own, ...remote]).metrics()
   }
 }

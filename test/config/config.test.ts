@@ -45,6 +45,13 @@ describe('resolveConfig', () => {
     expect(input).toEqual(base)
   })
 
+  it('workers: auto is one per core, default 1', async () => {
+    const { availableParallelism } = await import('node:os')
+    expect(resolveConfig(base).workers).toBe(1)
+    expect(resolveConfig({ ...base, workers: 'auto' }).workers).toBe(availableParallelism())
+    expect(resolveConfig({ ...base, workers: 3 }).workers).toBe(3)
+  })
+
   it('SWITCHYARD_ADMIN_TOKEN overrides admin.token', () => {
     const config = resolveConfig({ ...base, admin: { token: 'from-file' } }, { SWITCHYARD_ADMIN_TOKEN: 'from-env' })
     expect(config.admin.token).toBe('from-env')
@@ -81,6 +88,8 @@ describe('resolveConfig', () => {
     ['timeouts.connect zero', { timeouts: { connect: 0 } }, /^timeouts\.connect must be greater than 0$/],
     ['log.level unknown', { log: { level: 'loud' } }, /^log\.level must be one of "fatal"/],
     ['state.file empty', { state: { file: '' } }, /^state\.file /],
+    ['workers zero', { workers: 0 }, /^workers must be "auto" \(one per core\) or an integer from 1 to 256$/],
+    ['workers a word', { workers: 'many' }, /^workers must be "auto" \(one per core\) or an integer from 1 to 256$/],
     ['not a mapping', ['a'], /YAML mapping/],
   ]
   for (const [name, patch, message] of bad) {

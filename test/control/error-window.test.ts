@@ -47,3 +47,36 @@ describe('ErrorWindow', () => {
     expect(window.stats('blue').requests).toBe(1)
   })
 })
+
+describe('WindowRecorder + merge', () => {
+  it('merged deltas from several workers equal recording everything in one window', async () => {
+    const { WindowRecorder } = await import('../../src/control/error-window.js')
+    let now = 100_000
+    const clock = () => now
+    const direct = new ErrorWindow(5000, clock)
+    const merged = new ErrorWindow(5000, clock)
+    const workers = [new WindowRecorder(clock), new WindowRecorder(clock), new WindowRecorder(clock)]
+    for (let i = 0; i < 600; i++) {
+      if (i % 150 === 0) now += 1000
+      const color = i % 3 === 0 ? 'green' : 'blue'
+      const ms = (i % 97) + 1
+      const error = i % 7 === 0
+      direct.record(color, ms, error)
+      workers[i % 3]!.record(color, ms, error)
+      if (i % 50 === 0) for (const w of workers) for (const d of w.take()) merged.merge(d)
+    }
+    for (const w of workers) for (const d of w.take()) merged.merge(d)
+    expect(merged.all()).toEqual(direct.all())
+  })
+
+  it('drops deltas older than the window', async () => {
+    const { WindowRecorder } = await import('../../src/control/error-window.js')
+    let now = 100_000
+    const recorder = new WindowRecorder(() => now)
+    recorder.record('green', 1, true)
+    now += 10_000
+    const window = new ErrorWindow(3000, () => now)
+    for (const d of recorder.take()) window.merge(d)
+    expect(window.stats('green').requests).toBe(0)
+  })
+})

@@ -1,0 +1,41 @@
+import type { Config } from '../config/schema.js'
+import type { WindowDelta } from '../control/error-window.js'
+import type { ProxyTimeouts, TargetHealth } from '../proxy/types.js'
+import type { Color } from '../routing/types.js'
+
+/** Primary -> worker. */
+export type ToWorker =
+  | {
+      readonly t: 'init'
+      readonly config: Config
+      readonly targets: Record<Color, readonly string[]>
+      readonly generation: number
+      readonly greenBuckets: number
+    }
+  | { readonly t: 'table'; readonly generation: number; readonly greenBuckets: number }
+  | { readonly t: 'targets'; readonly color: Color; readonly targets: readonly string[] }
+  | { readonly t: 'timeouts'; readonly timeouts: ProxyTimeouts }
+  | { readonly t: 'query'; readonly id: number; readonly what: 'metrics' | 'status' }
+  | { readonly t: 'drain'; readonly deadlineMs: number }
+
+/** Worker -> primary. */
+export type FromWorker =
+  | { readonly t: 'hello' }
+  | { readonly t: 'ready'; readonly port: number }
+  | { readonly t: 'failed'; readonly message: string }
+  | { readonly t: 'applied'; readonly generation: number }
+  | { readonly t: 'window'; readonly deltas: readonly WindowDelta[] }
+  | { readonly t: 'answer'; readonly id: number; readonly metrics: object }
+  | {
+      readonly t: 'answer'
+      readonly id: number
+      readonly health: Record<Color, readonly TargetHealth[]>
+      readonly inFlight: Record<Color, number>
+      readonly requests: number
+    }
+
+/** How often a worker reports its window counts; auto-revert sees errors this much later at most. */
+export const WINDOW_REPORT_MS = 100
+
+/** Set in a forked worker's environment: the worker's slot number. */
+export const WORKER_ENV = 'SWITCHYARD_WORKER'

@@ -1,0 +1,106 @@
+import { countsAsError, WindowRecorder } from '../control/error-window.js'
+import { buildProxy } from '../data-plane.js'
+import { createLogger } from '../logger.js'
+import { Metrics } from '../metrics/metrics.js'
+import type { ErrorKind, OutcomeSink } from '../proxy/types.js'
+import { makeTable, type Color, type RoutingTable } from '../routing/types.js'
+import { WINDOW_REPORT_MS, WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
+
+function send(message: FromWorker): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.send === undefined || !process.connected) return resolve()
+    process.send(message, undefined, {}, () => resolve())
+  })
+}
+
+function firstInit(): Promise<Extract<ToWorker, { t: 'init' }>> {
+  return new Promise((resolve) => {
+    const listen = (message: ToWorker) => {
+      if (message.t !== 'init') return
+      process.off('message', listen)
+      resolve(message)
+    }
+    process.on('message', listen)
+    // Messages sent before a listener exists are lost, so ask for the init only now.
+    void send({ t: 'hello' })
+  })
+}
+
+/**
+ * A proxy worker: serves the proxy port with the table the primary sends, reports its
+ * outcomes (window deltas every 100 ms) and answers metrics and status queries. Signals are
+ * the primary's business: a worker drains when told, or when the primary goes away.
+ */
+export async function runWorker(): Promise<void> {
+  const slot = Number(process.env[WORKER_ENV] ?? '0')
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined)
+
+  const init = await firstInit()
+  const config = init.config
+  const logger = createLogger(config.log.level).child({ worker: slot })
+  let table: RoutingTable = makeTable(init.generation, init.greenBuckets)
+  const metrics = new Metrics()
+  const recorder = new WindowRecorder()
+  let served = 0
+  const sink: OutcomeSink = {
+    record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
+      served++
+      metrics.record(color, status, durationMs, errorKind)
+      recorder.record(color, durationMs, countsAsError(status, errorKind))
+    },
+  }
+  const proxy = buildProxy(config, init.targets, { current: () => table }, sink, logger)
+  try {
+    const address = await proxy.listen(config.proxy.port, config.proxy.host)
+    await send({ t: 'ready', port: address.port })
+  } catch (err) {
+    await send({ t: 'failed', message: (err as Error).message })
+    process.exit(1)
+  }
+
+  const report = () => {
+    const deltas = recorder.take()
+    return deltas.length === 0 ? Promise.resolve() : send({ t: 'window', deltas })
+  }
+  const reporter = setInterval(() => void report(), WINDOW_REPORT_MS)
+
+  let draining = false
+  const drain = async (deadlineMs: number) => {
+    if (draining) return
+    draining = true
+    await proxy.close(deadlineMs)
+    clearInterval(reporter)
+    await report()
+    process.exit(0)
+  }
+
+  process.on('message', (message: ToWorker) => {
+    switch (message.t) {
+      case 'table':
+        // One reference swap: a request reads either the old table or the new one, never a mix.
+        table = makeTable(message.generation, message.greenBuckets)
+        void send({ t: 'applied', generation: message.generation })
+        break
+      case 'targets':
+        proxy.setTargets(message.color, message.targets)
+        break
+      case 'timeouts':
+        proxy.setTimeouts(message.timeouts)
+        break
+      case 'query':
+        if (message.what === 'metrics') {
+          void metrics.registry.getMetricsAsJSON().then((json) => send({ t: 'answer', id: message.id, metrics: json }))
+        } else {
+          void send({ t: 'answer', id: message.id, health: proxy.health(), inFlight: proxy.inFlight(), requests: served })
+        }
+        break
+      case 'drain':
+        void drain(message.deadlineMs)
+        break
+      case 'init':
+        break
+    }
+  })
+  // The primary died without telling us: finish what is in flight and go.
+  process.on('disconnect', () => void drain(config.drain.deadline))
+}

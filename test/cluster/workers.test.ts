@@ -1,0 +1,160 @@
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startCli, writeConfig, type CliProcess } from '../helpers/cli.js'
+import { startColorUpstream, type ColorUpstream } from '../helpers/color-upstream.js'
+import { freshGet } from '../helpers/http.js'
+
+interface Status {
+  split: { green: number; reverted: unknown }
+  workers: { id: number; pid: number; requests: number }[]
+  window: Record<'blue' | 'green', { requests: number; errors: number }>
+}
+
+let blue: ColorUpstream
+let green: ColorUpstream
+const running: CliProcess[] = []
+
+beforeAll(async () => {
+  ;[blue, green] = await Promise.all([startColorUpstream('blue'), startColorUpstream('green')])
+})
+afterEach(async () => {
+  green.status = 200
+  for (const proc of running.splice(0)) {
+    proc.kill('SIGTERM')
+    await proc.exit()
+  }
+})
+afterAll(async () => {
+  await Promise.all([blue.close(), green.close()])
+})
+
+async function start(extra: Record<string, unknown> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'sy-workers-'))
+  const proc = await startCli(
+    await writeConfig({
+      proxy: { host: '127.0.0.1', port: 0 },
+      admin: { host: '127.0.0.1', port: 0 },
+      upstreams: { blue: { targets: [blue.url] }, green: { targets: [green.url] } },
+      state: { file: join(dir, 'state.json') },
+      sticky: { keys: ['header:x-user-id'], cookie: '' },
+      drain: { deadline: '2s' },
+      workers: 3,
+      ...extra,
+    }),
+  )
+  running.push(proc)
+  return proc
+}
+
+async function status(proc: { adminUrl: string }): Promise<Status> {
+  return (await (await fetch(`${proc.adminUrl}/v1/status`)).json()) as Status
+}
+
+async function put(proc: { adminUrl: string }, body: unknown): Promise<number> {
+  const res = await fetch(`${proc.adminUrl}/v1/split`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  await res.text()
+  return res.status
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const start = Date.now()
+  while (Date.now() - start < ms) {
+    const value = await probe()
+    if (value !== undefined) return value
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`not within ${ms} ms`)
+}
+
+describe('workers', () => {
+  it('every worker sends a key to the same colour, and each serves', async () => {
+    const proc = await start({ split: { green: 50 } })
+    expect((await status(proc)).workers).toHaveLength(3)
+    for (let k = 0; k < 15; k++) {
+      const colors = new Set<string | undefined>()
+      for (let i = 0; i < 6; i++) colors.add((await freshGet(proc.proxyUrl, { 'x-user-id': `key-${k}` })).color)
+      expect(colors.size).toBe(1)
+    }
+    const workers = (await status(proc)).workers
+    expect(workers.reduce((n, w) => n + w.requests, 0)).toBe(90)
+    expect(workers.filter((w) => w.requests > 0).length).toBeGreaterThanOrEqual(2)
+    // /metrics sums the workers.
+    const metrics = await (await fetch(`${proc.adminUrl}/metrics`)).text()
+    const total = [...metrics.matchAll(/^switchyard_requests_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
+    expect(total).toBe(90)
+    expect(metrics).toContain('switchyard_split_percent{color="green"} 50')
+  })
+
+  it('a split change routes on every worker by the time the API answers', async () => {
+    const proc = await start({ split: { green: 0 } })
+    for (const [green, expected] of [[100, 'green'], [0, 'blue'], [100, 'green']] as const) {
+      expect(await put(proc, { green })).toBe(200)
+      const colors = await Promise.all(Array.from({ length: 60 }, (_, i) => freshGet(proc.proxyUrl, { 'x-user-id': `u${green}-${i}` }).then((r) => r.color)))
+      expect(new Set(colors)).toEqual(new Set([expected]))
+    }
+  })
+
+  it('auto-revert judges the errors of all workers together', async () => {
+    // No single worker sees 30 green requests; together they do.
+    const proc = await start({ split: { green: 100 }, autoRevert: { window: '10s', minRequests: 30, maxErrorRate: 0.5 } })
+    green.status = 503
+    for (let i = 0; i < 45; i++) await freshGet(proc.proxyUrl, { 'x-user-id': `e${i}` })
+    const reverted = await waitFor(async () => {
+      const s = await status(proc)
+      return s.split.green === 0 ? s : undefined
+    }, 2000)
+    expect(reverted.split.reverted).toMatchObject({ requests: expect.any(Number) as number })
+    const perWorker = reverted.workers.map((w) => w.requests)
+    expect(Math.max(...perWorker)).toBeLessThan(30)
+    expect(perWorker.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2)
+  })
+
+  it('a worker that dies is replaced while the others keep serving', async () => {
+    const proc = await start({ split: { green: 0 } })
+    const before = (await status(proc)).workers
+    const victim = before[1]!
+    process.kill(victim.pid, 'SIGKILL')
+    // Requests keep succeeding while the replacement starts.
+    for (let i = 0; i < 20; i++) expect((await freshGet(proc.proxyUrl, { 'x-user-id': `k${i}` })).status).toBe(200)
+    const after = await waitFor(async () => {
+      const workers = (await status(proc)).workers
+      return workers.length === 3 && !workers.some((w) => w.pid === victim.pid) ? workers : undefined
+    }, 8000)
+    expect(after.map((w) => w.id).sort()).toEqual([0, 1, 2])
+    await proc.waitForLog((l) => String(l.msg).includes('proxy worker 1 exited'))
+  })
+
+  it('SIGHUP points every worker at the new targets', async () => {
+    const other = await startColorUpstream('other')
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'sy-workers-hup-'))
+      const config = {
+        proxy: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0 },
+        upstreams: { blue: { targets: [blue.url] }, green: { targets: [green.url] } },
+        state: { file: join(dir, 'state.json') },
+        workers: 3,
+      }
+      const file = await writeConfig(config, dir)
+      const proc = await startCli(file)
+      running.push(proc)
+      await writeConfig({ ...config, upstreams: { blue: { targets: [other.url] }, green: { targets: [green.url] } } }, dir)
+      proc.kill('SIGHUP')
+      await proc.waitForLog((l) => l.msg === 'config reloaded')
+      const bodies = await Promise.all(Array.from({ length: 30 }, () => freshGet(proc.proxyUrl).then((r) => r.body)))
+      expect(new Set(bodies)).toEqual(new Set(['other']))
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('SIGTERM drains the workers and exits 0', async () => {
+    const proc = await start()
+    const pids = (await status(proc)).workers.map((w) => w.pid)
+    proc.kill('SIGTERM')
+    expect(await proc.exit()).toBe(0)
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow()
+  })
+})
