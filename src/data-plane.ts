@@ -1,7 +1,8 @@
 import type { Logger } from 'pino'
-import type { Config } from './config/schema.js'
+import type { Config, HealthCheckSettings } from './config/schema.js'
 import { createProxyServer, type ProxyServer } from './proxy/proxy-server.js'
-import type { OutcomeSink, ProxyTimeouts, TargetHealth } from './proxy/types.js'
+import type { ConnectionCounts } from './proxy/proxy-state.js'
+import type { ActiveHealth, OutcomeSink, ProxyTimeouts, TargetHealth } from './proxy/types.js'
 import { Router } from './routing/router.js'
 import type { Color, RoutingTable, TableSource } from './routing/types.js'
 
@@ -21,10 +22,18 @@ export interface WorkerInfo {
 export interface DataPlane {
   setTargets(color: Color, targets: readonly string[]): void
   setTimeouts(timeouts: ProxyTimeouts): void
+  /** New health-check and outlier settings (config reload). */
+  setHealth(healthCheck: HealthCheckSettings, outlier: Config['outlierDetection']): void
   /** Resolves once every proxy process routes with `table` (at once for a local proxy). */
   publish(table: RoutingTable): Promise<void>
   health(): Promise<Record<Color, TargetHealth[]>>
   inFlight(): Promise<Record<Color, number>>
+  /** Requests, streams and WebSockets open per colour, summed over the proxy processes. */
+  connections(): Promise<Record<Color, ConnectionCounts>>
+  /** Starts (or restarts) the drain of a colour whose share went to 0; see ProxyServer.drainColor. */
+  drainColor(color: Color, deadlineMs: number): void
+  /** Cancels a pending drain of `color` (its share rose again before the deadline). */
+  cancelDrain(color: Color): void
   /** Each other process's `registry.getMetricsAsJSON()`, to aggregate with this one's. */
   remoteMetrics(): Promise<object[]>
   workers(): Promise<WorkerInfo[]>
@@ -45,10 +54,26 @@ export function buildProxy(
     cookieMaxAgeSeconds: Math.round(config.sticky.cookieMaxAge / 1000),
     overrideHeader: config.override.header,
   })
-  return createProxyServer({ tables, router, sink, upstreams: targets, timeouts: config.timeouts, logger, accessLog: config.log.access })
+  return createProxyServer({
+    tables,
+    router,
+    sink,
+    upstreams: targets,
+    timeouts: config.timeouts,
+    logger,
+    accessLog: config.log.access,
+    healthCheck: config.healthCheck,
+    outlier: config.outlierDetection,
+  })
 }
 
-/** Adds up health reports of the same targets from several processes. */
+/** Active verdicts from the least to the most alarming, for mergeHealth. */
+const ACTIVE_RANK: Record<ActiveHealth, number> = { off: 0, healthy: 1, unknown: 2, unhealthy: 3 }
+
+/**
+ * Adds up health reports of the same targets from several processes: healthy only if every
+ * process says so, the worst active verdict, the latest ejection end.
+ */
 export function mergeHealth(reports: readonly Record<Color, readonly TargetHealth[]>[]): Record<Color, TargetHealth[]> {
   const merge = (color: Color): TargetHealth[] => {
     const byUrl = new Map<string, TargetHealth>()
@@ -63,6 +88,8 @@ export function mergeHealth(reports: readonly Record<Color, readonly TargetHealt
         byUrl.set(h.url, {
           url: h.url,
           healthy: seen.healthy && h.healthy,
+          active: ACTIVE_RANK[h.active] > ACTIVE_RANK[seen.active] ? h.active : seen.active,
+          ejectedUntil: (h.ejectedUntil ?? '') > (seen.ejectedUntil ?? '') ? h.ejectedUntil : seen.ejectedUntil,
           consecutiveFailures: Math.max(seen.consecutiveFailures, h.consecutiveFailures),
           lastError: newer.lastError,
           lastErrorAt: newer.lastErrorAt,
@@ -80,9 +107,13 @@ export function localDataPlane(proxy: ProxyServer, served: () => number): DataPl
   return {
     setTargets: (color, targets) => proxy.setTargets(color, targets),
     setTimeouts: (timeouts) => proxy.setTimeouts(timeouts),
+    setHealth: (healthCheck, outlier) => proxy.setHealth(healthCheck, outlier),
     publish: async () => undefined,
     health: async () => proxy.health(),
     inFlight: async () => proxy.inFlight(),
+    connections: async () => proxy.connections(),
+    drainColor: (color, deadlineMs) => proxy.drainColor(color, deadlineMs),
+    cancelDrain: (color) => proxy.cancelDrain(color),
     remoteMetrics: async () => [],
     workers: async () => [{ id: 0, pid: process.pid, requests: served(), inFlight: proxy.inFlight() }],
     close: (deadlineMs) => proxy.close(deadlineMs),

@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici'
 import type { Color } from '../routing/types.js'
 import { describeError, ProxyError, toProxyError } from './errors.js'
 import { clientResponseHeaders, COLOR_HEADER, upstreamRequestHeaders } from './headers.js'
-import type { ProxyState } from './proxy-state.js'
+import type { Drainable, ProxyState } from './proxy-state.js'
 import type { ErrorKind } from './types.js'
 import type { UpstreamTarget } from './upstream-pool.js'
 
@@ -32,7 +32,8 @@ function uncork(socket: Socket): void {
  * One proxied request, as an undici dispatch handler: streams the upstream response to the
  * client with backpressure and records exactly one outcome, whichever side ends it first.
  */
-export class HttpExchange implements Dispatcher.DispatchHandler {
+export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
+  readonly epoch: number
   readonly #state: ProxyState
   readonly #req: IncomingMessage
   readonly #res: ProxyResponse
@@ -43,6 +44,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined = undefined
   #settled = false
   #drainHooked = false
+  /** In `state.streams`: a response of unknown length is going out. */
+  #streaming = false
 
   constructor(
     state: ProxyState,
@@ -53,6 +56,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     target: UpstreamTarget | undefined,
     startedAt: number,
   ) {
+    this.epoch = state.epoch
     this.#state = state
     this.#req = req
     this.#res = res
@@ -60,6 +64,10 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     this.#setCookie = setCookie
     this.#target = target
     this.#startedAt = startedAt
+  }
+
+  get color(): Color {
+    return this.#color
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -76,7 +84,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   ): void {
     // 1xx informational answers are not forwarded; node:http sends its own 100 Continue.
     if (statusCode < 200 || this.#settled) return
-    this.#target?.succeeded()
+    this.#target?.succeeded(statusCode)
     const res = this.#res
     // While draining, tell keep-alive clients to reconnect (elsewhere) after this answer.
     if (this.#state.closing) res.shouldKeepAlive = false
@@ -100,6 +108,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
         process.nextTick(uncork, socket)
       }
       res.flushHeaders()
+      this.#streaming = true
+      this.#state.streams.add(this)
     }
   }
 
@@ -123,6 +133,17 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     if (this.#settled) return
     this.fail(toProxyError(err))
+  }
+
+  /**
+   * The colour was drained and this stream outlived the deadline: end it cleanly for the
+   * client (the terminating chunk) and cancel the upstream request. Not an upstream error.
+   */
+  drain(): void {
+    if (this.#settled) return
+    this.#settle(this.#res.statusCode, undefined)
+    this.#res.end()
+    this.#controller?.abort(new Error('switchyard: colour drained'))
   }
 
   /** The client's socket drained: let undici read from the upstream again. */
@@ -163,6 +184,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   #settle(status: number, kind: ErrorKind | undefined): void {
     this.#settled = true
     const state = this.#state
+    if (this.#streaming) state.streams.delete(this)
     state.release(this.#color, this.#target)
     state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind)
   }

@@ -4,9 +4,10 @@ import type { Logger } from 'pino'
 import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
 import { handleRequest, ProxyResponse } from './http-handler.js'
-import { ProxyState } from './proxy-state.js'
-import type { OutcomeSink, ProxyTimeouts, TargetHealth } from './types.js'
-import { UpstreamPool } from './upstream-pool.js'
+import { ProxyState, type ConnectionCounts } from './proxy-state.js'
+import { DEFAULT_OUTLIER, HEALTH_CHECK_OFF, logHealthEvents } from './health-checker.js'
+import type { HealthCheckSettings, OutcomeSink, OutlierSettings, ProxyTimeouts, TargetHealth } from './types.js'
+import { UpstreamPool, type PoolHealth } from './upstream-pool.js'
 import { handleUpgrade } from './websocket.js'
 
 /** How long an idle client keep-alive connection stays open; above common LB idle timeouts. */
@@ -25,6 +26,10 @@ export interface ProxyOptions {
   logger: Logger
   /** One info line per request when true; nothing is logged on the request path otherwise. */
   accessLog: boolean
+  /** Active health checks of each target; off when absent. */
+  healthCheck?: HealthCheckSettings | undefined
+  /** Passive ejection after consecutive errors; Envoy's defaults (5, 30 s) when absent. */
+  outlier?: OutlierSettings | undefined
 }
 
 /** The running data path. */
@@ -35,11 +40,24 @@ export interface ProxyServer {
   setTargets(color: Color, targets: readonly string[]): void
   /** Applies to requests that start afterwards (a new connect timeout rebuilds the pools). */
   setTimeouts(timeouts: ProxyTimeouts): void
+  /** Restarts active checks with new settings and applies new ejection limits (config reload). */
+  setHealth(healthCheck: HealthCheckSettings, outlier: OutlierSettings): void
   health(): Record<Color, TargetHealth[]>
   inFlight(): Record<Color, number>
+  /** What is open per colour right now, so a deploy script knows when a colour can be stopped. */
+  connections(): Record<Color, ConnectionCounts>
+  /**
+   * Starts (or restarts, with a new snapshot) the drain of a colour whose share went to 0: the
+   * WebSockets and streamed responses open on it now run until `deadlineMs` has passed, then
+   * close with 1001 or end cleanly. What is routed to it afterwards is left alone.
+   */
+  drainColor(color: Color, deadlineMs: number): void
+  /** Cancels a pending drain of `color` (its share rose again before the deadline). */
+  cancelDrain(color: Color): void
   /**
    * Stops accepting, closes idle keep-alive connections, lets requests, streams and tunnels
-   * in flight finish until `deadlineMs` has passed, then destroys what is left.
+   * in flight finish until `deadlineMs` has passed, then closes WebSockets with 1001 and
+   * destroys what is left.
    */
   close(deadlineMs: number): Promise<void>
 }
@@ -60,6 +78,7 @@ class NodeProxyServer implements ProxyServer {
   /** Pools replaced by setTargets that still finish their requests. */
   readonly #retiring = new Set<UpstreamPool>()
   #closed: Promise<void> | undefined
+  #health: PoolHealth
 
   constructor(options: ProxyOptions) {
     const connect = options.timeouts.connect
@@ -71,6 +90,10 @@ class NodeProxyServer implements ProxyServer {
       void blue.destroy()
       throw err
     }
+    const listener = logHealthEvents(options.logger)
+    this.#health = { healthCheck: options.healthCheck ?? HEALTH_CHECK_OFF, outlier: options.outlier ?? DEFAULT_OUTLIER, listener }
+    blue.setHealth(this.#health)
+    green.setHealth(this.#health)
     const state = new ProxyState({ ...options, pools: { blue, green } })
     this.#state = state
     this.server = http.createServer<typeof IncomingMessage, typeof ProxyResponse>(
@@ -99,8 +122,17 @@ class NodeProxyServer implements ProxyServer {
   setTargets(color: Color, targets: readonly string[]): void {
     const pools = this.#state.pools
     const previous = pools[color]
-    pools[color] = new UpstreamPool(targets, this.#state.timeouts.connect, previous)
+    const pool = new UpstreamPool(targets, this.#state.timeouts.connect, previous)
+    pool.setHealth(this.#health)
+    pools[color] = pool
     this.#retire(previous)
+  }
+
+  setHealth(healthCheck: HealthCheckSettings, outlier: OutlierSettings): void {
+    this.#health = { ...this.#health, healthCheck, outlier }
+    if (this.#closed !== undefined) return
+    this.#state.pools.blue.setHealth(this.#health)
+    this.#state.pools.green.setHealth(this.#health)
   }
 
   setTimeouts(timeouts: ProxyTimeouts): void {
@@ -120,6 +152,18 @@ class NodeProxyServer implements ProxyServer {
 
   inFlight(): Record<Color, number> {
     return this.#state.inFlight()
+  }
+
+  connections(): Record<Color, ConnectionCounts> {
+    return this.#state.connections()
+  }
+
+  drainColor(color: Color, deadlineMs: number): void {
+    this.#state.drainColor(color, deadlineMs)
+  }
+
+  cancelDrain(color: Color): void {
+    this.#state.cancelDrain(color)
   }
 
   close(deadlineMs: number): Promise<void> {
@@ -159,7 +203,8 @@ class NodeProxyServer implements ProxyServer {
       const closed = await Promise.race([serverClosed.then(() => true as const), deadline])
       if (!closed) {
         server.closeAllConnections()
-        for (const socket of state.tunnels) socket.destroy()
+        // WebSockets close with 1001 and are destroyed only if they outlast the close grace.
+        state.shutdownTunnels()
         // Destroyed exchanges settle on their sockets' 'close' events, a tick or so later.
         await Promise.race([state.whenIdle(), delay(SETTLE_GRACE_MS)])
       }

@@ -1,4 +1,3 @@
-import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
@@ -16,9 +15,40 @@ export interface ProxyStateOptions {
   readonly pools: Record<Color, UpstreamPool>
 }
 
+/** What is open on a colour right now, as `ProxyServer.connections()` reports it. */
+export interface ConnectionCounts {
+  /** HTTP requests in flight, streamed responses and pending WebSocket handshakes included. */
+  readonly requests: number
+  /** Of those requests, responses of unknown length being streamed right now (SSE, chunked). */
+  readonly streams: number
+  /** Open upgrade tunnels (WebSockets, in practice). */
+  readonly websockets: number
+}
+
+/** Something open on a colour that a drain of the colour ends at its deadline. */
+export interface Drainable {
+  readonly color: Color
+  /** `ProxyState.epoch` when it started: a drain ends only what started before the drain did. */
+  readonly epoch: number
+  /** Ends it cleanly: a streamed response ends, a WebSocket closes with 1001. */
+  drain(): void
+}
+
+/** An upgrade request, from its handshake through its tunnel. */
+export interface OpenUpgrade extends Drainable {
+  /** True once the upstream switched protocols and bytes flow both ways. */
+  readonly tunnelled: boolean
+  /** At a shutdown deadline: a tunnel closes as in a drain, a pending handshake is cut. */
+  shutdown(): void
+}
+
+/** setTimeout fires at once past this (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647
+
 /**
  * The data path's shared state: the current pools and timeouts (swapped whole by the control
- * side), in-flight counts and the one place where an outcome is recorded and logged.
+ * side), in-flight counts, the open tunnels and streams that colour drains end, and the one
+ * place where an outcome is recorded and logged.
  */
 export class ProxyState {
   readonly tables: TableSource
@@ -32,8 +62,13 @@ export class ProxyState {
   timeouts: ProxyTimeouts
   /** Set when the server drains: responses ask clients to close their connections. */
   closing = false
-  /** Client sockets of open WebSocket tunnels, destroyed if a drain runs out of time. */
-  readonly tunnels = new Set<Duplex>()
+  /** Upgrade requests, from their start until the client's socket closes. */
+  readonly tunnels = new Set<OpenUpgrade>()
+  /** Streamed responses (no content-length) from their head until they settle. */
+  readonly streams = new Set<Drainable>()
+  /** Rises with every colour drain; what starts afterwards is not part of that drain. */
+  epoch = 0
+  readonly #drains: Record<Color, NodeJS.Timeout | undefined> = { blue: undefined, green: undefined }
   readonly #inFlight: Record<Color, number> = { blue: 0, green: 0 }
   readonly #idleWaiters: Array<() => void> = []
 
@@ -74,6 +109,57 @@ export class ProxyState {
   /** Requests and tunnels in flight per colour. */
   inFlight(): Record<Color, number> {
     return { blue: this.#inFlight.blue, green: this.#inFlight.green }
+  }
+
+  /** What is open per colour: requests (streams among them) and tunnels. */
+  connections(): Record<Color, ConnectionCounts> {
+    const streams = { blue: 0, green: 0 }
+    const websockets = { blue: 0, green: 0 }
+    for (const stream of this.streams) streams[stream.color]++
+    for (const upgrade of this.tunnels) if (upgrade.tunnelled) websockets[upgrade.color]++
+    const counts = (color: Color): ConnectionCounts => ({
+      requests: this.#inFlight[color] - websockets[color],
+      streams: streams[color],
+      websockets: websockets[color],
+    })
+    return { blue: counts('blue'), green: counts('green') }
+  }
+
+  /**
+   * Starts the drain of `color`, replacing a pending one: the tunnels and streams open now
+   * are ended cleanly after `deadlineMs`; what starts later is not.
+   */
+  drainColor(color: Color, deadlineMs: number): void {
+    this.cancelDrain(color)
+    const epoch = ++this.epoch
+    const timer = setTimeout(() => {
+      this.#drains[color] = undefined
+      this.#endDrained(color, epoch)
+    }, Math.min(Math.max(0, deadlineMs), MAX_TIMER_MS))
+    timer.unref()
+    this.#drains[color] = timer
+  }
+
+  /** Cancels a pending drain of `color`; nothing open on it is ended. */
+  cancelDrain(color: Color): void {
+    clearTimeout(this.#drains[color])
+    this.#drains[color] = undefined
+  }
+
+  /** At a shutdown deadline: WebSocket tunnels close with 1001, pending handshakes are cut. */
+  shutdownTunnels(): void {
+    for (const color of ['blue', 'green'] as const) this.cancelDrain(color)
+    for (const upgrade of this.tunnels) upgrade.shutdown()
+  }
+
+  #endDrained(color: Color, epoch: number): void {
+    for (const upgrade of this.tunnels) {
+      if (upgrade.color === color && upgrade.epoch < epoch) upgrade.drain()
+    }
+    // A drained stream leaves the set as it settles; a Set iterator copes with that.
+    for (const stream of this.streams) {
+      if (stream.color === color && stream.epoch < epoch) stream.drain()
+    }
   }
 
   /** Resolves once nothing is in flight. */

@@ -1,4 +1,7 @@
+import type { HealthCheckSettings } from '../config/schema.js'
 import type { Color } from '../routing/types.js'
+
+export type { HealthCheckSettings }
 
 /**
  * Why a proxied request failed on the upstream side. `client` means the client went away
@@ -30,10 +33,32 @@ export interface ProxyTimeouts {
   readonly idle: number
 }
 
+/**
+ * Passive ejection, as Envoy's consecutive-5xx outlier detection: a target whose answers are
+ * 5xx or transport failures `consecutiveErrors` times in a row (0 = never) takes no requests
+ * for `ejectionTime` ms.
+ */
+export interface OutlierSettings {
+  readonly consecutiveErrors: number
+  readonly ejectionTime: number
+}
+
+/**
+ * A target's active health-check verdict: `off` when checks are off, `unknown` until the first
+ * verdict (routed as healthy).
+ */
+export type ActiveHealth = 'off' | 'unknown' | 'healthy' | 'unhealthy'
+
 /** The health one target reports in /v1/upstreams and /v1/status. */
 export interface TargetHealth {
   readonly url: string
+  /** Routable: not ejected and not actively unhealthy. */
   readonly healthy: boolean
+  /** Active health-check verdict. */
+  readonly active: ActiveHealth
+  /** ISO time the passive ejection ends; null when not ejected. */
+  readonly ejectedUntil: string | null
+  /** 5xx answers and transport failures in a row. */
   readonly consecutiveFailures: number
   readonly lastError: string | null
   readonly lastErrorAt: string | null

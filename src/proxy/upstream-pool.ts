@@ -1,13 +1,15 @@
 import { Pool } from 'undici'
-import type { TargetHealth } from './types.js'
+import { ActiveCheck, DEFAULT_OUTLIER, HealthChecker, type HealthListener } from './health-checker.js'
+import type { HealthCheckSettings, OutlierSettings, TargetHealth } from './types.js'
 
-/** A target with this many transport failures in a row is unhealthy. */
-export const UNHEALTHY_AFTER = 3
+/** How a pool judges its targets: active checks, passive ejection, and who hears of changes. */
+export interface PoolHealth {
+  readonly healthCheck: HealthCheckSettings
+  readonly outlier: OutlierSettings
+  readonly listener?: HealthListener | undefined
+}
 
-/** How long an unhealthy target is skipped before one request probes it again. */
-export const PROBE_INTERVAL_MS = 5_000
-
-/** One upstream origin: its keep-alive connection pool and its passive health. */
+/** One upstream origin: its keep-alive connection pool and its health. */
 export class UpstreamTarget {
   readonly url: string
   readonly origin: string
@@ -15,12 +17,19 @@ export class UpstreamTarget {
   readonly hostname: string
   readonly port: number
   readonly pool: Pool
+  /** 5xx answers and transport failures in a row; any other answer resets it. */
   consecutiveFailures = 0
   lastError: string | null = null
   lastErrorAt = 0
   /** Requests and WebSocket tunnels currently using this target. */
   inFlight = 0
-  #probeAt = 0
+  /** When the passive ejection ends (epoch ms); 0 when not ejected. */
+  ejectedUntil = 0
+  /** The active health-check verdict, kept up to date by the pool's HealthChecker. */
+  readonly activeCheck = new ActiveCheck()
+  /** Set by UpstreamPool.setHealth. */
+  outlier: OutlierSettings = DEFAULT_OUTLIER
+  listener: HealthListener | undefined = undefined
 
   constructor(url: string, connectTimeoutMs: number) {
     const parsed = parseTarget(url)
@@ -33,38 +42,66 @@ export class UpstreamTarget {
     this.pool = new Pool(this.origin, { connect: { timeout: connectTimeoutMs } })
   }
 
-  /** Whether this target should take the next request: healthy, or due for a probe. */
-  available(now: number): boolean {
-    if (this.consecutiveFailures < UNHEALTHY_AFTER) return true
-    if (now - Math.max(this.lastErrorAt, this.#probeAt) < PROBE_INTERVAL_MS) return false
-    this.#probeAt = now
+  /** Whether this target should take requests: not ejected and not actively unhealthy. */
+  routable(): boolean {
+    if (this.activeCheck.state === 'unhealthy') return false
+    if (this.ejectedUntil === 0) return true
+    if (Date.now() < this.ejectedUntil) return false
+    this.ejectedUntil = 0
     return true
   }
 
-  /** Notes an answer from the upstream; any answer, even a 5xx, proves the transport works. */
-  succeeded(): void {
-    if (this.consecutiveFailures !== 0) this.consecutiveFailures = 0
+  /**
+   * Notes an answer from the upstream with its status: a 5xx counts towards ejection like a
+   * transport failure, anything else resets the count. Without a status it is a non-5xx.
+   */
+  succeeded(status?: number): void {
+    if (status !== undefined && status >= 500) this.#error(`status ${status}`)
+    else if (this.consecutiveFailures !== 0) this.consecutiveFailures = 0
   }
 
   /** Notes a transport failure (connect, timeout, reset, protocol). */
   failed(description: string): void {
-    this.consecutiveFailures++
-    this.lastError = description
-    this.lastErrorAt = Date.now()
+    this.#error(description)
   }
 
-  /** Copies passive health from the target this one replaces. */
+  /**
+   * Ejects at `consecutiveErrors` in a row. The count is not reset by the ejection itself, so a
+   * target that still fails when it comes back is ejected again on its first failure.
+   */
+  #error(description: string): void {
+    const now = Date.now()
+    this.consecutiveFailures++
+    this.lastError = description
+    this.lastErrorAt = now
+    const limit = this.outlier.consecutiveErrors
+    if (limit === 0 || this.consecutiveFailures < limit || this.ejectedUntil > now) return
+    this.ejectedUntil = now + this.outlier.ejectionTime
+    try {
+      this.listener?.({ url: this.url, event: 'ejected', reason: description })
+    } catch {
+      // The request path must not fail because a listener did.
+    }
+  }
+
+  /** Copies health (passive and active) from the target this one replaces. */
   inherit(from: UpstreamTarget): void {
     this.consecutiveFailures = from.consecutiveFailures
     this.lastError = from.lastError
     this.lastErrorAt = from.lastErrorAt
+    this.ejectedUntil = from.ejectedUntil
+    this.activeCheck.copyFrom(from.activeCheck)
   }
 
   /** The health report of /v1/upstreams. */
-  health(): TargetHealth {
+  health(now = Date.now()): TargetHealth {
+    const ejected = this.ejectedUntil > now
+    const active = this.activeCheck.state
     return {
       url: this.url,
-      healthy: this.consecutiveFailures < UNHEALTHY_AFTER,
+      healthy: !ejected && active !== 'unhealthy',
+      active,
+      ejectedUntil: ejected ? new Date(this.ejectedUntil).toISOString() : null,
       consecutiveFailures: this.consecutiveFailures,
       lastError: this.lastError,
       lastErrorAt: this.lastError === null ? null : new Date(this.lastErrorAt).toISOString(),
@@ -87,12 +124,15 @@ function parseTarget(url: string): URL {
 }
 
 /**
- * The targets of one colour, picked round-robin. Unhealthy targets are skipped (but probed
- * now and then) unless every target is unhealthy. Replaced whole when the targets change.
+ * The targets of one colour, picked round-robin over the routable ones (not ejected, not
+ * actively unhealthy); when none is routable, over all of them (Envoy's panic mode). Owns the
+ * active health checks of its targets. Replaced whole when the targets change.
  */
 export class UpstreamPool {
   readonly targets: readonly UpstreamTarget[]
   #next = 0
+  #checker: HealthChecker | undefined = undefined
+  #closed = false
 
   /** Builds pools for `urls`; throws on an invalid URL. Health carries over for URLs in `previous`. */
   constructor(urls: readonly string[], connectTimeoutMs: number, previous?: UpstreamPool) {
@@ -117,14 +157,11 @@ export class UpstreamPool {
     const targets = this.targets
     const count = targets.length
     if (count <= 1) return targets[0]
-    let now = 0
     for (let tried = 0; tried < count; tried++) {
       const target = targets[this.#advance(count)]!
-      if (target.consecutiveFailures < UNHEALTHY_AFTER) return target
-      if (now === 0) now = Date.now()
-      if (target.available(now)) return target
+      if (target.routable()) return target
     }
-    // Everything is down: keep rotating rather than refusing outright.
+    // Panic mode: with nothing healthy, every target gets its turn rather than none.
     return targets[this.#advance(count)]
   }
 
@@ -134,18 +171,46 @@ export class UpstreamPool {
     return index
   }
 
+  /**
+   * Applies health settings: the outlier limits at once, and active checks restarted with the
+   * new settings (a verdict survives unless the path changed). Ignored once closed.
+   */
+  setHealth(health: PoolHealth): void {
+    if (this.#closed) return
+    this.#checker?.stop()
+    this.#checker = undefined
+    const path = health.healthCheck.path
+    for (const target of this.targets) {
+      target.outlier = health.outlier
+      target.listener = health.listener
+      target.activeCheck.configure(path)
+    }
+    if (path === '' || this.targets.length === 0) return
+    this.#checker = new HealthChecker(this.targets, health.healthCheck, health.listener)
+    this.#checker.start()
+  }
+
   /** Health of every target, in configured order. */
   health(): TargetHealth[] {
-    return this.targets.map((target) => target.health())
+    const now = Date.now()
+    return this.targets.map((target) => target.health(now))
   }
 
   /** Stops taking requests; resolves once the requests in flight have finished. */
   async close(): Promise<void> {
+    this.#stopChecks()
     await Promise.all(this.targets.map((target) => target.pool.close()))
   }
 
   /** Aborts whatever is still in flight and closes every connection. */
   async destroy(): Promise<void> {
+    this.#stopChecks()
     await Promise.all(this.targets.map((target) => target.pool.destroy()))
+  }
+
+  #stopChecks(): void {
+    this.#closed = true
+    this.#checker?.stop()
+    this.#checker = undefined
   }
 }

@@ -5,16 +5,24 @@ import type { Duplex } from 'node:stream'
 import type { Color } from '../routing/types.js'
 import { describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
 import { COLOR_HEADER, rawResponseHead, upstreamRequestHeaders } from './headers.js'
-import type { ProxyState } from './proxy-state.js'
+import type { OpenUpgrade, ProxyState } from './proxy-state.js'
+import { Tunnel } from './tunnel.js'
 import type { ErrorKind } from './types.js'
 import type { UpstreamTarget } from './upstream-pool.js'
+
+/** The close reason a drained colour's WebSockets get, with status 1001. */
+export const DRAINED_REASON = 'switchyard: colour drained'
+
+/** The close reason at a shutdown deadline, with status 1001. */
+export const SHUTDOWN_REASON = 'switchyard: shutting down'
 
 /**
  * One upgrade request (WebSocket or any other protocol switch): routed like an HTTP request,
  * replayed upstream, and on 101 turned into a two-way tunnel. The handshake outcome is
- * recorded once; the tunnel counts as in flight until either side closes.
+ * recorded once; the tunnel counts as in flight until the client's socket closes.
  */
-class UpgradeExchange {
+class UpgradeExchange implements OpenUpgrade {
+  readonly epoch: number
   readonly #state: ProxyState
   readonly #req: IncomingMessage
   readonly #client: Duplex
@@ -25,6 +33,7 @@ class UpgradeExchange {
   readonly #startedAt = performance.now()
   #upstreamRequest: ClientRequest | undefined
   #upstreamSocket: Duplex | undefined
+  #tunnel: Tunnel | undefined
   #timer: NodeJS.Timeout | undefined
   /** handshake: waiting for upstream; failed: our error answer is out; forwarding: a non-101 answer; tunnel: after 101. */
   #phase: 'handshake' | 'failed' | 'forwarding' | 'tunnel' = 'handshake'
@@ -32,6 +41,7 @@ class UpgradeExchange {
   #released = false
 
   constructor(state: ProxyState, req: IncomingMessage, client: Duplex, head: Buffer) {
+    this.epoch = state.epoch
     this.#state = state
     this.#req = req
     this.#client = client
@@ -42,11 +52,29 @@ class UpgradeExchange {
     this.#target = state.pools[route.color].pick()
   }
 
+  get color(): Color {
+    return this.#color
+  }
+
+  get tunnelled(): boolean {
+    return this.#tunnel !== undefined
+  }
+
+  /** The colour drained: a tunnel closes cleanly; a handshake still pending is left to finish. */
+  drain(): void {
+    this.#tunnel?.goAway(DRAINED_REASON)
+  }
+
+  shutdown(): void {
+    if (this.#tunnel === undefined) this.#teardown()
+    else this.#tunnel.goAway(SHUTDOWN_REASON)
+  }
+
   start(): void {
     const client = this.#client
     const target = this.#target
     this.#state.acquire(this.#color, target)
-    this.#state.tunnels.add(client)
+    this.#state.tunnels.add(this)
     client.on('error', this.#teardown)
     client.on('close', this.#onClientClose)
     if (target === undefined) {
@@ -94,7 +122,6 @@ class UpgradeExchange {
     clearTimeout(this.#timer)
     this.#upstreamSocket = upstream
     upstream.on('error', this.#teardown)
-    upstream.on('close', this.#teardown)
     if (this.#phase !== 'handshake') {
       upstream.destroy()
       return
@@ -106,13 +133,11 @@ class UpgradeExchange {
     client.write(
       rawResponseHead(101, res.statusMessage ?? 'Switching Protocols', res.rawHeaders, this.#color, this.#setCookie, `connection: Upgrade\r\nupgrade: ${upgrade}\r\n`),
     )
-    if (upstreamHead.length > 0) client.write(upstreamHead)
-    if (this.#head.length > 0) upstream.write(this.#head)
     this.#record(101, undefined)
     upstream.setNoDelay(true)
     if (typeof (client as Socket).setNoDelay === 'function') (client as Socket).setNoDelay(true)
-    client.pipe(upstream)
-    upstream.pipe(client)
+    const websocket = headerValue(this.#req.headers.upgrade)?.trim().toLowerCase() === 'websocket'
+    this.#tunnel = new Tunnel(client, upstream, websocket, this.#head, upstreamHead)
   }
 
   // The upstream declined the switch: forward its answer as a plain response, then close.
@@ -140,10 +165,11 @@ class UpgradeExchange {
 
   readonly #onClientClose = (): void => {
     if (!this.#recorded) this.#record(499, 'client')
-    this.#teardown()
+    // A tunnel lets the upstream take what the client sent before it left, then ends it.
+    if (this.#tunnel === undefined) this.#teardown()
     if (!this.#released) {
       this.#released = true
-      this.#state.tunnels.delete(this.#client)
+      this.#state.tunnels.delete(this)
       this.#state.release(this.#color, this.#target)
     }
   }

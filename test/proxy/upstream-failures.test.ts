@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
+import { HEALTH_CHECK_OFF } from '../../src/proxy/health-checker.js'
 import { Resources, send, startProxy } from '../helpers/upstream-proxy-harness.js'
 import { closedPort, startUpstream } from '../helpers/upstream-server.js'
 
@@ -50,17 +51,19 @@ describe('upstream failures', () => {
     expect(Date.parse(health!.lastErrorAt ?? '')).not.toBeNaN()
   })
 
-  it('marks a target unhealthy after three failures in a row and healthy after an answer', async () => {
+  it('ejects a target after consecutive failures; an answer resets the count', async () => {
     const port = await closedPort()
     const target = `http://127.0.0.1:${port}`
     const proxy = resources.add(await startProxy({ blue: [target], green: [target] }))
+    proxy.proxy.setHealth(HEALTH_CHECK_OFF, { consecutiveErrors: 3, ejectionTime: 60_000 })
     for (let i = 0; i < 3; i++) expect((await send(proxy.url)).status).toBe(502)
     expect(proxy.proxy.health().blue[0]).toMatchObject({ healthy: false, consecutiveFailures: 3 })
 
-    // Bring the target back on the same port: one answer resets the count.
+    // Bring the target back on the same port: a lone target still gets requests (panic mode),
+    // and one answer resets the count; the ejection itself lasts its time.
     resources.add(await startUpstream('revived', undefined, port))
     expect((await send(proxy.url)).status).toBe(200)
-    expect(proxy.proxy.health().blue[0]).toMatchObject({ url: target, healthy: true, consecutiveFailures: 0 })
+    expect(proxy.proxy.health().blue[0]).toMatchObject({ url: target, healthy: false, consecutiveFailures: 0 })
   })
 
   it('answers 504 when no response headers arrive within timeouts.request', async () => {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { PROBE_INTERVAL_MS, UNHEALTHY_AFTER, UpstreamPool } from '../../src/proxy/upstream-pool.js'
+import { DEFAULT_OUTLIER, HEALTH_CHECK_OFF } from '../../src/proxy/health-checker.js'
+import { UpstreamPool } from '../../src/proxy/upstream-pool.js'
 
 const pools: UpstreamPool[] = []
 afterEach(async () => {
@@ -34,23 +35,23 @@ describe('UpstreamPool', () => {
     expect(v6).toMatchObject({ hostname: '::1', port: 8080 })
   })
 
-  it('skips an unhealthy target until its probe is due', () => {
+  it('skips an ejected target until its ejection ends', () => {
     const built = pool([A, B])
+    built.setHealth({ healthCheck: HEALTH_CHECK_OFF, outlier: { consecutiveErrors: 3, ejectionTime: 60_000 } })
     const [a] = built.targets
-    for (let i = 0; i < UNHEALTHY_AFTER; i++) a!.failed('connect ECONNREFUSED')
+    for (let i = 0; i < 3; i++) a!.failed('connect ECONNREFUSED')
     expect(picks(built, 4)).toEqual([B, B, B, B])
-    expect(built.health()[0]).toMatchObject({ url: A, healthy: false, consecutiveFailures: UNHEALTHY_AFTER })
+    expect(built.health()[0]).toMatchObject({ url: A, healthy: false, consecutiveFailures: 3 })
 
-    // Past the probe interval one request goes to A, then A is skipped again.
-    a!.lastErrorAt = Date.now() - PROBE_INTERVAL_MS - 1
-    expect(picks(built, 4)).toEqual([A, B, B, B])
-    a!.succeeded()
+    // Once the ejection is over A is back in the rotation.
+    a!.ejectedUntil = Date.now() - 1
     expect(picks(built, 4)).toEqual([A, B, A, B])
   })
 
   it('keeps rotating when every target is unhealthy', () => {
     const built = pool([A, B])
-    for (const target of built.targets) for (let i = 0; i < UNHEALTHY_AFTER; i++) target.failed('down')
+    for (const target of built.targets) for (let i = 0; i < DEFAULT_OUTLIER.consecutiveErrors; i++) target.failed('down')
+    expect(built.health().map((h) => h.healthy)).toEqual([false, false])
     expect(new Set(picks(built, 4))).toEqual(new Set([A, B]))
   })
 
@@ -59,8 +60,8 @@ describe('UpstreamPool', () => {
     before.targets[0]!.failed('reset')
     const after = pool([A, C], before)
     expect(after.health()).toMatchObject([
-      { url: A, consecutiveFailures: 1, lastError: 'reset' },
-      { url: C, consecutiveFailures: 0, lastError: null, lastErrorAt: null },
+      { url: A, consecutiveFailures: 1, lastError: 'reset', active: 'off', ejectedUntil: null },
+      { url: C, consecutiveFailures: 0, lastError: null, lastErrorAt: null, active: 'off', ejectedUntil: null },
     ])
   })
 

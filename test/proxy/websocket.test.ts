@@ -156,7 +156,7 @@ describe('WebSocket', () => {
     expect(await code).toBe(4000)
   })
 
-  it('is cut when a drain runs past its deadline', async () => {
+  it('closes with 1001 (Going Away) when a shutdown drain runs past its deadline', async () => {
     const upstream = resources.add(await wsUpstream('blue'))
     const proxy = await startProxy({ blue: [upstream.url], green: [upstream.url] })
     const { socket } = await open(`ws://127.0.0.1:${proxy.port}/`, { 'x-user-id': 'u' })
@@ -164,7 +164,7 @@ describe('WebSocket', () => {
     const started = Date.now()
     await proxy.proxy.close(150)
     expect(Date.now() - started).toBeGreaterThanOrEqual(100)
-    expect(await code).toBe(1006)
+    expect(await code).toBe(1001)
     expect(proxy.proxy.inFlight()).toEqual({ blue: 0, green: 0 })
   })
 })
