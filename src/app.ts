@@ -4,7 +4,10 @@ import type { Config } from './config/schema.js'
 import { createAdminServer } from './admin/admin-server.js'
 import { AutoRevert } from './control/auto-revert.js'
 import { ClusterDataPlane } from './cluster/primary.js'
-import { countsAsError, ErrorWindow } from './control/error-window.js'
+import { countsAsError, ErrorWindow, Tally, type WindowDelta } from './control/error-window.js'
+import { RolloutController } from './control/rollout.js'
+import { WebhookNotifier } from './control/webhooks.js'
+import { splitView } from './admin/admin-server.js'
 import { FileStateStore } from './control/file-store.js'
 import { SplitController } from './control/split-controller.js'
 import type { StateStore } from './control/types.js'
@@ -74,7 +77,17 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       if (event.type === 'revert') metrics.reverted()
     })
 
+    const webhookOptions = (c: Config) => ({
+      hooks: c.webhooks,
+      logger,
+      onDelivery: (result: 'delivered' | 'failed', event: string) => metrics.webhook(result, event),
+    })
+    let webhooks = new WebhookNotifier(webhookOptions(config))
+    cleanup.push(() => webhooks.close(5_000))
+
     let window = new ErrorWindow(config.autoRevert.window)
+    // Outcomes since the last conclusive rollout check.
+    const tally = new Tally()
     // Assigned below, once the proxy (or its workers) listens; the admin API reads it lazily.
     let plane: DataPlane | undefined
     const dataPlane = (): DataPlane => {
@@ -93,18 +106,51 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       const before = [...targets[color]]
       targets[color] = [...next]
       dataPlane().setTargets(color, next)
-      // A new release on green starts with a clean error history.
+      // A new release on green starts with a clean error history, and a rollout's analysis over.
       window.reset(color)
-      return controller.record('targets', { color, targets: before }, { color, targets: [...next] }, source, reason)
+      const event = await controller.record('targets', { color, targets: before }, { color, targets: [...next] }, source, reason)
+      if (color === 'green') await rollouts.restartForNewTargets()
+      return event
     }
 
+    const rollouts = new RolloutController({
+      controller,
+      tally,
+      settings: () => config.rollout,
+      logger,
+      // After a promotion the colours swap roles so the next release deploys to the idle one.
+      // At every moment all traffic goes to the new release: blue takes green's targets first.
+      swapColors: async () => {
+        const released = [...targets.green]
+        const previous = [...targets.blue]
+        await setTargets('blue', released, 'rollout', 'swap colours after promotion: blue takes the new release')
+        await controller.change({ greenBuckets: 0, type: 'split', source: 'rollout', reason: 'swap colours after promotion' })
+        await setTargets('green', previous, 'rollout', 'swap colours after promotion: green is idle for the next release')
+      },
+    })
+    await rollouts.restore()
+
     let propagation: Promise<void> = Promise.resolve()
-    controller.onChange(() => {
+    let lastGreen = controller.state().greenBuckets
+    controller.onChange((state, event) => {
       propagation = dataPlane().publish(controller.current())
+      // A colour whose share went to 0 drains: its WebSockets and streams run until the deadline.
+      const green = state.greenBuckets
+      if (green !== lastGreen) {
+        const plane = dataPlane()
+        if (green === 0) plane.drainColor('green', config.drain.deadline)
+        else if (lastGreen === 0) plane.cancelDrain('green')
+        if (green === 10_000) plane.drainColor('blue', config.drain.deadline)
+        else if (lastGreen === 10_000) plane.cancelDrain('blue')
+        lastGreen = green
+      }
+      // Off the request path: the notifier queues and delivers in the background.
+      webhooks.notify(event.type, { ...event, split: splitView(state), rollout: rollouts.view() })
     })
 
     const admin = createAdminServer({
       controller,
+      rollouts,
       metrics,
       token: config.admin.token,
       logger,
@@ -112,6 +158,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       autoRevert: () => config.autoRevert,
       health: () => dataPlane().health(),
       inFlight: () => dataPlane().inFlight(),
+      connections: () => dataPlane().connections(),
       workers: () => dataPlane().workers(),
       metricsText: async () => metrics.text(await dataPlane().remoteMetrics()),
       propagated: () => propagation,
@@ -128,7 +175,12 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         count: config.workers,
         targets,
         table: () => controller.current(),
-        window: () => window,
+        report: (deltas: readonly WindowDelta[]) => {
+          for (const delta of deltas) {
+            window.merge(delta)
+            tally.merge(delta)
+          }
+        },
         logger,
       })
       plane = workers
@@ -142,7 +194,9 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
           served++
           metrics.record(color, status, durationMs, errorKind)
-          window.record(color, durationMs, countsAsError(status, errorKind))
+          const isError = countsAsError(status, errorKind)
+          window.record(color, durationMs, isError)
+          tally.record(color, durationMs, isError)
         },
       }
       const proxy = buildProxy(config, targets, controller, sink, logger)
@@ -155,7 +209,11 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     const adminUrl = urlOf(admin.server.address() as AddressInfo)
 
     autoRevert.start()
-    cleanup.push(async () => autoRevert.stop())
+    rollouts.start()
+    cleanup.push(async () => {
+      autoRevert.stop()
+      rollouts.stop()
+    })
     logger.info(
       { proxy: proxyUrl, admin: adminUrl, workers: config.workers, blue: targets.blue, green: targets.green },
       'switchyard ready',
@@ -176,8 +234,14 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
           }
         }
         dataPlane().setTimeouts(next.timeouts)
+        dataPlane().setHealth(next.healthCheck, next.outlierDetection)
         if (next.autoRevert.window !== config.autoRevert.window) window = new ErrorWindow(next.autoRevert.window)
         autoRevert.configure(next.autoRevert)
+        if (JSON.stringify(next.webhooks) !== JSON.stringify(config.webhooks)) {
+          const previous = webhooks
+          webhooks = new WebhookNotifier(webhookOptions(next))
+          void previous.close(5_000)
+        }
         const restartOnly = (['proxy', 'admin', 'sticky', 'override', 'state', 'log', 'demo', 'workers'] as const).filter(
           (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
         )

@@ -2,21 +2,24 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from 'pino'
 import { checkTarget } from '../config/load.js'
-import { GenerationConflictError } from '../control/errors.js'
+import { GenerationConflictError, RolloutError } from '../control/errors.js'
+import type { RolloutController, RolloutPlan } from '../control/rollout.js'
 import { toPercent, type SplitController } from '../control/split-controller.js'
 import type { AutoRevertSettings } from '../control/auto-revert.js'
 import type { WindowStats } from '../control/error-window.js'
 import type { AuditEvent, SplitState } from '../control/types.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { TargetHealth } from '../proxy/types.js'
+import type { ConnectionCounts } from '../proxy/proxy-state.js'
 import type { Color } from '../routing/types.js'
 import type { WorkerInfo } from '../data-plane.js'
 import { bearerChecker } from './auth.js'
-import { ActionBody, ColorParams, EventsQuery, SplitBody, TargetsBody } from './schemas.js'
+import { ActionBody, ColorParams, EventsQuery, ReasonBody, RolloutBody, SplitBody, TargetsBody } from './schemas.js'
 
 /** What the admin API reads and drives; app.ts provides it. */
 export interface AdminDeps {
   readonly controller: SplitController
+  readonly rollouts: RolloutController
   readonly metrics: Metrics
   readonly token: string | undefined
   readonly logger: Logger
@@ -24,6 +27,8 @@ export interface AdminDeps {
   autoRevert(): AutoRevertSettings
   health(): Promise<Record<Color, readonly TargetHealth[]>>
   inFlight(): Promise<Record<Color, number>>
+  /** Requests, streams and WebSockets open per colour: when this reads 0, a drained colour can go. */
+  connections(): Promise<Record<Color, ConnectionCounts>>
   workers(): Promise<readonly WorkerInfo[]>
   /** Prometheus text of every process. */
   metricsText(): Promise<string>
@@ -65,7 +70,10 @@ function formatSchemaErrors(
   errors: readonly { instancePath: string; keyword: string; message?: string | undefined; params: Record<string, unknown> }[],
   dataVar: string,
 ): Error {
-  const first = errors.find((e) => e.keyword === 'additionalProperties') ?? errors[0]
+  // An unknown field first; else the deepest error (a union reports its branches above it).
+  const first =
+    errors.find((e) => e.keyword === 'additionalProperties') ??
+    errors.reduce<(typeof errors)[number] | undefined>((best, e) => (best === undefined || e.instancePath.length > best.instancePath.length ? e : best), undefined)
   if (first === undefined) return httpError(400, `${dataVar} is invalid`)
   const where = dataVar + first.instancePath.replaceAll('/', '.')
   if (first.keyword === 'additionalProperties') {
@@ -109,11 +117,34 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
     }
   })
 
+  /** Green may not take more traffic while none of its targets is healthy, unless forced. */
+  const healthGate = async (greenBuckets: number, force: boolean | undefined) => {
+    if (force === true || greenBuckets === 0 || greenBuckets <= deps.controller.state().greenBuckets) return
+    const green = (await deps.health()).green
+    if (!green.some((target) => target.healthy)) {
+      throw httpError(
+        409,
+        `green has no healthy target (${green.map((t) => `${t.url}: ${t.lastError ?? 'unhealthy'}`).join(', ')}); fix it or send "force": true`,
+        'SY_ERR_GREEN_UNHEALTHY',
+      )
+    }
+  }
+
+  const rolloutCall = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run()
+    } catch (err) {
+      if (err instanceof RolloutError) throw httpError(err.statusCode, err.message, err.code)
+      throw err
+    }
+  }
+
   const change = async (
     greenBuckets: number,
     type: 'split' | 'promote' | 'rollback',
-    body: { ifGeneration?: number; reason?: string } | null | undefined,
+    body: { ifGeneration?: number; reason?: string; force?: boolean } | null | undefined,
   ) => {
+    await healthGate(greenBuckets, body?.force)
     try {
       const state = await deps.controller.change({
         greenBuckets,
@@ -166,16 +197,51 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
   app.get('/v1/status', async () => {
     const windows = deps.windowStats()
     const settings = deps.autoRevert()
-    const [inFlight, upstreams, workers] = await Promise.all([deps.inFlight(), deps.health(), deps.workers()])
+    const [inFlight, connections, upstreams, workers] = await Promise.all([
+      deps.inFlight(),
+      deps.connections(),
+      deps.health(),
+      deps.workers(),
+    ])
     return {
       split: splitView(deps.controller.state()),
       window: { seconds: settings.window / 1000, blue: windows.blue, green: windows.green },
       autoRevert: settings,
       inFlight,
+      connections,
       upstreams,
       workers,
+      rollout: deps.rollouts.view(),
     }
   })
+
+  app.get('/v1/rollout', async () => {
+    const view = deps.rollouts.view()
+    if (view === null) throw httpError(404, 'no rollout has been started; POST /v1/rollout starts one', 'SY_ERR_NO_ROLLOUT')
+    return view
+  })
+  app.post('/v1/rollout', { schema: { body: RolloutBody } }, async (request, reply) => {
+    const body = request.body ?? {}
+    const { reason, force, ...plan } = body
+    const first = plan.steps?.[0]?.green ?? plan.stepWeight ?? deps.rollouts.firstStepPercent()
+    await healthGate(Math.round(first * 100), force)
+    await rolloutCall(() => deps.rollouts.begin(plan as RolloutPlan, 'api', reason ?? null))
+    await deps.propagated()
+    void reply.code(201)
+    return deps.rollouts.view()
+  })
+  for (const action of ['pause', 'resume', 'abort'] as const) {
+    app.post(`/v1/rollout/${action}`, { schema: { body: ReasonBody } }, async (request) => {
+      const reason = request.body?.reason ?? null
+      await rolloutCall(() =>
+        action === 'abort'
+          ? deps.rollouts.abort('api', reason ?? 'aborted by an operator')
+          : deps.rollouts[action]('api', reason),
+      )
+      await deps.propagated()
+      return deps.rollouts.view()
+    })
+  }
 
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (request) => {
     const limit = request.query.limit === undefined ? undefined : Number(request.query.limit)

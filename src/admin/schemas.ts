@@ -9,6 +9,7 @@ export const SplitBody = Type.Object(
     blue: Type.Optional(Percent),
     ifGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
     reason: Type.Optional(Type.String({ maxLength: 500 })),
+    force: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -17,9 +18,39 @@ export const SplitBody = Type.Object(
 export const ActionBody = Type.Union([
   Type.Null(),
   Type.Object(
-    { ifGeneration: Type.Optional(Type.Integer({ minimum: 0 })), reason: Type.Optional(Type.String({ maxLength: 500 })) },
+    {
+      ifGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+      reason: Type.Optional(Type.String({ maxLength: 500 })),
+      force: Type.Optional(Type.Boolean()),
+    },
     { additionalProperties: false },
   ),
+])
+
+const Duration = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 32 })])
+
+/** POST /v1/rollout: explicit steps or a step weight plan; the plan's logic is checked in control/. */
+export const RolloutBody = Type.Union([
+  Type.Null(),
+  Type.Object(
+    {
+      steps: Type.Optional(
+        Type.Array(Type.Object({ green: Type.Number(), hold: Duration }, { additionalProperties: false }), { maxItems: 1000 }),
+      ),
+      stepWeight: Type.Optional(Type.Number()),
+      maxWeight: Type.Optional(Type.Number()),
+      interval: Type.Optional(Duration),
+      reason: Type.Optional(Type.String({ maxLength: 500 })),
+      force: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+])
+
+/** POST /v1/rollout/pause, /resume, /abort. */
+export const ReasonBody = Type.Union([
+  Type.Null(),
+  Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
 ])
 
 export const TargetsBody = Type.Object(

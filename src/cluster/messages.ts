@@ -1,5 +1,7 @@
 import type { Config } from '../config/schema.js'
 import type { WindowDelta } from '../control/error-window.js'
+import type { HealthCheckSettings } from '../config/schema.js'
+import type { ConnectionCounts } from '../proxy/proxy-state.js'
 import type { ProxyTimeouts, TargetHealth } from '../proxy/types.js'
 import type { Color } from '../routing/types.js'
 
@@ -15,6 +17,9 @@ export type ToWorker =
   | { readonly t: 'table'; readonly generation: number; readonly greenBuckets: number }
   | { readonly t: 'targets'; readonly color: Color; readonly targets: readonly string[] }
   | { readonly t: 'timeouts'; readonly timeouts: ProxyTimeouts }
+  | { readonly t: 'health'; readonly healthCheck: HealthCheckSettings; readonly outlier: Config['outlierDetection'] }
+  | { readonly t: 'drainColor'; readonly color: Color; readonly deadlineMs: number }
+  | { readonly t: 'cancelDrain'; readonly color: Color }
   | { readonly t: 'query'; readonly id: number; readonly what: 'metrics' | 'status' }
   | { readonly t: 'drain'; readonly deadlineMs: number }
 
@@ -31,6 +36,7 @@ export type FromWorker =
       readonly id: number
       readonly health: Record<Color, readonly TargetHealth[]>
       readonly inFlight: Record<Color, number>
+      readonly connections: Record<Color, ConnectionCounts>
       readonly requests: number
     }
 

@@ -3,8 +3,10 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import type { Config } from '../config/schema.js'
-import type { ErrorWindow } from '../control/error-window.js'
+import type { WindowDelta } from '../control/error-window.js'
 import { mergeHealth, type DataPlane, type WorkerInfo } from '../data-plane.js'
+import type { HealthCheckSettings } from '../config/schema.js'
+import type { ConnectionCounts } from '../proxy/proxy-state.js'
 import type { ProxyTimeouts, TargetHealth } from '../proxy/types.js'
 import type { Color, RoutingTable } from '../routing/types.js'
 import { WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
@@ -23,8 +25,8 @@ export interface ClusterOptions {
   readonly targets: Record<Color, readonly string[]>
   /** The split to hand to each (re)started worker. */
   readonly table: () => RoutingTable
-  /** Where the workers' window counts are merged, for auto-revert and /v1/status. */
-  readonly window: () => ErrorWindow
+  /** Receives the workers' outcome counts, for auto-revert, rollout analysis and /v1/status. */
+  readonly report: (deltas: readonly WindowDelta[]) => void
   readonly logger: Logger
 }
 
@@ -58,6 +60,7 @@ export class ClusterDataPlane implements DataPlane {
   readonly #answers = new Map<string, (answer: Answer) => void>()
   #targets: Record<Color, readonly string[]>
   #timeouts: ProxyTimeouts
+  #health: Extract<ToWorker, { t: 'health' }> | undefined
   #nextQuery = 1
   #closing = false
   #started = false
@@ -92,6 +95,32 @@ export class ClusterDataPlane implements DataPlane {
   setTimeouts(timeouts: ProxyTimeouts): void {
     this.#timeouts = timeouts
     this.#broadcast({ t: 'timeouts', timeouts })
+  }
+
+  setHealth(healthCheck: HealthCheckSettings, outlier: Config['outlierDetection']): void {
+    this.#health = { t: 'health', healthCheck, outlier }
+    this.#broadcast(this.#health)
+  }
+
+  drainColor(color: Color, deadlineMs: number): void {
+    this.#broadcast({ t: 'drainColor', color, deadlineMs })
+  }
+
+  cancelDrain(color: Color): void {
+    this.#broadcast({ t: 'cancelDrain', color })
+  }
+
+  async connections(): Promise<Record<Color, ConnectionCounts>> {
+    const total = { blue: { requests: 0, streams: 0, websockets: 0 }, green: { requests: 0, streams: 0, websockets: 0 } }
+    for (const { answer } of await this.#query('status')) {
+      if (!('connections' in answer)) continue
+      for (const color of ['blue', 'green'] as const) {
+        total[color].requests += answer.connections[color].requests
+        total[color].streams += answer.connections[color].streams
+        total[color].websockets += answer.connections[color].websockets
+      }
+    }
+    return total
   }
 
   async publish(table: RoutingTable): Promise<void> {
@@ -164,15 +193,16 @@ export class ClusterDataPlane implements DataPlane {
           generation: table.generation,
           greenBuckets: table.greenBuckets,
         } satisfies ToWorker)
-        // Timeouts may have changed by reload since the config was read.
+        // Timeouts and health settings may have changed by reload since the config was read.
         worker.send({ t: 'timeouts', timeouts: this.#timeouts } satisfies ToWorker)
+        if (this.#health !== undefined) worker.send(this.#health)
         return
       }
       case 'ready':
         slot.ready = true
         slot.applied = Math.max(slot.applied, this.#options.table().generation)
         this.port = message.port
-        this.#options.logger.debug({ worker: slot.id, pid: worker.process.pid }, 'proxy worker ready')
+        this.#options.logger.debug({ worker: slot.id, workerPid: worker.process.pid }, 'proxy worker ready')
         // A change published while it started reaches it now.
         this.#sendTable(worker)
         break
@@ -183,11 +213,9 @@ export class ClusterDataPlane implements DataPlane {
       case 'applied':
         slot.applied = Math.max(slot.applied, message.generation)
         break
-      case 'window': {
-        const window = this.#options.window()
-        for (const delta of message.deltas) window.merge(delta)
+      case 'window':
+        this.#options.report(message.deltas)
         return
-      }
       case 'answer':
         this.#answers.get(`${message.id}:${slot.id}`)?.(message)
         return
@@ -203,7 +231,7 @@ export class ClusterDataPlane implements DataPlane {
     if (this.#closing) return
     const quick = Date.now() - slot.startedAt < CRASH_LOOP_MS
     this.#options.logger.warn(
-      { worker: slot.id, pid: worker.process.pid, code, signal },
+      { worker: slot.id, workerPid: worker.process.pid, code, signal },
       `proxy worker ${slot.id} exited; starting a replacement${quick ? ` in ${RESTART_PAUSE_MS} ms` : ''}`,
     )
     const restart = () => {

@@ -87,11 +87,27 @@ export async function runWorker(): Promise<void> {
       case 'timeouts':
         proxy.setTimeouts(message.timeouts)
         break
+      case 'health':
+        proxy.setHealth(message.healthCheck, message.outlier)
+        break
+      case 'drainColor':
+        proxy.drainColor(message.color, message.deadlineMs)
+        break
+      case 'cancelDrain':
+        proxy.cancelDrain(message.color)
+        break
       case 'query':
         if (message.what === 'metrics') {
           void metrics.registry.getMetricsAsJSON().then((json) => send({ t: 'answer', id: message.id, metrics: json }))
         } else {
-          void send({ t: 'answer', id: message.id, health: proxy.health(), inFlight: proxy.inFlight(), requests: served })
+          void send({
+            t: 'answer',
+            id: message.id,
+            health: proxy.health(),
+            inFlight: proxy.inFlight(),
+            connections: proxy.connections(),
+            requests: served,
+          })
         }
         break
       case 'drain':

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { Compile } from 'typebox/compile'
 import { parseDuration } from './duration.js'
-import { RawConfigSchema, type Config, type RawConfig } from './schema.js'
+import { RawConfigSchema, WEBHOOK_EVENTS, type Config, type RawConfig, type WebhookEvent } from './schema.js'
 import { compileKey } from '../routing/sticky.js'
 
 /** A config problem; the message names the key, e.g. `split.green must be between 0 and 100`. */
@@ -99,6 +99,29 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   const window = duration('autoRevert.window', c.autoRevert?.window, 30_000)
   if (window < 1000) throw new ConfigError('autoRevert.window must be at least 1s (it is made of one-second buckets)')
 
+  const webhooks = (c.webhooks ?? []).map((hook, i) => {
+    checkWebhookUrl(`webhooks[${i}].url`, hook.url)
+    const events = hook.events ?? []
+    events.forEach((event, j) => {
+      if (!(WEBHOOK_EVENTS as readonly string[]).includes(event)) {
+        throw new ConfigError(`webhooks[${i}].events[${j}] must be one of ${WEBHOOK_EVENTS.join(', ')}, got "${event}"`)
+      }
+    })
+    return {
+      url: hook.url,
+      events: events as WebhookEvent[],
+      secret: hook.secret,
+      timeout: duration(`webhooks[${i}].timeout`, hook.timeout, 5_000),
+      retries: hook.retries ?? 3,
+    }
+  })
+  const stepWeight = c.rollout?.stepWeight ?? 10
+  const maxWeight = c.rollout?.maxWeight ?? 100
+  if (stepWeight > maxWeight) throw new ConfigError(`rollout.stepWeight (${stepWeight}) must not exceed rollout.maxWeight (${maxWeight})`)
+  const a = c.rollout?.analysis
+  const healthInterval = duration('healthCheck.interval', c.healthCheck?.interval, 5_000)
+  if (healthInterval < 100) throw new ConfigError('healthCheck.interval must be at least 100ms')
+
   return deepFreeze<Config>({
     proxy: { host: c.proxy?.host ?? '0.0.0.0', port: proxyPort },
     admin: { host: adminHost, port: adminPort, token: token === '' ? undefined : token },
@@ -123,6 +146,33 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
       idle: duration('timeouts.idle', c.timeouts?.idle, 0),
     },
     drain: { deadline: duration('drain.deadline', c.drain?.deadline, 30_000) },
+    healthCheck: {
+      path: c.healthCheck?.path ?? '',
+      interval: healthInterval,
+      timeout: duration('healthCheck.timeout', c.healthCheck?.timeout, 2_000),
+      healthyThreshold: c.healthCheck?.healthyThreshold ?? 2,
+      unhealthyThreshold: c.healthCheck?.unhealthyThreshold ?? 3,
+    },
+    outlierDetection: {
+      consecutiveErrors: c.outlierDetection?.consecutiveErrors ?? 5,
+      ejectionTime: duration('outlierDetection.ejectionTime', c.outlierDetection?.ejectionTime, 30_000),
+    },
+    webhooks,
+    rollout: {
+      stepWeight,
+      maxWeight,
+      interval: duration('rollout.interval', c.rollout?.interval, 60_000),
+      swapOnPromote: c.rollout?.swapOnPromote ?? false,
+      analysis: {
+        interval: duration('rollout.analysis.interval', a?.interval, 10_000),
+        minRequests: a?.minRequests ?? 50,
+        confidence: a?.confidence ?? 0.99,
+        maxErrorRate: a?.maxErrorRate ?? 0.05,
+        maxP99Ratio: a?.maxP99Ratio ?? 1.5,
+        maxP99: duration('rollout.analysis.maxP99', a?.maxP99, 0),
+        failureThreshold: a?.failureThreshold ?? 3,
+      },
+    },
     log: { level: c.log?.level ?? 'info', access: c.log?.access ?? false },
     workers: c.workers === 'auto' ? availableParallelism() : (c.workers ?? 1),
     demo,
@@ -149,6 +199,18 @@ export function checkTarget(key: string, target: string): void {
   }
   if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '') {
     throw new ConfigError(`${key} must be an origin without path, query or credentials, got "${target}"`)
+  }
+}
+
+function checkWebhookUrl(key: string, url: string): void {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ConfigError(`${key} must be an http:// or https:// URL, got "${url}"`)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(`${key} must be an http:// or https:// URL, got "${url}"`)
   }
 }
 

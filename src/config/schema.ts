@@ -56,6 +56,66 @@ export const RawConfigSchema = Type.Object(
       ),
     ),
     drain: Type.Optional(Type.Object({ deadline: Type.Optional(Duration) }, strict)),
+    healthCheck: Type.Optional(
+      Type.Object(
+        {
+          path: Type.Optional(Type.String({ pattern: '^(/.*)?$' })),
+          interval: Type.Optional(Duration),
+          timeout: Type.Optional(Duration),
+          healthyThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+          unhealthyThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+        },
+        strict,
+      ),
+    ),
+    outlierDetection: Type.Optional(
+      Type.Object(
+        {
+          consecutiveErrors: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+          ejectionTime: Type.Optional(Duration),
+        },
+        strict,
+      ),
+    ),
+    webhooks: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            url: Type.String({ minLength: 1 }),
+            events: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+            secret: Type.Optional(Type.String({ minLength: 1 })),
+            timeout: Type.Optional(Duration),
+            retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+          },
+          strict,
+        ),
+      ),
+    ),
+    rollout: Type.Optional(
+      Type.Object(
+        {
+          stepWeight: Type.Optional(Type.Number({ minimum: 0.01, maximum: 100 })),
+          maxWeight: Type.Optional(Type.Number({ minimum: 0.01, maximum: 100 })),
+          interval: Type.Optional(Duration),
+          swapOnPromote: Type.Optional(Type.Boolean()),
+          analysis: Type.Optional(
+            Type.Object(
+              {
+                interval: Type.Optional(Duration),
+                minRequests: Type.Optional(Type.Integer({ minimum: 1 })),
+                confidence: Type.Optional(Type.Number({ minimum: 0.5, maximum: 0.9999 })),
+                maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+                maxP99Ratio: Type.Optional(Type.Number({ minimum: 1 })),
+                maxP99: Type.Optional(Duration),
+                failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+              },
+              strict,
+            ),
+          ),
+        },
+        strict,
+      ),
+    ),
     log: Type.Optional(
       Type.Object(
         {
@@ -99,9 +159,62 @@ export interface Config {
   readonly state: { readonly file: string }
   readonly timeouts: { readonly connect: number; readonly request: number; readonly idle: number }
   readonly drain: { readonly deadline: number }
+  /** Active health checks of every target; `path: ""` (the default) turns them off. */
+  readonly healthCheck: HealthCheckSettings
+  /** Passive ejection of a target after consecutive errors; consecutiveErrors 0 turns it off. */
+  readonly outlierDetection: { readonly consecutiveErrors: number; readonly ejectionTime: number }
+  readonly webhooks: readonly WebhookSettings[]
+  readonly rollout: RolloutSettings
   readonly log: { readonly level: string; readonly access: boolean }
   /** Proxy worker processes; 1 serves everything from one process. */
   readonly workers: number
   /** Built-in demo upstreams (blue answers v1, green v2); null when off. */
   readonly demo: { readonly blue: number; readonly green: number } | null
+}
+
+export interface HealthCheckSettings {
+  readonly path: string
+  readonly interval: number
+  readonly timeout: number
+  readonly healthyThreshold: number
+  readonly unhealthyThreshold: number
+}
+
+/** Events a webhook can ask for. */
+export const WEBHOOK_EVENTS = ['step', 'pause', 'resume', 'abort', 'revert', 'promote', 'succeeded', 'split', 'rollback', 'targets'] as const
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number]
+
+export interface WebhookSettings {
+  readonly url: string
+  /** Empty means every event. */
+  readonly events: readonly WebhookEvent[]
+  readonly secret: string | undefined
+  readonly timeout: number
+  readonly retries: number
+}
+
+export interface AnalysisSettings {
+  /** How often a check judges green against blue. */
+  readonly interval: number
+  /** Fewer green requests than this since the last conclusive check: inconclusive. */
+  readonly minRequests: number
+  /** One-sided two-proportion test: green's error rate is worse than blue's at this confidence. */
+  readonly confidence: number
+  /** Absolute ceiling on green's error rate. */
+  readonly maxErrorRate: number
+  /** Green's p99 may be at most this multiple of blue's ... */
+  readonly maxP99Ratio: number
+  /** ... or under this many ms (0 = no absolute cap). */
+  readonly maxP99: number
+  /** Consecutive failing checks before the rollout aborts. */
+  readonly failureThreshold: number
+}
+
+export interface RolloutSettings {
+  readonly stepWeight: number
+  readonly maxWeight: number
+  /** Hold per step of a stepWeight plan. */
+  readonly interval: number
+  readonly swapOnPromote: boolean
+  readonly analysis: AnalysisSettings
 }

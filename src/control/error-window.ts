@@ -209,3 +209,50 @@ export class ErrorWindow {
     this.#rings[color].reset()
   }
 }
+
+/**
+ * Per-colour totals since the last reset (not a sliding window): what a rollout check judges.
+ * Inconclusive checks leave it accumulating, so low traffic still reaches a verdict in time.
+ */
+export class Tally {
+  readonly #counts = {
+    blue: { requests: 0, errors: 0, latency: new Float64Array(BINS) },
+    green: { requests: 0, errors: 0, latency: new Float64Array(BINS) },
+  }
+
+  record(color: Color, durationMs: number, isError: boolean): void {
+    const c = this.#counts[color]
+    c.requests++
+    if (isError) c.errors++
+    c.latency[binOf(durationMs)]!++
+  }
+
+  merge(delta: WindowDelta): void {
+    const c = this.#counts[delta.color]
+    c.requests += delta.requests
+    c.errors += delta.errors
+    for (let i = 0; i + 1 < delta.latency.length; i += 2) {
+      const bin = delta.latency[i]!
+      if (bin >= 0 && bin < BINS) c.latency[bin]! += delta.latency[i + 1]!
+    }
+  }
+
+  stats(color: Color): WindowStats {
+    const c = this.#counts[color]
+    return {
+      requests: c.requests,
+      errors: c.errors,
+      errorRate: c.requests === 0 ? 0 : c.errors / c.requests,
+      p50Ms: percentile(c.latency, c.requests, 0.5),
+      p99Ms: percentile(c.latency, c.requests, 0.99),
+    }
+  }
+
+  reset(): void {
+    for (const c of Object.values(this.#counts)) {
+      c.requests = 0
+      c.errors = 0
+      c.latency.fill(0)
+    }
+  }
+}

@@ -3,7 +3,7 @@ import { dirname } from 'node:path'
 import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { StateFileError } from './errors.js'
-import type { AuditEvent, PersistedState, StateStore } from './types.js'
+import type { AuditEvent, PersistedState, RolloutState, StateStore } from './types.js'
 
 const FileSchema = Type.Object({
   version: Type.Literal(1),
@@ -15,6 +15,28 @@ const FileSchema = Type.Object({
       Type.Object({ at: Type.String(), reason: Type.String(), errorRate: Type.Number(), requests: Type.Integer() }),
     ]),
   }),
+  rollout: Type.Optional(
+    Type.Union([
+      Type.Null(),
+      Type.Object({
+        id: Type.String(),
+        phase: Type.Union([Type.Literal('progressing'), Type.Literal('paused'), Type.Literal('succeeded'), Type.Literal('aborted')]),
+        steps: Type.Array(Type.Object({ greenBuckets: Type.Integer({ minimum: 1, maximum: 10_000 }), holdMs: Type.Integer({ minimum: 0 }) }), { minItems: 1 }),
+        step: Type.Integer({ minimum: 0 }),
+        startedAt: Type.String(),
+        stepStartedAt: Type.String(),
+        holdUntil: Type.Number(),
+        holdLeftMs: Type.Union([Type.Null(), Type.Number()]),
+        checks: Type.Integer({ minimum: 0 }),
+        failedChecks: Type.Integer({ minimum: 0 }),
+        consecutiveFailures: Type.Integer({ minimum: 0 }),
+        passedThisStep: Type.Boolean(),
+        lastVerdict: Type.Unknown(),
+        endedAt: Type.Union([Type.Null(), Type.String()]),
+        reason: Type.Union([Type.Null(), Type.String()]),
+      }),
+    ]),
+  ),
   events: Type.Array(
     Type.Object({
       at: Type.String(),
@@ -72,6 +94,7 @@ export class FileStateStore implements StateStore {
         reverted: data.split.reverted,
       },
       events: data.events as AuditEvent[],
+      rollout: (data.rollout ?? null) as RolloutState | null,
     }
   }
 
@@ -84,6 +107,7 @@ export class FileStateStore implements StateStore {
         reverted: state.split.reverted,
       },
       events: state.events,
+      rollout: state.rollout ?? null,
     })
     const dir = dirname(this.#file)
     await mkdir(dir, { recursive: true })

@@ -1,16 +1,18 @@
 import type { Logger } from 'pino'
 import { makeTable, type RoutingTable, type TableSource } from '../routing/types.js'
 import { GenerationConflictError } from './errors.js'
-import type { AuditEvent, EventType, PersistedState, RevertInfo, SplitPercent, SplitState, StateStore } from './types.js'
+import type { AuditEvent, EventType, PersistedState, RevertInfo, RolloutState, SplitPercent, SplitState, StateStore } from './types.js'
 
 /** An operator's (or a script's) change of the split. */
 export interface SplitChange {
   readonly greenBuckets: number
-  readonly type: Extract<EventType, 'split' | 'promote' | 'rollback'>
+  readonly type: Extract<EventType, 'split' | 'promote' | 'rollback' | 'step' | 'abort'>
   readonly source: string
   readonly reason?: string | null
   /** When set, the change is refused unless the split is still at this generation. */
   readonly ifGeneration?: number
+  /** The rollout state to store with this change, in the same write; undefined leaves it. */
+  readonly rollout?: RolloutState | null
 }
 
 /** Called after every applied change, off the request path (metrics, logs, propagation). */
@@ -39,6 +41,7 @@ export class SplitController implements TableSource {
   readonly #listeners: ChangeListener[] = []
   #state: SplitState = { greenBuckets: 0, generation: 0, reverted: null }
   #events: readonly AuditEvent[] = []
+  #rollout: RolloutState | null = null
   #table: RoutingTable = makeTable(0, 0)
   #queue: Promise<unknown> = Promise.resolve()
 
@@ -56,7 +59,7 @@ export class SplitController implements TableSource {
       this.#apply(stored)
       return { restored: true }
     }
-    const seeded: PersistedState = { split: { greenBuckets: seedGreenBuckets, generation: 1, reverted: null }, events: [] }
+    const seeded: PersistedState = { split: { greenBuckets: seedGreenBuckets, generation: 1, reverted: null }, events: [], rollout: null }
     await this.#store.save(seeded)
     this.#apply(seeded)
     return { restored: false }
@@ -69,6 +72,11 @@ export class SplitController implements TableSource {
 
   state(): SplitState {
     return this.#state
+  }
+
+  /** The rollout, if one was ever started (kept after it ends, until the next one). */
+  rollout(): RolloutState | null {
+    return this.#rollout
   }
 
   /** The audit log, newest first. */
@@ -89,7 +97,7 @@ export class SplitController implements TableSource {
       }
       const split: SplitState = { greenBuckets: change.greenBuckets, generation: before.generation + 1, reverted: null }
       const event = this.#event(change.type, toPercent(before.greenBuckets), toPercent(split.greenBuckets), change.source, change.reason ?? null)
-      await this.#commit(split, event)
+      await this.#commit(split, event, change.rollout)
       this.#logger.info(
         { event: change.type, from: event.from, to: event.to, generation: split.generation, source: change.source },
         `split ${change.type}: green ${before.greenBuckets / 100}% -> ${split.greenBuckets / 100}%`,
@@ -109,7 +117,7 @@ export class SplitController implements TableSource {
       const at = this.#now().toISOString()
       const split: SplitState = { greenBuckets: 0, generation: before.generation + 1, reverted: { at, ...info } }
       const event = this.#event('revert', toPercent(before.greenBuckets), toPercent(0), 'auto-revert', info.reason)
-      const next = { split, events: this.#withEvent(event) }
+      const next = { split, events: this.#withEvent(event), rollout: this.#rollout }
       this.#apply(next)
       this.#logger.warn(
         { event: 'revert', errorRate: info.errorRate, requests: info.requests, generation: split.generation },
@@ -125,12 +133,31 @@ export class SplitController implements TableSource {
     })
   }
 
-  /** Records an event that does not change the split (e.g. new targets) in the audit log. */
-  record(type: EventType, from: unknown, to: unknown, source: string, reason: string | null = null): Promise<AuditEvent> {
+  /**
+   * Records an event that does not change the split (new targets, a rollout paused) in the
+   * audit log, with the rollout state to store in the same write when given.
+   */
+  record(
+    type: EventType,
+    from: unknown,
+    to: unknown,
+    source: string,
+    reason: string | null = null,
+    rollout?: RolloutState | null,
+  ): Promise<AuditEvent> {
     return this.#serialize(async () => {
       const event = this.#event(type, from, to, source, reason)
-      await this.#commit(this.#state, event)
+      await this.#commit(this.#state, event, rollout)
       return event
+    })
+  }
+
+  /** Stores rollout progress (checks, counters) without an audit event. */
+  saveRollout(rollout: RolloutState | null): Promise<void> {
+    return this.#serialize(async () => {
+      const next: PersistedState = { split: this.#state, events: this.#events, rollout }
+      await this.#store.save(next)
+      this.#apply(next)
     })
   }
 
@@ -140,8 +167,8 @@ export class SplitController implements TableSource {
     return run
   }
 
-  async #commit(split: SplitState, event: AuditEvent): Promise<void> {
-    const next: PersistedState = { split, events: this.#withEvent(event) }
+  async #commit(split: SplitState, event: AuditEvent, rollout: RolloutState | null | undefined): Promise<void> {
+    const next: PersistedState = { split, events: this.#withEvent(event), rollout: rollout === undefined ? this.#rollout : rollout }
     await this.#store.save(next)
     this.#apply(next)
     this.#notify(event)
@@ -150,6 +177,7 @@ export class SplitController implements TableSource {
   #apply(state: PersistedState): void {
     this.#state = Object.freeze({ ...state.split })
     this.#events = Object.freeze([...state.events])
+    this.#rollout = state.rollout ?? null
     if (this.#table.generation !== state.split.generation || this.#table.greenBuckets !== state.split.greenBuckets) {
       this.#table = makeTable(state.split.generation, state.split.greenBuckets)
     }

@@ -13,7 +13,7 @@ export interface RevertInfo {
 }
 
 /** Audit event types; more may come. */
-export type EventType = 'split' | 'promote' | 'rollback' | 'revert' | 'targets'
+export type EventType = 'split' | 'promote' | 'rollback' | 'revert' | 'targets' | 'step' | 'pause' | 'resume' | 'abort' | 'succeeded'
 
 /** One audit log entry. `from`/`to` hold a SplitPercent, or a target list for `targets`. */
 export interface AuditEvent {
@@ -34,10 +34,45 @@ export interface SplitState {
   readonly reverted: RevertInfo | null
 }
 
-/** What a store keeps: the split and the recent audit log, newest event first. */
+/** One step of a rollout plan. */
+export interface RolloutStep {
+  /** green share in buckets, 1..10000 */
+  readonly greenBuckets: number
+  readonly holdMs: number
+}
+
+export type RolloutPhase = 'progressing' | 'paused' | 'succeeded' | 'aborted'
+
+/** A rollout as persisted: enough to continue from the same step after a restart. */
+export interface RolloutState {
+  readonly id: string
+  readonly phase: RolloutPhase
+  readonly steps: readonly RolloutStep[]
+  /** Index into steps of the step being held. */
+  readonly step: number
+  readonly startedAt: string
+  readonly stepStartedAt: string
+  /** Epoch ms when the hold ends; restarted after a restart or a resume. */
+  readonly holdUntil: number
+  /** Hold left when paused. */
+  readonly holdLeftMs: number | null
+  readonly checks: number
+  /** Failing checks over the whole rollout. */
+  readonly failedChecks: number
+  readonly consecutiveFailures: number
+  /** A check passed since the step began. */
+  readonly passedThisStep: boolean
+  /** The last verdict, with its numbers (see statistics.ts Verdict). */
+  readonly lastVerdict: (Record<string, unknown> & { readonly result: string; readonly at: string }) | null
+  readonly endedAt: string | null
+  readonly reason: string | null
+}
+
+/** What a store keeps: the split, the rollout and the recent audit log, newest event first. */
 export interface PersistedState {
   readonly split: SplitState
   readonly events: readonly AuditEvent[]
+  readonly rollout?: RolloutState | null
 }
 
 /**

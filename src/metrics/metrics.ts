@@ -15,6 +15,7 @@ export class Metrics implements OutcomeSink {
   readonly #splitPercent: Gauge<'color'>
   readonly #reverts: Counter
   readonly #splitChanges: Counter<'source'>
+  readonly #webhooks: Counter<'result' | 'event'>
   readonly #byStatus: (Counter.Internal | undefined)[][]
   readonly #duration: Record<Color, Histogram.Internal<"color">>
   readonly #errors: Record<Color, Record<ErrorKind, Counter.Internal>>
@@ -58,6 +59,12 @@ export class Metrics implements OutcomeSink {
       labelNames: ['source'],
       registers,
     })
+    this.#webhooks = new Counter({
+      name: 'switchyard_webhook_deliveries_total',
+      help: 'Webhook deliveries by result (delivered, failed after retries) and event',
+      labelNames: ['result', 'event'],
+      registers,
+    })
     this.#byStatus = COLORS.map(() => new Array<Counter.Internal | undefined>(MAX_STATUS))
     this.#duration = { blue: duration.labels('blue'), green: duration.labels('green') }
     const kinds = (color: Color) =>
@@ -90,6 +97,10 @@ export class Metrics implements OutcomeSink {
 
   splitChanged(source: string): void {
     this.#splitChanges.labels(source).inc()
+  }
+
+  webhook(result: 'delivered' | 'failed', event: string): void {
+    this.#webhooks.labels(result, event).inc()
   }
 
   reverted(): void {

@@ -72,8 +72,11 @@ describe('auto-revert', () => {
     await new Promise((r) => setTimeout(r, 400))
     expect(app.controller.state().greenBuckets).toBe(0)
 
+    // Green's target was ejected by its 5xx run: raising green needs force while it is out.
+    const refused = await admin(app, 'PUT', '/v1/split', { green: 20 })
+    expect(refused).toMatchObject({ status: 409, body: { code: 'SY_ERR_GREEN_UNHEALTHY' } })
     // An operator's split clears the latch.
-    const put = await admin(app, 'PUT', '/v1/split', { green: 20 })
+    const put = await admin(app, 'PUT', '/v1/split', { green: 20, force: true })
     expect(put.body).toMatchObject({ green: 20, reverted: null })
   })
 

@@ -90,6 +90,14 @@ describe('resolveConfig', () => {
     ['state.file empty', { state: { file: '' } }, /^state\.file /],
     ['workers zero', { workers: 0 }, /^workers must be "auto" \(one per core\) or an integer from 1 to 256$/],
     ['workers a word', { workers: 'many' }, /^workers must be "auto" \(one per core\) or an integer from 1 to 256$/],
+    ['rollout.stepWeight above maxWeight', { rollout: { stepWeight: 60, maxWeight: 50 } }, /^rollout\.stepWeight \(60\) must not exceed rollout\.maxWeight \(50\)$/],
+    ['rollout.analysis.confidence out of range', { rollout: { analysis: { confidence: 2 } } }, /^rollout\.analysis\.confidence must be between 0\.5 and 0\.9999$/],
+    ['rollout.analysis.interval junk', { rollout: { analysis: { interval: 'often' } } }, /^rollout\.analysis\.interval must be a duration/],
+    ['webhooks url not http', { webhooks: [{ url: 'ftp://x' }] }, /^webhooks\[0\]\.url must be an http/],
+    ['webhooks unknown event', { webhooks: [{ url: 'http://h/x', events: ['step', 'explode'] }] }, /^webhooks\[0\]\.events\[1\] must be one of step, /],
+    ['healthCheck.unhealthyThreshold zero', { healthCheck: { unhealthyThreshold: 0 } }, /^healthCheck\.unhealthyThreshold must be between 1 and 100$/],
+    ['healthCheck.path without slash', { healthCheck: { path: 'health' } }, /^healthCheck\.path /],
+    ['outlierDetection.ejectionTime junk', { outlierDetection: { ejectionTime: 'long' } }, /^outlierDetection\.ejectionTime must be a duration/],
     ['not a mapping', ['a'], /YAML mapping/],
   ]
   for (const [name, patch, message] of bad) {
