@@ -160,7 +160,11 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       inFlight: () => dataPlane().inFlight(),
       connections: () => dataPlane().connections(),
       workers: () => dataPlane().workers(),
-      metricsText: async () => metrics.text(await dataPlane().remoteMetrics()),
+      metricsText: async () => {
+        const [health, remote] = await Promise.all([dataPlane().health(), dataPlane().remoteMetrics()])
+        metrics.setTargetHealth(health)
+        return metrics.text(remote)
+      },
       propagated: () => propagation,
       setTargets: (color, next, reason) => setTargets(color, next, 'api', reason),
     })

@@ -16,6 +16,7 @@ export class Metrics implements OutcomeSink {
   readonly #reverts: Counter
   readonly #splitChanges: Counter<'source'>
   readonly #webhooks: Counter<'result' | 'event'>
+  readonly #targetHealthy: Gauge<'color' | 'target'>
   readonly #byStatus: (Counter.Internal | undefined)[][]
   readonly #duration: Record<Color, Histogram.Internal<"color">>
   readonly #errors: Record<Color, Record<ErrorKind, Counter.Internal>>
@@ -65,6 +66,12 @@ export class Metrics implements OutcomeSink {
       labelNames: ['result', 'event'],
       registers,
     })
+    this.#targetHealthy = new Gauge({
+      name: 'switchyard_target_healthy',
+      help: 'Whether a target takes traffic (1) or is ejected or failing its health checks (0)',
+      labelNames: ['color', 'target'],
+      registers,
+    })
     this.#byStatus = COLORS.map(() => new Array<Counter.Internal | undefined>(MAX_STATUS))
     this.#duration = { blue: duration.labels('blue'), green: duration.labels('green') }
     const kinds = (color: Color) =>
@@ -97,6 +104,14 @@ export class Metrics implements OutcomeSink {
 
   splitChanged(source: string): void {
     this.#splitChanges.labels(source).inc()
+  }
+
+  /** Sets the target health gauge from a health report (at scrape time, off the request path). */
+  setTargetHealth(health: Record<Color, readonly { url: string; healthy: boolean }[]>): void {
+    this.#targetHealthy.reset()
+    for (const color of COLORS) {
+      for (const target of health[color]) this.#targetHealthy.labels(color, target.url).set(target.healthy ? 1 : 0)
+    }
   }
 
   webhook(result: 'delivered' | 'failed', event: string): void {

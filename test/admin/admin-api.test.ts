@@ -180,6 +180,7 @@ describe('status, events, metrics, healthz', () => {
     expect(text).toContain('switchyard_reverts_total 0')
     expect(text).toMatch(/switchyard_split_changes_total\{source="api"\} \d+/)
     expect(text).toContain('process_cpu_user_seconds_total')
+    expect(text).toContain(`switchyard_target_healthy{color="green",target="${green.url}"} 1`)
   })
 
   it('healthz answers 200', async () => {

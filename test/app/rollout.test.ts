@@ -227,3 +227,33 @@ describe('rollout gates and notifications', () => {
     expect(await (await fetch(`${app.adminUrl}/metrics`)).text()).toMatch(/switchyard_webhook_deliveries_total\{result="delivered",event="abort"\} 1/)
   })
 })
+
+describe('promotion and new targets', () => {
+  it('swapOnPromote: after 100 % blue takes the new release and green goes idle', async () => {
+    const { app, blue, green } = await setup({ swapOnPromote: true })
+    withLoad(app)
+    await admin(app, 'POST', '/v1/rollout', { steps: [{ green: 50, hold: '200ms' }] })
+    await until(app, (r) => r.phase === 'succeeded', 10_000)
+    const start = Date.now()
+    while (app.targets().blue[0] !== green.url && Date.now() - start < 3000) await new Promise((r) => setTimeout(r, 20))
+    expect(app.targets()).toEqual({ blue: [green.url], green: [blue.url] })
+    expect((await admin(app, 'GET', '/v1/split')).body).toMatchObject({ green: 0 })
+    // Everyone now gets the new release, through blue.
+    const answers = new Set<string>()
+    for (let i = 0; i < 20; i++) answers.add(await (await fetch(app.proxyUrl, { headers: { 'x-user-id': `after-${i}` } })).text())
+    expect(answers).toEqual(new Set(['green']))
+  })
+
+  it('new green targets during a rollout restart its analysis and hold', async () => {
+    const { app } = await setup()
+    const spare = await startTunableUpstream('spare')
+    opened.push(spare)
+    withLoad(app)
+    await admin(app, 'POST', '/v1/rollout', { steps: [{ green: 20, hold: '3s' }, { green: 100, hold: '3s' }] })
+    await until(app, (r) => r.analysis.checks >= 3 && r.holdLeftMs < 1500, 5000)
+    await admin(app, 'PUT', '/v1/upstreams/green', { targets: [spare.url] })
+    const r = await rollout(app)
+    expect(r.step).toBe(1)
+    expect(r.holdLeftMs).toBeGreaterThan(2000)
+  })
+})
