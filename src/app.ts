@@ -246,7 +246,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
           webhooks = new WebhookNotifier(webhookOptions(next))
           void previous.close(5_000)
         }
-        const restartOnly = (['proxy', 'admin', 'sticky', 'override', 'state', 'log', 'demo', 'workers'] as const).filter(
+        const restartOnly = (['proxy', 'admin', 'sticky', 'override', 'state', 'log', 'demo', 'workers', 'limits'] as const).filter(
           (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
         )
         if (restartOnly.length > 0) {

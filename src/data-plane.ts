@@ -64,6 +64,7 @@ export function buildProxy(
     accessLog: config.log.access,
     healthCheck: config.healthCheck,
     outlier: config.outlierDetection,
+    limits: config.limits,
   })
 }
 

@@ -13,7 +13,7 @@ import type { TargetHealth } from '../proxy/types.js'
 import type { ConnectionCounts } from '../proxy/proxy-state.js'
 import type { Color } from '../routing/types.js'
 import type { WorkerInfo } from '../data-plane.js'
-import { bearerChecker } from './auth.js'
+import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS, AuthFailureLimiter, bearerChecker } from './auth.js'
 import { ActionBody, ColorParams, EventsQuery, ReasonBody, RolloutBody, SplitBody, TargetsBody } from './schemas.js'
 
 /** What the admin API reads and drives; app.ts provides it. */
@@ -98,10 +98,25 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   const authorized = deps.token === undefined ? undefined : bearerChecker(deps.token)
+  const failures = new AuthFailureLimiter()
   app.addHook('onRequest', async (request, reply) => {
     if (authorized === undefined || !request.url.startsWith('/v1/')) return
+    // Logs name the address and route, never the Authorization header or anything from it.
+    const address = request.ip
+    const wait = failures.blockedFor(address)
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait))
+      throw httpError(429, `too many failed bearer attempts from this address; retry in ${wait}s`, 'SY_ERR_AUTH_RATE_LIMITED')
+    }
     if (!authorized(request.headers.authorization)) {
-      request.log.warn({ ip: request.ip, method: request.method, url: request.url }, 'admin request refused: bad or missing bearer token')
+      if (failures.failed(address)) {
+        request.log.warn(
+          { ip: address, failures: AUTH_FAILURE_LIMIT, windowSeconds: AUTH_FAILURE_WINDOW_MS / 1000 },
+          'admin auth failures from this address reached the limit; refusing it with 429 until the window ends',
+        )
+      } else {
+        request.log.warn({ ip: address, method: request.method, url: request.url }, 'admin request refused: bad or missing bearer token')
+      }
       void reply.header('www-authenticate', 'Bearer')
       throw httpError(401, 'missing or invalid bearer token: send "Authorization: Bearer <admin.token>"')
     }

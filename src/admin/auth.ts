@@ -12,3 +12,71 @@ export function bearerChecker(token: string): (header: string | undefined) => bo
     return timingSafeEqual(digest, expected) && given.length > 0
   }
 }
+
+/** Failed bearer attempts one client address may make per window before it gets 429. */
+export const AUTH_FAILURE_LIMIT = 10
+/** The failed-auth window. */
+export const AUTH_FAILURE_WINDOW_MS = 60_000
+/** Addresses tracked at most; past this, expired windows are dropped, then the oldest. */
+const MAX_TRACKED = 10_000
+
+interface FailureWindow {
+  readonly startedAt: number
+  failures: number
+}
+
+/**
+ * Counts failed bearer attempts per client address in fixed windows. Once an address reaches
+ * the limit it is refused (429) until its window ends, whatever token it sends, so a token
+ * cannot be guessed faster than `limit` tries a window. Other addresses are unaffected.
+ */
+export class AuthFailureLimiter {
+  readonly #limit: number
+  readonly #windowMs: number
+  readonly #windows = new Map<string, FailureWindow>()
+
+  constructor(limit = AUTH_FAILURE_LIMIT, windowMs = AUTH_FAILURE_WINDOW_MS) {
+    this.#limit = limit
+    this.#windowMs = windowMs
+  }
+
+  /** Seconds until `address` may try again; 0 when it is not blocked. */
+  blockedFor(address: string, now = Date.now()): number {
+    const window = this.#current(address, now)
+    if (window === undefined || window.failures < this.#limit) return 0
+    return Math.max(1, Math.ceil((window.startedAt + this.#windowMs - now) / 1000))
+  }
+
+  /** Notes one failed attempt; true when it is the one that reaches the limit (log it once). */
+  failed(address: string, now = Date.now()): boolean {
+    let window = this.#current(address, now)
+    if (window === undefined) {
+      if (this.#windows.size >= MAX_TRACKED) this.#prune(now)
+      window = { startedAt: now, failures: 0 }
+      this.#windows.set(address, window)
+    }
+    window.failures++
+    return window.failures === this.#limit
+  }
+
+  #current(address: string, now: number): FailureWindow | undefined {
+    const window = this.#windows.get(address)
+    if (window === undefined) return undefined
+    if (now - window.startedAt < this.#windowMs) return window
+    this.#windows.delete(address)
+    return undefined
+  }
+
+  #prune(now: number): void {
+    for (const [address, window] of this.#windows) {
+      if (now - window.startedAt >= this.#windowMs) this.#windows.delete(address)
+    }
+    // Still (nearly) full: forget the oldest tenth at once (Map keeps insertion order), so a
+    // flood of new addresses costs one sweep per thousand of them, not one per address.
+    const keep = MAX_TRACKED - MAX_TRACKED / 10
+    for (const address of this.#windows.keys()) {
+      if (this.#windows.size <= keep) break
+      this.#windows.delete(address)
+    }
+  }
+}

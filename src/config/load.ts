@@ -96,6 +96,8 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   }
   const connect = duration('timeouts.connect', c.timeouts?.connect, 5_000)
   if (connect === 0) throw new ConfigError('timeouts.connect must be greater than 0')
+  const headerTimeout = duration('timeouts.header', c.timeouts?.header, 30_000)
+  if (headerTimeout === 0) throw new ConfigError('timeouts.header must be greater than 0 (it stops clients that never finish their headers)')
   const window = duration('autoRevert.window', c.autoRevert?.window, 30_000)
   if (window < 1000) throw new ConfigError('autoRevert.window must be at least 1s (it is made of one-second buckets)')
 
@@ -144,8 +146,15 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
       connect,
       request: duration('timeouts.request', c.timeouts?.request, 300_000),
       idle: duration('timeouts.idle', c.timeouts?.idle, 0),
+      header: headerTimeout,
     },
     drain: { deadline: duration('drain.deadline', c.drain?.deadline, 30_000) },
+    limits: {
+      maxBodySize: c.limits?.maxBodySize ?? 0,
+      maxHeaderSize: c.limits?.maxHeaderSize ?? 16_384,
+      maxConnectionsPerTarget: c.limits?.maxConnectionsPerTarget ?? 0,
+      maxPending: c.limits?.maxPending ?? 1000,
+    },
     healthCheck: {
       path: c.healthCheck?.path ?? '',
       interval: healthInterval,

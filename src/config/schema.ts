@@ -51,11 +51,27 @@ export const RawConfigSchema = Type.Object(
     state: Type.Optional(Type.Object({ file: Type.Optional(Type.String({ minLength: 1 })) }, strict)),
     timeouts: Type.Optional(
       Type.Object(
-        { connect: Type.Optional(Duration), request: Type.Optional(Duration), idle: Type.Optional(Duration) },
+        {
+          connect: Type.Optional(Duration),
+          request: Type.Optional(Duration),
+          idle: Type.Optional(Duration),
+          header: Type.Optional(Duration),
+        },
         strict,
       ),
     ),
     drain: Type.Optional(Type.Object({ deadline: Type.Optional(Duration) }, strict)),
+    limits: Type.Optional(
+      Type.Object(
+        {
+          maxBodySize: Type.Optional(Type.Integer({ minimum: 0 })),
+          maxHeaderSize: Type.Optional(Type.Integer({ minimum: 1024, maximum: 1_048_576 })),
+          maxConnectionsPerTarget: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
+          maxPending: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+        },
+        strict,
+      ),
+    ),
     healthCheck: Type.Optional(
       Type.Object(
         {
@@ -157,8 +173,16 @@ export interface Config {
     readonly maxErrorRate: number
   }
   readonly state: { readonly file: string }
-  readonly timeouts: { readonly connect: number; readonly request: number; readonly idle: number }
+  /** `header`: longest wait for a client's request headers (node's headersTimeout). */
+  readonly timeouts: { readonly connect: number; readonly request: number; readonly idle: number; readonly header: number }
   readonly drain: { readonly deadline: number }
+  /** Request size and upstream queue limits; 0 means none (see ProxyLimits). */
+  readonly limits: {
+    readonly maxBodySize: number
+    readonly maxHeaderSize: number
+    readonly maxConnectionsPerTarget: number
+    readonly maxPending: number
+  }
   /** Active health checks of every target; `path: ""` (the default) turns them off. */
   readonly healthCheck: HealthCheckSettings
   /** Passive ejection of a target after consecutive errors; consecutiveErrors 0 turns it off. */

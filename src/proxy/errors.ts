@@ -3,7 +3,7 @@ import type { ErrorKind } from './types.js'
 /** One entry of the error catalog: what the client gets and how the outcome is counted. */
 export interface ErrorSpec<C extends string = string> {
   readonly code: C
-  readonly statusCode: 400 | 499 | 502 | 504
+  readonly statusCode: 400 | 405 | 408 | 413 | 431 | 499 | 502 | 503 | 504
   /** The reason phrase, as Fastify puts it in `error`. */
   readonly error: string
   /** How the outcome is counted; undefined when nobody upstream failed. */
@@ -75,6 +75,48 @@ export const ERRORS = defineCatalog({
     kind: undefined,
     message: 'The request cannot be forwarded upstream',
   },
+  SY_ERR_MALFORMED_REQUEST: {
+    code: 'SY_ERR_MALFORMED_REQUEST',
+    statusCode: 400,
+    error: 'Bad Request',
+    kind: undefined,
+    message: 'The request is not valid HTTP/1.1',
+  },
+  SY_ERR_METHOD_NOT_ALLOWED: {
+    code: 'SY_ERR_METHOD_NOT_ALLOWED',
+    statusCode: 405,
+    error: 'Method Not Allowed',
+    kind: undefined,
+    message: 'CONNECT is not supported: switchyard is a reverse proxy, not a forward proxy',
+  },
+  SY_ERR_REQUEST_TIMEOUT: {
+    code: 'SY_ERR_REQUEST_TIMEOUT',
+    statusCode: 408,
+    error: 'Request Timeout',
+    kind: undefined,
+    message: 'The request headers did not arrive in time',
+  },
+  SY_ERR_BODY_TOO_LARGE: {
+    code: 'SY_ERR_BODY_TOO_LARGE',
+    statusCode: 413,
+    error: 'Payload Too Large',
+    kind: undefined,
+    message: 'The request body is larger than limits.maxBodySize',
+  },
+  SY_ERR_HEADERS_TOO_LARGE: {
+    code: 'SY_ERR_HEADERS_TOO_LARGE',
+    statusCode: 431,
+    error: 'Request Header Fields Too Large',
+    kind: undefined,
+    message: 'The request headers are larger than limits.maxHeaderSize',
+  },
+  SY_ERR_UPSTREAM_BUSY: {
+    code: 'SY_ERR_UPSTREAM_BUSY',
+    statusCode: 503,
+    error: 'Service Unavailable',
+    kind: 'busy',
+    message: 'The upstream has too many requests waiting for a connection; retry shortly',
+  },
 })
 
 /** A code of the catalog. */
@@ -86,9 +128,10 @@ export class ProxyError extends Error {
   readonly statusCode: ErrorSpec['statusCode']
   readonly kind: ErrorKind | undefined
 
-  constructor(code: ErrorCode, cause?: unknown) {
+  /** `message` replaces the catalog's message when it can say more (the host that did not resolve). */
+  constructor(code: ErrorCode, cause?: unknown, message?: string) {
     const spec: ErrorSpec = ERRORS[code]
-    super(spec.message, cause === undefined ? undefined : { cause })
+    super(message ?? spec.message, cause === undefined ? undefined : { cause })
     this.name = 'ProxyError'
     this.code = code
     this.statusCode = spec.statusCode
@@ -107,6 +150,7 @@ const CODE_BY_TRANSPORT_CODE: Readonly<Record<string, ErrorCode>> = Object.freez
   ENOTFOUND: 'SY_ERR_UPSTREAM_CONNECT',
   EAI_AGAIN: 'SY_ERR_UPSTREAM_CONNECT',
   EAI_FAIL: 'SY_ERR_UPSTREAM_CONNECT',
+  EAI_NONAME: 'SY_ERR_UPSTREAM_CONNECT',
   EHOSTUNREACH: 'SY_ERR_UPSTREAM_CONNECT',
   EHOSTDOWN: 'SY_ERR_UPSTREAM_CONNECT',
   ENETUNREACH: 'SY_ERR_UPSTREAM_CONNECT',
@@ -137,6 +181,17 @@ const CODE_BY_TRANSPORT_CODE: Readonly<Record<string, ErrorCode>> = Object.freez
   UND_ERR_NOT_SUPPORTED: 'SY_ERR_BAD_REQUEST',
 })
 
+/** getaddrinfo failures: the target's name did not resolve. */
+const DNS_CODES: ReadonlySet<string> = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME'])
+
+function dnsHostname(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined
+  const host = (err as { hostname?: unknown }).hostname
+  if (typeof host === 'string' && host !== '') return host
+  const inner = (err as { errors?: unknown }).errors
+  return Array.isArray(inner) ? dnsHostname(inner[0]) : undefined
+}
+
 function transportCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined
   const code = (err as { code?: unknown }).code
@@ -154,6 +209,12 @@ function transportCode(err: unknown): string | undefined {
 export function toProxyError(err: unknown): ProxyError {
   if (err instanceof ProxyError) return err
   const code = transportCode(err)
+  if (code !== undefined && DNS_CODES.has(code)) {
+    const host = dnsHostname(err)
+    if (host !== undefined) {
+      return new ProxyError('SY_ERR_UPSTREAM_CONNECT', err, `The upstream host "${host}" could not be resolved (${code})`)
+    }
+  }
   let mapped = code === undefined ? undefined : CODE_BY_TRANSPORT_CODE[code]
   if (mapped === undefined) {
     const isParserError = (code !== undefined && code.startsWith('HPE_')) || (err instanceof Error && err.name === 'HTTPParserError')

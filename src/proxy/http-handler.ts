@@ -2,11 +2,12 @@ import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from '
 import type { Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
 import type { Color } from '../routing/types.js'
+import { BodyLimit, bodyTooLarge, malformedHead, requestTarget, setCurrentExchange } from './client-errors.js'
 import { describeError, ProxyError, toProxyError } from './errors.js'
 import { clientResponseHeaders, COLOR_HEADER, upstreamRequestHeaders } from './headers.js'
 import type { Drainable, ProxyState } from './proxy-state.js'
 import type { ErrorKind } from './types.js'
-import type { UpstreamTarget } from './upstream-pool.js'
+import type { UpstreamPool, UpstreamTarget } from './upstream-pool.js'
 
 /**
  * The server's response class. It carries its exchange so that the 'close' and 'drain'
@@ -39,8 +40,14 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
   readonly #res: ProxyResponse
   readonly #color: Color
   readonly #setCookie: string | undefined
-  readonly #target: UpstreamTarget | undefined
+  #target: UpstreamTarget | undefined
   readonly #startedAt: number
+  /** The pool `#target` came from, for the one retry of a connect failure. */
+  readonly #pool: UpstreamPool | undefined
+  /** What was dispatched, kept only while a retry is allowed (no request body). */
+  #retryable: Dispatcher.DispatchOptions | undefined = undefined
+  /** Set when the request body is counted against limits.maxBodySize. */
+  #bodyLimit: BodyLimit | undefined = undefined
   #controller: Dispatcher.DispatchController | undefined = undefined
   #settled = false
   #drainHooked = false
@@ -55,8 +62,10 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
     setCookie: string | undefined,
     target: UpstreamTarget | undefined,
     startedAt: number,
+    pool?: UpstreamPool,
   ) {
     this.epoch = state.epoch
+    this.#pool = pool
     this.#state = state
     this.#req = req
     this.#res = res
@@ -132,7 +141,52 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     if (this.#settled) return
-    this.fail(toProxyError(err))
+    const error = this.#bodyLimit?.exceeded === true ? new ProxyError('SY_ERR_BODY_TOO_LARGE', err) : toProxyError(err)
+    if (this.#retry(error)) return
+    this.fail(error)
+  }
+
+  /** Sends the request upstream; `retryable` when it has no body, so a connect failure may retry. */
+  dispatch(target: UpstreamTarget, options: Dispatcher.DispatchOptions, retryable: boolean, bodyLimit?: BodyLimit): void {
+    if (retryable) this.#retryable = options
+    this.#bodyLimit = bodyLimit
+    target.pool.dispatch(options, this)
+  }
+
+  /**
+   * A request without a body whose connect failed goes once to another target of the same
+   * colour (never the other colour). Nothing reached the first target, so this is safe for
+   * any method; in practice it covers GET, HEAD, OPTIONS and body-less PUT and DELETE.
+   */
+  #retry(error: ProxyError): boolean {
+    const options = this.#retryable
+    const failed = this.#target
+    if (options === undefined || failed === undefined || this.#pool === undefined || error.kind !== 'connect') return false
+    this.#retryable = undefined
+    const next = this.#pool.pickOther(failed)
+    if (next === undefined) return false
+    failed.failed(describeError(error))
+    this.#state.moveTarget(failed, next)
+    this.#target = next
+    this.#controller = undefined
+    this.#state.retried(this.#color, failed.url, next.url, describeError(error))
+    try {
+      next.pool.dispatch(options, this)
+    } catch (err) {
+      this.fail(toProxyError(err))
+    }
+    return true
+  }
+
+  /**
+   * The client's request turned out malformed inside its body (node's parser failed): record
+   * `status` and cancel the upstream request. The caller answers on the socket. A request whose
+   * body was complete is not this one's fault; closing the socket ends it as a client close.
+   */
+  abandon(status: number): void {
+    if (this.#settled || this.#req.complete) return
+    this.#settle(status, undefined)
+    this.#controller?.abort(new ProxyError('SY_ERR_MALFORMED_REQUEST'))
   }
 
   /**
@@ -168,9 +222,11 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
       res.destroy()
       return
     }
-    if (kind !== undefined) this.#target?.failed(describeError(error))
+    // A full queue is not the target failing; ejecting it would only shift the overload.
+    if (kind !== undefined && kind !== 'busy') this.#target?.failed(describeError(error))
     if (!res.headersSent) {
-      if (this.#state.closing) res.shouldKeepAlive = false
+      // The client's own fault (malformed, too large): its unread body must not be drained.
+      if (this.#state.closing || kind === undefined) res.shouldKeepAlive = false
       this.#settle(error.statusCode, kind)
       sendError(res, error, this.#color, this.#setCookie)
       return
@@ -202,6 +258,7 @@ export function sendError(res: ServerResponse, error: ProxyError, color: Color, 
     color,
   ]
   if (setCookie !== undefined) head.push('set-cookie', setCookie)
+  if (error.kind === 'busy') head.push('retry-after', '1')
   res.writeHead(error.statusCode, head)
   res.end(body)
 }
@@ -217,28 +274,60 @@ export function handleRequest(state: ProxyState, req: IncomingMessage, res: Prox
   const remoteAddress = req.socket.remoteAddress
   const route = state.router.route(state.tables.current(), req.headers, remoteAddress)
   const color = route.color
-  const target = state.pools[color].pick()
+  const pool = state.pools[color]
+  const target = pool.pick()
 
-  const exchange = new HttpExchange(state, req, res, color, route.setCookie, target, startedAt)
+  const exchange = new HttpExchange(state, req, res, color, route.setCookie, target, startedAt, pool)
   res.exchange = exchange
   res.on('close', onClientClose)
+  setCurrentExchange(req.socket, exchange)
   state.acquire(color, target)
+
+  const limits = state.limits
+  const requested = requestTarget(req.url)
+  if (requested === undefined) {
+    exchange.fail(new ProxyError('SY_ERR_MALFORMED_REQUEST', undefined, 'The request target must be a path or an http(s) URL'))
+    return
+  }
+  const malformed = malformedHead(req)
+  if (malformed !== undefined) {
+    exchange.fail(new ProxyError('SY_ERR_MALFORMED_REQUEST', undefined, malformed))
+    return
+  }
+  if (bodyTooLarge(req.headers, limits.maxBodySize)) {
+    exchange.fail(new ProxyError('SY_ERR_BODY_TOO_LARGE'))
+    return
+  }
   if (target === undefined) {
     exchange.fail(new ProxyError('SY_ERR_NO_TARGETS'))
     return
   }
+  // Only a capped pool makes requests wait for a connection; undici counts them as pending.
+  if (limits.maxConnectionsPerTarget > 0 && limits.maxPending > 0 && target.pool.stats.pending >= limits.maxPending) {
+    exchange.fail(new ProxyError('SY_ERR_UPSTREAM_BUSY'))
+    return
+  }
 
   const timeouts = state.timeouts
-  target.pool.dispatch(
+  const withBody = hasBody(req.headers)
+  // Absolute-form (`GET http://host/path`): the path goes to our target, never to the named
+  // host; as RFC 9112 §3.2.2 asks, the named authority replaces the Host header.
+  const headers = requested.host === undefined ? req.headers : { ...req.headers, host: requested.host }
+  // A chunked body is counted as it streams; a Content-Length one was checked above.
+  const bodyLimit =
+    withBody && limits.maxBodySize > 0 && req.headers['content-length'] === undefined ? new BodyLimit(req, limits.maxBodySize) : undefined
+  exchange.dispatch(
+    target,
     {
-      path: req.url ?? '/',
+      path: requested.path,
       method: req.method ?? 'GET',
-      headers: upstreamRequestHeaders(req.headers, remoteAddress),
+      headers: upstreamRequestHeaders(headers, remoteAddress),
       // The IncomingMessage itself: undici streams it upstream with backpressure.
-      body: hasBody(req.headers) ? req : null,
+      body: bodyLimit ?? (withBody ? req : null),
       headersTimeout: timeouts.request,
       bodyTimeout: timeouts.idle,
     },
-    exchange,
+    !withBody,
+    bodyLimit,
   )
 }

@@ -3,10 +3,11 @@ import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
+import { bodyTooLarge, handleClientError, handleConnect } from './client-errors.js'
 import { handleRequest, ProxyResponse } from './http-handler.js'
 import { ProxyState, type ConnectionCounts } from './proxy-state.js'
 import { DEFAULT_OUTLIER, HEALTH_CHECK_OFF, logHealthEvents } from './health-checker.js'
-import type { HealthCheckSettings, OutcomeSink, OutlierSettings, ProxyTimeouts, TargetHealth } from './types.js'
+import { DEFAULT_LIMITS, type HealthCheckSettings, type OutcomeSink, type OutlierSettings, type ProxyLimits, type ProxyTimeouts, type TargetHealth } from './types.js'
 import { UpstreamPool, type PoolHealth } from './upstream-pool.js'
 import { handleUpgrade } from './websocket.js'
 
@@ -30,7 +31,12 @@ export interface ProxyOptions {
   healthCheck?: HealthCheckSettings | undefined
   /** Passive ejection after consecutive errors; Envoy's defaults (5, 30 s) when absent. */
   outlier?: OutlierSettings | undefined
+  /** Body, header and queue limits; DEFAULT_LIMITS when absent. Fixed for the server's life. */
+  limits?: ProxyLimits | undefined
 }
+
+/** node's default headersTimeout, used when `timeouts.header` is absent. */
+const DEFAULT_HEADER_TIMEOUT_MS = 60_000
 
 /** The running data path. */
 export interface ProxyServer {
@@ -82,10 +88,12 @@ class NodeProxyServer implements ProxyServer {
 
   constructor(options: ProxyOptions) {
     const connect = options.timeouts.connect
-    const blue = new UpstreamPool(options.upstreams.blue, connect)
+    const limits = options.limits ?? DEFAULT_LIMITS
+    const connections = limits.maxConnectionsPerTarget
+    const blue = new UpstreamPool(options.upstreams.blue, connect, undefined, connections)
     let green: UpstreamPool
     try {
-      green = new UpstreamPool(options.upstreams.green, connect)
+      green = new UpstreamPool(options.upstreams.green, connect, undefined, connections)
     } catch (err) {
       void blue.destroy()
       throw err
@@ -94,18 +102,34 @@ class NodeProxyServer implements ProxyServer {
     this.#health = { healthCheck: options.healthCheck ?? HEALTH_CHECK_OFF, outlier: options.outlier ?? DEFAULT_OUTLIER, listener }
     blue.setHealth(this.#health)
     green.setHealth(this.#health)
-    const state = new ProxyState({ ...options, pools: { blue, green } })
+    const state = new ProxyState({ ...options, limits, pools: { blue, green } })
     this.#state = state
+    const headersTimeout = options.timeouts.header ?? DEFAULT_HEADER_TIMEOUT_MS
     this.server = http.createServer<typeof IncomingMessage, typeof ProxyResponse>(
       {
         ServerResponse: ProxyResponse,
         keepAliveTimeout: CLIENT_KEEP_ALIVE_MS,
         // Long uploads and streamed answers must not be cut; headersTimeout still stops slow-loris.
         requestTimeout: 0,
+        headersTimeout,
+        // node checks headersTimeout on this period (30 s by default): check often enough that
+        // a short timeout is kept to within about half of itself.
+        connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersTimeout / 2))),
+        maxHeaderSize: limits.maxHeaderSize,
+        // handleRequest refuses a missing Host itself, with a JSON body like every other refusal.
+        requireHostHeader: false,
       },
       (req, res) => handleRequest(state, req, res),
     )
     this.server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => handleUpgrade(state, req, socket, head))
+    // Without these, node answers parse errors with a bare 400 and drops CONNECT silently.
+    this.server.on('clientError', handleClientError)
+    this.server.on('connect', handleConnect)
+    // `Expect: 100-continue` with a body over the limit gets 413 instead of 100 Continue.
+    this.server.on('checkContinue', (req: IncomingMessage, res: ProxyResponse) => {
+      if (!bodyTooLarge(req.headers, limits.maxBodySize)) res.writeContinue()
+      handleRequest(state, req, res)
+    })
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
@@ -122,7 +146,7 @@ class NodeProxyServer implements ProxyServer {
   setTargets(color: Color, targets: readonly string[]): void {
     const pools = this.#state.pools
     const previous = pools[color]
-    const pool = new UpstreamPool(targets, this.#state.timeouts.connect, previous)
+    const pool = new UpstreamPool(targets, this.#state.timeouts.connect, previous, this.#state.limits.maxConnectionsPerTarget)
     pool.setHealth(this.#health)
     pools[color] = pool
     this.#retire(previous)
@@ -138,6 +162,7 @@ class NodeProxyServer implements ProxyServer {
   setTimeouts(timeouts: ProxyTimeouts): void {
     const before = this.#state.timeouts
     this.#state.timeouts = timeouts
+    if (timeouts.header !== undefined) this.server.headersTimeout = timeouts.header
     // The connect timeout belongs to a pool's connector, so only new pools can take it.
     if (timeouts.connect !== before.connect) {
       for (const color of ['blue', 'green'] as const) {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
-import type { ErrorKind, OutcomeSink, ProxyTimeouts } from './types.js'
+import type { ErrorKind, OutcomeSink, ProxyLimits, ProxyTimeouts } from './types.js'
 import type { UpstreamPool, UpstreamTarget } from './upstream-pool.js'
 
 /** What the data path is built from; the part of ProxyOptions the request handlers read. */
@@ -12,6 +12,7 @@ export interface ProxyStateOptions {
   readonly logger: Logger
   readonly accessLog: boolean
   readonly timeouts: ProxyTimeouts
+  readonly limits: ProxyLimits
   readonly pools: Record<Color, UpstreamPool>
 }
 
@@ -60,6 +61,10 @@ export class ProxyState {
   readonly pools: Record<Color, UpstreamPool>
   /** Replaced whole by `setTimeouts`; a request reads it once when it starts. */
   timeouts: ProxyTimeouts
+  /** Body size and queue limits; fixed for the server's life. */
+  readonly limits: ProxyLimits
+  /** Requests sent to a second target after a connect failure. */
+  retries = 0
   /** Set when the server drains: responses ask clients to close their connections. */
   closing = false
   /** Upgrade requests, from their start until the client's socket closes. */
@@ -79,6 +84,7 @@ export class ProxyState {
     this.#logger = options.logger
     this.#accessLog = options.accessLog
     this.timeouts = options.timeouts
+    this.limits = options.limits
     this.pools = options.pools
   }
 
@@ -95,6 +101,18 @@ export class ProxyState {
     if (this.#idleWaiters.length !== 0 && this.#inFlight.blue + this.#inFlight.green === 0) {
       for (const wake of this.#idleWaiters.splice(0)) wake()
     }
+  }
+
+  /** Moves an in-flight request from one target of a colour to another (a retry). */
+  moveTarget(from: UpstreamTarget, to: UpstreamTarget): void {
+    from.inFlight--
+    to.inFlight++
+  }
+
+  /** Counts and logs (debug) one retry of a connect failure on another target. */
+  retried(color: Color, from: string, to: string, reason: string): void {
+    this.retries++
+    this.#logger.debug({ color, from, to, reason }, 'connect failed; retrying once on another target')
   }
 
   /** Reports one finished request to the sink, and to the access log when it is on. */

@@ -5,12 +5,13 @@ export type { HealthCheckSettings }
 
 /**
  * Why a proxied request failed on the upstream side. `client` means the client went away
- * first; it is not the upstream's fault and is not counted as an upstream error.
+ * first; it is not the upstream's fault and is not counted as an upstream error. `busy` means
+ * the target's queue of requests waiting for a connection was full (503, never sent).
  */
-export type ErrorKind = 'connect' | 'timeout' | 'idle' | 'reset' | 'protocol' | 'client'
+export type ErrorKind = 'connect' | 'timeout' | 'idle' | 'reset' | 'protocol' | 'client' | 'busy'
 
 /** Upstream failure kinds, in a fixed order for metrics pre-binding. */
-export const ERROR_KINDS: readonly ErrorKind[] = Object.freeze(['connect', 'timeout', 'idle', 'reset', 'protocol', 'client'])
+export const ERROR_KINDS: readonly ErrorKind[] = Object.freeze(['connect', 'timeout', 'idle', 'reset', 'protocol', 'client', 'busy'])
 
 /**
  * Receives one call per finished proxied request (HTTP or WebSocket handshake); plugged in
@@ -31,7 +32,24 @@ export interface ProxyTimeouts {
   readonly request: number
   /** Longest silence inside a streamed response body. */
   readonly idle: number
+  /** Longest wait for a client's complete request headers (slow-loris); node's default when absent. */
+  readonly header?: number | undefined
 }
+
+/** Size and concurrency limits of the data path; 0 means none. */
+export interface ProxyLimits {
+  /** Largest request body in bytes: a larger Content-Length gets 413 up front, a chunked body is cut. */
+  readonly maxBodySize: number
+  /** Largest request head (request line and headers) in bytes; larger gets 431. */
+  readonly maxHeaderSize: number
+  /** Connections per target (undici Pool `connections`); 0 = unlimited. */
+  readonly maxConnectionsPerTarget: number
+  /** With a connection limit: requests waiting for a connection per target before 503 busy. */
+  readonly maxPending: number
+}
+
+/** The limits when none are given. */
+export const DEFAULT_LIMITS: ProxyLimits = Object.freeze({ maxBodySize: 0, maxHeaderSize: 16_384, maxConnectionsPerTarget: 0, maxPending: 1000 })
 
 /**
  * Passive ejection, as Envoy's consecutive-5xx outlier detection: a target whose answers are

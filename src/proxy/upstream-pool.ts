@@ -31,7 +31,8 @@ export class UpstreamTarget {
   outlier: OutlierSettings = DEFAULT_OUTLIER
   listener: HealthListener | undefined = undefined
 
-  constructor(url: string, connectTimeoutMs: number) {
+  /** `connections` caps the pool's connections (0 = undici's default, unlimited). */
+  constructor(url: string, connectTimeoutMs: number, connections = 0) {
     const parsed = parseTarget(url)
     this.url = url
     this.origin = parsed.origin
@@ -39,7 +40,10 @@ export class UpstreamTarget {
     // URL keeps IPv6 hosts bracketed; sockets want them bare.
     this.hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname
     this.port = parsed.port === '' ? (this.secure ? 443 : 80) : Number(parsed.port)
-    this.pool = new Pool(this.origin, { connect: { timeout: connectTimeoutMs } })
+    this.pool = new Pool(this.origin, {
+      connect: { timeout: connectTimeoutMs },
+      ...(connections > 0 ? { connections } : {}),
+    })
   }
 
   /** Whether this target should take requests: not ejected and not actively unhealthy. */
@@ -134,11 +138,14 @@ export class UpstreamPool {
   #checker: HealthChecker | undefined = undefined
   #closed = false
 
-  /** Builds pools for `urls`; throws on an invalid URL. Health carries over for URLs in `previous`. */
-  constructor(urls: readonly string[], connectTimeoutMs: number, previous?: UpstreamPool) {
+  /**
+   * Builds pools for `urls`; throws on an invalid URL. Health carries over for URLs in
+   * `previous`. `connections` caps each target's connections (0 = unlimited).
+   */
+  constructor(urls: readonly string[], connectTimeoutMs: number, previous?: UpstreamPool, connections = 0) {
     const targets: UpstreamTarget[] = []
     try {
-      for (const url of urls) targets.push(new UpstreamTarget(url, connectTimeoutMs))
+      for (const url of urls) targets.push(new UpstreamTarget(url, connectTimeoutMs, connections))
     } catch (err) {
       for (const target of targets) void target.pool.destroy()
       throw err
@@ -163,6 +170,26 @@ export class UpstreamPool {
     }
     // Panic mode: with nothing healthy, every target gets its turn rather than none.
     return targets[this.#advance(count)]
+  }
+
+  /**
+   * Another target than `failed`, for one retry after a connect failure: the next routable one
+   * after it, else the next one; undefined when the colour has no other target. Leaves the
+   * round-robin cursor alone, so retries do not skew the rotation.
+   */
+  pickOther(failed: UpstreamTarget): UpstreamTarget | undefined {
+    const targets = this.targets
+    const count = targets.length
+    if (count <= 1) return undefined
+    const start = targets.indexOf(failed)
+    let fallback: UpstreamTarget | undefined
+    for (let step = 1; step < count; step++) {
+      const target = targets[(start + step + count) % count]!
+      if (target === failed) continue
+      if (target.routable()) return target
+      fallback ??= target
+    }
+    return fallback
   }
 
   #advance(count: number): number {

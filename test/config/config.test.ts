@@ -32,7 +32,8 @@ describe('resolveConfig', () => {
     expect(config.split.green).toBe(0)
     expect(config.sticky).toEqual({ keys: ['cookie:session', 'header:x-user-id', 'ip'], cookie: 'sy_sid', cookieMaxAge: 86_400_000 })
     expect(config.autoRevert).toEqual({ enabled: true, window: 30_000, minRequests: 20, maxErrorRate: 0.05 })
-    expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0 })
+    expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0, header: 30_000 })
+    expect(config.limits).toEqual({ maxBodySize: 0, maxHeaderSize: 16_384, maxConnectionsPerTarget: 0, maxPending: 1000 })
     expect(Object.isFrozen(config) && Object.isFrozen(config.upstreams.blue.targets)).toBe(true)
     expect(() => {
       ;(config.split as { green: number }).green = 5
@@ -86,6 +87,10 @@ describe('resolveConfig', () => {
     ['autoRevert.enabled a string', { autoRevert: { enabled: 'yes' } }, /^autoRevert\.enabled must be a boolean$/],
     ['timeouts.request junk', { timeouts: { request: '5 minutes' } }, /^timeouts\.request must be a duration/],
     ['timeouts.connect zero', { timeouts: { connect: 0 } }, /^timeouts\.connect must be greater than 0$/],
+    ['timeouts.header zero', { timeouts: { header: 0 } }, /^timeouts\.header must be greater than 0/],
+    ['limits.maxHeaderSize too small', { limits: { maxHeaderSize: 10 } }, /^limits\.maxHeaderSize must be between 1024 and 1048576$/],
+    ['limits.maxBodySize negative', { limits: { maxBodySize: -1 } }, /^limits\.maxBodySize /],
+    ['limits unknown key', { limits: { maxBody: 5 } }, /^limits\.maxBody is not a known config key$/],
     ['log.level unknown', { log: { level: 'loud' } }, /^log\.level must be one of "fatal"/],
     ['state.file empty', { state: { file: '' } }, /^state\.file /],
     ['workers zero', { workers: 0 }, /^workers must be "auto" \(one per core\) or an integer from 1 to 256$/],
