@@ -117,6 +117,7 @@ export async function runWorker(): Promise<void> {
         break
     }
   })
-  // The primary died without telling us: finish what is in flight and go.
-  process.on('disconnect', () => void drain(config.drain.deadline))
+  // No 'disconnect' handler here: when the primary goes away without telling us (a crash, or
+  // a second SIGTERM that exits at once), node:cluster's own handler ends this worker at
+  // once, before any listener of ours would run, so a drain there would never happen.
 }

@@ -17,6 +17,8 @@ export interface WindowDelta {
   readonly requests: number
   readonly errors: number
   readonly latency: readonly number[]
+  /** Epoch ms of the first request in this delta: a reset after it drops the whole delta. */
+  readonly since?: number
 }
 
 /**
@@ -26,21 +28,23 @@ export interface WindowDelta {
 export class WindowRecorder {
   readonly #clock: () => number
   readonly #pending: WindowDelta[] = []
-  readonly #current: Record<Color, { second: number; requests: number; errors: number; latency: Uint32Array }>
+  readonly #current: Record<Color, { second: number; since: number; requests: number; errors: number; latency: Uint32Array }>
 
   constructor(clock: () => number = Date.now) {
     this.#clock = clock
-    const fresh = () => ({ second: -1, requests: 0, errors: 0, latency: new Uint32Array(BINS) })
+    const fresh = () => ({ second: -1, since: 0, requests: 0, errors: 0, latency: new Uint32Array(BINS) })
     this.#current = { blue: fresh(), green: fresh() }
   }
 
   record(color: Color, durationMs: number, isError: boolean): void {
-    const second = Math.floor(this.#clock() / 1000)
+    const now = this.#clock()
+    const second = Math.floor(now / 1000)
     const current = this.#current[color]
     if (current.second !== second) {
       this.#close(color)
       current.second = second
     }
+    if (current.requests === 0) current.since = now
     current.requests++
     if (isError) current.errors++
     current.latency[binOf(durationMs)]!++
@@ -60,7 +64,14 @@ export class WindowRecorder {
     for (let bin = 0; bin < BINS; bin++) {
       if (current.latency[bin] !== 0) latency.push(bin, current.latency[bin]!)
     }
-    this.#pending.push({ color, second: current.second, requests: current.requests, errors: current.errors, latency })
+    this.#pending.push({
+      color,
+      second: current.second,
+      requests: current.requests,
+      errors: current.errors,
+      latency,
+      since: current.since,
+    })
     current.requests = 0
     current.errors = 0
     current.latency.fill(0)
@@ -178,6 +189,8 @@ function percentile(histogram: Float64Array, total: number, q: number): number |
 export class ErrorWindow {
   readonly #rings: Record<Color, ColorRing>
   readonly #clock: () => number
+  /** When each colour was last reset (epoch ms); 0 = never. */
+  readonly #resetAt: Record<Color, number> = { blue: 0, green: 0 }
 
   constructor(windowMs: number, clock: () => number = Date.now) {
     const seconds = Math.max(1, Math.round(windowMs / 1000))
@@ -199,13 +212,19 @@ export class ErrorWindow {
     return Object.fromEntries(COLORS.map((c) => [c, this.#rings[c].stats(second)])) as Record<Color, WindowStats>
   }
 
-  /** Adds counts recorded by another process (a proxy worker). */
+  /**
+   * Adds counts recorded by another process (a proxy worker). A delta that began before the
+   * colour's last reset is dropped: workers report up to 100 ms late, and the errors that
+   * caused a revert must not land in the fresh window and revert the next split again.
+   */
   merge(delta: WindowDelta): void {
+    if (delta.since !== undefined && delta.since < this.#resetAt[delta.color]) return
     this.#rings[delta.color].merge(Math.floor(this.#clock() / 1000), delta)
   }
 
   /** Forgets a colour's history, e.g. after a revert or when it gets new targets. */
   reset(color: Color): void {
+    this.#resetAt[color] = this.#clock()
     this.#rings[color].reset()
   }
 }

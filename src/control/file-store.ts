@@ -1,5 +1,5 @@
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { StateFileError } from './errors.js'
@@ -68,6 +68,7 @@ export class FileStateStore implements StateStore {
   }
 
   async load(): Promise<PersistedState | null> {
+    await this.#removeStaleTemps()
     let text: string
     try {
       text = await readFile(this.#file, 'utf8')
@@ -95,6 +96,26 @@ export class FileStateStore implements StateStore {
       },
       events: data.events as AuditEvent[],
       rollout: (data.rollout ?? null) as RolloutState | null,
+    }
+  }
+
+  /**
+   * A process killed between writing its temp file and the rename leaves that file behind,
+   * named for its pid; at start-up they are only litter (the state file is the old or the new
+   * one), so they go. The state file is one process's, so no other writer can own them.
+   */
+  async #removeStaleTemps(): Promise<void> {
+    const dir = dirname(this.#file)
+    const pattern = tempPattern(this.#file)
+    const own = basename(this.#temp)
+    let names: string[]
+    try {
+      names = await readdir(dir)
+    } catch {
+      return
+    }
+    for (const name of names) {
+      if (name !== own && pattern.test(name)) await unlink(join(dir, name)).catch(() => undefined)
     }
   }
 
@@ -126,6 +147,11 @@ export class FileStateStore implements StateStore {
     }
     await syncDir(dir)
   }
+}
+
+/** Matches the temp files of `file`'s writers: `state.json.<pid>.tmp`. */
+function tempPattern(file: string): RegExp {
+  return new RegExp(`^${basename(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+\\.tmp$`)
 }
 
 /** Makes the rename itself durable; some filesystems refuse to open a directory, which is fine. */

@@ -235,7 +235,7 @@ describe('promotion and new targets', () => {
     await admin(app, 'POST', '/v1/rollout', { steps: [{ green: 50, hold: '200ms' }] })
     await until(app, (r) => r.phase === 'succeeded', 10_000)
     const start = Date.now()
-    while (app.targets().blue[0] !== green.url && Date.now() - start < 3000) await new Promise((r) => setTimeout(r, 20))
+    while ((app.targets().blue[0] !== green.url || app.targets().green[0] !== blue.url) && Date.now() - start < 3000) await new Promise((r) => setTimeout(r, 20))
     expect(app.targets()).toEqual({ blue: [green.url], green: [blue.url] })
     expect((await admin(app, 'GET', '/v1/split')).body).toMatchObject({ green: 0 })
     // Everyone now gets the new release, through blue.

@@ -80,3 +80,24 @@ describe('WindowRecorder + merge', () => {
     expect(window.stats('green').requests).toBe(0)
   })
 })
+
+describe('ErrorWindow.reset with late worker reports', () => {
+  it('drops a delta recorded before the reset, so the errors behind a revert cannot trip the next split', async () => {
+    const { WindowRecorder } = await import('../../src/control/error-window.js')
+    let now = 100_000
+    const recorder = new WindowRecorder(() => now)
+    const window = new ErrorWindow(30_000, () => now)
+    for (let i = 0; i < 50; i++) recorder.record('green', 1, true)
+    now += 40
+    // The primary reverts and resets green before this worker's next report arrives.
+    window.reset('green')
+    now += 60
+    for (const d of recorder.take()) window.merge(d)
+    expect(window.stats('green').requests).toBe(0)
+    // What the worker records after the reset counts as usual.
+    now += 10
+    recorder.record('green', 1, false)
+    for (const d of recorder.take()) window.merge(d)
+    expect(window.stats('green')).toMatchObject({ requests: 1, errors: 0 })
+  })
+})

@@ -55,3 +55,16 @@ describe('FileStateStore', () => {
     await expect(new FileStateStore(file).load()).rejects.toThrow(/cannot be read \(EACCES\)/)
   })
 })
+
+describe('FileStateStore temp files', () => {
+  it('removes the temp files a killed writer left (state.json.<pid>.tmp) at load, and nothing else', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'state.json')
+    await new FileStateStore(file).save(state)
+    await writeFile(join(dir, 'state.json.4242.tmp'), '{"version":1,"spl')
+    await writeFile(join(dir, 'state.json.bak'), 'keep')
+    await writeFile(join(dir, 'other.json.4242.tmp'), 'keep')
+    expect(await new FileStateStore(file).load()).toEqual(state)
+    expect((await readdir(dir)).sort()).toEqual(['other.json.4242.tmp', 'state.json', 'state.json.bak'])
+  })
+})
