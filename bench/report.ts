@@ -1,0 +1,217 @@
+/** Medians over rounds and the Markdown report (bench/results/latest.md). */
+import type { SplitCheck, StreamCheck } from './http-check.js'
+import { NOISY_CPU_PERCENT, SCENARIOS, type ScenarioName, type Settings, type SystemName } from './settings.js'
+import { SYSTEM_LABELS } from './systems.js'
+import type { LoadResult } from './wrk.js'
+
+export type LoadTool = 'wrk' | 'autocannon'
+
+/** One measured run, or the reason it could not run. */
+export interface RunRecord {
+  readonly tool: LoadTool
+  readonly scenario: ScenarioName
+  readonly system: SystemName
+  readonly round: number
+  readonly result?: LoadResult
+  readonly error?: string
+  /** Max summed VmRSS of the proxy's process tree during the run; null for `direct`. */
+  readonly rssMaxBytes: number | null
+  /** CPU that processes the bench did not start used during the run, in % of one CPU. */
+  readonly foreignCpuPercent: number
+}
+
+export interface MachineFacts {
+  readonly nproc: number
+  readonly cpuModel: string
+  readonly memoryGiB: number
+  readonly kernel: string
+  readonly node: string
+  readonly nginx: string
+  readonly haproxy: string
+  readonly wrk: string
+  readonly autocannon: string
+  readonly gitCommit: string
+}
+
+export interface BenchResults {
+  readonly date: string
+  readonly machine: MachineFacts
+  readonly settings: Settings
+  readonly runs: RunRecord[]
+  /** Systems that could not start or died, per phase. */
+  readonly failures: { phase: string; system: SystemName; message: string }[]
+  readonly splitChecks: Partial<Record<SystemName, SplitCheck>>
+  /** One GET /sse per system: does the first event arrive before the stream ends? */
+  readonly streamChecks: Partial<Record<SystemName, StreamCheck>>
+  readonly finished: boolean
+  /** git HEAD when the run ended, if it moved during the run (others commit into the same tree). */
+  readonly gitCommitAtEnd?: string
+}
+
+export interface Summary {
+  readonly system: SystemName
+  readonly rounds: number
+  readonly rps: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly errors: number
+  readonly requests: number
+  readonly rssMaxBytes: number | null
+  readonly perRoundRps: readonly number[]
+  /** Runs during which other processes took more than NOISY_CPU_PERCENT of a CPU. */
+  readonly noisyRuns: number
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN
+  const s = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+/** Medians of the successful runs of one system in one scenario, or undefined if none succeeded. */
+export function summarize(runs: readonly RunRecord[], tool: LoadTool, scenario: ScenarioName, system: SystemName): Summary | undefined {
+  const mine = runs.filter((r) => r.tool === tool && r.scenario === scenario && r.system === system)
+  const ok = mine.flatMap((r) => (r.result === undefined ? [] : [r.result]))
+  if (ok.length === 0) return undefined
+  const rss = mine.flatMap((r) => (r.rssMaxBytes === null ? [] : [r.rssMaxBytes]))
+  return {
+    system,
+    rounds: ok.length,
+    rps: median(ok.map((r) => r.rps)),
+    p50Ms: median(ok.map((r) => r.p50Ms)),
+    p99Ms: median(ok.map((r) => r.p99Ms)),
+    errors: ok.reduce((s, r) => s + r.errors, 0),
+    requests: ok.reduce((s, r) => s + r.requests, 0),
+    rssMaxBytes: rss.length === 0 ? null : Math.max(...rss),
+    perRoundRps: ok.map((r) => r.rps),
+    noisyRuns: mine.filter((r) => r.foreignCpuPercent > NOISY_CPU_PERCENT).length,
+  }
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US')
+
+function ms(n: number): string {
+  if (n >= 100) return n.toFixed(0)
+  if (n >= 10) return n.toFixed(1)
+  return n.toFixed(2)
+}
+
+function errors(s: Summary): string {
+  if (s.errors === 0) return '0'
+  const pct = (100 * s.errors) / Math.max(1, s.requests + s.errors)
+  return `${int(s.errors)} (${pct < 0.01 ? '<0.01' : pct.toFixed(2)} %)`
+}
+
+const ratio = (a: Summary, b: Summary | undefined): string => (b === undefined || b.rps === 0 ? '—' : `${(a.rps / b.rps).toFixed(2)}×`)
+
+function errorOf(results: BenchResults, tool: LoadTool, scenario: ScenarioName, system: SystemName): string | undefined {
+  const run = results.runs.find((r) => r.tool === tool && r.scenario === scenario && r.system === system && r.error !== undefined)
+  return run?.error
+}
+
+/** One table: a row per system of `settings.systems`, ratios against direct and nginx. */
+export function scenarioTable(results: BenchResults, tool: LoadTool, scenario: ScenarioName): string {
+  const systems = results.settings.systems
+  const direct = summarize(results.runs, tool, scenario, 'direct')
+  const nginx = summarize(results.runs, tool, scenario, 'nginx')
+  const rows = [
+    '| system | req/s (median) | p50 ms | p99 ms | errors | proxy RSS MB | vs direct | vs nginx |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ]
+  const notes: string[] = []
+  for (const system of systems) {
+    const s = summarize(results.runs, tool, scenario, system)
+    if (s === undefined) {
+      const why = errorOf(results, tool, scenario, system) ?? 'not run'
+      rows.push(`| ${SYSTEM_LABELS[system]} | — | — | — | — | — | — | — |`)
+      notes.push(`${system}: ${why.split('\n')[0] ?? ''}`)
+      continue
+    }
+    const rss = s.rssMaxBytes === null ? '—' : (s.rssMaxBytes / 2 ** 20).toFixed(0)
+    rows.push(
+      `| ${SYSTEM_LABELS[system]} | ${int(s.rps)}${s.noisyRuns > 0 ? ' †' : ''} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${errors(s)} | ${rss} | ${system === 'direct' ? '1.00×' : ratio(s, direct)} | ${ratio(s, nginx)} |`,
+    )
+  }
+  const spread = systems
+    .map((system) => summarize(results.runs, tool, scenario, system))
+    .filter((s): s is Summary => s !== undefined && s.perRoundRps.length > 1)
+    .map((s) => `${s.system} ${s.perRoundRps.map(int).join(' / ')}`)
+  let out = rows.join('\n')
+  if (spread.length > 0) out += `\n\nreq/s per round: ${spread.join('; ')}.`
+  if (rows.some((r) => r.includes(' † |'))) {
+    out += `\n\n† at least one run of this row had other processes using more than ${NOISY_CPU_PERCENT} % of a CPU.`
+  }
+  if (notes.length > 0) out += `\n\n${notes.map((n) => `- ${n}`).join('\n')}`
+  return out
+}
+
+/** The whole Markdown report. */
+export function renderMarkdown(results: BenchResults): string {
+  const { machine: m, settings: s } = results
+  const lines: string[] = [
+    '# switchyard benchmark',
+    '',
+    `Run ${results.date}${results.finished ? '' : ' — **interrupted, partial results**'} with \`npm run bench\` (see bench/README.md).`,
+    '',
+    '## Machine',
+    '',
+    `- ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB.toFixed(0)} GiB, Linux ${m.kernel}`,
+    `- node ${m.node}, ${m.nginx}, ${m.haproxy}, ${m.wrk}, autocannon ${m.autocannon}`,
+    `- switchyard at git ${m.gitCommit}${results.gitCommitAtEnd === undefined ? '' : ` at the start and ${results.gitCommitAtEnd} at the end: **the code changed during the run**, so phases may have measured different versions`}`,
+    '',
+    '## Settings',
+    '',
+    `- ${s.rounds} round(s) × ${s.durationSeconds} s per run, systems alternating within each round; ${s.warmupSeconds} s warm-up per system and scenario, not counted${s.quick ? ' (BENCH_QUICK: a smoke test, not figures to quote)' : ''}`,
+    '- proxies pinned to CPU 0 (`taskset -c 0`), one worker/thread each; wrk (1 thread), autocannon and the upstream nginx pinned to CPU 1',
+    '- upstreams: one nginx worker with a blue and a green server block; every proxy splits 90/10 by a hash of `x-user-id`, and wrk sends a different `x-user-id` on each request (10,000 users, cycled)',
+    '- figures are medians over rounds; errors are summed over rounds (non-2xx + connect/read/write errors + timeouts); RSS is the maximum VmRSS sampled every 250 ms during the runs, summed over the process tree (nginx master + worker)',
+  ]
+  if (s.switchyardWorkers !== undefined) {
+    lines.push(`- switchyard ran with \`workers: ${s.switchyardWorkers}\` (BENCH_SWITCHYARD_WORKERS)`)
+  }
+  const foreign = results.runs.map((r) => r.foreignCpuPercent)
+  if (foreign.length > 0) {
+    const noisy = foreign.filter((f) => f > NOISY_CPU_PERCENT).length
+    lines.push(
+      `- interference: processes not started by the bench used a median ${median(foreign).toFixed(1)} % and at most ${Math.max(...foreign).toFixed(1)} % of a CPU during the runs; ${noisy} of ${foreign.length} runs above ${NOISY_CPU_PERCENT} % (marked †)${s.quietWaitSeconds > 0 ? `; before each run the bench waited up to ${s.quietWaitSeconds} s for quiet` : ''}`,
+    )
+  }
+  const checks = Object.entries(results.splitChecks)
+  if (checks.length > 0) {
+    lines.push(
+      '',
+      '## Checks',
+      '',
+      'Before the load, 300 distinct users × 2 requests each on a fresh connection: share answered by green (expected ≈ 10 %) and users that switched colour between their two requests (expected 0). Then one GET /sse: a proxy that streams delivers the first event long before the end (≈ 90 ms later).',
+      '',
+      '| system | green % | switched colour | failed | SSE first event ms | SSE end ms |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      ...checks.map(([system, c]) => {
+        const st = results.streamChecks[system as SystemName]
+        const sse = st === undefined ? '— | —' : `${st.firstChunkMs.toFixed(1)} | ${st.totalMs.toFixed(1)}`
+        return `| ${SYSTEM_LABELS[system as SystemName]} | ${c.greenPercent.toFixed(1)} | ${c.unsticky} | ${c.failed} | ${sse} |`
+      }),
+    )
+  }
+  for (const scenario of s.scenarios) {
+    lines.push('', `## ${scenario} — ${SCENARIOS[scenario].title}`, '', scenarioTable(results, 'wrk', scenario))
+  }
+  if (results.runs.some((r) => r.tool === 'autocannon')) {
+    lines.push(
+      '',
+      '## autocannon (second opinion) — c50',
+      '',
+      `autocannon is a Node load generator on one CPU: its own ceiling is the direct row, and systems near it read alike; ${s.autocannonRounds} round(s).`,
+      '',
+      scenarioTable(results, 'autocannon', 'c50'),
+    )
+  }
+  if (results.failures.length > 0) {
+    lines.push('', '## Failures', '')
+    for (const f of results.failures) {
+      lines.push(`- **${f.system}** (${f.phase}):`, '', '  ```', ...f.message.split('\n').map((l) => `  ${l}`), '  ```')
+    }
+  }
+  return `${lines.filter((l, i, all) => !(l === '' && all[i - 1] === '')).join('\n')}\n`
+}

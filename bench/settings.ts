@@ -1,0 +1,102 @@
+/** What one `npm run bench` measures: read once from the environment, then frozen. */
+
+export const SYSTEM_NAMES = ['direct', 'switchyard', 'nginx', 'haproxy', 'http-proxy', 'fastify'] as const
+export type SystemName = (typeof SYSTEM_NAMES)[number]
+
+export const SCENARIO_NAMES = ['c50', 'c1', 'c1000', '1mb', 'sse'] as const
+export type ScenarioName = (typeof SCENARIO_NAMES)[number]
+
+/** One load shape: a path on the upstream and a number of open connections. */
+export interface Scenario {
+  readonly name: ScenarioName
+  readonly title: string
+  readonly path: string
+  readonly connections: number
+  /** wrk counts a request slower than this as a timeout (a socket error). */
+  readonly timeoutSeconds: number
+}
+
+/** The SSE-like stream the upstream sends on /sse: events flushed one by one, this far apart. */
+export const SSE_EVENTS = 10
+export const SSE_INTERVAL_MS = 10
+
+export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = Object.freeze({
+  c50: { name: 'c50', title: 'throughput: 50 connections, GET / (~100 B)', path: '/', connections: 50, timeoutSeconds: 2 },
+  c1: { name: 'c1', title: 'latency: 1 connection, GET / (~100 B)', path: '/', connections: 1, timeoutSeconds: 2 },
+  c1000: {
+    name: 'c1000',
+    title: 'overload: 1,000 connections, GET / (~100 B); errors = non-2xx + socket errors (timeout 2 s)',
+    path: '/',
+    connections: 1000,
+    timeoutSeconds: 2,
+  },
+  '1mb': { name: '1mb', title: 'large body: 10 connections, GET /1mb (1 MiB)', path: '/1mb', connections: 10, timeoutSeconds: 5 },
+  sse: {
+    name: 'sse',
+    title: `streaming: 100 connections, GET /sse (chunked text/event-stream, ${SSE_EVENTS} events ${SSE_INTERVAL_MS} ms apart)`,
+    path: '/sse',
+    connections: 100,
+    timeoutSeconds: 5,
+  },
+})
+
+export interface Settings {
+  readonly rounds: number
+  readonly durationSeconds: number
+  readonly warmupSeconds: number
+  readonly pauseMs: number
+  readonly quick: boolean
+  readonly scenarios: readonly ScenarioName[]
+  readonly systems: readonly SystemName[]
+  /** Rounds of the autocannon second opinion on c50; 0 turns it off. */
+  readonly autocannonRounds: number
+  /** Before a run, wait up to this long for other processes to go quiet (below NOISY_CPU_PERCENT). */
+  readonly quietWaitSeconds: number
+  /** `workers:` for switchyard's config, only when BENCH_SWITCHYARD_WORKERS is set. */
+  readonly switchyardWorkers: number | undefined
+}
+
+/** A run during which other processes used more CPU than this (% of one CPU) is marked as noisy. */
+export const NOISY_CPU_PERCENT = 10
+
+export class SettingsError extends Error {}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min) throw new SettingsError(`${name} must be an integer >= ${min}, got "${raw}"`)
+  return n
+}
+
+function list<T extends string>(env: NodeJS.ProcessEnv, name: string, all: readonly T[]): readonly T[] {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return all
+  const wanted = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  for (const w of wanted) {
+    if (!(all as readonly string[]).includes(w)) throw new SettingsError(`${name}: unknown "${w}"; choose from ${all.join(', ')}`)
+  }
+  // Keep the canonical order whatever order was asked for.
+  return all.filter((a) => wanted.includes(a))
+}
+
+/** Reads BENCH_* variables; BENCH_QUICK=1 is a 2 s × 1 round smoke test. */
+export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true'
+  const rounds = positiveInt(env, 'BENCH_ROUNDS', quick ? 1 : 3)
+  const durationSeconds = positiveInt(env, 'BENCH_DURATION', quick ? 2 : 10)
+  const workersRaw = env.BENCH_SWITCHYARD_WORKERS
+  return Object.freeze({
+    rounds,
+    durationSeconds,
+    warmupSeconds: positiveInt(env, 'BENCH_WARMUP', quick ? 1 : Math.min(3, durationSeconds), 0),
+    pauseMs: quick ? 300 : 1000,
+    quick,
+    scenarios: list(env, 'BENCH_SCENARIOS', SCENARIO_NAMES),
+    systems: list(env, 'BENCH_SYSTEMS', SYSTEM_NAMES),
+    quietWaitSeconds: positiveInt(env, 'BENCH_QUIET_WAIT', quick ? 0 : 20, 0),
+    autocannonRounds: positiveInt(env, 'BENCH_AUTOCANNON_ROUNDS', quick ? 1 : Math.max(1, Math.ceil(rounds / 2)), 0),
+    switchyardWorkers:
+      workersRaw === undefined || workersRaw === '' ? undefined : positiveInt(env, 'BENCH_SWITCHYARD_WORKERS', 1),
+  })
+}

@@ -1,0 +1,200 @@
+/**
+ * The systems under test. Each proxy runs pinned to CPU 0 in its own process group, with its own
+ * temp folder; `direct` is no proxy at all, wrk against the blue upstream: the limit.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { stringify } from 'yaml'
+import { waitForHttp } from './http-check.js'
+import { nginxArgs, nginxMain } from './nginx-conf.js'
+import { freePorts, type ProcessRegistry, type Tracked } from './procs.js'
+import type { Settings, SystemName } from './settings.js'
+import type { Upstreams } from './upstream.js'
+
+export interface Tools {
+  readonly nginx: string
+  readonly haproxy: string
+  readonly wrk: string
+  readonly taskset: string
+}
+
+export interface SystemContext {
+  readonly registry: ProcessRegistry
+  readonly tools: Tools
+  readonly upstreams: Upstreams
+  readonly settings: Settings
+  readonly repoRoot: string
+  /** A fresh folder for this system's config, pid, logs and state. */
+  readonly dir: string
+}
+
+/** A system ready for load: base URL (no trailing slash) and the process whose tree is measured. */
+export interface RunningSystem {
+  readonly name: SystemName
+  readonly url: string
+  /** null for `direct`: there is no proxy to measure. */
+  readonly process: Tracked | null
+}
+
+export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
+  direct: 'direct (no proxy, the limit)',
+  switchyard: 'switchyard',
+  nginx: 'nginx',
+  haproxy: 'HAProxy',
+  'http-proxy': 'node http-proxy',
+  fastify: 'fastify + @fastify/http-proxy',
+}
+
+const START_DEADLINE_MS = 30_000
+
+/** The last lines of a log file, for start-up failures. */
+export function logTail(file: string | undefined, lines = 15): string {
+  if (file === undefined) return ''
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+async function ready(ctx: SystemContext, name: SystemName, url: string, proc: Tracked): Promise<RunningSystem> {
+  try {
+    await waitForHttp(`${url}/`, START_DEADLINE_MS, proc)
+  } catch (err) {
+    await ctx.registry.stop(proc)
+    const tail = logTail(proc.logFile)
+    throw new Error(`${(err as Error).message}${tail === '' ? '' : `\n--- ${proc.logFile ?? ''} (last lines) ---\n${tail}`}`, {
+      cause: err,
+    })
+  }
+  return { name, url, process: proc }
+}
+
+function onCpu0(ctx: SystemContext, name: string, cmd: string, args: readonly string[]): Tracked {
+  return ctx.registry.spawn(name, ctx.tools.taskset, ['-c', '0', cmd, ...args], {
+    cwd: ctx.repoRoot,
+    logFile: join(ctx.dir, 'output.log'),
+  })
+}
+
+async function startSwitchyard(ctx: SystemContext): Promise<RunningSystem> {
+  const [port, adminPort] = (await freePorts(2)) as [number, number]
+  const config: Record<string, unknown> = {
+    proxy: { host: '127.0.0.1', port },
+    admin: { host: '127.0.0.1', port: adminPort },
+    upstreams: { blue: { targets: [ctx.upstreams.blue] }, green: { targets: [ctx.upstreams.green] } },
+    split: { green: 10 },
+    sticky: { keys: ['header:x-user-id'] },
+    autoRevert: { enabled: true },
+    state: { file: join(ctx.dir, 'state.json') },
+    log: { level: 'warn' },
+  }
+  if (ctx.settings.switchyardWorkers !== undefined) config.workers = ctx.settings.switchyardWorkers
+  // BENCH_SWITCHYARD_CONFIG='{"limits":{"maxConnectionsPerTarget":128}}' tries a setting.
+  const extra = process.env.BENCH_SWITCHYARD_CONFIG
+  if (extra !== undefined && extra !== '') Object.assign(config, JSON.parse(extra) as Record<string, unknown>)
+  const file = join(ctx.dir, 'switchyard.yaml')
+  writeFileSync(file, stringify(config))
+  // The compiled build, as production runs it (run.ts builds it first): no TypeScript loader
+  // in the process, so its RSS is switchyard's own.
+  const proc = onCpu0(ctx, 'switchyard', process.execPath, ['dist/cli.js', '--config', file])
+  return ready(ctx, 'switchyard', `http://127.0.0.1:${port}`, proc)
+}
+
+async function startNginx(ctx: SystemContext): Promise<RunningSystem> {
+  const [port] = (await freePorts(1)) as [number]
+  const { bluePort, greenPort } = ctx.upstreams
+  const proxied = `proxy_pass http://$color;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";`
+  const http = `  # Keep buffered responses in memory (no temp files for the 1 MiB body).
+  proxy_max_temp_file_size 0;
+  split_clients "\${http_x_user_id}" $color {
+    10% green;
+    *   blue;
+  }
+  upstream blue { server 127.0.0.1:${bluePort}; keepalive 64; keepalive_requests 10000000; }
+  upstream green { server 127.0.0.1:${greenPort}; keepalive 64; keepalive_requests 10000000; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      ${proxied}
+    }
+    location = /sse {
+      ${proxied}
+      proxy_buffering off;
+    }
+  }`
+  const conf = join(ctx.dir, 'nginx.conf')
+  writeFileSync(conf, nginxMain(ctx.dir, http))
+  const proc = onCpu0(ctx, 'nginx proxy', ctx.tools.nginx, nginxArgs(ctx.dir, conf))
+  return ready(ctx, 'nginx', `http://127.0.0.1:${port}`, proc)
+}
+
+async function startHaproxy(ctx: SystemContext): Promise<RunningSystem> {
+  const [port] = (await freePorts(1)) as [number]
+  const { bluePort, greenPort } = ctx.upstreams
+  // balance hdr() with the default map-based hash honours server weights: 90/10, sticky per user.
+  const conf = `global
+  nbthread 1
+  # 2 fds per connection must fit the fd limit (often 20,000 here); c1000 needs about 2,000.
+  maxconn 8000
+
+defaults
+  mode http
+  http-reuse always
+  maxconn 8000
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+
+frontend bench
+  bind 127.0.0.1:${port}
+  use_backend colors-stream if { path /sse }
+  default_backend colors
+
+backend colors
+  balance hdr(x-user-id)
+  server blue 127.0.0.1:${bluePort} weight 90
+  server green 127.0.0.1:${greenPort} weight 10
+
+# Without http-no-delay HAProxy holds small chunks back (MSG_MORE) until the stream ends.
+backend colors-stream
+  option http-no-delay
+  balance hdr(x-user-id)
+  server blue 127.0.0.1:${bluePort} weight 90
+  server green 127.0.0.1:${greenPort} weight 10
+`
+  const file = join(ctx.dir, 'haproxy.cfg')
+  writeFileSync(file, conf)
+  const proc = onCpu0(ctx, 'haproxy', ctx.tools.haproxy, ['-db', '-f', file])
+  return ready(ctx, 'haproxy', `http://127.0.0.1:${port}`, proc)
+}
+
+async function startPeer(ctx: SystemContext, name: 'http-proxy' | 'fastify', script: string): Promise<RunningSystem> {
+  const [port] = (await freePorts(1)) as [number]
+  const args = ['--import', 'tsx', join('bench', 'peers', script), '--port', String(port)]
+  args.push('--blue', ctx.upstreams.blue, '--green', ctx.upstreams.green, '--green-share', '0.1')
+  const proc = onCpu0(ctx, name, process.execPath, args)
+  return ready(ctx, name, `http://127.0.0.1:${port}`, proc)
+}
+
+/** Starts one system and waits until it proxies a request. Throws with its log tail if it cannot. */
+export async function startSystem(name: SystemName, ctx: SystemContext): Promise<RunningSystem> {
+  mkdirSync(ctx.dir, { recursive: true })
+  switch (name) {
+    case 'direct':
+      return { name, url: ctx.upstreams.blue, process: null }
+    case 'switchyard':
+      return startSwitchyard(ctx)
+    case 'nginx':
+      return startNginx(ctx)
+    case 'haproxy':
+      return startHaproxy(ctx)
+    case 'http-proxy':
+      return startPeer(ctx, name, 'node-http-proxy.ts')
+    case 'fastify':
+      return startPeer(ctx, name, 'fastify-http-proxy.ts')
+  }
+}
