@@ -102,7 +102,7 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   if (window < 1000) throw new ConfigError('autoRevert.window must be at least 1s (it is made of one-second buckets)')
 
   const webhooks = (c.webhooks ?? []).map((hook, i) => {
-    checkWebhookUrl(`webhooks[${i}].url`, hook.url)
+    httpUrl(`webhooks[${i}].url`, hook.url)
     const events = hook.events ?? []
     events.forEach((event, j) => {
       if (!(WEBHOOK_EVENTS as readonly string[]).includes(event)) {
@@ -195,31 +195,25 @@ function duration(key: string, value: string | number | undefined, fallback: num
   return ms
 }
 
-/** Throws a ConfigError naming `key` unless `target` is a bare http(s) origin. */
-export function checkTarget(key: string, target: string): void {
-  let url: URL
+/** Parses an http(s) URL or throws a ConfigError naming `key`. */
+function httpUrl(key: string, value: string): URL {
+  let url: URL | undefined
   try {
-    url = new URL(target)
+    url = new URL(value)
   } catch {
-    throw new ConfigError(`${key} must be an http:// or https:// URL, got "${target}"`)
+    url = undefined
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`${key} must be an http:// or https:// URL, got "${target}"`)
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new ConfigError(`${key} must be an http:// or https:// URL, got "${value}"`)
   }
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '') {
-    throw new ConfigError(`${key} must be an origin without path, query or credentials, got "${target}"`)
-  }
+  return url
 }
 
-function checkWebhookUrl(key: string, url: string): void {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw new ConfigError(`${key} must be an http:// or https:// URL, got "${url}"`)
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ConfigError(`${key} must be an http:// or https:// URL, got "${url}"`)
+/** Throws a ConfigError naming `key` unless `target` is a bare http(s) origin. */
+export function checkTarget(key: string, target: string): void {
+  const url = httpUrl(key, target)
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '') {
+    throw new ConfigError(`${key} must be an origin without path, query or credentials, got "${target}"`)
   }
 }
 
