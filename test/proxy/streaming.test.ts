@@ -238,4 +238,47 @@ describe('client going away', () => {
     const [outcome] = await proxy.sink.waitFor(1)
     expect(outcome).toMatchObject({ status: 499, errorKind: 'client' })
   })
+
+  it('frees every socket after clients abandon uploads and streams: open sockets return to the baseline', async () => {
+    const upstream = resources.add(
+      await startUpstream('blue', (req, res) => {
+        if (req.method === 'POST') return void req.resume()
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        const timer = setInterval(() => res.write('data: tick\n\n'), 10)
+        res.on('close', () => clearInterval(timer))
+      }),
+    )
+    const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url] }))
+    const open = (server: http.Server) => new Promise<number>((resolve) => server.getConnections((_err, n) => resolve(n)))
+    let sent = 0
+    const abandonRound = async () => {
+      for (let i = 0; i < 20; i++, sent++) {
+        const req =
+          i % 2 === 0
+            ? http.request(`${proxy.url}/upload`, { method: 'POST', agent: false, headers: { 'content-length': 1_000_000 } })
+            : http.get(`${proxy.url}/stream`, { agent: false })
+        req.on('error', () => undefined)
+        if (i % 2 === 0) req.write(Buffer.alloc(10_000))
+        else req.end()
+        while (upstream.requests.length <= sent) await new Promise((resolve) => setTimeout(resolve, 5))
+        req.destroy()
+      }
+      await proxy.sink.waitFor(sent)
+      const start = Date.now()
+      while (Date.now() - start < 3_000 && (await open(proxy.proxy.server)) > 0) await new Promise((resolve) => setTimeout(resolve, 20))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      return { proxy: await open(proxy.proxy.server), upstream: await open(upstream.server) }
+    }
+    const first = await abandonRound()
+    const second = await abandonRound()
+    // Client sockets are all closed; upstream sockets left are the pool's idle keep-alive ones,
+    // and a second round of 20 abandoned requests does not add any.
+    expect(first.proxy).toBe(0)
+    expect(second.proxy).toBe(0)
+    expect(second.upstream).toBeLessThanOrEqual(first.upstream)
+    expect(first.upstream).toBeLessThanOrEqual(2)
+    expect(proxy.proxy.inFlight()).toEqual({ blue: 0, green: 0 })
+    expect(proxy.sink.records).toHaveLength(40)
+    expect(proxy.sink.records.every((r) => r.status === 499 && r.errorKind === 'client')).toBe(true)
+  })
 })
