@@ -147,6 +147,7 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
       request: duration('timeouts.request', c.timeouts?.request, 300_000),
       idle: duration('timeouts.idle', c.timeouts?.idle, 0),
       header: headerTimeout,
+      body: duration('timeouts.body', c.timeouts?.body, 60_000),
     },
     drain: { deadline: duration('drain.deadline', c.drain?.deadline, 30_000) },
     limits: {

@@ -56,6 +56,7 @@ export const RawConfigSchema = Type.Object(
           request: Type.Optional(Duration),
           idle: Type.Optional(Duration),
           header: Type.Optional(Duration),
+          body: Type.Optional(Duration),
         },
         strict,
       ),
@@ -174,7 +175,7 @@ export interface Config {
   }
   readonly state: { readonly file: string }
   /** `header`: longest wait for a client's request headers (node's headersTimeout). */
-  readonly timeouts: { readonly connect: number; readonly request: number; readonly idle: number; readonly header: number }
+  readonly timeouts: { readonly connect: number; readonly request: number; readonly idle: number; readonly header: number; readonly body: number }
   readonly drain: { readonly deadline: number }
   /** Request size and upstream queue limits; 0 means none (see ProxyLimits). */
   readonly limits: {

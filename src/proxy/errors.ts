@@ -96,6 +96,13 @@ export const ERRORS = defineCatalog({
     kind: undefined,
     message: 'The request headers did not arrive in time',
   },
+  SY_ERR_BODY_TIMEOUT: {
+    code: 'SY_ERR_BODY_TIMEOUT',
+    statusCode: 408,
+    error: 'Request Timeout',
+    kind: undefined,
+    message: 'The request body stalled for longer than timeouts.body',
+  },
   SY_ERR_BODY_TOO_LARGE: {
     code: 'SY_ERR_BODY_TOO_LARGE',
     statusCode: 413,

@@ -213,6 +213,14 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
   }
 
   /** Ends the exchange on an error: our own JSON answer if no head went out yet, else a cut. */
+  /** The client stopped sending its body for longer than timeouts.body: 408, cancel upstream. */
+  bodyStalled(): void {
+    if (this.#settled) return
+    const error = new ProxyError('SY_ERR_BODY_TIMEOUT')
+    this.fail(error)
+    this.#controller?.abort(error)
+  }
+
   fail(error: ProxyError): void {
     if (this.#settled) return
     const kind = error.kind
@@ -244,6 +252,23 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
     state.release(this.#color, this.#target)
     state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind)
   }
+}
+
+/**
+ * Cuts a request whose body goes silent for `ms` (nginx's client_body_timeout): the socket's
+ * inactivity timer runs only while the body is being read. A closure per request with a body.
+ */
+function watchBody(req: IncomingMessage, exchange: HttpExchange, ms: number): void {
+  const socket = req.socket
+  const stalled = (): void => exchange.bodyStalled()
+  // On the request, not the socket: node destroys a timed-out socket that nobody listens for.
+  req.setTimeout(ms, stalled)
+  const done = (): void => {
+    socket.setTimeout(0)
+    req.off('timeout', stalled)
+  }
+  req.once('end', done)
+  req.once('close', done)
 }
 
 /** Writes one of our own error answers: JSON in Fastify's shape, with the colour header. */
@@ -316,6 +341,7 @@ export function handleRequest(state: ProxyState, req: IncomingMessage, res: Prox
   // A chunked body is counted as it streams; a Content-Length one was checked above.
   const bodyLimit =
     withBody && limits.maxBodySize > 0 && req.headers['content-length'] === undefined ? new BodyLimit(req, limits.maxBodySize) : undefined
+  if (withBody && timeouts.body !== undefined && timeouts.body > 0) watchBody(req, exchange, timeouts.body)
   exchange.dispatch(
     target,
     {

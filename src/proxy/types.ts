@@ -34,6 +34,8 @@ export interface ProxyTimeouts {
   readonly idle: number
   /** Longest wait for a client's complete request headers (slow-loris); node's default when absent. */
   readonly header?: number | undefined
+  /** Longest silence between two reads of a request body (slow bodies); 0 or absent = none. */
+  readonly body?: number | undefined
 }
 
 /** Size and concurrency limits of the data path; 0 means none. */

@@ -32,7 +32,7 @@ describe('resolveConfig', () => {
     expect(config.split.green).toBe(0)
     expect(config.sticky).toEqual({ keys: ['cookie:session', 'header:x-user-id', 'ip'], cookie: 'sy_sid', cookieMaxAge: 86_400_000 })
     expect(config.autoRevert).toEqual({ enabled: true, window: 30_000, minRequests: 20, maxErrorRate: 0.05 })
-    expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0, header: 30_000 })
+    expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0, header: 30_000, body: 60_000 })
     expect(config.limits).toEqual({ maxBodySize: 0, maxHeaderSize: 16_384, maxConnectionsPerTarget: 0, maxPending: 1000 })
     expect(Object.isFrozen(config) && Object.isFrozen(config.upstreams.blue.targets)).toBe(true)
     expect(() => {
