@@ -3,21 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { fetchPartial, Resources, send, startProxy } from '../helpers/upstream-proxy-harness.js'
 import { gate, startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream-server.js'
+import { sleep, until } from '../helpers/wait.js'
 
 const resources = new Resources()
 afterEach(() => resources.closeAll())
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await sleep(5)
-  }
-}
 
 /** `/sse`: an event every 50 ms that never ends on its own; `/slow`: a fixed-length answer after 600 ms. */
 const sseOrSlow: UpstreamHandler = (req, res) => {

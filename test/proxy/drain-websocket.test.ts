@@ -6,6 +6,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { parseFrameHeader } from '../../src/proxy/ws-frames.js'
 import { Resources, startProxy } from '../helpers/upstream-proxy-harness.js'
 import { startUpstream, type Upstream } from '../helpers/upstream-server.js'
+import { sleep, until } from '../helpers/wait.js'
 
 const resources = new Resources()
 afterEach(() => resources.closeAll())
@@ -111,17 +112,6 @@ function echo(socket: WebSocket, message: string): Promise<string> {
   return answer
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await sleep(5)
-  }
-}
 
 /** A WebSocket frame carrying `payload`, masked with a fixed key when `masked`. */
 function encodeFrame(payload: Buffer, masked: boolean): Buffer {
