@@ -69,6 +69,13 @@ export async function startCli(
   env: Record<string, string> = {},
 ): Promise<CliProcess & { proxyUrl: string; adminUrl: string }> {
   const proc = runCli(['--config', configFile], env)
-  const ready = await proc.waitForLog((l) => l.msg === 'switchyard ready')
+  let ready: Record<string, unknown>
+  try {
+    ready = await proc.waitForLog((l) => l.msg === 'switchyard ready')
+  } catch (err) {
+    // Never leave a switchyard behind when a test gives up on it.
+    proc.kill('SIGKILL')
+    throw err
+  }
   return Object.assign(proc, { proxyUrl: String(ready.proxy), adminUrl: String(ready.admin) })
 }
