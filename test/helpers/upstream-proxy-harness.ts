@@ -1,7 +1,7 @@
 import http, { type IncomingHttpHeaders } from 'node:http'
 import { pino, type Logger } from 'pino'
 import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js'
-import type { ErrorKind, OutcomeSink, ProxyTimeouts } from '../../src/proxy/types.js'
+import { DEFAULT_LIMITS, type ErrorKind, type OutcomeSink, type ProxyLimits, type ProxyTimeouts } from '../../src/proxy/types.js'
 import { Router, type RoutingPolicy } from '../../src/routing/router.js'
 import { makeTable, type Color, type RoutingTable } from '../../src/routing/types.js'
 
@@ -67,6 +67,8 @@ export interface TestProxyOptions {
   readonly timeouts?: Partial<ProxyTimeouts>
   readonly logger?: Logger
   readonly accessLog?: boolean
+  /** Merged over the proxy's defaults. */
+  readonly limits?: Partial<ProxyLimits>
 }
 
 /** Starts a proxy on 127.0.0.1, port 0. */
@@ -81,6 +83,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     timeouts: { ...TIMEOUTS, ...options.timeouts },
     logger: options.logger ?? pino({ level: 'silent' }),
     accessLog: options.accessLog ?? false,
+    ...(options.limits === undefined ? {} : { limits: { ...DEFAULT_LIMITS, ...options.limits } }),
   })
   const address = await proxy.listen(0, '127.0.0.1')
   return {

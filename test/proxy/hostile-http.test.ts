@@ -1,11 +1,7 @@
 import net from 'node:net'
-import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createProxyServer, type ProxyServer } from '../../src/proxy/proxy-server.js'
-import { DEFAULT_LIMITS, type ProxyLimits } from '../../src/proxy/types.js'
-import { Router } from '../../src/routing/router.js'
-import { makeTable } from '../../src/routing/types.js'
-import { POLICY, RecordingSink, send, TIMEOUTS } from '../helpers/upstream-proxy-harness.js'
+import type { ProxyLimits } from '../../src/proxy/types.js'
+import { send, startProxy, type TestProxy } from '../helpers/upstream-proxy-harness.js'
 import { startUpstream, type Upstream } from '../helpers/upstream-server.js'
 
 /** What came back on a raw connection: the bytes, the parsed status and head, and whether it closed. */
@@ -51,25 +47,9 @@ function raw(port: number, bytes: string | Buffer, waitMs = 5_000): Promise<RawR
   })
 }
 
-async function startHostileProxy(
-  upstream: string,
-  limits: Partial<ProxyLimits>,
-  header?: number,
-): Promise<{ proxy: ProxyServer; port: number; url: string; sink: RecordingSink }> {
-  const sink = new RecordingSink()
-  const table = makeTable(1, 0)
-  const proxy = createProxyServer({
-    tables: { current: () => table },
-    router: new Router(POLICY),
-    sink,
-    upstreams: { blue: [upstream], green: [upstream] },
-    timeouts: header === undefined ? TIMEOUTS : { ...TIMEOUTS, header },
-    logger: pino({ level: 'silent' }),
-    accessLog: false,
-    limits: { ...DEFAULT_LIMITS, ...limits },
-  })
-  const { port } = await proxy.listen(0, '127.0.0.1')
-  return { proxy, port, url: `http://127.0.0.1:${port}`, sink }
+/** The harness proxy with the limits (and header timeout) a hostile case needs. */
+function startHostileProxy(upstream: string, limits: Partial<ProxyLimits>, header?: number): Promise<TestProxy> {
+  return startProxy({ blue: [upstream], green: [upstream], limits, ...(header === undefined ? {} : { timeouts: { header } }) })
 }
 
 const H = 'Host: switchyard.test\r\n'

@@ -1,22 +1,10 @@
-import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createProxyServer } from '../../src/proxy/proxy-server.js'
-import { DEFAULT_LIMITS } from '../../src/proxy/types.js'
-import { Router } from '../../src/routing/router.js'
-import { makeTable } from '../../src/routing/types.js'
-import { POLICY, RecordingSink, Resources, send, TIMEOUTS } from '../helpers/upstream-proxy-harness.js'
+import { Resources, send, startProxy } from '../helpers/upstream-proxy-harness.js'
+import { until } from '../helpers/wait.js'
 import { gate, startUpstream } from '../helpers/upstream-server.js'
 
 const resources = new Resources()
 afterEach(() => resources.closeAll())
-
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 describe('pool exhaustion: limits.maxConnectionsPerTarget and limits.maxPending', () => {
   it('answers 503 busy with retry-after once a target has maxPending requests waiting for a connection', async () => {
@@ -27,21 +15,9 @@ describe('pool exhaustion: limits.maxConnectionsPerTarget and limits.maxPending'
         res.end('slow')
       }),
     )
-    const sink = new RecordingSink()
-    const table = makeTable(1, 0)
-    const proxy = createProxyServer({
-      tables: { current: () => table },
-      router: new Router(POLICY),
-      sink,
-      upstreams: { blue: [upstream.url], green: [upstream.url] },
-      timeouts: TIMEOUTS,
-      logger: pino({ level: 'silent' }),
-      accessLog: false,
-      limits: { ...DEFAULT_LIMITS, maxConnectionsPerTarget: 1, maxPending: 2 },
-    })
-    const { port } = await proxy.listen(0, '127.0.0.1')
-    resources.add({ close: () => proxy.close(0) })
-    const url = `http://127.0.0.1:${port}`
+    const { proxy, sink, url } = resources.add(
+      await startProxy({ blue: [upstream.url], green: [upstream.url], limits: { maxConnectionsPerTarget: 1, maxPending: 2 } }),
+    )
 
     // One request holds the only connection; two more wait for it.
     const first = send(url, { path: '/1' })
