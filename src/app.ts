@@ -1,10 +1,15 @@
 import type { AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import type { Config } from './config/schema.js'
 import { createAdminServer } from './admin/admin-server.js'
 import { AutoRevert } from './control/auto-revert.js'
 import { ClusterDataPlane } from './cluster/primary.js'
-import { countsAsError, ErrorWindow, Tally, type WindowDelta } from './control/error-window.js'
+import { countsAsError, ErrorWindow, Tally, WindowRecorder, type WindowDelta } from './control/error-window.js'
+import { FleetCounters } from './control/fleet-counters.js'
+import { LeaderLease } from './control/leader-lease.js'
+import { RedisLink } from './control/redis-link.js'
+import { RedisStateStore } from './control/redis-store.js'
 import { RolloutController } from './control/rollout.js'
 import { WebhookNotifier } from './control/webhooks.js'
 import { splitView } from './admin/admin-server.js'
@@ -60,19 +65,30 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     })
     const targets = targetsOf(config)
 
-    const store = options.store ?? new FileStateStore(config.state.file)
+    // Fleet mode: the split, the audit log, the window counters and the rollout lease live in Redis.
+    const fleet = config.state.redis === null || options.store !== undefined ? null : await connectFleet(config, logger, cleanup)
+    const store: StateStore = options.store ?? fleet?.store ?? new FileStateStore(config.state.file)
     const controller = new SplitController(store, { logger })
-    const { restored } = await controller.init(percentToBuckets(config.split.green))
+    const { restored, offline } = await controller.init(percentToBuckets(config.split.green))
     const split = controller.state()
-    logger.info(
-      { green: split.greenBuckets / 100, generation: split.generation, restored },
-      restored ? 'split restored from the state (config split.green is only the first-start value)' : 'split seeded from config',
-    )
+    if (offline === true) {
+      logger.warn(
+        { green: split.greenBuckets / 100, redis: fleet?.link.where },
+        'Redis is unreachable at start: routing with the config split until it answers, then adopting the stored split',
+      )
+    } else {
+      logger.info(
+        { green: split.greenBuckets / 100, generation: split.generation, restored, store: fleet === null ? 'file' : 'redis' },
+        restored ? 'split restored from the state (config split.green is only the first-start value)' : 'split seeded from config',
+      )
+    }
 
     const metrics = new Metrics()
     metrics.setSplit(split.greenBuckets)
-    controller.onChange((state, event) => {
+    controller.onChange((state, event, origin) => {
       metrics.setSplit(state.greenBuckets)
+      // Counted where the change was made, so a fleet's sum counts each change once.
+      if (origin === 'remote') return
       if (event.type !== 'targets') metrics.splitChanged(event.source)
       if (event.type === 'revert') metrics.reverted()
     })
@@ -88,6 +104,14 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     let window = new ErrorWindow(config.autoRevert.window)
     // Outcomes since the last conclusive rollout check.
     const tally = new Tally()
+    const merge = (deltas: readonly WindowDelta[]) => {
+      for (const delta of deltas) {
+        window.merge(delta)
+        tally.merge(delta)
+      }
+    }
+    // In a fleet this replica's outcomes go to Redis, and the window takes the fleet's sums back.
+    const counters = fleet === null ? null : new FleetCounters(fleet.link, { keyPrefix: fleet.keyPrefix, windowMs: config.autoRevert.window, logger })
     // Assigned below, once the proxy (or its workers) listens; the admin API reads it lazily.
     let plane: DataPlane | undefined
     const dataPlane = (): DataPlane => {
@@ -102,13 +126,17 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       logger,
     })
 
-    const setTargets = async (color: Color, next: readonly string[], source: string, reason: string | null) => {
-      const before = [...targets[color]]
+    const applyTargets = (color: Color, next: readonly string[]) => {
       targets[color] = [...next]
       dataPlane().setTargets(color, next)
-      // A new release on green starts with a clean error history, and a rollout's analysis over.
+      // A new release on green starts with a clean error history.
       window.reset(color)
-      const event = await controller.record('targets', { color, targets: before }, { color, targets: [...next] }, source, reason)
+    }
+    // Recorded first: when the store refuses (Redis down), nothing changes.
+    const setTargets = async (color: Color, next: readonly string[], source: string, reason: string | null) => {
+      const event = await controller.record('targets', { color, targets: [...targets[color]] }, { color, targets: [...next] }, source, reason)
+      applyTargets(color, next)
+      // ... and a rollout's analysis starts over.
       if (color === 'green') await rollouts.restartForNewTargets()
       return event
     }
@@ -127,13 +155,17 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         await controller.change({ greenBuckets: 0, type: 'split', source: 'rollout', reason: 'swap colours after promotion' })
         await setTargets('green', previous, 'rollout', 'swap colours after promotion: green is idle for the next release')
       },
+      ...(fleet === null ? {} : { leads: () => fleet.lease.leads() }),
     })
-    await rollouts.restore()
+    // Alone, a restart restarts the step's hold; in a fleet the others went on holding it.
+    if (fleet === null) await rollouts.restore()
 
     let propagation: Promise<void> = Promise.resolve()
     let lastGreen = controller.state().greenBuckets
-    controller.onChange((state, event) => {
+    controller.onChange((state, event, origin) => {
       propagation = dataPlane().publish(controller.current())
+      // Another replica's revert: its errors must not count against the next split here either.
+      if (origin === 'remote' && event.type === 'revert') window.reset('green')
       // A colour whose share went to 0 drains: its WebSockets and streams run until the deadline.
       const green = state.greenBuckets
       if (green !== lastGreen) {
@@ -144,8 +176,9 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         else if (lastGreen === 10_000) plane.cancelDrain('blue')
         lastGreen = green
       }
-      // Off the request path: the notifier queues and delivers in the background.
-      webhooks.notify(event.type, { ...event, split: splitView(state), rollout: rollouts.view() })
+      // Off the request path: the notifier queues and delivers in the background. One
+      // webhook per event in a fleet: the replica that made the change sends it.
+      if (origin === 'local') webhooks.notify(event.type, { ...event, split: splitView(state), rollout: rollouts.view() })
     })
 
     const admin = createAdminServer({
@@ -166,11 +199,14 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         return metrics.text(remote)
       },
       propagated: () => propagation,
+      stateStatus: () => store.status?.() ?? null,
       setTargets: (color, next, reason) => setTargets(color, next, 'api', reason),
     })
     // Closed after the data plane has drained, so operators can watch the drain.
     cleanup.push(() => admin.close())
 
+    // This process's own outcomes, when a recorder collects them for the fleet counters.
+    let exchangeOwn: (() => WindowDelta[]) | undefined
     let proxyUrl: string
     if (config.workers > 1) {
       // Proxy workers report their outcomes into this process's window; this process steers.
@@ -179,12 +215,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         count: config.workers,
         targets,
         table: () => controller.current(),
-        report: (deltas: readonly WindowDelta[]) => {
-          for (const delta of deltas) {
-            window.merge(delta)
-            tally.merge(delta)
-          }
-        },
+        report: (deltas: readonly WindowDelta[]) => (counters === null ? merge(deltas) : counters.add(deltas)),
         logger,
       })
       plane = workers
@@ -194,11 +225,17 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       proxyUrl = urlOf({ address: config.proxy.host, port: workers.port, family })
     } else {
       let served = 0
+      const recorder = counters === null ? null : new WindowRecorder()
+      if (recorder !== null) exchangeOwn = () => recorder.take()
       const sink: OutcomeSink = {
         record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
           served++
           metrics.record(color, status, durationMs, errorKind)
           const isError = countsAsError(status, errorKind)
+          if (recorder !== null) {
+            recorder.record(color, durationMs, isError)
+            return
+          }
           window.record(color, durationMs, isError)
           tally.record(color, durationMs, isError)
         },
@@ -218,6 +255,24 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       autoRevert.stop()
       rollouts.stop()
     })
+    if (fleet !== null && counters !== null) {
+      fleet.lease.start()
+      let exchanging = false
+      const timer = setInterval(() => {
+        if (exchanging) return
+        exchanging = true
+        if (exchangeOwn !== undefined) counters.add(exchangeOwn())
+        counters
+          .exchange()
+          .then(({ deltas }) => merge(deltas))
+          .catch((err: unknown) => logger.error({ err }, 'fleet counter exchange failed'))
+          .finally(() => (exchanging = false))
+      }, FLEET_EXCHANGE_EVERY_MS)
+      cleanup.push(async () => {
+        clearInterval(timer)
+        await fleet.lease.stop()
+      })
+    }
     logger.info(
       { proxy: proxyUrl, admin: adminUrl, workers: config.workers, blue: targets.blue, green: targets.green },
       'switchyard ready',
@@ -234,12 +289,21 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         const wanted = targetsOf(next)
         for (const color of COLORS) {
           if (wanted[color].join(' ') !== targets[color].join(' ')) {
-            await setTargets(color, wanted[color], 'reload', 'config reloaded')
+            // The file is this replica's truth: its targets apply even when the store cannot record them.
+            const before = [...targets[color]]
+            applyTargets(color, wanted[color])
+            await controller
+              .record('targets', { color, targets: before }, { color, targets: [...wanted[color]] }, 'reload', 'config reloaded')
+              .catch((err: unknown) => logger.warn({ err: String(err) }, 'new targets from the config apply; their audit event could not be stored'))
+            if (color === 'green') await rollouts.restartForNewTargets().catch(() => undefined)
           }
         }
         dataPlane().setTimeouts(next.timeouts)
         dataPlane().setHealth(next.healthCheck, next.outlierDetection)
-        if (next.autoRevert.window !== config.autoRevert.window) window = new ErrorWindow(next.autoRevert.window)
+        if (next.autoRevert.window !== config.autoRevert.window) {
+          window = new ErrorWindow(next.autoRevert.window)
+          counters?.setWindow(next.autoRevert.window)
+        }
         autoRevert.configure(next.autoRevert)
         if (JSON.stringify(next.webhooks) !== JSON.stringify(config.webhooks)) {
           const previous = webhooks
@@ -264,6 +328,30 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     await runCleanup(cleanup)
     throw err
   }
+}
+
+/** How often a fleet replica sends its window counts to Redis and reads the fleet's back. */
+const FLEET_EXCHANGE_EVERY_MS = 200
+
+interface Fleet {
+  readonly link: RedisLink
+  readonly store: RedisStateStore
+  readonly lease: LeaderLease
+  readonly keyPrefix: string
+}
+
+/** Connects to Redis for fleet mode; a Redis that does not answer within 3 s is waited for in the background. */
+async function connectFleet(config: Config, logger: Logger, cleanup: (() => Promise<void>)[]): Promise<Fleet> {
+  const settings = config.state.redis!
+  const link = new RedisLink(settings, logger)
+  const store = new RedisStateStore(link, { keyPrefix: settings.keyPrefix, logger })
+  const lease = new LeaderLease(link, { keyPrefix: settings.keyPrefix, id: `${hostname()}/${process.pid}`, logger })
+  cleanup.push(async () => {
+    await store.close()
+    await link.close()
+  })
+  await link.ready(3_000)
+  return { link, store, lease, keyPrefix: settings.keyPrefix }
 }
 
 async function runCleanup(steps: (() => Promise<void>)[]): Promise<void> {

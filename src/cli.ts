@@ -13,7 +13,7 @@ const USAGE = `usage: switchyard [--config FILE] [--check]
   -h, --help          this help
   -v, --version       print the version
 
-Environment: SWITCHYARD_ADMIN_TOKEN overrides admin.token.
+Environment: SWITCHYARD_ADMIN_TOKEN overrides admin.token, SWITCHYARD_REDIS_URL state.redis.url.
 Signals: SIGHUP reloads the config file; SIGTERM drains and exits 0 (a second one exits at once).`
 
 /** One plain line on stderr, then exit 1: start-up problems are read by people, not log parsers. */

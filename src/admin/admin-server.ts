@@ -7,7 +7,7 @@ import type { RolloutController, RolloutPlan } from '../control/rollout.js'
 import { toPercent, type SplitController } from '../control/split-controller.js'
 import type { AutoRevertSettings } from '../control/auto-revert.js'
 import type { WindowStats } from '../control/error-window.js'
-import type { AuditEvent, SplitState } from '../control/types.js'
+import type { AuditEvent, SplitState, StoreStatus } from '../control/types.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { TargetHealth } from '../proxy/types.js'
 import type { ConnectionCounts } from '../proxy/proxy-state.js'
@@ -34,6 +34,8 @@ export interface AdminDeps {
   metricsText(): Promise<string>
   /** Resolves once the last split change routes in every proxy process. */
   propagated(): Promise<void>
+  /** The shared store's connection (fleet mode), or null with the state file. */
+  stateStatus(): StoreStatus | null
   /** Points a colour at new targets and records a `targets` event. */
   setTargets(color: Color, targets: readonly string[], reason: string | null): Promise<AuditEvent>
 }
@@ -177,7 +179,19 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
     }
   }
 
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  // 200 while this process serves traffic, also when degraded: the proxy keeps routing with
+  // its last split while Redis is away, so a load balancer must not take it out for that.
+  app.get('/healthz', async () => {
+    const state = deps.stateStatus()
+    if (state === null) return { status: 'ok' }
+    return {
+      status: state.state,
+      detail: {
+        state: state.connected ? 'connected to the shared store' : `shared store unreachable since ${state.since}: ${state.lastError ?? 'connecting'}; routing with the last known split, changes refused`,
+        store: state,
+      },
+    }
+  })
   app.get('/metrics', async (_request, reply) => {
     void reply.type(deps.metrics.registry.contentType)
     return deps.metricsText()
@@ -218,8 +232,11 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
       deps.health(),
       deps.workers(),
     ])
+    const state = deps.stateStatus()
     return {
+      status: state?.state ?? 'ok',
       split: splitView(deps.controller.state()),
+      state: state ?? { store: 'file' },
       window: { seconds: settings.window / 1000, blue: windows.blue, green: windows.green },
       autoRevert: settings,
       inFlight,

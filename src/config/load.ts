@@ -18,6 +18,8 @@ const validator = Compile(RawConfigSchema)
 /** Environment variables that override config keys. */
 export interface ConfigEnv {
   readonly SWITCHYARD_ADMIN_TOKEN?: string | undefined
+  /** Overrides state.redis.url (so a password can come from a secret, not the file). */
+  readonly SWITCHYARD_REDIS_URL?: string | undefined
 }
 
 /** Reads, validates and freezes a YAML (or JSON) config file. Throws ConfigError. */
@@ -141,7 +143,7 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
       minRequests: c.autoRevert?.minRequests ?? 20,
       maxErrorRate: c.autoRevert?.maxErrorRate ?? 0.05,
     },
-    state: { file: c.state?.file ?? 'var/state.json' },
+    state: { file: c.state?.file ?? 'var/state.json', redis: redisSettings(c.state?.redis, env) },
     timeouts: {
       connect,
       request: duration('timeouts.request', c.timeouts?.request, 300_000),
@@ -187,6 +189,36 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
     workers: c.workers === 'auto' ? availableParallelism() : (c.workers ?? 1),
     demo,
   })
+}
+
+function redisSettings(raw: { url?: string; keyPrefix?: string } | undefined, env: ConfigEnv): Config['state']['redis'] {
+  const envUrl = env.SWITCHYARD_REDIS_URL
+  if (raw === undefined && (envUrl === undefined || envUrl === '')) return null
+  const url = envUrl !== undefined && envUrl !== '' ? envUrl : raw?.url
+  if (url === undefined) throw new ConfigError('state.redis.url is required: a redis:// or rediss:// URL (or set SWITCHYARD_REDIS_URL)')
+  let parsed: URL | undefined
+  try {
+    parsed = new URL(url)
+  } catch {
+    parsed = undefined
+  }
+  if (parsed === undefined || (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') || parsed.hostname === '') {
+    throw new ConfigError(`state.redis.url must be a redis:// or rediss:// URL with a host, got "${redactUrl(url)}"`)
+  }
+  const db = parsed.pathname.replace(/^\//, '')
+  if (db !== '' && !/^\d+$/.test(db)) throw new ConfigError(`state.redis.url path must be a database number such as /0, got "/${db}"`)
+  return { url, keyPrefix: raw?.keyPrefix ?? 'switchyard:' }
+}
+
+/** A URL with its password replaced by ***, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== '') parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@')
+  }
 }
 
 function duration(key: string, value: string | number | undefined, fallback: number): number {

@@ -48,7 +48,17 @@ export const RawConfigSchema = Type.Object(
         strict,
       ),
     ),
-    state: Type.Optional(Type.Object({ file: Type.Optional(Type.String({ minLength: 1 })) }, strict)),
+    state: Type.Optional(
+      Type.Object(
+        {
+          file: Type.Optional(Type.String({ minLength: 1 })),
+          redis: Type.Optional(
+            Type.Object({ url: Type.Optional(Type.String({ minLength: 1 })), keyPrefix: Type.Optional(Type.String({ minLength: 1 })) }, strict),
+          ),
+        },
+        strict,
+      ),
+    ),
     timeouts: Type.Optional(
       Type.Object(
         {
@@ -159,6 +169,14 @@ export const RawConfigSchema = Type.Object(
 export type RawConfig = Static<typeof RawConfigSchema>
 
 /** The validated, defaulted, frozen config. Durations are milliseconds. */
+/** `state.redis`: where a fleet of replicas keeps its one split. */
+export interface RedisSettings {
+  /** redis:// or rediss:// URL; may carry a password (never logged). */
+  readonly url: string
+  /** Every key switchyard writes starts with this; one prefix per fleet. */
+  readonly keyPrefix: string
+}
+
 export interface Config {
   readonly proxy: { readonly host: string; readonly port: number }
   readonly admin: { readonly host: string; readonly port: number; readonly token: string | undefined }
@@ -173,7 +191,8 @@ export interface Config {
     readonly minRequests: number
     readonly maxErrorRate: number
   }
-  readonly state: { readonly file: string }
+  /** `redis` set: the fleet shares its state through Redis; else the state file (one node). */
+  readonly state: { readonly file: string; readonly redis: RedisSettings | null }
   /** `header`: longest wait for a client's request headers (node's headersTimeout). */
   readonly timeouts: { readonly connect: number; readonly request: number; readonly idle: number; readonly header: number; readonly body: number }
   readonly drain: { readonly deadline: number }

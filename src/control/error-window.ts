@@ -234,6 +234,9 @@ export class ErrorWindow {
  * Inconclusive checks leave it accumulating, so low traffic still reaches a verdict in time.
  */
 export class Tally {
+  readonly #clock: () => number
+  /** When it was last reset (epoch ms): counts that began before are dropped, as in ErrorWindow. */
+  #resetAt = 0
   readonly #counts = {
     blue: { requests: 0, errors: 0, latency: new Float64Array(BINS) },
     green: { requests: 0, errors: 0, latency: new Float64Array(BINS) },
@@ -246,7 +249,12 @@ export class Tally {
     c.latency[binOf(durationMs)]!++
   }
 
+  constructor(clock: () => number = Date.now) {
+    this.#clock = clock
+  }
+
   merge(delta: WindowDelta): void {
+    if (delta.since !== undefined && delta.since < this.#resetAt) return
     const c = this.#counts[delta.color]
     c.requests += delta.requests
     c.errors += delta.errors
@@ -268,6 +276,7 @@ export class Tally {
   }
 
   reset(): void {
+    this.#resetAt = this.#clock()
     for (const c of Object.values(this.#counts)) {
       c.requests = 0
       c.errors = 0

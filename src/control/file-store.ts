@@ -1,54 +1,8 @@
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { Type } from 'typebox'
-import { Compile } from 'typebox/compile'
 import { StateFileError } from './errors.js'
-import type { AuditEvent, PersistedState, RolloutState, StateStore } from './types.js'
-
-const FileSchema = Type.Object({
-  version: Type.Literal(1),
-  split: Type.Object({
-    green: Type.Number({ minimum: 0, maximum: 100 }),
-    generation: Type.Integer({ minimum: 0 }),
-    reverted: Type.Union([
-      Type.Null(),
-      Type.Object({ at: Type.String(), reason: Type.String(), errorRate: Type.Number(), requests: Type.Integer() }),
-    ]),
-  }),
-  rollout: Type.Optional(
-    Type.Union([
-      Type.Null(),
-      Type.Object({
-        id: Type.String(),
-        phase: Type.Union([Type.Literal('progressing'), Type.Literal('paused'), Type.Literal('succeeded'), Type.Literal('aborted')]),
-        steps: Type.Array(Type.Object({ greenBuckets: Type.Integer({ minimum: 1, maximum: 10_000 }), holdMs: Type.Integer({ minimum: 0 }) }), { minItems: 1 }),
-        step: Type.Integer({ minimum: 0 }),
-        startedAt: Type.String(),
-        stepStartedAt: Type.String(),
-        holdUntil: Type.Number(),
-        holdLeftMs: Type.Union([Type.Null(), Type.Number()]),
-        checks: Type.Integer({ minimum: 0 }),
-        failedChecks: Type.Integer({ minimum: 0 }),
-        consecutiveFailures: Type.Integer({ minimum: 0 }),
-        passedThisStep: Type.Boolean(),
-        lastVerdict: Type.Unknown(),
-        endedAt: Type.Union([Type.Null(), Type.String()]),
-        reason: Type.Union([Type.Null(), Type.String()]),
-      }),
-    ]),
-  ),
-  events: Type.Array(
-    Type.Object({
-      at: Type.String(),
-      type: Type.String(),
-      from: Type.Unknown(),
-      to: Type.Unknown(),
-      source: Type.String(),
-      reason: Type.Union([Type.String(), Type.Null()]),
-    }),
-  ),
-})
-const fileValidator = Compile(FileSchema)
+import { decodeState, encodeState } from './state-codec.js'
+import type { PersistedState, StateStore } from './types.js'
 
 /**
  * Keeps the state in one JSON file, replaced atomically: write a temp file, fsync it,
@@ -83,20 +37,9 @@ export class FileStateStore implements StateStore {
     } catch (err) {
       throw new StateFileError(this.#file, `is not valid JSON (${(err as Error).message})`, { cause: err })
     }
-    if (!fileValidator.Check(data)) {
-      const first = [...fileValidator.Errors(data)][0]
-      const where = first?.instancePath === '' || first === undefined ? '' : ` at ${first.instancePath}`
-      throw new StateFileError(this.#file, `does not hold a switchyard state${where} (${first?.message ?? 'bad shape'})`)
-    }
-    return {
-      split: {
-        greenBuckets: Math.round(data.split.green * 100),
-        generation: data.split.generation,
-        reverted: data.split.reverted,
-      },
-      events: data.events as AuditEvent[],
-      rollout: (data.rollout ?? null) as RolloutState | null,
-    }
+    const decoded = decodeState(data)
+    if (typeof decoded === 'string') throw new StateFileError(this.#file, `does not hold a switchyard state${decoded}`)
+    return decoded
   }
 
   /**
@@ -120,16 +63,7 @@ export class FileStateStore implements StateStore {
   }
 
   async save(state: PersistedState): Promise<void> {
-    const body = JSON.stringify({
-      version: 1,
-      split: {
-        green: state.split.greenBuckets / 100,
-        generation: state.split.generation,
-        reverted: state.split.reverted,
-      },
-      events: state.events,
-      rollout: state.rollout ?? null,
-    })
+    const body = JSON.stringify(encodeState(state, true))
     const dir = dirname(this.#file)
     await mkdir(dir, { recursive: true })
     const handle = await open(this.#temp, 'w', 0o600)

@@ -4,7 +4,7 @@ import { parseDuration } from '../config/duration.js'
 import type { RolloutSettings } from '../config/schema.js'
 import type { Tally } from './error-window.js'
 import { ControlErrors, RolloutError } from './errors.js'
-import type { SplitController } from './split-controller.js'
+import type { ChangeOrigin, SplitController } from './split-controller.js'
 import { judge } from './statistics.js'
 import type { AuditEvent, RolloutState, RolloutStep } from './types.js'
 
@@ -66,6 +66,8 @@ export interface RolloutControllerOptions {
   readonly logger: Logger
   /** Called once a rollout reached 100 % when `rollout.swapOnPromote` is on. */
   readonly swapColors?: () => Promise<void>
+  /** In a fleet, only the replica holding the lease drives the rollout; alone, always true. */
+  readonly leads?: () => boolean
 }
 
 /**
@@ -78,10 +80,12 @@ export class RolloutController {
   #timer: NodeJS.Timeout | undefined
   #nextCheckAt = 0
   #busy = false
+  /** The hold this replica last started judging (fleet mode). */
+  #holdSeen: string | null = null
 
   constructor(options: RolloutControllerOptions) {
     this.#o = options
-    options.controller.onChange((_state, event) => this.#onSplitEvent(event))
+    options.controller.onChange((_state, event, origin) => this.#onSplitEvent(event, origin))
   }
 
   /** Continues a stored rollout: the hold of its step restarts, its counters stay. */
@@ -229,8 +233,19 @@ export class RolloutController {
   /** One look at the clock: run a check when one is due, advance when the hold is over. */
   async tick(): Promise<void> {
     if (this.#busy) return
+    if (this.#o.leads?.() === false) {
+      this.#holdSeen = null
+      return
+    }
     const r = this.#o.controller.rollout()
     if (r?.phase !== 'progressing') return
+    // In a fleet the step may have begun (or resumed) on another replica, or this one may be
+    // taking over as leader: either way, judge only what happens from now on.
+    const hold = `${r.id}:${r.step}:${r.holdUntil}`
+    if (this.#o.leads !== undefined && hold !== this.#holdSeen) {
+      this.#holdSeen = hold
+      this.#restartAnalysis(Date.now())
+    }
     this.#busy = true
     try {
       await this.#step(r, Date.now())
@@ -298,7 +313,9 @@ export class RolloutController {
   }
 
   /** Operators act outside the plan: a manual split pauses, a rollback aborts, a revert aborts. */
-  #onSplitEvent(event: AuditEvent): void {
+  #onSplitEvent(event: AuditEvent, origin: ChangeOrigin): void {
+    // The replica where the change was made reacts; the others adopt what it writes.
+    if (origin === 'remote') return
     const r = this.#o.controller.rollout()
     if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused') || event.source === 'rollout') return
     const act = async () => {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { makeTable, type RoutingTable, type TableSource } from '../routing/types.js'
-import { GenerationConflictError } from './errors.js'
+import { GenerationConflictError, StateUnavailableError, WriteConflictError } from './errors.js'
 import type { AuditEvent, EventType, PersistedState, RevertInfo, RolloutState, SplitPercent, SplitState, StateStore } from './types.js'
 
 /** An operator's (or a script's) change of the split. */
@@ -15,8 +15,20 @@ export interface SplitChange {
   readonly rollout?: RolloutState | null
 }
 
+/**
+ * Where a change was made: here (`local`), or by another replica and adopted from the shared
+ * store (`remote`). Side effects that must happen once per fleet (webhooks, counters of
+ * changes, a rollout reacting to an operator) follow local changes only.
+ */
+export type ChangeOrigin = 'local' | 'remote'
+
 /** Called after every applied change, off the request path (metrics, logs, propagation). */
-export type ChangeListener = (state: SplitState, event: AuditEvent) => void
+export type ChangeListener = (state: SplitState, event: AuditEvent, origin: ChangeOrigin) => void
+
+/** How many times a revert retries after losing a write race to an unrelated change. */
+const REVERT_ATTEMPTS = 5
+/** A replica that started from its config waits this long for a known state before seeding an empty store. */
+const OFFLINE_SEED_GRACE_MS = 2_000
 
 export interface SplitControllerOptions {
   readonly logger: Logger
@@ -44,6 +56,11 @@ export class SplitController implements TableSource {
   #rollout: RolloutState | null = null
   #table: RoutingTable = makeTable(0, 0)
   #queue: Promise<unknown> = Promise.resolve()
+  /** Started while the shared store was unreachable: routing with the config's split, never stored. */
+  #offlineSince: number | null = null
+  #emptySeenAt: number | null = null
+  /** A revert applied here while the shared store was unreachable, to write once it answers. */
+  #pendingRevert: { readonly from: SplitState; readonly info: RevertInfo; readonly event: AuditEvent } | null = null
 
   constructor(store: StateStore, options: SplitControllerOptions) {
     this.#store = store
@@ -52,17 +69,50 @@ export class SplitController implements TableSource {
     this.#now = options.now ?? (() => new Date())
   }
 
-  /** Restores the stored state, or seeds it from the config's split and stores it. */
-  async init(seedGreenBuckets: number): Promise<{ restored: boolean }> {
-    const stored = await this.#store.load()
+  /**
+   * Restores the stored state, or seeds it from the config's split and stores it. With a
+   * shared store that cannot be reached, routes with the config's split and adopts the stored
+   * state once the store answers (`offline: true`).
+   */
+  async init(seedGreenBuckets: number): Promise<{ restored: boolean; offline?: true }> {
+    const seeded: PersistedState = { split: { greenBuckets: seedGreenBuckets, generation: 1, reverted: null }, events: [], rollout: null }
+    let stored: PersistedState | null
+    try {
+      stored = await this.#store.load()
+    } catch (err) {
+      if (!(err instanceof StateUnavailableError) || this.#store.refresh === undefined) throw err
+      this.#apply({ ...seeded, split: { ...seeded.split, generation: 0 } })
+      this.#offlineSince = Date.now()
+      this.#watch()
+      return { restored: false, offline: true }
+    }
+    this.#watch()
     if (stored !== null) {
       this.#apply(stored)
       return { restored: true }
     }
-    const seeded: PersistedState = { split: { greenBuckets: seedGreenBuckets, generation: 1, reverted: null }, events: [], rollout: null }
-    await this.#store.save(seeded)
+    await this.#store.save(seeded, null)
     this.#apply(seeded)
     return { restored: false }
+  }
+
+  /** Shared stores call back when another replica may have written; adopting is serialized with writes. */
+  #watch(): void {
+    this.#store.watch?.(() => void this.adopt())
+  }
+
+  /**
+   * Brings this replica up to the shared store's state (pub/sub, reconcile, reconnect). Never
+   * throws: an unreachable store leaves the last known split routing.
+   */
+  adopt(): Promise<void> {
+    return this.#serialize(async () => {
+      try {
+        await this.#sync()
+      } catch (err) {
+        if (!(err instanceof StateUnavailableError)) this.#logger.error({ err }, 'could not adopt the shared state')
+      }
+    })
   }
 
   /** The current routing snapshot (TableSource). One reference read. */
@@ -91,6 +141,7 @@ export class SplitController implements TableSource {
   /** Applies an operator change once it is durable. Clears a revert latch. */
   change(change: SplitChange): Promise<SplitState> {
     return this.#serialize(async () => {
+      await this.#sync()
       const before = this.#state
       if (change.ifGeneration !== undefined && change.ifGeneration !== before.generation) {
         throw new GenerationConflictError(change.ifGeneration, before.generation)
@@ -108,28 +159,37 @@ export class SplitController implements TableSource {
 
   /**
    * Sends green to 0 and latches the revert. The table swaps before the write so that routing
-   * reacts at once even when the disk is slow. Returns false when green is already at 0.
+   * reacts at once even when the store is slow. Returns false when green is already at 0
+   * (with a shared store: another replica reverted first, so its event is the only one).
    */
   revert(info: Omit<RevertInfo, 'at'>): Promise<boolean> {
     return this.#serialize(async () => {
-      const before = this.#state
-      if (before.greenBuckets === 0) return false
-      const at = this.#now().toISOString()
-      const split: SplitState = { greenBuckets: 0, generation: before.generation + 1, reverted: { at, ...info } }
-      const event = this.#event('revert', toPercent(before.greenBuckets), toPercent(0), 'auto-revert', info.reason)
-      const next = { split, events: this.#withEvent(event), rollout: this.#rollout }
-      this.#apply(next)
-      this.#logger.warn(
-        { event: 'revert', errorRate: info.errorRate, requests: info.requests, generation: split.generation },
-        `auto-revert: green ${before.greenBuckets / 100}% -> 0%: ${info.reason}`,
-      )
-      this.#notify(event)
-      try {
-        await this.#store.save(next)
-      } catch (err) {
-        this.#logger.error({ err }, 'auto-revert applied but the state could not be saved')
+      for (let attempt = 1; ; attempt++) {
+        await this.#sync().catch(() => undefined)
+        const before = this.#state
+        if (before.greenBuckets === 0) return false
+        const at = this.#now().toISOString()
+        const reverted: RevertInfo = { at, ...info }
+        const split: SplitState = { greenBuckets: 0, generation: before.generation + 1, reverted }
+        const event = this.#event('revert', toPercent(before.greenBuckets), toPercent(0), 'auto-revert', info.reason)
+        const next: PersistedState = { split, events: this.#withEvent(event), rollout: this.#rollout }
+        this.#table = makeTable(split.generation, 0)
+        try {
+          await this.#store.save(next, event)
+        } catch (err) {
+          if (err instanceof WriteConflictError && attempt < REVERT_ATTEMPTS) continue
+          // Safety first: green stays at 0 here even when the store refused or failed the write.
+          if (this.#store.refresh !== undefined) this.#pendingRevert = { from: before, info: reverted, event }
+          this.#logger.error({ err }, 'auto-revert applied here but the state could not be saved; it is written once the store answers')
+        }
+        this.#apply(next)
+        this.#logger.warn(
+          { event: 'revert', errorRate: info.errorRate, requests: info.requests, generation: split.generation },
+          `auto-revert: green ${before.greenBuckets / 100}% -> 0%: ${info.reason}`,
+        )
+        this.#notify([event], 'local')
+        return true
       }
-      return true
     })
   }
 
@@ -146,6 +206,7 @@ export class SplitController implements TableSource {
     rollout?: RolloutState | null,
   ): Promise<AuditEvent> {
     return this.#serialize(async () => {
+      await this.#sync()
       const event = this.#event(type, from, to, source, reason)
       await this.#commit(this.#state, event, rollout)
       return event
@@ -155,10 +216,109 @@ export class SplitController implements TableSource {
   /** Stores rollout progress (checks, counters) without an audit event. */
   saveRollout(rollout: RolloutState | null): Promise<void> {
     return this.#serialize(async () => {
+      await this.#sync()
       const next: PersistedState = { split: this.#state, events: this.#events, rollout }
-      await this.#store.save(next)
+      await this.#save(next, null)
       this.#apply(next)
     })
+  }
+
+  /**
+   * Shared stores: applies what other replicas wrote, writes a revert made while the store was
+   * unreachable, and seeds a store that lost its state (a new or flushed Redis) with this
+   * replica's split. Throws StateUnavailableError when the store cannot be reached.
+   */
+  async #sync(): Promise<void> {
+    const store = this.#store
+    if (store.refresh === undefined) return
+    if (this.#pendingRevert !== null) await this.#writePendingRevert()
+    const fresh = await store.refresh()
+    if (fresh === undefined) return
+    if (fresh === null) {
+      // Nothing stored. A replica that only knows its config's split gives the others a moment.
+      if (this.#offlineSince !== null) {
+        this.#emptySeenAt ??= Date.now()
+        const wait = OFFLINE_SEED_GRACE_MS - (Date.now() - this.#emptySeenAt)
+        if (wait > 0) {
+          setTimeout(() => void this.adopt(), wait + 10).unref()
+          return
+        }
+      }
+      const state: PersistedState = {
+        split: { ...this.#state, generation: Math.max(1, this.#state.generation) },
+        events: this.#events,
+        rollout: this.#rollout,
+      }
+      try {
+        await this.#save(state, null)
+      } catch (err) {
+        // Another replica seeded first; #save adopted its state.
+        if (err instanceof WriteConflictError) return
+        throw err
+      }
+      this.#apply(state)
+      this.#offlineSince = null
+      this.#logger.warn(
+        { green: state.split.greenBuckets / 100, generation: state.split.generation },
+        'the shared store held no state (new or flushed); stored the split this replica routes with',
+      )
+      return
+    }
+    const known = this.#events
+    const before = this.#state
+    const wasOffline = this.#offlineSince !== null
+    this.#offlineSince = null
+    this.#apply(fresh)
+    if (wasOffline) {
+      this.#logger.info(
+        { green: fresh.split.greenBuckets / 100, generation: fresh.split.generation },
+        'the shared store answers: adopted its split in place of the config split this replica started with',
+      )
+    }
+    const added = newEvents(known, fresh.events).reverse()
+    const moved = before.generation !== fresh.split.generation || before.greenBuckets !== fresh.split.greenBuckets
+    if (added.length === 0 && !moved) return
+    // Listeners see every new event, oldest first, each with the adopted state.
+    this.#notify(added.length > 0 ? added : [this.#event('split', null, null, 'remote', 'adopted from the shared store')], 'remote')
+  }
+
+  /** Writes a revert made while the store was unreachable, unless the split moved on meanwhile. */
+  async #writePendingRevert(): Promise<void> {
+    const pending = this.#pendingRevert!
+    const stored = await this.#store.load()
+    this.#pendingRevert = null
+    if (stored === null || stored.split.generation !== pending.from.generation || stored.split.greenBuckets === 0) {
+      this.#logger.warn(
+        { storedGeneration: stored?.split.generation ?? null, revertedFrom: pending.from.generation },
+        'the revert made while the shared store was unreachable is not written: the split changed meanwhile (or is already 0)',
+      )
+      this.#apply(stored ?? { split: this.#state, events: this.#events, rollout: this.#rollout })
+      return
+    }
+    const next: PersistedState = {
+      split: { greenBuckets: 0, generation: stored.split.generation + 1, reverted: pending.info },
+      events: [pending.event, ...stored.events].slice(0, this.#maxEvents),
+      rollout: stored.rollout ?? null,
+    }
+    try {
+      await this.#store.save(next, pending.event)
+      this.#apply(next)
+      this.#logger.warn({ generation: next.split.generation }, 'wrote the revert made while the shared store was unreachable')
+    } catch (err) {
+      if (!(err instanceof WriteConflictError)) this.#pendingRevert = pending
+      throw err
+    }
+  }
+
+  /** Saves; a lost compare-and-set adopts the winner's state before the conflict goes up. */
+  async #save(next: PersistedState, event: AuditEvent | null): Promise<void> {
+    try {
+      await this.#store.save(next, event)
+    } catch (err) {
+      if (err instanceof WriteConflictError) await this.#sync().catch(() => undefined)
+      if (err instanceof WriteConflictError) throw new WriteConflictError(this.#state.generation)
+      throw err
+    }
   }
 
   #serialize<T>(task: () => Promise<T>): Promise<T> {
@@ -169,9 +329,9 @@ export class SplitController implements TableSource {
 
   async #commit(split: SplitState, event: AuditEvent, rollout: RolloutState | null | undefined): Promise<void> {
     const next: PersistedState = { split, events: this.#withEvent(event), rollout: rollout === undefined ? this.#rollout : rollout }
-    await this.#store.save(next)
+    await this.#save(next, event)
     this.#apply(next)
-    this.#notify(event)
+    this.#notify([event], 'local')
   }
 
   #apply(state: PersistedState): void {
@@ -183,12 +343,14 @@ export class SplitController implements TableSource {
     }
   }
 
-  #notify(event: AuditEvent): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(this.#state, event)
-      } catch (err) {
-        this.#logger.error({ err }, 'split change listener failed')
+  #notify(events: readonly AuditEvent[], origin: ChangeOrigin): void {
+    for (const event of events) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(this.#state, event, origin)
+        } catch (err) {
+          this.#logger.error({ err }, 'split change listener failed')
+        }
       }
     }
   }
@@ -200,4 +362,14 @@ export class SplitController implements TableSource {
   #event(type: EventType, from: unknown, to: unknown, source: string, reason: string | null): AuditEvent {
     return Object.freeze({ at: this.#now().toISOString(), type, from, to, source, reason })
   }
+}
+
+/** The events in `fresh` (newest first) that are newer than the newest one in `known`. */
+function newEvents(known: readonly AuditEvent[], fresh: readonly AuditEvent[]): AuditEvent[] {
+  const top = known[0]
+  if (top === undefined) return fresh.slice(0, 1)
+  const key = JSON.stringify(top)
+  const at = fresh.findIndex((e) => JSON.stringify(e) === key)
+  // Not found: the log moved on further than the list keeps; the newest event stands for all.
+  return at === -1 ? fresh.slice(0, 1) : fresh.slice(0, at)
 }

@@ -75,13 +75,41 @@ export interface PersistedState {
   readonly rollout?: RolloutState | null
 }
 
+/** How a shared store is doing, for /healthz and /v1/status. */
+export interface StoreStatus {
+  readonly store: 'redis'
+  /** false while the store cannot be reached: the replica routes with its last split. */
+  readonly connected: boolean
+  /** 'ok', or 'degraded' while disconnected. */
+  readonly state: 'ok' | 'degraded'
+  /** Since when the current state holds (ISO). */
+  readonly since: string
+  readonly lastError: string | null
+  /** The write version of the state this replica last read or wrote; null before the first read. */
+  readonly revision: number | null
+}
+
 /**
  * Where the live split survives restarts. The file store is the single-node default; a
- * shared store (Redis) implements the same interface.
+ * shared store (Redis) implements the same interface plus `refresh` and `watch`.
  */
 export interface StateStore {
   /** The stored state, or null when nothing was stored yet. Throws when it cannot be trusted. */
   load(): Promise<PersistedState | null>
-  /** Persists durably before resolving; a crash leaves the old or the new state, never a mix. */
-  save(state: PersistedState): Promise<void>
+  /**
+   * Persists durably before resolving; a crash leaves the old or the new state, never a mix.
+   * `event` is the audit event this write adds (already first in `state.events`), or null.
+   * A shared store writes only if nobody else wrote since this store last read or wrote
+   * (else WriteConflictError), and throws StateUnavailableError when it cannot be reached.
+   */
+  save(state: PersistedState, event?: AuditEvent | null): Promise<void>
+  /**
+   * Shared stores: the stored state when another replica changed it since this store last
+   * read or wrote it; undefined when it did not change; null when nothing is stored.
+   */
+  refresh?(): Promise<PersistedState | null | undefined>
+  /** Shared stores: `onChange` runs when the stored state may have changed (pub/sub, reconcile, reconnect). */
+  watch?(onChange: () => void): void
+  status?(): StoreStatus
+  close?(): Promise<void>
 }

@@ -1,0 +1,76 @@
+import type { Logger } from 'pino'
+import type { RedisLink } from './redis-link.js'
+
+/** Takes the lease when free, renews it when ours; 1 when this replica holds it after the call. */
+const ACQUIRE = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+elseif not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+/**
+ * One replica of the fleet at a time drives the rollout (its checks and steps): the holder
+ * of a lease in Redis that it renews every second. A holder that dies or loses Redis stops
+ * leading before its lease runs out, and another takes over.
+ */
+export class LeaderLease {
+  readonly #link: RedisLink
+  readonly #logger: Logger
+  readonly #key: string
+  readonly #id: string
+  readonly #ttlMs: number
+  #renewedAt = 0
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(link: RedisLink, options: { keyPrefix: string; id: string; logger: Logger; ttlMs?: number }) {
+    this.#link = link
+    this.#logger = options.logger
+    this.#key = `${options.keyPrefix}leader`
+    this.#id = options.id
+    this.#ttlMs = options.ttlMs ?? 3_000
+  }
+
+  get id(): string {
+    return this.#id
+  }
+
+  start(): void {
+    void this.#renew()
+    this.#timer ??= setInterval(() => void this.#renew(), Math.floor(this.#ttlMs / 3))
+  }
+
+  /** True while the lease is ours with a margin: it was renewed less than 2/3 of its life ago. */
+  leads(): boolean {
+    return Date.now() - this.#renewedAt < (this.#ttlMs * 2) / 3
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    if (this.#renewedAt === 0) return
+    this.#renewedAt = 0
+    await this.#link.run((r) => r.eval(RELEASE, 1, this.#key, this.#id)).catch(() => undefined)
+  }
+
+  async #renew(): Promise<void> {
+    const asked = Date.now()
+    const led = this.leads()
+    try {
+      const held = (await this.#link.run((r) => r.eval(ACQUIRE, 1, this.#key, this.#id, this.#ttlMs))) === 1
+      this.#renewedAt = held ? asked : 0
+      if (held && !led) this.#logger.info({ replica: this.#id }, 'this replica leads the fleet: it drives rollouts')
+    } catch {
+      // Without Redis nobody can be sure to lead; the lease runs out on its own.
+    }
+  }
+}

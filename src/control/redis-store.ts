@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import { WriteConflictError } from './errors.js'
+import type { RedisLink } from './redis-link.js'
+import { decodeState, encodeState } from './state-codec.js'
+import type { AuditEvent, PersistedState, StateStore, StoreStatus } from './types.js'
+
+/** How often each replica compares its write version with Redis's: heals a missed message. */
+const RECONCILE_EVERY_MS = 500
+
+/** Reads the state hash and the newest events in one step. */
+const LOAD = `
+local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch', 'doc')
+local events = redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+return {head[1] or false, head[2] or false, head[3] or false, events}
+`
+
+/**
+ * The compare-and-set: writes only when the stored write version is the one the writer read
+ * (0: nothing stored, which also starts a new epoch). Adds the events, trims the log and
+ * announces the new version, all in one atomic step.
+ */
+const SAVE = `
+local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch')
+local rev = tonumber(head[1] or '0')
+local epoch = head[2] or ''
+if rev ~= tonumber(ARGV[1]) or (rev ~= 0 and epoch ~= ARGV[2]) then return {0, rev, epoch} end
+if rev == 0 then
+  epoch = ARGV[3]
+  redis.call('DEL', KEYS[2])
+end
+rev = rev + 1
+redis.call('HSET', KEYS[1], 'rev', rev, 'epoch', epoch, 'doc', ARGV[4])
+for i = 7, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+if #ARGV >= 7 then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1) end
+redis.call('PUBLISH', ARGV[6], epoch .. ':' .. rev)
+return {1, rev, epoch}
+`
+
+/** Where a replica's view of the stored state is: an epoch (changes when Redis lost it) and a version. */
+interface Version {
+  readonly epoch: string
+  readonly rev: number
+}
+
+/**
+ * The fleet's state in Redis: `<prefix>state` (a hash: write version, epoch, the split and
+ * rollout as JSON), `<prefix>events` (the audit log, newest first) and the channel
+ * `<prefix>changes`. Every write is a compare-and-set on the write version, so two admins
+ * writing through two replicas cannot interleave; the loser gets WriteConflictError.
+ */
+export class RedisStateStore implements StateStore {
+  readonly #link: RedisLink
+  readonly #logger: Logger
+  readonly #maxEvents: number
+  readonly #keys: { readonly state: string; readonly events: string; readonly channel: string }
+  /** The version this replica last read or wrote; null before the first read. */
+  #version: Version | null = null
+  #listener: (() => void) | undefined
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(link: RedisLink, options: { keyPrefix: string; logger: Logger; maxEvents?: number }) {
+    this.#link = link
+    this.#logger = options.logger
+    this.#maxEvents = options.maxEvents ?? 1000
+    const p = options.keyPrefix
+    this.#keys = { state: `${p}state`, events: `${p}events`, channel: `${p}changes` }
+  }
+
+  /** The channel every write is announced on. */
+  get channel(): string {
+    return this.#keys.channel
+  }
+
+  async load(): Promise<PersistedState | null> {
+    const reply = (await this.#link.run((r) => r.eval(LOAD, 2, this.#keys.state, this.#keys.events, this.#maxEvents))) as [
+      string | null,
+      string | null,
+      string | null,
+      string[],
+    ]
+    const [rev, epoch, doc, events] = reply
+    if (rev === null || doc === null) {
+      this.#version = { epoch: '', rev: 0 }
+      return null
+    }
+    let data: unknown
+    try {
+      data = { ...(JSON.parse(doc) as object), events: events.map((e) => JSON.parse(e) as unknown) }
+    } catch (err) {
+      throw new Error(`Redis key ${this.#keys.state} does not hold a switchyard state (${(err as Error).message})`, { cause: err })
+    }
+    const decoded = decodeState(data)
+    if (typeof decoded === 'string') throw new Error(`Redis key ${this.#keys.state} does not hold a switchyard state${decoded}`)
+    this.#version = { epoch: epoch ?? '', rev: Number(rev) }
+    return decoded
+  }
+
+  async save(state: PersistedState, event?: AuditEvent | null): Promise<void> {
+    const base = this.#version ?? { epoch: '', rev: -1 }
+    // A first write carries the whole log this replica holds (a flushed Redis gets it back).
+    const added = base.rev === 0 ? [...state.events].reverse() : event === null || event === undefined ? [] : [event]
+    const doc = JSON.stringify(encodeState(state, false))
+    const reply = (await this.#link.run((r) =>
+      r.eval(
+        SAVE,
+        2,
+        this.#keys.state,
+        this.#keys.events,
+        base.rev,
+        base.epoch,
+        randomUUID(),
+        doc,
+        this.#maxEvents,
+        this.#keys.channel,
+        ...added.map((e) => JSON.stringify(e)),
+      ),
+    )) as [number, number, string]
+    const [ok, rev, epoch] = reply
+    if (ok !== 1) throw new WriteConflictError(state.split.generation)
+    this.#version = { epoch, rev }
+  }
+
+  async refresh(): Promise<PersistedState | null | undefined> {
+    const [rev, epoch] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch'))
+    if (rev === null) {
+      this.#version = { epoch: '', rev: 0 }
+      return null
+    }
+    const seen = this.#version
+    if (seen !== null && seen.rev === Number(rev) && seen.epoch === epoch) return undefined
+    return this.load()
+  }
+
+  /**
+   * Calls `onChange` on every announced write of another replica, every time the connection
+   * comes back, and whenever the periodic reconcile finds a version it has not seen.
+   */
+  watch(onChange: () => void): void {
+    this.#listener = onChange
+    void this.#link.subscribe(this.#keys.channel, (message) => {
+      const seen = this.#version
+      if (seen === null || message !== `${seen.epoch}:${seen.rev}`) onChange()
+    })
+    this.#link.onUp(onChange)
+    this.#timer ??= setInterval(() => void this.#reconcile(), RECONCILE_EVERY_MS)
+    this.#timer.unref()
+  }
+
+  status(): StoreStatus {
+    const link = this.#link.status()
+    return {
+      store: 'redis',
+      connected: link.connected,
+      state: link.connected ? 'ok' : 'degraded',
+      since: link.since,
+      lastError: link.lastError,
+      revision: this.#version?.rev ?? null,
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  async #reconcile(): Promise<void> {
+    if (!this.#link.connected || this.#listener === undefined) return
+    try {
+      const [rev, epoch] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch'))
+      const seen = this.#version
+      if (seen === null || seen.rev !== Number(rev ?? 0) || (seen.rev !== 0 && seen.epoch !== epoch)) this.#listener()
+    } catch (err) {
+      this.#logger.debug({ err: String(err) }, 'state reconcile failed')
+    }
+  }
+}

@@ -1,0 +1,252 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { GenerationConflictError, StateUnavailableError, WriteConflictError } from '../../src/control/errors.js'
+import { FleetCounters } from '../../src/control/fleet-counters.js'
+import { LeaderLease } from '../../src/control/leader-lease.js'
+import { RedisLink } from '../../src/control/redis-link.js'
+import { RedisStateStore } from '../../src/control/redis-store.js'
+import { SplitController } from '../../src/control/split-controller.js'
+import type { PersistedState } from '../../src/control/types.js'
+import { memoryLogger } from '../helpers/logs.js'
+import { dropPrefix, redisClient, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js'
+import { eventually, sleep } from '../helpers/wait.js'
+
+const links: RedisLink[] = []
+const prefixes: string[] = []
+const closers: (() => Promise<void>)[] = []
+
+async function link(url = SHARED_REDIS_URL): Promise<RedisLink> {
+  const l = new RedisLink({ url, keyPrefix: '' }, memoryLogger().logger)
+  links.push(l)
+  expect(await l.ready(3_000)).toBe(true)
+  return l
+}
+
+function prefix(): string {
+  const p = uniquePrefix()
+  prefixes.push(p)
+  return p
+}
+
+async function store(keyPrefix: string, maxEvents?: number): Promise<RedisStateStore> {
+  const s = new RedisStateStore(await link(), { keyPrefix, logger: memoryLogger().logger, ...(maxEvents === undefined ? {} : { maxEvents }) })
+  closers.push(() => s.close())
+  return s
+}
+
+async function controller(keyPrefix: string, seed = 0): Promise<SplitController> {
+  const c = new SplitController(await store(keyPrefix), { logger: memoryLogger().logger })
+  await c.init(seed)
+  return c
+}
+
+const state = (green: number, generation: number): PersistedState => ({
+  split: { greenBuckets: green, generation, reverted: null },
+  events: [],
+  rollout: null,
+})
+
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close()
+  for (const l of links.splice(0)) await l.close()
+})
+afterAll(async () => {
+  for (const p of prefixes) await dropPrefix(p)
+})
+
+describe('RedisStateStore', () => {
+  it('stores nothing until the first save, then loads what was saved', async () => {
+    const p = prefix()
+    const a = await store(p)
+    expect(await a.load()).toBeNull()
+    await a.save(state(2500, 1), null)
+    const b = await store(p)
+    expect(await b.load()).toEqual(state(2500, 1))
+  })
+
+  it('is a compare-and-set: a writer that did not see the last write gets WriteConflictError and writes nothing', async () => {
+    const p = prefix()
+    const a = await store(p)
+    const b = await store(p)
+    await a.load()
+    await b.load()
+    await a.save(state(1000, 1), null)
+    await expect(b.save(state(9000, 1), null)).rejects.toBeInstanceOf(WriteConflictError)
+    expect((await (await store(p)).load())?.split.greenBuckets).toBe(1000)
+    // Once it has read the new state it may write.
+    expect(await b.refresh()).toEqual(state(1000, 1))
+    await b.save(state(9000, 2), null)
+    expect(await a.refresh()).toEqual(state(9000, 2))
+    expect(await a.refresh()).toBeUndefined()
+  })
+
+  it('keeps the audit log newest first, at most maxEvents, byte for byte', async () => {
+    const p = prefix()
+    const c = new SplitController(await store(p, 3), { logger: memoryLogger().logger, maxEvents: 3 })
+    await c.init(0)
+    for (const g of [1, 2, 3, 4, 5]) await c.change({ greenBuckets: g * 100, type: 'split', source: 'api', reason: `step ${g}` })
+    const loaded = await (await store(p, 3)).load()
+    expect(loaded?.events.map((e) => e.reason)).toEqual(['step 5', 'step 4', 'step 3'])
+    expect(JSON.stringify(loaded?.events)).toBe(JSON.stringify(c.events()))
+    const client = redisClient()
+    expect(await client.llen(`${p}events`)).toBe(3)
+    client.disconnect()
+  })
+
+  it('names the key when Redis holds something that is not a switchyard state', async () => {
+    const p = prefix()
+    const client = redisClient()
+    await client.hset(`${p}state`, 'rev', '1', 'epoch', 'x', 'doc', '{"version":1,"split":{"green":250}}')
+    client.disconnect()
+    await expect((await store(p)).load()).rejects.toThrow(`Redis key ${p}state does not hold a switchyard state`)
+  })
+
+  it('fails fast with StateUnavailableError when Redis cannot be reached', async () => {
+    const l = new RedisLink({ url: 'redis://127.0.0.1:1', keyPrefix: '' }, memoryLogger().logger)
+    links.push(l)
+    expect(await l.ready(300)).toBe(false)
+    const s = new RedisStateStore(l, { keyPrefix: prefix(), logger: memoryLogger().logger })
+    const started = Date.now()
+    await expect(s.load()).rejects.toBeInstanceOf(StateUnavailableError)
+    await expect(s.save(state(0, 1), null)).rejects.toThrow(/shared state store is unavailable.*redis:\/\/127\.0\.0\.1:1/)
+    expect(Date.now() - started).toBeLessThan(500)
+    expect(s.status()).toMatchObject({ store: 'redis', connected: false, state: 'degraded' })
+  })
+})
+
+describe('SplitController on Redis', () => {
+  it('seeds once: the second replica restores what the first stored', async () => {
+    const p = prefix()
+    const a = await controller(p, 1000)
+    const b = new SplitController(await store(p), { logger: memoryLogger().logger })
+    expect(await b.init(5000)).toEqual({ restored: true })
+    expect(b.state()).toEqual(a.state())
+  })
+
+  it('adopts another replica’s change when told, with its events as remote changes', async () => {
+    const p = prefix()
+    const a = await controller(p)
+    const b = await controller(p)
+    const seen: string[] = []
+    b.onChange((s, event, origin) => seen.push(`${origin}:${event.type}:${s.greenBuckets}`))
+    await a.change({ greenBuckets: 3000, type: 'split', source: 'api' })
+    // The pub/sub message (or the reconcile) makes b adopt it without being asked.
+    await eventually(async () => b.state().greenBuckets === 3000, 2_000)
+    expect(b.current()).toEqual(a.current())
+    expect(seen).toEqual(['remote:split:3000'])
+    expect(b.events()).toEqual(a.events())
+  })
+
+  it('two replicas writing with the same ifGeneration: exactly one wins, the other changes nothing', async () => {
+    const p = prefix()
+    const a = await controller(p)
+    const b = await controller(p)
+    for (let round = 0; round < 10; round++) {
+      const generation = a.state().generation
+      await eventually(async () => b.state().generation === generation, 2_000)
+      const results = await Promise.allSettled([
+        a.change({ greenBuckets: 100 + round, type: 'split', source: 'api', ifGeneration: generation }),
+        b.change({ greenBuckets: 200 + round, type: 'split', source: 'api', ifGeneration: generation }),
+      ])
+      const won = results.filter((r) => r.status === 'fulfilled')
+      const lost = results.filter((r) => r.status === 'rejected')
+      expect(won).toHaveLength(1)
+      expect(lost).toHaveLength(1)
+      expect((lost[0] as PromiseRejectedResult).reason).toSatisfy(
+        (err: unknown) => err instanceof WriteConflictError || err instanceof GenerationConflictError,
+      )
+      const stored = await (await store(p)).load()
+      expect(stored?.split.generation).toBe(generation + 1)
+      expect(stored?.events).toHaveLength(round + 1)
+    }
+  })
+
+  it('unconditional writes racing through two replicas never interleave: every success is one event', async () => {
+    const p = prefix()
+    const a = await controller(p)
+    const b = await controller(p)
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      (i % 2 === 0 ? a : b).change({ greenBuckets: i * 10, type: 'split', source: 'api', reason: String(i) }),
+    )
+    const results = await Promise.allSettled(writes)
+    const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(WriteConflictError)
+    const stored = (await (await store(p)).load())!
+    expect(stored.split.generation).toBe(1 + won.length)
+    expect(stored.events).toHaveLength(won.length)
+    // Each event's "from" is the split the event before it left: no write was computed from a stale state.
+    const chain = [...stored.events].reverse()
+    chain.forEach((event, i) => {
+      if (i > 0) expect(event.from).toEqual(chain[i - 1]!.to)
+    })
+    expect((chain.at(-1)!.to as { green: number }).green).toBe(stored.split.greenBuckets / 100)
+  })
+
+  it('a revert is written once when two replicas see the same errors', async () => {
+    const p = prefix()
+    const a = await controller(p, 5000)
+    const b = await controller(p)
+    const info = { reason: 'green failed', errorRate: 0.5, requests: 40 }
+    const results = await Promise.all([a.revert(info), b.revert(info)])
+    expect(results.filter(Boolean)).toHaveLength(1)
+    const stored = (await (await store(p)).load())!
+    expect(stored.split).toMatchObject({ greenBuckets: 0, generation: 2, reverted: { reason: 'green failed' } })
+    expect(stored.events.filter((e) => e.type === 'revert')).toHaveLength(1)
+    await eventually(async () => a.state().generation === 2 && b.state().generation === 2, 2_000)
+  })
+})
+
+describe('FleetCounters', () => {
+  it('sums every replica’s counts per second and hands each replica only what is new', async () => {
+    const p = prefix()
+    const logger = memoryLogger().logger
+    const now = Date.now()
+    const second = Math.floor(now / 1000)
+    const a = new FleetCounters(await link(), { keyPrefix: p, windowMs: 10_000, logger })
+    const b = new FleetCounters(await link(), { keyPrefix: p, windowMs: 10_000, logger })
+    a.add([{ color: 'green', second, requests: 10, errors: 4, latency: [8, 10], since: now }])
+    b.add([{ color: 'green', second, requests: 5, errors: 1, latency: [8, 5], since: now }])
+    b.add([{ color: 'blue', second: second - 1, requests: 7, errors: 0, latency: [1, 7], since: now - 1000 }])
+    expect((await a.exchange()).fleet).toBe(true)
+    await b.exchange()
+    // a sees b's counts arrive as increments; its own were already in its first read.
+    const next = await a.exchange()
+    const total = (color: string) => next.deltas.filter((d) => d.color === color).reduce((n, d) => n + d.requests, 0)
+    expect(total('green')).toBe(5)
+    expect(total('blue')).toBe(7)
+    expect(next.deltas.find((d) => d.color === 'green')).toMatchObject({ errors: 1, latency: [8, 5], since: second * 1000 })
+    expect((await a.exchange()).deltas).toEqual([])
+    const client = redisClient()
+    const ttl = await client.ttl(`${p}counts:${second}`)
+    client.disconnect()
+    expect(ttl).toBeGreaterThan(0)
+    expect(ttl).toBeLessThanOrEqual(70)
+  })
+
+  it('hands back the replica’s own counts when Redis cannot be reached', async () => {
+    const l = new RedisLink({ url: 'redis://127.0.0.1:1', keyPrefix: '' }, memoryLogger().logger)
+    links.push(l)
+    const counters = new FleetCounters(l, { keyPrefix: prefix(), windowMs: 10_000, logger: memoryLogger().logger })
+    const own = { color: 'green' as const, second: Math.floor(Date.now() / 1000), requests: 3, errors: 3, latency: [] }
+    counters.add([own])
+    expect(await counters.exchange()).toEqual({ deltas: [own], fleet: false })
+  })
+})
+
+describe('LeaderLease', () => {
+  it('one replica leads at a time; another takes over when it stops', async () => {
+    const p = prefix()
+    const logger = memoryLogger().logger
+    const a = new LeaderLease(await link(), { keyPrefix: p, id: 'a', logger, ttlMs: 900 })
+    const b = new LeaderLease(await link(), { keyPrefix: p, id: 'b', logger, ttlMs: 900 })
+    a.start()
+    await eventually(async () => a.leads(), 2_000)
+    b.start()
+    await sleep(700)
+    expect(a.leads()).toBe(true)
+    expect(b.leads()).toBe(false)
+    await a.stop()
+    await eventually(async () => b.leads(), 2_000)
+    expect(a.leads()).toBe(false)
+    await b.stop()
+  })
+})
