@@ -91,7 +91,15 @@ export class SplitController implements TableSource {
       this.#apply(stored)
       return { restored: true }
     }
-    await this.#store.save(seeded, null)
+    try {
+      await this.#store.save(seeded, null)
+    } catch (err) {
+      // Another replica starting at the same moment seeded first: take its state.
+      const winner = err instanceof WriteConflictError ? await this.#store.load() : null
+      if (winner === null) throw err
+      this.#apply(winner)
+      return { restored: true }
+    }
     this.#apply(seeded)
     return { restored: false }
   }

@@ -34,7 +34,9 @@ export async function dropPrefix(prefix: string, url = SHARED_REDIS_URL): Promis
 
 /** A short-lived client to look at or poke the shared Redis from a test. */
 export function redisClient(url = SHARED_REDIS_URL): Redis {
-  return new Redis(url, { maxRetriesPerRequest: 1 })
+  const client = new Redis(url, { maxRetriesPerRequest: 1 })
+  client.on('error', () => undefined)
+  return client
 }
 
 async function freePort(): Promise<number> {
@@ -68,6 +70,7 @@ export async function startOwnRedis(options: { persist: boolean }): Promise<OwnR
     if (options.persist) args.push('--appendfsync', 'always')
     child = spawn('redis-server', args, { stdio: 'ignore' })
     const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => undefined)
     try {
       await eventually(async () => {
         try {

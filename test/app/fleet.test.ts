@@ -1,0 +1,236 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { admin, startTestApp, testConfig } from '../helpers/app.js'
+import { startColorUpstream, type ColorUpstream } from '../helpers/color-upstream.js'
+import { dropPrefix, redisClient, SHARED_REDIS_URL, startOwnRedis, uniquePrefix, type OwnRedis } from '../helpers/redis.js'
+import { startWebhookReceiver } from '../helpers/webhook-receiver.js'
+import { eventually, sleep } from '../helpers/wait.js'
+
+type Replica = Awaited<ReturnType<typeof startTestApp>>
+type Split = { blue: number; green: number; generation: number; reverted: unknown }
+
+const opened: { close(): Promise<void> }[] = []
+const prefixes: string[] = []
+afterEach(async () => {
+  for (const thing of opened.splice(0).reverse()) await thing.close()
+})
+afterAll(async () => {
+  for (const p of prefixes) await dropPrefix(p)
+})
+
+async function upstreams(): Promise<{ blue: ColorUpstream; green: ColorUpstream }> {
+  const blue = await startColorUpstream('blue')
+  const green = await startColorUpstream('green')
+  opened.push(blue, green)
+  return { blue, green }
+}
+
+/** One replica of a fleet: its own proxy and admin ports, the fleet's Redis and key prefix. */
+async function replica(
+  u: { blue: ColorUpstream; green: ColorUpstream },
+  redis: { url: string; keyPrefix: string },
+  patch: Record<string, unknown> = {},
+): Promise<Replica> {
+  const app = await startTestApp(
+    await testConfig([u.blue.url], [u.green.url], {
+      state: { redis },
+      sticky: { keys: ['header:x-user-id'], cookie: '' },
+      ...patch,
+    }),
+  )
+  opened.push(app)
+  return app
+}
+
+function fleetPrefix(): string {
+  const p = uniquePrefix()
+  prefixes.push(p)
+  return p
+}
+
+async function split(app: Replica): Promise<Split> {
+  return (await admin(app, 'GET', '/v1/split')).body as Split
+}
+
+async function colorsOf(app: Replica, users: number): Promise<string[]> {
+  const colors: string[] = []
+  for (let i = 0; i < users; i++) {
+    const res = await fetch(app.proxyUrl, { headers: { 'x-user-id': `user-${i}` } })
+    await res.text()
+    colors.push(res.headers.get('x-switchyard-color') ?? 'none')
+  }
+  return colors
+}
+
+describe('fleet mode: replicas share one split through Redis', () => {
+  it('a change through one replica routes on all three within a second, and each sends a key to the same colour', async () => {
+    const u = await upstreams()
+    const redis = { url: SHARED_REDIS_URL, keyPrefix: fleetPrefix() }
+    // Started together: one seeds the state, the others take it.
+    const [a, b, c] = await Promise.all([replica(u, redis, { split: { green: 10 } }), replica(u, redis, { split: { green: 10 } }), replica(u, redis)])
+    const first = await split(a!)
+    expect(await split(b!)).toEqual(first)
+    expect(await split(c!)).toEqual(first)
+
+    const put = await admin(a!, 'PUT', '/v1/split', { green: 30 })
+    expect(put.status).toBe(200)
+    const wroteAt = Date.now()
+    await eventually(async () => (await split(b!)).green === 30 && (await split(c!)).green === 30, 1_000, 10)
+    expect(Date.now() - wroteAt).toBeLessThan(1_000)
+    expect(await split(c!)).toEqual(put.body)
+
+    const [ca, cb, cc] = await Promise.all([colorsOf(a!, 200), colorsOf(b!, 200), colorsOf(c!, 200)])
+    expect(cb).toEqual(ca)
+    expect(cc).toEqual(ca)
+    const green = ca.filter((c) => c === 'green').length
+    expect(green).toBeGreaterThan(30)
+    expect(green).toBeLessThan(90)
+    // Every replica's audit log is the fleet's.
+    expect((await admin(c!, 'GET', '/v1/events')).body).toEqual((await admin(a!, 'GET', '/v1/events')).body)
+    expect((await admin(b!, 'GET', '/v1/status')).body).toMatchObject({ status: 'ok', state: { store: 'redis', connected: true } })
+  })
+
+  it('concurrent conflicting writes through two replicas: one winner, one 409, and every replica agrees', async () => {
+    const u = await upstreams()
+    const redis = { url: SHARED_REDIS_URL, keyPrefix: fleetPrefix() }
+    const a = await replica(u, redis)
+    const b = await replica(u, redis)
+    const c = await replica(u, redis)
+    for (let round = 0; round < 5; round++) {
+      const { generation } = await split(a)
+      await eventually(async () => (await split(b)).generation === generation, 1_000)
+      const [ra, rb] = await Promise.all([
+        admin(a, 'PUT', '/v1/split', { green: 20 + round, ifGeneration: generation }),
+        admin(b, 'PUT', '/v1/split', { green: 60 + round, ifGeneration: generation }),
+      ])
+      expect([ra.status, rb.status].sort()).toEqual([200, 409])
+      const loser = ra.status === 409 ? ra : rb
+      expect((loser.body as { message: string }).message).toMatch(/generation/)
+      const winner = (ra.status === 200 ? ra : rb).body as Split
+      expect(winner.generation).toBe(generation + 1)
+      await eventually(async () => (await split(c)).generation === winner.generation, 1_000)
+      expect(await split(c)).toEqual(winner)
+    }
+    const events = (await admin(c, 'GET', '/v1/events')).body as unknown[]
+    expect(events).toHaveLength(5)
+  })
+
+  it('errors spread over three replicas trigger one fleet revert: one event, one webhook', async () => {
+    const u = await upstreams()
+    const hooks = await startWebhookReceiver()
+    opened.push(hooks)
+    const redis = { url: SHARED_REDIS_URL, keyPrefix: fleetPrefix() }
+    const patch = {
+      split: { green: 50 },
+      // 30 requests are needed; each replica alone sees 12.
+      autoRevert: { enabled: true, window: '10s', minRequests: 30, maxErrorRate: 0.2 },
+      outlierDetection: { consecutiveErrors: 0 },
+      webhooks: [{ url: hooks.url, retries: 0 }],
+    }
+    const replicas = [await replica(u, redis, patch), await replica(u, redis, patch), await replica(u, redis, patch)]
+    u.green.status = 500
+    await Promise.all(
+      replicas.map(async (r) => {
+        for (let i = 0; i < 12; i++) {
+          const res = await fetch(r.proxyUrl, { headers: { 'x-switchyard-color': 'green' } })
+          await res.text()
+        }
+      }),
+    )
+    // Alone, none of them would: 12 < minRequests. Together they do, within about a second.
+    await eventually(async () => (await Promise.all(replicas.map(split))).every((s) => s.green === 0 && s.reverted !== null), 3_000)
+    await sleep(1_000)
+    const events = (await admin(replicas[2]!, 'GET', '/v1/events')).body as { type: string }[]
+    expect(events.filter((e) => e.type === 'revert')).toHaveLength(1)
+    const reverted = (await split(replicas[1]!)).reverted as { requests: number; errorRate: number }
+    expect(reverted.requests).toBeGreaterThanOrEqual(30)
+    expect(reverted.errorRate).toBe(1)
+    expect(hooks.requests.filter((r) => r.json.type === 'revert')).toHaveLength(1)
+    const counted = await Promise.all(replicas.map(async (r) => /switchyard_reverts_total 1\b/.test(String((await admin(r, 'GET', '/metrics')).body))))
+    expect(counted.filter(Boolean)).toHaveLength(1)
+    // Raising green again does not revert at once: every replica forgot the old errors.
+    u.green.status = 200
+    expect((await admin(replicas[0]!, 'PUT', '/v1/split', { green: 10, force: true })).status).toBe(200)
+    await sleep(800)
+    expect((await split(replicas[2]!)).green).toBe(10)
+  })
+})
+
+describe('fleet mode: Redis trouble', () => {
+  let own: OwnRedis | undefined
+  afterEach(async () => {
+    await own?.stop()
+    own = undefined
+  })
+
+  it('Redis down: replicas keep routing with the last split, say degraded, refuse writes with 503, then heal', async () => {
+    own = await startOwnRedis({ persist: true })
+    const u = await upstreams()
+    const redis = { url: own.url, keyPrefix: 'fleet:' }
+    const a = await replica(u, redis)
+    const b = await replica(u, redis)
+    expect((await admin(a, 'PUT', '/v1/split', { green: 30 })).status).toBe(200)
+    await eventually(async () => (await split(b)).green === 30, 1_000)
+    const before = await colorsOf(a, 100)
+    const acked = await split(a)
+
+    await own.stop()
+    for (const r of [a, b]) {
+      await eventually(async () => ((await admin(r, 'GET', '/healthz')).body as { status: string }).status === 'degraded', 3_000)
+      const health = await admin(r, 'GET', '/healthz')
+      expect(health.status).toBe(200)
+      expect(health.body).toMatchObject({ status: 'degraded', detail: { store: { store: 'redis', connected: false } } })
+      expect((await admin(r, 'GET', '/v1/status')).body).toMatchObject({ status: 'degraded', state: { connected: false } })
+    }
+    // Serving as before, with the same colours.
+    expect(await colorsOf(b, 100)).toEqual(before)
+    const refused = await admin(b, 'PUT', '/v1/split', { green: 80 })
+    expect(refused.status).toBe(503)
+    expect(refused.body).toMatchObject({ code: 'SY_ERR_STATE_UNAVAILABLE' })
+    expect((refused.body as { message: string }).message).toMatch(/shared state store is unavailable.*keeps routing with its last known split/)
+    expect(await split(b)).toEqual(acked)
+    expect((await admin(a, 'PUT', '/v1/upstreams/green', { targets: ['http://127.0.0.1:1'] })).status).toBe(503)
+    expect(a.targets().green).toEqual([u.green.url])
+
+    // A replica started now starts from its config and says so.
+    const c = await replica(u, redis, { split: { green: 5 } })
+    expect(await split(c)).toMatchObject({ green: 5, generation: 0 })
+    expect(c.logs.lines().some((l) => /Redis is unreachable at start/.test(String(l.msg)))).toBe(true)
+
+    await own.start()
+    for (const r of [a, b, c]) {
+      await eventually(async () => ((await admin(r, 'GET', '/healthz')).body as { status: string }).status === 'ok', 5_000)
+    }
+    // What the admin was told succeeded is still the split, and the late replica adopted it.
+    await eventually(async () => (await split(c)).green === 30, 2_000)
+    expect(await split(c)).toEqual(acked)
+    expect(await colorsOf(c, 100)).toEqual(before)
+    expect((await admin(c, 'PUT', '/v1/split', { green: 40 })).status).toBe(200)
+    await eventually(async () => (await split(a)).green === 40 && (await split(b)).green === 40, 1_000)
+  })
+
+  it('a Redis that comes back empty gets the fleet’s split back from the replicas', async () => {
+    own = await startOwnRedis({ persist: false })
+    const u = await upstreams()
+    const redis = { url: own.url, keyPrefix: 'fleet:' }
+    const a = await replica(u, redis)
+    const b = await replica(u, redis)
+    expect((await admin(a, 'PUT', '/v1/split', { green: 20, reason: 'canary' })).status).toBe(200)
+    await eventually(async () => (await split(b)).green === 20, 1_000)
+    const events = (await admin(a, 'GET', '/v1/events')).body
+
+    await own.stop()
+    await own.start()
+    const client = redisClient(own.url)
+    try {
+      await eventually(async () => (await client.hget('fleet:state', 'doc')) !== null, 5_000)
+      expect(JSON.parse((await client.hget('fleet:state', 'doc'))!)).toMatchObject({ split: { green: 20 } })
+    } finally {
+      client.disconnect()
+    }
+    expect(await split(a)).toMatchObject({ green: 20 })
+    expect(await split(b)).toMatchObject({ green: 20 })
+    expect((await admin(b, 'GET', '/v1/events')).body).toEqual(events)
+    expect((await admin(b, 'PUT', '/v1/split', { green: 25 })).status).toBe(200)
+    await eventually(async () => (await split(a)).green === 25, 1_000)
+  })
+})
