@@ -63,7 +63,8 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       blue: c.upstreams.blue.targets.length > 0 || demo === undefined ? c.upstreams.blue.targets : [demo.urls.blue],
       green: c.upstreams.green.targets.length > 0 || demo === undefined ? c.upstreams.green.targets : [demo.urls.green],
     })
-    const targets = targetsOf(config)
+    // The config's targets; the state may hold API-set targets over them (see effectiveTargets).
+    let configTargets = targetsOf(config)
 
     // Fleet mode: the split, the audit log, the window counters and the rollout lease live in Redis.
     const fleet = config.state.redis === null || options.store !== undefined ? null : await connectFleet(config, logger, cleanup)
@@ -81,6 +82,19 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         { green: split.greenBuckets / 100, generation: split.generation, restored, store: fleet === null ? 'file' : 'redis' },
         restored ? 'split restored from the state (config split.green is only the first-start value)' : 'split seeded from config',
       )
+    }
+
+    // API-set targets apply while the config still lists the targets they were set over; in a
+    // fleet they are shared, so every replica points a colour at the same release.
+    const effectiveTargets = (color: Color): readonly string[] => {
+      const override = controller.targetOverrides()[color]
+      return override !== undefined && sameList(override.over, configTargets[color]) ? override.targets : configTargets[color]
+    }
+    const targets: Record<Color, readonly string[]> = { blue: effectiveTargets('blue'), green: effectiveTargets('green') }
+    for (const color of COLORS) {
+      if (!sameList(targets[color], configTargets[color])) {
+        logger.info({ color, targets: targets[color], config: configTargets[color] }, `${color} follows the targets set through the admin API, not the config's`)
+      }
     }
 
     const metrics = new Metrics()
@@ -128,13 +142,15 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
 
     const applyTargets = (color: Color, next: readonly string[]) => {
       targets[color] = [...next]
-      dataPlane().setTargets(color, next)
+      // Before the data plane starts it takes `targets` as they are then.
+      plane?.setTargets(color, next)
       // A new release on green starts with a clean error history.
       window.reset(color)
     }
-    // Recorded first: when the store refuses (Redis down), nothing changes.
+    // Stored first: when the store refuses (Redis down), nothing changes.
     const setTargets = async (color: Color, next: readonly string[], source: string, reason: string | null) => {
-      const event = await controller.record('targets', { color, targets: [...targets[color]] }, { color, targets: [...next] }, source, reason)
+      const override = sameList(next, configTargets[color]) ? null : { targets: [...next], over: [...configTargets[color]] }
+      const event = await controller.changeTargets(color, override, { color, targets: [...targets[color]] }, { color, targets: [...next] }, source, reason)
       applyTargets(color, next)
       // ... and a rollout's analysis starts over.
       if (color === 'green') await rollouts.restartForNewTargets()
@@ -163,13 +179,27 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     let propagation: Promise<void> = Promise.resolve()
     let lastGreen = controller.state().greenBuckets
     controller.onChange((state, event, origin) => {
-      propagation = dataPlane().publish(controller.current())
-      // Another replica's revert: its errors must not count against the next split here either.
-      if (origin === 'remote' && event.type === 'revert') window.reset('green')
+      if (origin === 'remote') {
+        // Another replica's revert: its errors must not count against the next split here either.
+        if (event.type === 'revert') window.reset('green')
+        // Another replica pointed a colour at new targets: this one follows.
+        for (const color of COLORS) {
+          const wanted = effectiveTargets(color)
+          if (!sameList(wanted, targets[color])) {
+            applyTargets(color, wanted)
+            logger.info({ color, targets: wanted }, `${color} targets changed through another replica`)
+          }
+        }
+      }
+      // A change adopted before the data plane starts: it reads the table when it starts.
+      if (plane === undefined) {
+        lastGreen = state.greenBuckets
+        return
+      }
+      propagation = plane.publish(controller.current())
       // A colour whose share went to 0 drains: its WebSockets and streams run until the deadline.
       const green = state.greenBuckets
       if (green !== lastGreen) {
-        const plane = dataPlane()
         if (green === 0) plane.drainColor('green', config.drain.deadline)
         else if (lastGreen === 0) plane.cancelDrain('green')
         if (green === 10_000) plane.drainColor('blue', config.drain.deadline)
@@ -196,6 +226,8 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       metricsText: async () => {
         const [health, remote] = await Promise.all([dataPlane().health(), dataPlane().remoteMetrics()])
         metrics.setTargetHealth(health)
+        const state = store.status?.()
+        if (state !== undefined) metrics.setStateConnected(state.connected)
         return metrics.text(remote)
       },
       propagated: () => propagation,
@@ -288,15 +320,17 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       async reload(next: Config): Promise<void> {
         const wanted = targetsOf(next)
         for (const color of COLORS) {
-          if (wanted[color].join(' ') !== targets[color].join(' ')) {
-            // The file is this replica's truth: its targets apply even when the store cannot record them.
-            const before = [...targets[color]]
-            applyTargets(color, wanted[color])
-            await controller
-              .record('targets', { color, targets: before }, { color, targets: [...wanted[color]] }, 'reload', 'config reloaded')
-              .catch((err: unknown) => logger.warn({ err: String(err) }, 'new targets from the config apply; their audit event could not be stored'))
-            if (color === 'green') await rollouts.restartForNewTargets().catch(() => undefined)
-          }
+          if (sameList(wanted[color], configTargets[color])) continue
+          // New targets in the file: they win over targets set through the API. The file is
+          // this replica's truth, so they apply even when the store cannot record them.
+          configTargets = { ...configTargets, [color]: wanted[color] }
+          const before = [...targets[color]]
+          applyTargets(color, wanted[color])
+          const overridden = controller.targetOverrides()[color] !== undefined
+          await controller
+            .changeTargets(color, null, { color, targets: before }, { color, targets: [...wanted[color]] }, 'reload', 'config reloaded')
+            .catch((err: unknown) => logger.warn({ err: String(err), overridden }, 'new targets from the config apply; their audit event could not be stored'))
+          if (color === 'green') await rollouts.restartForNewTargets().catch(() => undefined)
         }
         dataPlane().setTimeouts(next.timeouts)
         dataPlane().setHealth(next.healthCheck, next.outlierDetection)
@@ -328,6 +362,10 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     await runCleanup(cleanup)
     throw err
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
 }
 
 /** How often a fleet replica sends its window counts to Redis and reads the fleet's back. */

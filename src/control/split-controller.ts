@@ -1,7 +1,19 @@
 import type { Logger } from 'pino'
 import { makeTable, type RoutingTable, type TableSource } from '../routing/types.js'
 import { GenerationConflictError, StateUnavailableError, WriteConflictError } from './errors.js'
-import type { AuditEvent, EventType, PersistedState, RevertInfo, RolloutState, SplitPercent, SplitState, StateStore } from './types.js'
+import type { Color } from '../routing/types.js'
+import type {
+  AuditEvent,
+  EventType,
+  PersistedState,
+  RevertInfo,
+  RolloutState,
+  SplitPercent,
+  SplitState,
+  StateStore,
+  TargetOverride,
+  TargetOverrides,
+} from './types.js'
 
 /** An operator's (or a script's) change of the split. */
 export interface SplitChange {
@@ -54,6 +66,7 @@ export class SplitController implements TableSource {
   #state: SplitState = { greenBuckets: 0, generation: 0, reverted: null }
   #events: readonly AuditEvent[] = []
   #rollout: RolloutState | null = null
+  #targets: TargetOverrides = {}
   #table: RoutingTable = makeTable(0, 0)
   #queue: Promise<unknown> = Promise.resolve()
   /** Started while the shared store was unreachable: routing with the config's split, never stored. */
@@ -137,6 +150,25 @@ export class SplitController implements TableSource {
     return this.#rollout
   }
 
+  /** Targets set through the API in place of the config's (shared by a fleet). */
+  targetOverrides(): TargetOverrides {
+    return this.#targets
+  }
+
+  /**
+   * Points a colour at other targets: stores the override (null: back to the config's) with
+   * its `targets` event in one write.
+   */
+  changeTargets(color: Color, override: TargetOverride | null, from: unknown, to: unknown, source: string, reason: string | null): Promise<AuditEvent> {
+    return this.#serialize(async () => {
+      await this.#sync()
+      const event = this.#event('targets', from, to, source, reason)
+      const { [color]: _old, ...others } = this.#targets
+      await this.#commit(this.#state, event, undefined, override === null ? others : { ...others, [color]: override })
+      return event
+    })
+  }
+
   /** The audit log, newest first. */
   events(): readonly AuditEvent[] {
     return this.#events
@@ -180,7 +212,7 @@ export class SplitController implements TableSource {
         const reverted: RevertInfo = { at, ...info }
         const split: SplitState = { greenBuckets: 0, generation: before.generation + 1, reverted }
         const event = this.#event('revert', toPercent(before.greenBuckets), toPercent(0), 'auto-revert', info.reason)
-        const next: PersistedState = { split, events: this.#withEvent(event), rollout: this.#rollout }
+        const next: PersistedState = { split, events: this.#withEvent(event), rollout: this.#rollout, targets: this.#targets }
         this.#table = makeTable(split.generation, 0)
         try {
           await this.#store.save(next, event)
@@ -225,7 +257,7 @@ export class SplitController implements TableSource {
   saveRollout(rollout: RolloutState | null): Promise<void> {
     return this.#serialize(async () => {
       await this.#sync()
-      const next: PersistedState = { split: this.#state, events: this.#events, rollout }
+      const next: PersistedState = { split: this.#state, events: this.#events, rollout, targets: this.#targets }
       await this.#save(next, null)
       this.#apply(next)
     })
@@ -256,6 +288,7 @@ export class SplitController implements TableSource {
         split: { ...this.#state, generation: Math.max(1, this.#state.generation) },
         events: this.#events,
         rollout: this.#rollout,
+        targets: this.#targets,
       }
       try {
         await this.#save(state, null)
@@ -300,13 +333,14 @@ export class SplitController implements TableSource {
         { storedGeneration: stored?.split.generation ?? null, revertedFrom: pending.from.generation },
         'the revert made while the shared store was unreachable is not written: the split changed meanwhile (or is already 0)',
       )
-      this.#apply(stored ?? { split: this.#state, events: this.#events, rollout: this.#rollout })
+      this.#apply(stored ?? { split: this.#state, events: this.#events, rollout: this.#rollout, targets: this.#targets })
       return
     }
     const next: PersistedState = {
       split: { greenBuckets: 0, generation: stored.split.generation + 1, reverted: pending.info },
       events: [pending.event, ...stored.events].slice(0, this.#maxEvents),
       rollout: stored.rollout ?? null,
+      targets: stored.targets ?? null,
     }
     try {
       await this.#store.save(next, pending.event)
@@ -335,8 +369,13 @@ export class SplitController implements TableSource {
     return run
   }
 
-  async #commit(split: SplitState, event: AuditEvent, rollout: RolloutState | null | undefined): Promise<void> {
-    const next: PersistedState = { split, events: this.#withEvent(event), rollout: rollout === undefined ? this.#rollout : rollout }
+  async #commit(split: SplitState, event: AuditEvent, rollout: RolloutState | null | undefined, targets: TargetOverrides = this.#targets): Promise<void> {
+    const next: PersistedState = {
+      split,
+      events: this.#withEvent(event),
+      rollout: rollout === undefined ? this.#rollout : rollout,
+      targets,
+    }
     await this.#save(next, event)
     this.#apply(next)
     this.#notify([event], 'local')
@@ -346,6 +385,7 @@ export class SplitController implements TableSource {
     this.#state = Object.freeze({ ...state.split })
     this.#events = Object.freeze([...state.events])
     this.#rollout = state.rollout ?? null
+    this.#targets = state.targets ?? {}
     if (this.#table.generation !== state.split.generation || this.#table.greenBuckets !== state.split.greenBuckets) {
       this.#table = makeTable(state.split.generation, state.split.greenBuckets)
     }

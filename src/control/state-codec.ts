@@ -13,6 +13,15 @@ const StateSchema = Type.Object({
       Type.Object({ at: Type.String(), reason: Type.String(), errorRate: Type.Number(), requests: Type.Integer() }),
     ]),
   }),
+  targets: Type.Optional(
+    Type.Union([
+      Type.Null(),
+      Type.Object({
+        blue: Type.Optional(Type.Object({ targets: Type.Array(Type.String(), { minItems: 1 }), over: Type.Array(Type.String()) })),
+        green: Type.Optional(Type.Object({ targets: Type.Array(Type.String(), { minItems: 1 }), over: Type.Array(Type.String()) })),
+      }),
+    ]),
+  ),
   rollout: Type.Optional(
     Type.Union([
       Type.Null(),
@@ -55,6 +64,7 @@ export function encodeState(state: PersistedState, withEvents: boolean): Record<
     split: { green: state.split.greenBuckets / 100, generation: state.split.generation, reverted: state.split.reverted },
     ...(withEvents ? { events: state.events } : {}),
     rollout: state.rollout ?? null,
+    targets: state.targets ?? null,
   }
 }
 
@@ -69,5 +79,6 @@ export function decodeState(data: unknown): PersistedState | string {
     split: { greenBuckets: Math.round(data.split.green * 100), generation: data.split.generation, reverted: data.split.reverted },
     events: data.events as AuditEvent[],
     rollout: (data.rollout ?? null) as RolloutState | null,
+    targets: data.targets ?? null,
   }
 }

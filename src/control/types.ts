@@ -68,11 +68,24 @@ export interface RolloutState {
   readonly reason: string | null
 }
 
-/** What a store keeps: the split, the rollout and the recent audit log, newest event first. */
+/** Targets set through the admin API (or a rollout's colour swap) in place of the config's. */
+export interface TargetOverride {
+  readonly targets: readonly string[]
+  /** The config's targets when it was set: once the config lists others, the config wins. */
+  readonly over: readonly string[]
+}
+
+export interface TargetOverrides {
+  readonly blue?: TargetOverride
+  readonly green?: TargetOverride
+}
+
+/** What a store keeps: the split, the rollout, target overrides and the recent audit log, newest event first. */
 export interface PersistedState {
   readonly split: SplitState
   readonly events: readonly AuditEvent[]
   readonly rollout?: RolloutState | null
+  readonly targets?: TargetOverrides | null
 }
 
 /** How a shared store is doing, for /healthz and /v1/status. */

@@ -17,6 +17,8 @@ export class Metrics implements OutcomeSink {
   readonly #splitChanges: Counter<'source'>
   readonly #webhooks: Counter<'result' | 'event'>
   readonly #targetHealthy: Gauge<'color' | 'target'>
+  /** Registered on first use: only fleet replicas have a shared store. */
+  #stateConnected: Gauge | undefined
   readonly #byStatus: (Counter.Internal | undefined)[][]
   readonly #duration: Record<Color, Histogram.Internal<"color">>
   readonly #errors: Record<Color, Record<ErrorKind, Counter.Internal>>
@@ -112,6 +114,16 @@ export class Metrics implements OutcomeSink {
     for (const color of COLORS) {
       for (const target of health[color]) this.#targetHealthy.labels(color, target.url).set(target.healthy ? 1 : 0)
     }
+  }
+
+  /** Fleet mode only (at scrape time): whether the shared store answers. */
+  setStateConnected(connected: boolean): void {
+    this.#stateConnected ??= new Gauge({
+      name: 'switchyard_state_store_connected',
+      help: 'Fleet mode: 1 while this replica reaches the shared state store (Redis), 0 while it routes with its last known split',
+      registers: [this.registry],
+    })
+    this.#stateConnected.set(connected ? 1 : 0)
   }
 
   webhook(result: 'delivered' | 'failed', event: string): void {

@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { admin, startTestApp, testConfig } from '../helpers/app.js'
 import { startColorUpstream, type ColorUpstream } from '../helpers/color-upstream.js'
 import { dropPrefix, redisClient, SHARED_REDIS_URL, startOwnRedis, uniquePrefix, type OwnRedis } from '../helpers/redis.js'
+import { startLoad, startTunableUpstream } from '../helpers/load.js'
 import { startWebhookReceiver } from '../helpers/webhook-receiver.js'
 import { eventually, sleep } from '../helpers/wait.js'
 
@@ -87,6 +88,7 @@ describe('fleet mode: replicas share one split through Redis', () => {
     // Every replica's audit log is the fleet's.
     expect((await admin(c!, 'GET', '/v1/events')).body).toEqual((await admin(a!, 'GET', '/v1/events')).body)
     expect((await admin(b!, 'GET', '/v1/status')).body).toMatchObject({ status: 'ok', state: { store: 'redis', connected: true } })
+    expect((await admin(b!, 'GET', '/metrics')).body).toMatch(/switchyard_state_store_connected 1\b/)
   })
 
   it('concurrent conflicting writes through two replicas: one winner, one 409, and every replica agrees', async () => {
@@ -112,6 +114,29 @@ describe('fleet mode: replicas share one split through Redis', () => {
     }
     const events = (await admin(c, 'GET', '/v1/events')).body as unknown[]
     expect(events).toHaveLength(5)
+  })
+
+  it('new targets set through one replica are followed by every replica', async () => {
+    const u = await upstreams()
+    const canary = await startColorUpstream('canary')
+    opened.push(canary)
+    const redis = { url: SHARED_REDIS_URL, keyPrefix: fleetPrefix() }
+    const replicas = [await replica(u, redis), await replica(u, redis), await replica(u, redis)]
+    const put = await admin(replicas[1]!, 'PUT', '/v1/upstreams/green', { targets: [canary.url], reason: 'release 2' })
+    expect(put.status).toBe(200)
+    await eventually(async () => replicas.every((r) => r.targets().green[0] === canary.url), 1_000)
+    for (const r of replicas) {
+      const res = await fetch(r.proxyUrl, { headers: { 'x-switchyard-color': 'green' } })
+      await res.text()
+      expect(res.headers.get('x-upstream')).toBe('canary')
+    }
+    // Blue stays as configured; the event is in every replica's log once.
+    expect(replicas[0]!.targets().blue).toEqual([u.blue.url])
+    const events = (await admin(replicas[2]!, 'GET', '/v1/events')).body as { type: string; reason: string }[]
+    expect(events.filter((e) => e.type === 'targets')).toMatchObject([{ reason: 'release 2' }])
+    // Setting the config's targets again removes the override everywhere.
+    expect((await admin(replicas[0]!, 'PUT', '/v1/upstreams/green', { targets: [u.green.url] })).status).toBe(200)
+    await eventually(async () => replicas.every((r) => r.targets().green[0] === u.green.url), 1_000)
   })
 
   it('errors spread over three replicas trigger one fleet revert: one event, one webhook', async () => {
@@ -155,6 +180,50 @@ describe('fleet mode: replicas share one split through Redis', () => {
   })
 })
 
+describe('fleet mode: rollouts', () => {
+  const analysis = { interval: '100ms', minRequests: 20, confidence: 0.99, maxErrorRate: 0.05, maxP99Ratio: 1.5, maxP99: '500ms', failureThreshold: 3 }
+
+  async function fleetWithLoad() {
+    const blue = await startTunableUpstream('blue')
+    const green = await startTunableUpstream('green')
+    opened.push(blue, green)
+    const redis = { url: SHARED_REDIS_URL, keyPrefix: fleetPrefix() }
+    const patch = { autoRevert: { enabled: false }, rollout: { analysis } }
+    const u = { blue, green } as unknown as { blue: ColorUpstream; green: ColorUpstream }
+    const replicas = [await replica(u, redis, patch), await replica(u, redis, patch), await replica(u, redis, patch)]
+    for (const r of replicas) {
+      const load = startLoad(r.proxyUrl, 2)
+      opened.push({ close: async () => void (await load.stop()) })
+    }
+    return { replicas, blue, green }
+  }
+
+  it('a rollout started through one replica is driven by one replica for the fleet: one event per step', async () => {
+    const { replicas } = await fleetWithLoad()
+    const started = await admin(replicas[1]!, 'POST', '/v1/rollout', {
+      steps: [{ green: 10, hold: '200ms' }, { green: 50, hold: '200ms' }, { green: 100, hold: '200ms' }],
+    })
+    expect(started.status).toBe(201)
+    await eventually(async () => ((await admin(replicas[2]!, 'GET', '/v1/rollout')).body as { phase: string }).phase === 'succeeded', 15_000, 50)
+    const events = ((await admin(replicas[0]!, 'GET', '/v1/events')).body as { type: string; to: { green: number } | null }[]).reverse()
+    expect(events.filter((e) => e.type === 'step').map((e) => e.to!.green)).toEqual([10, 50, 100])
+    expect(events.filter((e) => e.type === 'promote')).toHaveLength(1)
+    expect(events.filter((e) => e.type === 'succeeded')).toHaveLength(1)
+    await eventually(async () => (await Promise.all(replicas.map(split))).every((s) => s.green === 100), 1_000)
+  })
+
+  it('a failing green is aborted once for the whole fleet', async () => {
+    const { replicas, green } = await fleetWithLoad()
+    green.failEvery = 2
+    expect((await admin(replicas[0]!, 'POST', '/v1/rollout', { steps: [{ green: 50, hold: '10s' }, { green: 100, hold: '10s' }] })).status).toBe(201)
+    await eventually(async () => ((await admin(replicas[1]!, 'GET', '/v1/rollout')).body as { phase: string }).phase === 'aborted', 10_000, 50)
+    await sleep(500)
+    const events = (await admin(replicas[2]!, 'GET', '/v1/events')).body as { type: string }[]
+    expect(events.filter((e) => e.type === 'abort')).toHaveLength(1)
+    expect((await Promise.all(replicas.map(split))).map((s) => s.green)).toEqual([0, 0, 0])
+  })
+})
+
 describe('fleet mode: Redis trouble', () => {
   let own: OwnRedis | undefined
   afterEach(async () => {
@@ -180,6 +249,7 @@ describe('fleet mode: Redis trouble', () => {
       expect(health.status).toBe(200)
       expect(health.body).toMatchObject({ status: 'degraded', detail: { store: { store: 'redis', connected: false } } })
       expect((await admin(r, 'GET', '/v1/status')).body).toMatchObject({ status: 'degraded', state: { connected: false } })
+      expect((await admin(r, 'GET', '/metrics')).body).toMatch(/switchyard_state_store_connected 0\b/)
     }
     // Serving as before, with the same colours.
     expect(await colorsOf(b, 100)).toEqual(before)

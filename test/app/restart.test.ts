@@ -42,6 +42,39 @@ describe('state across restarts', () => {
     }
   })
 
+  it('keeps targets set through the API across a restart, until the config lists other targets', async () => {
+    const canary = await startColorUpstream('canary')
+    const next = await startColorUpstream('next')
+    try {
+      const config = await testConfig([blue.url], [green.url])
+      const first = await startTestApp(config)
+      expect((await admin(first, 'PUT', '/v1/upstreams/green', { targets: [canary.url] })).status).toBe(200)
+      await first.close()
+
+      const second = await startTestApp(config)
+      const viaGreen = async (app: { proxyUrl: string }) =>
+        (await fetch(app.proxyUrl, { headers: { 'x-switchyard-color': 'green' } })).headers.get('x-upstream')
+      try {
+        expect(second.targets().green).toEqual([canary.url])
+        expect(await viaGreen(second)).toBe('canary')
+        expect(second.logs.text()).toContain('green follows the targets set through the admin API')
+      } finally {
+        await second.close()
+      }
+
+      // A config that lists other green targets is a newer decision: it wins.
+      const third = await startTestApp({ ...config, upstreams: { ...config.upstreams, green: { targets: [next.url] } } })
+      try {
+        expect(third.targets().green).toEqual([next.url])
+        expect(await viaGreen(third)).toBe('next')
+      } finally {
+        await third.close()
+      }
+    } finally {
+      await Promise.all([canary.close(), next.close()])
+    }
+  })
+
   it('refuses to start on a corrupt state file, naming it, and never replaces it', async () => {
     const config = await testConfig([blue.url], [green.url])
     await writeFile(config.state.file, '{"version":1,"split":{"green":')

@@ -10,6 +10,7 @@ const state: PersistedState = {
   split: { greenBuckets: 1234, generation: 7, reverted: { at: '2026-01-01T00:00:00.000Z', reason: 'r', errorRate: 0.5, requests: 40 } },
   events: [{ at: '2026-01-01T00:00:00.000Z', type: 'revert', from: { blue: 87.66, green: 12.34 }, to: { blue: 100, green: 0 }, source: 'auto-revert', reason: 'r' }],
   rollout: null,
+  targets: null,
 }
 
 async function tempDir(): Promise<string> {

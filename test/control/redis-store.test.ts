@@ -43,6 +43,7 @@ const state = (green: number, generation: number): PersistedState => ({
   split: { greenBuckets: green, generation, reverted: null },
   events: [],
   rollout: null,
+  targets: null,
 })
 
 afterEach(async () => {
