@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net'
+import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import type { Config } from './config/schema.js'
@@ -231,7 +232,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         return metrics.text(remote)
       },
       propagated: () => propagation,
-      stateStatus: () => store.status?.() ?? null,
+      stateStatus: () => (fleet === null ? null : { ...fleet.store.status(), replica: fleet.lease.id, leader: fleet.lease.leads() }),
       setTargets: (color, next, reason) => setTargets(color, next, 'api', reason),
     })
     // Closed after the data plane has drained, so operators can watch the drain.
@@ -383,7 +384,7 @@ async function connectFleet(config: Config, logger: Logger, cleanup: (() => Prom
   const settings = config.state.redis!
   const link = new RedisLink(settings, logger)
   const store = new RedisStateStore(link, { keyPrefix: settings.keyPrefix, logger })
-  const lease = new LeaderLease(link, { keyPrefix: settings.keyPrefix, id: `${hostname()}/${process.pid}`, logger })
+  const lease = new LeaderLease(link, { keyPrefix: settings.keyPrefix, id: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, logger })
   cleanup.push(async () => {
     await store.close()
     await link.close()

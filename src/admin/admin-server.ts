@@ -34,8 +34,8 @@ export interface AdminDeps {
   metricsText(): Promise<string>
   /** Resolves once the last split change routes in every proxy process. */
   propagated(): Promise<void>
-  /** The shared store's connection (fleet mode), or null with the state file. */
-  stateStatus(): StoreStatus | null
+  /** The shared store's connection and this replica's part in the fleet, or null with the state file. */
+  stateStatus(): (StoreStatus & { readonly replica: string; readonly leader: boolean }) | null
   /** Points a colour at new targets and records a `targets` event. */
   setTargets(color: Color, targets: readonly string[], reason: string | null): Promise<AuditEvent>
 }

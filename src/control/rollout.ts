@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import { parseDuration } from '../config/duration.js'
 import type { RolloutSettings } from '../config/schema.js'
 import type { Tally } from './error-window.js'
-import { ControlErrors, RolloutError } from './errors.js'
+import { ControlErrors, GenerationConflictError, RolloutError, WriteConflictError } from './errors.js'
 import type { ChangeOrigin, SplitController } from './split-controller.js'
 import { judge } from './statistics.js'
 import type { AuditEvent, RolloutState, RolloutStep } from './types.js'
@@ -93,7 +93,7 @@ export class RolloutController {
     const r = this.#o.controller.rollout()
     if (r?.phase !== 'progressing') return
     const now = Date.now()
-    await this.#o.controller.saveRollout({ ...r, stepStartedAt: new Date(now).toISOString(), holdUntil: now + r.steps[r.step]!.holdMs })
+    await this.#o.controller.saveRollout({ ...r, stepStartedAt: new Date(now).toISOString(), holdUntil: now + r.steps[r.step]!.holdMs }, r)
     this.#o.logger.info({ rollout: r.id, step: r.step + 1 }, 'rollout continues after restart; the hold of its step restarts')
   }
 
@@ -109,6 +109,8 @@ export class RolloutController {
   /** Starts a rollout at its first step. 409 when one is progressing or paused. */
   async begin(plan: RolloutPlan, source: string, reason: string | null): Promise<RolloutState> {
     const steps = planSteps(plan, this.#o.settings())
+    // In a fleet, act on the latest rollout, not on one this replica has not caught up with.
+    await this.#o.controller.adopt()
     const current = this.#o.controller.rollout()
     if (current !== null && (current.phase === 'progressing' || current.phase === 'paused')) {
       throw stateError(`rollout ${current.id} is ${current.phase}; abort it before starting another`)
@@ -140,23 +142,26 @@ export class RolloutController {
       source,
       reason: `rollout started: step 1 of ${steps.length}${reason === null ? '' : ` (${reason})`}`,
       rollout,
+      basedOn: current,
     })
     return rollout
   }
 
   async pause(source: string, reason: string | null): Promise<RolloutState> {
+    await this.#o.controller.adopt()
     const r = this.#require('progressing', 'pause')
     const next: RolloutState = { ...r, phase: 'paused', holdLeftMs: Math.max(0, r.holdUntil - Date.now()) }
-    await this.#o.controller.record('pause', r.phase, 'paused', source, reason, next)
+    await this.#o.controller.record('pause', r.phase, 'paused', source, reason, next, r)
     return next
   }
 
   async resume(source: string, reason: string | null): Promise<RolloutState> {
+    await this.#o.controller.adopt()
     const r = this.#require('paused', 'resume')
     const now = Date.now()
     const next: RolloutState = { ...r, phase: 'progressing', holdUntil: now + (r.holdLeftMs ?? 0), holdLeftMs: null }
     this.#restartAnalysis(now)
-    await this.#o.controller.record('resume', 'paused', 'progressing', source, reason, next)
+    await this.#o.controller.record('resume', 'paused', 'progressing', source, reason, next, r)
     return next
   }
 
@@ -166,6 +171,7 @@ export class RolloutController {
    * the revert's latch and numbers stay as they are.
    */
   async abort(source: string, reason: string): Promise<RolloutState> {
+    await this.#o.controller.adopt()
     const r = this.#o.controller.rollout()
     if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused')) {
       throw stateError(`no rollout is progressing or paused${r === null ? '' : ` (the last one ${r.phase})`}`)
@@ -173,9 +179,9 @@ export class RolloutController {
     const next: RolloutState = { ...r, phase: 'aborted', endedAt: new Date().toISOString(), reason, holdLeftMs: null }
     const why = `rollout aborted: ${reason}`
     if (this.#o.controller.state().greenBuckets === 0) {
-      await this.#o.controller.record('abort', r.phase, 'aborted', source, why, next)
+      await this.#o.controller.record('abort', r.phase, 'aborted', source, why, next, r)
     } else {
-      await this.#o.controller.change({ greenBuckets: 0, type: 'abort', source, reason: why, rollout: next })
+      await this.#o.controller.change({ greenBuckets: 0, type: 'abort', source, reason: why, rollout: next, basedOn: r })
     }
     this.#o.logger.warn({ rollout: r.id, step: r.step + 1, source }, why)
     return next
@@ -188,13 +194,16 @@ export class RolloutController {
     const now = Date.now()
     this.#restartAnalysis(now)
     const hold = r.steps[r.step]!.holdMs
-    await this.#o.controller.saveRollout({
-      ...r,
-      consecutiveFailures: 0,
-      passedThisStep: false,
-      stepStartedAt: new Date(now).toISOString(),
-      ...(r.phase === 'progressing' ? { holdUntil: now + hold } : { holdLeftMs: hold }),
-    })
+    await this.#o.controller.saveRollout(
+      {
+        ...r,
+        consecutiveFailures: 0,
+        passedThisStep: false,
+        stepStartedAt: new Date(now).toISOString(),
+        ...(r.phase === 'progressing' ? { holdUntil: now + hold } : { holdLeftMs: hold }),
+      },
+      r,
+    )
   }
 
   /** The first step of a default (stepWeight) plan, in percent. */
@@ -250,7 +259,12 @@ export class RolloutController {
     try {
       await this.#step(r, Date.now())
     } catch (err) {
-      this.#o.logger.error({ err }, 'rollout step failed')
+      // Someone else moved the rollout or the split meanwhile: the next tick starts from that.
+      if (err instanceof RolloutError || err instanceof WriteConflictError || err instanceof GenerationConflictError) {
+        this.#o.logger.debug({ err: err.message }, 'rollout step skipped: the state moved on')
+      } else {
+        this.#o.logger.error({ err }, 'rollout step failed')
+      }
     } finally {
       this.#busy = false
     }
@@ -273,11 +287,11 @@ export class RolloutController {
         lastVerdict: { ...verdict, at: new Date(now).toISOString() },
       }
       if (verdict.result === 'fail' && r.consecutiveFailures >= settings.analysis.failureThreshold) {
-        await this.#o.controller.saveRollout(r)
+        await this.#o.controller.saveRollout(r, start)
         await this.abort('rollout', `${r.consecutiveFailures} failing checks in a row at step ${r.step + 1}: ${verdict.reasons.join('; ')}`)
         return
       }
-      await this.#o.controller.saveRollout(r)
+      await this.#o.controller.saveRollout(r, start)
     }
     if (now < r.holdUntil || !r.passedThisStep || r.consecutiveFailures !== 0) return
     const next = r.step + 1
@@ -290,13 +304,14 @@ export class RolloutController {
         source: 'rollout',
         reason: `step ${next + 1} of ${r.steps.length}`,
         rollout: { ...r, step: next, stepStartedAt: new Date(now).toISOString(), holdUntil: now + step.holdMs, passedThisStep: false },
+        basedOn: r,
       })
       return
     }
     // The phase turns to succeeded with the 'succeeded' event, so whoever sees it sees the event.
-    await this.#o.controller.change({ greenBuckets: 10_000, type: 'promote', source: 'rollout', reason: 'rollout succeeded', rollout: r })
+    await this.#o.controller.change({ greenBuckets: 10_000, type: 'promote', source: 'rollout', reason: 'rollout succeeded', rollout: r, basedOn: r })
     const done: RolloutState = { ...r, phase: 'succeeded', endedAt: new Date(now).toISOString() }
-    await this.#o.controller.record('succeeded', null, { green: 100 }, 'rollout', `all ${r.steps.length} steps passed`, done)
+    await this.#o.controller.record('succeeded', null, { green: 100 }, 'rollout', `all ${r.steps.length} steps passed`, done, r)
     this.#o.logger.info({ rollout: r.id, steps: r.steps.length }, 'rollout succeeded: green is at 100%')
     if (settings.swapOnPromote && this.#o.swapColors !== undefined) await this.#o.swapColors()
   }
@@ -322,7 +337,7 @@ export class RolloutController {
       if (event.type === 'revert') await this.abort('auto-revert', `auto-revert: ${event.reason ?? 'green failed'}`)
       else if (event.type === 'rollback') await this.abort(event.source, 'rolled back by an operator')
       else if (event.type === 'promote') {
-        await this.#o.controller.saveRollout({ ...r, phase: 'succeeded', endedAt: new Date().toISOString(), reason: 'promoted by an operator' })
+        await this.#o.controller.saveRollout({ ...r, phase: 'succeeded', endedAt: new Date().toISOString(), reason: 'promoted by an operator' }, r)
       } else if (event.type === 'split' && r.phase === 'progressing') {
         await this.pause(event.source, 'a manual split change paused the rollout')
       }

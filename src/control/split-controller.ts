@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { makeTable, type RoutingTable, type TableSource } from '../routing/types.js'
-import { GenerationConflictError, StateUnavailableError, WriteConflictError } from './errors.js'
+import { ControlErrors, GenerationConflictError, RolloutError, StateUnavailableError, WriteConflictError } from './errors.js'
 import type { Color } from '../routing/types.js'
 import type {
   AuditEvent,
@@ -25,6 +25,8 @@ export interface SplitChange {
   readonly ifGeneration?: number
   /** The rollout state to store with this change, in the same write; undefined leaves it. */
   readonly rollout?: RolloutState | null
+  /** The rollout `rollout` was computed from: refused (409) if it is no longer the current one. */
+  readonly basedOn?: RolloutState | null
 }
 
 /**
@@ -182,6 +184,7 @@ export class SplitController implements TableSource {
   change(change: SplitChange): Promise<SplitState> {
     return this.#serialize(async () => {
       await this.#sync()
+      this.#checkBasis(change.basedOn)
       const before = this.#state
       if (change.ifGeneration !== undefined && change.ifGeneration !== before.generation) {
         throw new GenerationConflictError(change.ifGeneration, before.generation)
@@ -244,9 +247,11 @@ export class SplitController implements TableSource {
     source: string,
     reason: string | null = null,
     rollout?: RolloutState | null,
+    basedOn?: RolloutState | null,
   ): Promise<AuditEvent> {
     return this.#serialize(async () => {
       await this.#sync()
+      this.#checkBasis(basedOn)
       const event = this.#event(type, from, to, source, reason)
       await this.#commit(this.#state, event, rollout)
       return event
@@ -254,9 +259,10 @@ export class SplitController implements TableSource {
   }
 
   /** Stores rollout progress (checks, counters) without an audit event. */
-  saveRollout(rollout: RolloutState | null): Promise<void> {
+  saveRollout(rollout: RolloutState | null, basedOn?: RolloutState | null): Promise<void> {
     return this.#serialize(async () => {
       await this.#sync()
+      this.#checkBasis(basedOn)
       const next: PersistedState = { split: this.#state, events: this.#events, rollout, targets: this.#targets }
       await this.#save(next, null)
       this.#apply(next)
@@ -361,6 +367,20 @@ export class SplitController implements TableSource {
       if (err instanceof WriteConflictError) throw new WriteConflictError(this.#state.generation)
       throw err
     }
+  }
+
+  /**
+   * A rollout write is computed from the rollout its writer read. When that is no longer the
+   * current one (another replica's leader checked or stepped, an operator paused it), the
+   * write would undo that: refuse it.
+   */
+  #checkBasis(basedOn: RolloutState | null | undefined): void {
+    if (basedOn === undefined || basedOn === this.#rollout) return
+    const now = this.#rollout
+    throw new RolloutError(
+      ControlErrors.SY_ERR_ROLLOUT_STATE,
+      `the rollout changed while this request was in flight (it is now ${now === null ? 'gone' : `${now.phase} at step ${now.step + 1}`}); read it again and retry`,
+    )
   }
 
   #serialize<T>(task: () => Promise<T>): Promise<T> {
