@@ -165,8 +165,10 @@ export class SplitController implements TableSource {
     return this.#serialize(async () => {
       await this.#sync()
       const event = this.#event('targets', from, to, source, reason)
-      const { [color]: _old, ...others } = this.#targets
-      await this.#commit(this.#state, event, undefined, override === null ? others : { ...others, [color]: override })
+      const targets: { -readonly [C in Color]?: TargetOverride } = { ...this.#targets }
+      if (override === null) delete targets[color]
+      else targets[color] = override
+      await this.#commit(this.#state, event, undefined, targets)
       return event
     })
   }

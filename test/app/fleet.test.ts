@@ -68,27 +68,27 @@ describe('fleet mode: replicas share one split through Redis', () => {
     const redis = { url: SHARED_REDIS_URL, keyPrefix: fleetPrefix() }
     // Started together: one seeds the state, the others take it.
     const [a, b, c] = await Promise.all([replica(u, redis, { split: { green: 10 } }), replica(u, redis, { split: { green: 10 } }), replica(u, redis)])
-    const first = await split(a!)
-    expect(await split(b!)).toEqual(first)
-    expect(await split(c!)).toEqual(first)
+    const first = await split(a)
+    expect(await split(b)).toEqual(first)
+    expect(await split(c)).toEqual(first)
 
-    const put = await admin(a!, 'PUT', '/v1/split', { green: 30 })
+    const put = await admin(a, 'PUT', '/v1/split', { green: 30 })
     expect(put.status).toBe(200)
     const wroteAt = Date.now()
-    await eventually(async () => (await split(b!)).green === 30 && (await split(c!)).green === 30, 1_000, 10)
+    await eventually(async () => (await split(b)).green === 30 && (await split(c)).green === 30, 1_000, 10)
     expect(Date.now() - wroteAt).toBeLessThan(1_000)
-    expect(await split(c!)).toEqual(put.body)
+    expect(await split(c)).toEqual(put.body)
 
-    const [ca, cb, cc] = await Promise.all([colorsOf(a!, 200), colorsOf(b!, 200), colorsOf(c!, 200)])
+    const [ca, cb, cc] = await Promise.all([colorsOf(a, 200), colorsOf(b, 200), colorsOf(c, 200)])
     expect(cb).toEqual(ca)
     expect(cc).toEqual(ca)
     const green = ca.filter((c) => c === 'green').length
     expect(green).toBeGreaterThan(30)
     expect(green).toBeLessThan(90)
     // Every replica's audit log is the fleet's.
-    expect((await admin(c!, 'GET', '/v1/events')).body).toEqual((await admin(a!, 'GET', '/v1/events')).body)
-    expect((await admin(b!, 'GET', '/v1/status')).body).toMatchObject({ status: 'ok', state: { store: 'redis', connected: true } })
-    expect((await admin(b!, 'GET', '/metrics')).body).toMatch(/switchyard_state_store_connected 1\b/)
+    expect((await admin(c, 'GET', '/v1/events')).body).toEqual((await admin(a, 'GET', '/v1/events')).body)
+    expect((await admin(b, 'GET', '/v1/status')).body).toMatchObject({ status: 'ok', state: { store: 'redis', connected: true } })
+    expect((await admin(b, 'GET', '/metrics')).body).toMatch(/switchyard_state_store_connected 1\b/)
   })
 
   it('concurrent conflicting writes through two replicas: one winner, one 409, and every replica agrees', async () => {
