@@ -58,6 +58,28 @@ describe('resolveConfig', () => {
     expect(config.admin.token).toBe('from-env')
   })
 
+  it('state.redis selects the fleet store; SWITCHYARD_REDIS_URL overrides its url; a password never shows in errors', () => {
+    expect(resolveConfig(base).state.redis).toBeNull()
+    expect(resolveConfig({ ...base, state: { redis: { url: 'redis://127.0.0.1:6379/2' } } }).state.redis).toEqual({
+      url: 'redis://127.0.0.1:6379/2',
+      keyPrefix: 'switchyard:',
+    })
+    expect(resolveConfig(base, { SWITCHYARD_REDIS_URL: 'rediss://:pw@redis.internal:6380' }).state.redis).toEqual({
+      url: 'rediss://:pw@redis.internal:6380',
+      keyPrefix: 'switchyard:',
+    })
+    const err = (() => {
+      try {
+        resolveConfig({ ...base, state: { redis: { url: 'http://:hunter2@h:6379' } } })
+      } catch (e) {
+        return e as Error
+      }
+      return undefined
+    })()
+    expect(err?.message).toContain('http://:***@h:6379')
+    expect(err?.message).not.toContain('hunter2')
+  })
+
   it('allows a non-loopback admin host with a token from the environment', () => {
     const config = resolveConfig({ ...base, admin: { host: '0.0.0.0' } }, { SWITCHYARD_ADMIN_TOKEN: 's3cret' })
     expect(config.admin).toMatchObject({ host: '0.0.0.0', token: 's3cret' })
@@ -103,6 +125,11 @@ describe('resolveConfig', () => {
     ['healthCheck.unhealthyThreshold zero', { healthCheck: { unhealthyThreshold: 0 } }, /^healthCheck\.unhealthyThreshold must be between 1 and 100$/],
     ['healthCheck.path without slash', { healthCheck: { path: 'health' } }, /^healthCheck\.path /],
     ['outlierDetection.ejectionTime junk', { outlierDetection: { ejectionTime: 'long' } }, /^outlierDetection\.ejectionTime must be a duration/],
+    ['state.redis.url not redis', { state: { redis: { url: 'http://127.0.0.1:6379' } } }, /^state\.redis\.url must be a redis:\/\/ or rediss:\/\/ URL/],
+    ['state.redis without url', { state: { redis: { keyPrefix: 'a:' } } }, /^state\.redis\.url is required/],
+    ['state.redis.url with a db name', { state: { redis: { url: 'redis://127.0.0.1:6379/main' } } }, /^state\.redis\.url path must be a database number/],
+    ['state.redis unknown key', { state: { redis: { url: 'redis://h', host: 'h' } } }, /^state\.redis\.host is not a known config key$/],
+    ['state.redis.keyPrefix empty', { state: { redis: { url: 'redis://h', keyPrefix: '' } } }, /^state\.redis\.keyPrefix /],
     ['not a mapping', ['a'], /YAML mapping/],
   ]
   for (const [name, patch, message] of bad) {
