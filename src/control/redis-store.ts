@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { WriteConflictError } from './errors.js'
+import { StateUnavailableError, WriteConflictError } from './errors.js'
 import type { RedisLink } from './redis-link.js'
 import { decodeState, encodeState } from './state-codec.js'
 import type { AuditEvent, PersistedState, StateStore, StoreStatus } from './types.js'
 
 /** How often each replica compares its write version with Redis's: heals a missed message. */
 const RECONCILE_EVERY_MS = 500
+/**
+ * A write must run within this long of Redis's clock reading before it (well inside the
+ * command timeout), so a write held up by a hung Redis never lands after its 503.
+ */
+const WRITE_DEADLINE_MS = 700
 
 /** Reads the state hash and the newest events in one step. */
 const LOAD = `
@@ -18,9 +23,12 @@ return {head[1] or false, head[2] or false, head[3] or false, events}
 /**
  * The compare-and-set: writes only when the stored write version is the one the writer read
  * (0: nothing stored, which also starts a new epoch). Adds the events, trims the log and
- * announces the new version, all in one atomic step.
+ * announces the new version, all in one atomic step. A script that runs after its deadline
+ * (Redis's clock) writes nothing: its writer has given up and told the admin so.
  */
 const SAVE = `
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[7]) then return {-1, 0, ''} end
 local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch')
 local rev = tonumber(head[1] or '0')
 local epoch = head[2] or ''
@@ -31,10 +39,26 @@ if rev == 0 then
 end
 rev = rev + 1
 redis.call('HSET', KEYS[1], 'rev', rev, 'epoch', epoch, 'doc', ARGV[4])
-for i = 7, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
-if #ARGV >= 7 then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1) end
+for i = 8, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+if #ARGV >= 8 then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1) end
 redis.call('PUBLISH', ARGV[6], epoch .. ':' .. rev)
 return {1, rev, epoch}
+`
+
+/**
+ * Puts a replica's newer state back when Redis went back in time (same epoch, an older write
+ * version): only over an older version, so of several replicas the one that saw most wins.
+ */
+const RESTORE = `
+local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch')
+local rev = tonumber(head[1] or '0')
+if (head[2] or '') ~= ARGV[2] or rev >= tonumber(ARGV[1]) then return {0, rev, head[2] or ''} end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'epoch', ARGV[2], 'doc', ARGV[3])
+for i = 6, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+redis.call('PUBLISH', ARGV[5], ARGV[2] .. ':' .. ARGV[1])
+return {1, tonumber(ARGV[1]), ARGV[2]}
 `
 
 /** Where a replica's view of the stored state is: an epoch (changes when Redis lost it) and a version. */
@@ -101,8 +125,10 @@ export class RedisStateStore implements StateStore {
     // A first write carries the whole log this replica holds (a flushed Redis gets it back).
     const added = base.rev === 0 ? [...state.events].reverse() : event === null || event === undefined ? [] : [event]
     const doc = JSON.stringify(encodeState(state, false))
-    const reply = (await this.#link.run((r) =>
-      r.eval(
+    const reply = (await this.#link.run(async (r) => {
+      const [seconds, micros] = await r.time()
+      const deadline = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + WRITE_DEADLINE_MS
+      return r.eval(
         SAVE,
         2,
         this.#keys.state,
@@ -113,23 +139,55 @@ export class RedisStateStore implements StateStore {
         doc,
         this.#maxEvents,
         this.#keys.channel,
+        deadline,
         ...added.map((e) => JSON.stringify(e)),
-      ),
-    )) as [number, number, string]
+      )
+    })) as [number, number, string]
     const [ok, rev, epoch] = reply
+    if (ok === -1) throw new StateUnavailableError(`Redis at ${this.#link.where} ran the write too late, so it wrote nothing`)
     if (ok !== 1) throw new WriteConflictError(state.split.generation)
     this.#version = { epoch, rev }
   }
 
-  async refresh(): Promise<PersistedState | null | undefined> {
+  async refresh(): Promise<PersistedState | null | undefined | 'behind'> {
     const [rev, epoch] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch'))
     if (rev === null) {
       this.#version = { epoch: '', rev: 0 }
       return null
     }
     const seen = this.#version
-    if (seen !== null && seen.rev === Number(rev) && seen.epoch === epoch) return undefined
+    if (seen !== null && seen.epoch === epoch) {
+      if (seen.rev === Number(rev)) return undefined
+      if (seen.rev > Number(rev)) {
+        this.#logger.warn(
+          { stored: Number(rev), seen: seen.rev },
+          'Redis holds an older state than this replica saw (restarted from an old snapshot?): writing the newer one back',
+        )
+        return 'behind'
+      }
+    }
     return this.load()
+  }
+
+  async restore(state: PersistedState): Promise<void> {
+    const seen = this.#version
+    if (seen === null) throw new WriteConflictError(state.split.generation)
+    const doc = JSON.stringify(encodeState(state, false))
+    const reply = (await this.#link.run((r) =>
+      r.eval(
+        RESTORE,
+        2,
+        this.#keys.state,
+        this.#keys.events,
+        seen.rev,
+        seen.epoch,
+        doc,
+        this.#maxEvents,
+        this.#keys.channel,
+        ...[...state.events].reverse().map((e) => JSON.stringify(e)),
+      ),
+    )) as [number, number, string]
+    if (reply[0] !== 1) throw new WriteConflictError(state.split.generation)
   }
 
   /**

@@ -282,6 +282,16 @@ export class SplitController implements TableSource {
     if (this.#pendingRevert !== null) await this.#writePendingRevert()
     const fresh = await store.refresh()
     if (fresh === undefined) return
+    if (fresh === 'behind') {
+      try {
+        await store.restore?.({ split: this.#state, events: this.#events, rollout: this.#rollout, targets: this.#targets })
+      } catch (err) {
+        // Another replica that saw more put its state back first; the next sync adopts it.
+        if (err instanceof WriteConflictError) return
+        throw err
+      }
+      return
+    }
     if (fresh === null) {
       // Nothing stored. A replica that only knows its config's split gives the others a moment.
       if (this.#offlineSince !== null) {

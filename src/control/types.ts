@@ -118,9 +118,15 @@ export interface StateStore {
   save(state: PersistedState, event?: AuditEvent | null): Promise<void>
   /**
    * Shared stores: the stored state when another replica changed it since this store last
-   * read or wrote it; undefined when it did not change; null when nothing is stored.
+   * read or wrote it; undefined when it did not change; null when nothing is stored;
+   * 'behind' when it holds an older version of what this replica already saw.
    */
-  refresh?(): Promise<PersistedState | null | undefined>
+  refresh?(): Promise<PersistedState | null | undefined | 'behind'>
+  /**
+   * Shared stores, after refresh() said 'behind' (the store went back in time, e.g. Redis
+   * restarted from an older snapshot): writes this replica's newer state back.
+   */
+  restore?(state: PersistedState): Promise<void>
   /** Shared stores: `onChange` runs when the stored state may have changed (pub/sub, reconcile, reconnect). */
   watch?(onChange: () => void): void
   status?(): StoreStatus

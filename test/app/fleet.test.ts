@@ -236,7 +236,7 @@ describe('fleet mode: Redis trouble', () => {
   })
 
   it('Redis down: replicas keep routing with the last split, say degraded, refuse writes with 503, then heal', async () => {
-    own = await startOwnRedis({ persist: true })
+    own = await startOwnRedis({ persist: 'aof' })
     const u = await upstreams()
     const redis = { url: own.url, keyPrefix: 'fleet:' }
     const a = await replica(u, redis)
@@ -282,8 +282,77 @@ describe('fleet mode: Redis trouble', () => {
     await eventually(async () => (await split(a)).green === 40 && (await split(b)).green === 40, 1_000)
   })
 
+  it('a Redis that hangs: writes get 503 within about two seconds, never land later, and the fleet heals', async () => {
+    own = await startOwnRedis({ persist: 'aof' })
+    const u = await upstreams()
+    const redis = { url: own.url, keyPrefix: 'fleet:' }
+    const a = await replica(u, redis)
+    const b = await replica(u, redis)
+    expect((await admin(a, 'PUT', '/v1/split', { green: 30 })).status).toBe(200)
+    await eventually(async () => (await split(b)).green === 30, 1_000)
+    const acked = await split(a)
+    const before = await colorsOf(a, 50)
+
+    own.pause()
+    const asked = Date.now()
+    const refused = await admin(a, 'PUT', '/v1/split', { green: 60 })
+    expect(refused.status).toBe(503)
+    expect(Date.now() - asked).toBeLessThan(2_500)
+    expect(await colorsOf(a, 50)).toEqual(before)
+    await eventually(async () => ((await admin(b, 'GET', '/healthz')).body as { status: string }).status === 'degraded', 3_000)
+
+    own.resume()
+    for (const r of [a, b]) {
+      await eventually(async () => ((await admin(r, 'GET', '/healthz')).body as { status: string }).status === 'ok', 5_000)
+    }
+    // The refused write was held in Redis's socket while it hung; it ran too late and wrote nothing.
+    await sleep(600)
+    expect(await split(a)).toEqual(acked)
+    expect(await split(b)).toEqual(acked)
+    expect((await admin(b, 'PUT', '/v1/split', { green: 35 })).status).toBe(200)
+  })
+
+  it('a Redis restarted from an older snapshot gets the newer split back: nothing acknowledged is lost', async () => {
+    own = await startOwnRedis({ persist: 'snapshot' })
+    const u = await upstreams()
+    const redis = { url: own.url, keyPrefix: 'fleet:' }
+    const a = await replica(u, redis)
+    const b = await replica(u, redis)
+    expect((await admin(a, 'PUT', '/v1/split', { green: 20 })).status).toBe(200)
+    const client = redisClient(own.url)
+    try {
+      await client.save()
+    } finally {
+      client.disconnect()
+    }
+    // Acknowledged after the snapshot: a Redis restart from it would forget this.
+    expect((await admin(b, 'PUT', '/v1/split', { green: 40, reason: 'after the snapshot' })).status).toBe(200)
+    await eventually(async () => (await split(a)).green === 40, 1_000)
+    const acked = await split(a)
+    const events = (await admin(a, 'GET', '/v1/events')).body
+
+    await own.stop()
+    await own.start()
+    const check = redisClient(own.url)
+    try {
+      await eventually(async () => {
+        const doc = await check.hget('fleet:state', 'doc').catch(() => null)
+        return doc !== null && (JSON.parse(doc) as { split: { green: number } }).split.green === 40
+      }, 5_000)
+      expect(await check.lindex('fleet:events', 0)).toContain('after the snapshot')
+    } finally {
+      check.disconnect()
+    }
+    for (const r of [a, b]) {
+      expect(await split(r)).toEqual(acked)
+      expect((await admin(r, 'GET', '/v1/events')).body).toEqual(events)
+    }
+    expect((await admin(a, 'PUT', '/v1/split', { green: 45 })).status).toBe(200)
+    await eventually(async () => (await split(b)).green === 45, 1_000)
+  })
+
   it('a Redis that comes back empty gets the fleet’s split back from the replicas', async () => {
-    own = await startOwnRedis({ persist: false })
+    own = await startOwnRedis({ persist: 'none' })
     const u = await upstreams()
     const redis = { url: own.url, keyPrefix: 'fleet:' }
     const a = await replica(u, redis)

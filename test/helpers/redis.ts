@@ -49,8 +49,9 @@ async function freePort(): Promise<number> {
 
 /**
  * A redis-server of the test's own, on its own port, that the test stops and starts to play
- * an outage. With `persist`, it keeps its data in an append-only file across restarts (as a
- * production Redis would); without, a restart comes back empty (a flushed Redis).
+ * an outage. `persist`: 'aof' keeps every write across restarts (appendfsync always); 'snapshot'
+ * comes back with the last `SAVE` the test made (an RDB restore: Redis goes back in time);
+ * 'none' comes back empty (a flushed Redis).
  */
 export interface OwnRedis {
   readonly port: number
@@ -59,15 +60,20 @@ export interface OwnRedis {
   stop(): Promise<void>
   /** Starts it again on the same port and resolves once it answers PING. */
   start(): Promise<void>
+  /** SIGSTOP: Redis hangs with its connections open (a black-holed network looks the same). */
+  pause(): void
+  /** SIGCONT after pause(). */
+  resume(): void
 }
 
-export async function startOwnRedis(options: { persist: boolean }): Promise<OwnRedis> {
+export async function startOwnRedis(options: { persist: 'aof' | 'snapshot' | 'none' }): Promise<OwnRedis> {
   const port = await freePort()
   const dir = await mkdtemp(join(tmpdir(), 'sy-redis-'))
   let child: ChildProcess | undefined
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--appendonly', options.persist ? 'yes' : 'no']
-    if (options.persist) args.push('--appendfsync', 'always')
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, '--appendonly', options.persist === 'aof' ? 'yes' : 'no']
+    if (options.persist === 'aof') args.push('--appendfsync', 'always')
+    if (options.persist === 'none') args.push('--dbfilename', `never-${randomUUID()}.rdb`)
     child = spawn('redis-server', args, { stdio: 'ignore' })
     const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
     probe.on('error', () => undefined)
@@ -90,9 +96,17 @@ export async function startOwnRedis(options: { persist: boolean }): Promise<OwnR
     child = undefined
     if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
     const exited = once(running, 'exit')
+    running.kill('SIGCONT')
     running.kill('SIGTERM')
     await exited
   }
   await start()
-  return { port, url: `redis://127.0.0.1:${port}`, stop, start }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop,
+    start,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
+  }
 }
