@@ -52,6 +52,10 @@ async function split(app: Replica): Promise<Split> {
   return (await admin(app, 'GET', '/v1/split')).body as Split
 }
 
+async function leads(app: Replica): Promise<boolean> {
+  return ((await admin(app, 'GET', '/v1/status')).body as { state: { leader: boolean } }).state.leader
+}
+
 async function colorsOf(app: Replica, users: number): Promise<string[]> {
   const colors: string[] = []
   for (let i = 0; i < users; i++) {
@@ -214,6 +218,23 @@ describe('fleet mode: rollouts', () => {
     expect(events.filter((e) => e.type === 'promote')).toHaveLength(1)
     expect(events.filter((e) => e.type === 'succeeded')).toHaveLength(1)
     await eventually(async () => (await Promise.all(replicas.map(split))).every((s) => s.green === 100), 1_000)
+  })
+
+  it('when the replica that drives a rollout stops, another takes over at the same step', async () => {
+    const { replicas } = await fleetWithLoad()
+    expect((await admin(replicas[0]!, 'POST', '/v1/rollout', { steps: [{ green: 10, hold: '300ms' }, { green: 30, hold: '300ms' }, { green: 60, hold: '300ms' }] })).status).toBe(201)
+    let leader: Replica | undefined
+    await eventually(async () => {
+      for (const r of replicas) if (await leads(r)) leader = r
+      return leader !== undefined
+    }, 3_000)
+    await leader!.close()
+    const rest = replicas.filter((r) => r !== leader)
+    await eventually(async () => ((await admin(rest[0]!, 'GET', '/v1/rollout')).body as { phase: string }).phase === 'succeeded', 15_000, 50)
+    const steps = ((await admin(rest[1]!, 'GET', '/v1/events')).body as { type: string; to: { green: number } | null }[]).filter((e) => e.type === 'step')
+    expect(steps.map((e) => e.to!.green).reverse()).toEqual([10, 30, 60])
+    const leaders = await Promise.all(rest.map(leads))
+    expect(leaders.filter(Boolean)).toHaveLength(1)
   })
 
   it('a failing green is aborted once for the whole fleet', async () => {

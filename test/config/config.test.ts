@@ -1,7 +1,8 @@
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { parse as parseYaml, parseAllDocuments } from 'yaml'
 import { ConfigError, loadConfigFile, resolveConfig } from '../../src/config/load.js'
 import { parseDuration } from '../../src/config/duration.js'
 
@@ -155,6 +156,29 @@ describe('loadConfigFile', () => {
     await expect(loadConfigFile(join(dir, 'none.yaml'), {})).rejects.toThrow(/config file .*none\.yaml does not exist/)
     await writeFile(join(dir, 'bad.yaml'), 'proxy: { port: 80\n')
     await expect(loadConfigFile(join(dir, 'bad.yaml'), {})).rejects.toThrow(/is not valid YAML/)
+  })
+
+  it('the example Kubernetes manifest holds a valid fleet config, with a grace period past the drain', async () => {
+    interface Manifest {
+      kind: string
+      data?: Record<string, string>
+      spec?: { template: { spec: { terminationGracePeriodSeconds: number; containers: { readinessProbe: { httpGet: { path: string } } }[] } } }
+    }
+    const docs = parseAllDocuments(await readFile('config/kubernetes.yaml', 'utf8')).map((d) => d.toJS() as Manifest)
+    const fleetConfig = docs.find((d) => d.kind === 'ConfigMap')!.data!['switchyard.yaml']!
+    const config = resolveConfig(parseYaml(fleetConfig), {
+      SWITCHYARD_ADMIN_TOKEN: 'from-the-secret',
+      SWITCHYARD_REDIS_URL: 'redis://:pw@redis:6379/0',
+    })
+    expect(config.state.redis).toEqual({ url: 'redis://:pw@redis:6379/0', keyPrefix: 'switchyard:prod:' })
+    expect(config.admin.token).toBe('from-the-secret')
+    const pod = docs.find((d) => d.kind === 'Deployment')!.spec!.template.spec
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.drain.deadline + 5_000)
+    expect(pod.containers[0]!.readinessProbe.httpGet.path).toBe('/healthz')
+    // Without the Secret's URL the config names what is missing.
+    expect(() => resolveConfig(parseYaml(fleetConfig), { SWITCHYARD_ADMIN_TOKEN: 't' })).toThrow(
+      /^state\.redis\.url is required/,
+    )
   })
 
   it('accepts the shipped config/default.yaml', async () => {
