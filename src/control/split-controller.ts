@@ -323,17 +323,22 @@ export class SplitController implements TableSource {
       )
       return
     }
-    const known = this.#events
-    const before = this.#state
     const wasOffline = this.#offlineSince !== null
     this.#offlineSince = null
-    this.#apply(fresh)
+    this.#adoptState(fresh)
     if (wasOffline) {
       this.#logger.info(
         { green: fresh.split.greenBuckets / 100, generation: fresh.split.generation },
         'the shared store answers: adopted its split in place of the config split this replica started with',
       )
     }
+  }
+
+  /** Takes another replica's state and tells the listeners what changed (as `remote`). */
+  #adoptState(fresh: PersistedState): void {
+    const known = this.#events
+    const before = this.#state
+    this.#apply(fresh)
     const added = newEvents(known, fresh.events).reverse()
     const moved = before.generation !== fresh.split.generation || before.greenBuckets !== fresh.split.greenBuckets
     if (added.length === 0 && !moved) return
@@ -346,12 +351,14 @@ export class SplitController implements TableSource {
     const pending = this.#pendingRevert!
     const stored = await this.#store.load()
     this.#pendingRevert = null
-    if (stored === null || stored.split.generation !== pending.from.generation || stored.split.greenBuckets === 0) {
+    // An empty store: the seeding that follows writes this replica's (reverted) state.
+    if (stored === null) return
+    if (stored.split.generation !== pending.from.generation || stored.split.greenBuckets === 0) {
       this.#logger.warn(
-        { storedGeneration: stored?.split.generation ?? null, revertedFrom: pending.from.generation },
+        { storedGeneration: stored.split.generation, revertedFrom: pending.from.generation },
         'the revert made while the shared store was unreachable is not written: the split changed meanwhile (or is already 0)',
       )
-      this.#apply(stored ?? { split: this.#state, events: this.#events, rollout: this.#rollout, targets: this.#targets })
+      this.#adoptState(stored)
       return
     }
     const next: PersistedState = {

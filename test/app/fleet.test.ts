@@ -303,6 +303,33 @@ describe('fleet mode: Redis trouble', () => {
     await eventually(async () => (await split(a)).green === 40 && (await split(b)).green === 40, 1_000)
   })
 
+  it('a revert tripped while Redis is down acts at once on that replica and reaches the fleet when Redis returns', async () => {
+    own = await startOwnRedis({ persist: 'aof' })
+    const u = await upstreams()
+    const redis = { url: own.url, keyPrefix: 'fleet:' }
+    const patch = {
+      split: { green: 50 },
+      autoRevert: { enabled: true, window: '10s', minRequests: 10, maxErrorRate: 0.2 },
+      outlierDetection: { consecutiveErrors: 0 },
+    }
+    const a = await replica(u, redis, patch)
+    const b = await replica(u, redis, patch)
+    await own.stop()
+    await eventually(async () => ((await admin(a, 'GET', '/healthz')).body as { status: string }).status === 'degraded', 3_000)
+    u.green.status = 500
+    for (let i = 0; i < 15; i++) await (await fetch(a.proxyUrl, { headers: { 'x-switchyard-color': 'green' } })).text()
+    // a judges its own traffic and sends green to 0 at once; b cannot know yet.
+    await eventually(async () => (await split(a)).green === 0, 2_000)
+    expect((await split(b)).green).toBe(50)
+
+    await own.start()
+    await eventually(async () => (await split(b)).green === 0, 5_000)
+    expect((await split(b)).reverted).toMatchObject({ requests: 15, errorRate: 1 })
+    expect(await split(a)).toEqual(await split(b))
+    const events = (await admin(b, 'GET', '/v1/events')).body as { type: string }[]
+    expect(events.filter((e) => e.type === 'revert')).toHaveLength(1)
+  })
+
   it('a Redis that hangs: writes get 503 within about two seconds, never land later, and the fleet heals', async () => {
     own = await startOwnRedis({ persist: 'aof' })
     const u = await upstreams()
