@@ -61,6 +61,15 @@ export const NOISY_CPU_PERCENT = 10
 
 export class SettingsError extends Error {}
 
+/** A positive number from the environment (soak scripts), or `fallback` when unset. */
+export function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n <= 0) throw new SettingsError(`${name} must be a positive number, got ${raw}`)
+  return n
+}
+
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback

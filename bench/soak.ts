@@ -9,14 +9,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { runDurability, type DurabilityResult } from './soak-durability.js'
 import { runSwitchSoak, type SwitchResult } from './soak-switch.js'
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${raw}`)
-  return n
-}
+import { envNumber } from './settings.js'
 
 const totalSeconds = envNumber('SOAK_SECONDS', 60)
 const clients = envNumber('SOAK_CLIENTS', 200)

@@ -232,6 +232,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         return metrics.text(remote)
       },
       propagated: () => propagation,
+      stateFile: config.state.file,
       stateStatus: () => (fleet === null ? null : { ...fleet.store.status(), replica: fleet.lease.id, leader: fleet.lease.leads() }),
       setTargets: (color, next, reason) => setTargets(color, next, 'api', reason),
     })

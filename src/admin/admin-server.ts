@@ -34,6 +34,8 @@ export interface AdminDeps {
   metricsText(): Promise<string>
   /** Resolves once the last split change routes in every proxy process. */
   propagated(): Promise<void>
+  /** Where the state file is (one node). */
+  readonly stateFile: string
   /** The shared store's connection and this replica's part in the fleet, or null with the state file. */
   stateStatus(): (StoreStatus & { readonly replica: string; readonly leader: boolean }) | null
   /** Points a colour at new targets and records a `targets` event. */
@@ -236,7 +238,7 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
     return {
       status: state?.state ?? 'ok',
       split: splitView(deps.controller.state()),
-      state: state ?? { store: 'file' },
+      state: state ?? { store: 'file', file: deps.stateFile },
       window: { seconds: settings.window / 1000, blue: windows.blue, green: windows.green },
       autoRevert: settings,
       inFlight,
