@@ -73,10 +73,12 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     const controller = new SplitController(store, { logger })
     const { restored, offline } = await controller.init(percentToBuckets(config.split.green))
     const split = controller.state()
-    if (offline === true) {
+    if (offline !== undefined) {
       logger.warn(
-        { green: split.greenBuckets / 100, redis: fleet?.link.where },
-        'Redis is unreachable at start: routing with the config split until it answers, then adopting the stored split',
+        { green: split.greenBuckets / 100, redis: fleet?.link.where, reason: offline },
+        fleet?.link.connected === true
+          ? 'the shared state in Redis cannot be read at start: routing with the config split until it can (see /healthz)'
+          : 'Redis is unreachable at start: routing with the config split until it answers, then adopting the stored split',
       )
     } else {
       logger.info(

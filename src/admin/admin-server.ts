@@ -189,7 +189,11 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
     return {
       status: state.state,
       detail: {
-        state: state.connected ? 'connected to the shared store' : `shared store unreachable since ${state.since}: ${state.lastError ?? 'connecting'}; routing with the last known split, changes refused`,
+        state: !state.connected
+          ? `shared store unreachable since ${state.since}: ${state.lastError ?? 'connecting'}; routing with the last known split, changes refused`
+          : state.state === 'ok'
+            ? 'connected to the shared store'
+            : `${state.lastError ?? 'the shared state cannot be read'}; routing with the last known split, changes refused`,
         store: state,
       },
     }

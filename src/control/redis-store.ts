@@ -82,6 +82,8 @@ export class RedisStateStore implements StateStore {
   #version: Version | null = null
   #listener: (() => void) | undefined
   #timer: NodeJS.Timeout | undefined
+  /** Why the stored state cannot be read, while it cannot. */
+  #problem: string | null = null
 
   constructor(link: RedisLink, options: { keyPrefix: string; logger: Logger; maxEvents?: number }) {
     this.#link = link
@@ -106,18 +108,37 @@ export class RedisStateStore implements StateStore {
     const [rev, epoch, doc, events] = reply
     if (rev === null || doc === null) {
       this.#version = { epoch: '', rev: 0 }
+      this.#readable()
       return null
     }
     let data: unknown
     try {
       data = { ...(JSON.parse(doc) as object), events: events.map((e) => JSON.parse(e) as unknown) }
     } catch (err) {
-      throw new Error(`Redis key ${this.#keys.state} does not hold a switchyard state (${(err as Error).message})`, { cause: err })
+      this.#unreadable(` (${(err as Error).message})`)
     }
     const decoded = decodeState(data)
-    if (typeof decoded === 'string') throw new Error(`Redis key ${this.#keys.state} does not hold a switchyard state${decoded}`)
+    if (typeof decoded === 'string') this.#unreadable(decoded)
     this.#version = { epoch: epoch ?? '', rev: Number(rev) }
+    this.#readable()
     return decoded
+  }
+
+  /**
+   * What Redis holds under the prefix is not a state this version can read (another program,
+   * a hand edit): the replica keeps routing as it does, says degraded and refuses changes
+   * until an operator fixes or deletes the keys. Nothing is overwritten.
+   */
+  #unreadable(problem: string): never {
+    const message = `Redis key ${this.#keys.state} does not hold a switchyard state${problem}; fix it or delete ${this.#keys.state} and ${this.#keys.events}`
+    if (this.#problem !== message) this.#logger.error({ key: this.#keys.state }, message)
+    this.#problem = message
+    throw new StateUnavailableError(message)
+  }
+
+  #readable(): void {
+    if (this.#problem !== null) this.#logger.info({ key: this.#keys.state }, 'the shared state in Redis is readable again')
+    this.#problem = null
   }
 
   async save(state: PersistedState, event?: AuditEvent | null): Promise<void> {
@@ -153,6 +174,7 @@ export class RedisStateStore implements StateStore {
     const [rev, epoch] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch'))
     if (rev === null) {
       this.#version = { epoch: '', rev: 0 }
+      this.#readable()
       return null
     }
     const seen = this.#version
@@ -210,9 +232,9 @@ export class RedisStateStore implements StateStore {
     return {
       store: 'redis',
       connected: link.connected,
-      state: link.connected ? 'ok' : 'degraded',
+      state: link.connected && this.#problem === null ? 'ok' : 'degraded',
       since: link.since,
-      lastError: link.lastError,
+      lastError: this.#problem ?? link.lastError,
       revision: this.#version?.rev ?? null,
     }
   }

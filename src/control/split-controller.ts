@@ -87,9 +87,9 @@ export class SplitController implements TableSource {
   /**
    * Restores the stored state, or seeds it from the config's split and stores it. With a
    * shared store that cannot be reached, routes with the config's split and adopts the stored
-   * state once the store answers (`offline: true`).
+   * state once the store answers (`offline` says why it could not be read).
    */
-  async init(seedGreenBuckets: number): Promise<{ restored: boolean; offline?: true }> {
+  async init(seedGreenBuckets: number): Promise<{ restored: boolean; offline?: string }> {
     const seeded: PersistedState = { split: { greenBuckets: seedGreenBuckets, generation: 1, reverted: null }, events: [], rollout: null }
     let stored: PersistedState | null
     try {
@@ -99,7 +99,7 @@ export class SplitController implements TableSource {
       this.#apply({ ...seeded, split: { ...seeded.split, generation: 0 } })
       this.#offlineSince = Date.now()
       this.#watch()
-      return { restored: false, offline: true }
+      return { restored: false, offline: err.message }
     }
     this.#watch()
     if (stored !== null) {

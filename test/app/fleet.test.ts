@@ -256,6 +256,31 @@ describe('fleet mode: Redis trouble', () => {
     own = undefined
   })
 
+  it('a shared state it cannot read is never overwritten: the replica serves from its config, says degraded and why', async () => {
+    const u = await upstreams()
+    const keyPrefix = fleetPrefix()
+    const client = redisClient()
+    try {
+      await client.hset(`${keyPrefix}state`, 'rev', '3', 'epoch', 'e', 'doc', '{"version":9}')
+      const a = await replica(u, { url: SHARED_REDIS_URL, keyPrefix }, { split: { green: 15 } })
+      expect(await split(a)).toMatchObject({ green: 15, generation: 0 })
+      expect(a.logs.text()).toContain('cannot be read at start')
+      const health = (await admin(a, 'GET', '/healthz')).body as { status: string; detail: { state: string } }
+      expect(health.status).toBe('degraded')
+      expect(health.detail.state).toContain(`Redis key ${keyPrefix}state does not hold a switchyard state`)
+      const refused = await admin(a, 'PUT', '/v1/split', { green: 50 })
+      expect(refused).toMatchObject({ status: 503, body: { code: 'SY_ERR_STATE_UNAVAILABLE' } })
+      expect(await client.hget(`${keyPrefix}state`, 'doc')).toBe('{"version":9}')
+      // An operator deletes the keys: the replica stores its split and is healthy again.
+      await client.del(`${keyPrefix}state`)
+      await eventually(async () => ((await admin(a, 'GET', '/healthz')).body as { status: string }).status === 'ok', 5_000)
+      await eventually(async () => (await split(a)).generation === 1, 5_000)
+      expect((await admin(a, 'PUT', '/v1/split', { green: 50 })).status).toBe(200)
+    } finally {
+      client.disconnect()
+    }
+  })
+
   it('Redis down: replicas keep routing with the last split, say degraded, refuse writes with 503, then heal', async () => {
     own = await startOwnRedis({ persist: 'aof' })
     const u = await upstreams()
