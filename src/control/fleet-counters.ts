@@ -5,6 +5,23 @@ import type { RedisLink } from './redis-link.js'
 
 /** Seconds still re-read on every exchange: replicas send their counts up to ~0.3 s late. */
 const SETTLE_SECONDS = 3
+/** How late (after it happened) a replica's count can reach Redis: exchange period plus worker reports, with room. */
+const PUSH_LAG_MS = 500
+/** As for state writes: counts that reach Redis this long after its clock was read are dropped, not added late. */
+const PUSH_DEADLINE_MS = 700
+
+/**
+ * Adds one replica's counts in one step (a reader never sees a second's requests without its
+ * errors), unless it runs after its deadline: then the replica has already judged them alone.
+ */
+const PUSH = `
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[1]) then return 0 end
+local ops = cjson.decode(ARGV[3])
+for i = 1, #ops, 3 do redis.call('HINCRBY', KEYS[ops[i]], ops[i + 1], ops[i + 2]) end
+for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+return 1
+`
 
 interface Counts {
   requests: number
@@ -43,6 +60,8 @@ export class FleetCounters {
   /** The fleet's counts per second as last read, to turn each read into increments. */
   readonly #seen = new Map<number, SecondCounts>()
   #readUpTo = -1
+  /** When the last successful read was sent (epoch ms): increments read after it happened after it, less the push lag. */
+  #lastReadAt = 0
 
   constructor(link: RedisLink, options: { keyPrefix: string; windowMs: number; logger: Logger; clock?: () => number }) {
     this.#link = link
@@ -75,42 +94,67 @@ export class FleetCounters {
     const from = Math.max(oldest, this.#readUpTo < 0 ? oldest : Math.min(this.#readUpTo + 1, now - SETTLE_SECONDS))
     const seconds: number[] = []
     for (let s = from; s <= now; s++) seconds.push(s)
-    let replies: [Error | null, unknown][] | null
+    const readAt = this.#clock()
+    let pushed: boolean
+    let hashes: Record<string, string>[]
     try {
-      replies = await this.#link.run((r) => {
+      ;[pushed, hashes] = await this.#link.run(async (r) => {
+        const [secs, micros] = await r.time()
+        const deadline = Number(secs) * 1000 + Math.floor(Number(micros) / 1000) + PUSH_DEADLINE_MS
         const pipeline = r.pipeline()
-        const ttl = this.#windowSeconds + 60
-        for (const delta of own) {
-          const key = this.#prefix + delta.second
-          pipeline.hincrby(key, `${delta.color}:r`, delta.requests)
-          if (delta.errors > 0) pipeline.hincrby(key, `${delta.color}:e`, delta.errors)
-          for (let i = 0; i + 1 < delta.latency.length; i += 2) pipeline.hincrby(key, `${delta.color}:${delta.latency[i]!}`, delta.latency[i + 1]!)
-          pipeline.expire(key, ttl)
-        }
+        const { keys, ops } = this.#operations(own)
+        if (keys.length > 0) pipeline.eval(PUSH, keys.length, ...keys, deadline, this.#windowSeconds + 60, JSON.stringify(ops))
         for (const s of seconds) pipeline.hgetall(this.#prefix + s)
-        return pipeline.exec()
+        const replies = (await pipeline.exec()) ?? []
+        // A pipeline resolves even when its commands time out: any error is an outage here.
+        const failed = replies.find(([err]) => err !== null)
+        if (failed !== undefined || replies.length !== seconds.length + (keys.length > 0 ? 1 : 0)) {
+          throw failed?.[0] ?? new Error('the pipeline answered short')
+        }
+        const reads = replies.slice(keys.length > 0 ? 1 : 0).map(([, hash]) => hash as Record<string, string>)
+        return [keys.length === 0 || replies[0]![1] === 1, reads] as const
       })
     } catch (err) {
       // What was read before stays: after the outage only new increments come back.
       this.#logger.debug({ err: String(err) }, 'fleet counters not exchanged; judging this replica alone')
       return { deltas: own, fleet: false }
     }
-    const reads = (replies ?? []).slice(-seconds.length)
+    const floor = this.#lastReadAt - PUSH_LAG_MS
     const deltas: WindowDelta[] = []
     seconds.forEach((second, i) => {
-      const [err, hash] = reads[i] ?? [null, {}]
-      if (err !== null) return
-      const counts = parse(hash as Record<string, string>)
+      const counts = parse(hashes[i] ?? {})
       const before = this.#seen.get(second) ?? empty()
       this.#seen.set(second, counts)
       for (const color of COLORS) {
-        const delta = difference(color, second, counts[color], before[color])
+        const delta = difference(color, second, counts[color], before[color], floor)
         if (delta !== null) deltas.push(delta)
       }
     })
     this.#readUpTo = now
+    this.#lastReadAt = readAt
     for (const second of this.#seen.keys()) if (second < oldest) this.#seen.delete(second)
+    // Counts that reached Redis too late were not added there: they count here only.
+    if (!pushed) deltas.push(...own)
     return { deltas, fleet: true }
+  }
+
+  /** The keys and [key index, field, increment] triples of one push. */
+  #operations(deltas: readonly WindowDelta[]): { keys: string[]; ops: (number | string)[] } {
+    const keys: string[] = []
+    const index = new Map<number, number>()
+    const ops: (number | string)[] = []
+    for (const delta of deltas) {
+      let k = index.get(delta.second)
+      if (k === undefined) {
+        keys.push(this.#prefix + delta.second)
+        k = keys.length
+        index.set(delta.second, k)
+      }
+      ops.push(k, `${delta.color}:r`, delta.requests)
+      if (delta.errors > 0) ops.push(k, `${delta.color}:e`, delta.errors)
+      for (let i = 0; i + 1 < delta.latency.length; i += 2) ops.push(k, `${delta.color}:${delta.latency[i]!}`, delta.latency[i + 1]!)
+    }
+    return { keys, ops }
   }
 }
 
@@ -130,15 +174,19 @@ function parse(hash: Record<string, string>): SecondCounts {
   return counts
 }
 
-/** The increments between two reads of one second; null when nothing was added. */
-function difference(color: Color, second: number, now: Counts, before: Counts): WindowDelta | null {
-  const requests = now.requests - before.requests
-  if (requests <= 0) return null
+/**
+ * The increments between two reads of one second; null when nothing was added. `since`
+ * is the earliest these requests can have happened (the second's start, or the last read
+ * less the push lag): a window reset after it drops them, as for a worker's counts.
+ */
+function difference(color: Color, second: number, now: Counts, before: Counts, floor: number): WindowDelta | null {
+  const requests = Math.max(0, now.requests - before.requests)
+  const errors = Math.max(0, now.errors - before.errors)
   const latency: number[] = []
   for (const [bin, count] of now.bins) {
     const added = count - (before.bins.get(bin) ?? 0)
     if (added > 0) latency.push(bin, added)
   }
-  // `since` is the second's start: a window reset inside that second drops these counts.
-  return { color, second, requests, errors: Math.max(0, now.errors - before.errors), latency, since: second * 1000 }
+  if (requests === 0 && errors === 0 && latency.length === 0) return null
+  return { color, second, requests, errors, latency, since: Math.max(second * 1000, floor) }
 }

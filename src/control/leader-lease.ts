@@ -31,6 +31,8 @@ export class LeaderLease {
   readonly #ttlMs: number
   #renewedAt = 0
   #timer: NodeJS.Timeout | undefined
+  #renewing: Promise<void> = Promise.resolve()
+  #stopped = false
 
   constructor(link: RedisLink, options: { keyPrefix: string; id: string; logger: Logger; ttlMs?: number }) {
     this.#link = link
@@ -45,6 +47,7 @@ export class LeaderLease {
   }
 
   start(): void {
+    this.#stopped = false
     void this.#renew()
     this.#timer ??= setInterval(() => void this.#renew(), Math.floor(this.#ttlMs / 3))
   }
@@ -57,12 +60,21 @@ export class LeaderLease {
   async stop(): Promise<void> {
     clearInterval(this.#timer)
     this.#timer = undefined
+    this.#stopped = true
+    // A renewal in flight would take the lease again after the release.
+    await this.#renewing
     if (this.#renewedAt === 0) return
     this.#renewedAt = 0
     await this.#link.run((r) => r.eval(RELEASE, 1, this.#key, this.#id)).catch(() => undefined)
   }
 
-  async #renew(): Promise<void> {
+  #renew(): Promise<void> {
+    this.#renewing = this.#tryRenew()
+    return this.#renewing
+  }
+
+  async #tryRenew(): Promise<void> {
+    if (this.#stopped) return
     const asked = Date.now()
     const led = this.leads()
     try {

@@ -115,6 +115,8 @@ export class RedisLink {
 
   async close(): Promise<void> {
     this.#closed = true
+    this.#connected = false
+    this.#lastError = 'closed'
     this.client.disconnect()
     this.#subscriber.disconnect()
   }

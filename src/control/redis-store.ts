@@ -15,56 +15,65 @@ const WRITE_DEADLINE_MS = 700
 
 /** Reads the state hash and the newest events in one step. */
 const LOAD = `
-local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch', 'doc')
+local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch', 'wid', 'doc')
 local events = redis.call('LRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
-return {head[1] or false, head[2] or false, head[3] or false, events}
+return {head[1] or false, head[2] or false, head[3] or false, head[4] or false, events}
 `
 
 /**
- * The compare-and-set: writes only when the stored write version is the one the writer read
- * (0: nothing stored, which also starts a new epoch). Adds the events, trims the log and
- * announces the new version, all in one atomic step. A script that runs after its deadline
- * (Redis's clock) writes nothing: its writer has given up and told the admin so.
+ * The compare-and-set: writes only when the stored version (write version, epoch and write id)
+ * is the one the writer read (0: nothing stored, which also starts a new epoch). Adds the
+ * events, trims the log and announces the new version, all in one atomic step. A script that
+ * runs after its deadline (Redis's clock) writes nothing: its writer has given up and told
+ * the admin so.
  */
 const SAVE = `
 local t = redis.call('TIME')
-if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[7]) then return {-1, 0, ''} end
-local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[9]) then return {-1, 0, '', ''} end
+local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch', 'wid')
 local rev = tonumber(head[1] or '0')
 local epoch = head[2] or ''
-if rev ~= tonumber(ARGV[1]) or (rev ~= 0 and epoch ~= ARGV[2]) then return {0, rev, epoch} end
+local wid = head[3] or ''
+if rev ~= tonumber(ARGV[1]) or (rev ~= 0 and (epoch ~= ARGV[2] or wid ~= ARGV[3])) then return {0, rev, epoch, wid} end
 if rev == 0 then
-  epoch = ARGV[3]
+  epoch = ARGV[4]
   redis.call('DEL', KEYS[2])
 end
 rev = rev + 1
-redis.call('HSET', KEYS[1], 'rev', rev, 'epoch', epoch, 'doc', ARGV[4])
-for i = 8, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
-if #ARGV >= 8 then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[5]) - 1) end
-redis.call('PUBLISH', ARGV[6], epoch .. ':' .. rev)
-return {1, rev, epoch}
+redis.call('HSET', KEYS[1], 'rev', rev, 'epoch', epoch, 'wid', ARGV[5], 'doc', ARGV[6])
+for i = 10, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+if #ARGV >= 10 then redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[7]) - 1) end
+redis.call('PUBLISH', ARGV[8], epoch .. ':' .. rev .. ':' .. ARGV[5])
+return {1, rev, epoch, ARGV[5]}
 `
 
 /**
- * Puts a replica's newer state back when Redis went back in time (same epoch, an older write
- * version): only over an older version, so of several replicas the one that saw most wins.
+ * Puts a replica's newer state back when Redis went back in time: only over the exact older
+ * version the replica found to be in its own history, so a write made on top of the older
+ * state meanwhile (and acknowledged) is never overwritten.
  */
 const RESTORE = `
-local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch')
-local rev = tonumber(head[1] or '0')
-if (head[2] or '') ~= ARGV[2] or rev >= tonumber(ARGV[1]) then return {0, rev, head[2] or ''} end
+local head = redis.call('HMGET', KEYS[1], 'rev', 'epoch', 'wid')
+if (head[2] or '') ~= ARGV[2] or tonumber(head[1] or '0') ~= tonumber(ARGV[4]) or (head[3] or '') ~= ARGV[5] then return 0 end
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'epoch', ARGV[2], 'doc', ARGV[3])
-for i = 6, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-redis.call('PUBLISH', ARGV[5], ARGV[2] .. ':' .. ARGV[1])
-return {1, tonumber(ARGV[1]), ARGV[2]}
+redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'epoch', ARGV[2], 'wid', ARGV[3], 'doc', ARGV[6])
+for i = 9, #ARGV do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[7]) - 1)
+redis.call('PUBLISH', ARGV[8], ARGV[2] .. ':' .. ARGV[1] .. ':' .. ARGV[3])
+return 1
 `
 
-/** Where a replica's view of the stored state is: an epoch (changes when Redis lost it) and a version. */
+/** How many versions of its epoch a replica remembers, to tell an older state of its own history from a diverged one. */
+const HISTORY = 1000
+
+/**
+ * A version of the stored state: the epoch (new when Redis lost everything), the write
+ * version and the id of the write that made it (two writes at one version differ in it).
+ */
 interface Version {
   readonly epoch: string
   readonly rev: number
+  readonly wid: string
 }
 
 /**
@@ -80,10 +89,14 @@ export class RedisStateStore implements StateStore {
   readonly #keys: { readonly state: string; readonly events: string; readonly channel: string }
   /** The version this replica last read or wrote; null before the first read. */
   #version: Version | null = null
+  /** Write ids of the versions of this epoch this replica saw, by write version. */
+  readonly #history = new Map<number, string>()
   #listener: (() => void) | undefined
   #timer: NodeJS.Timeout | undefined
   /** Why the stored state cannot be read, while it cannot. */
   #problem: string | null = null
+  /** The older version refresh() found, which restore() may write over. */
+  #behind: Version | null = null
 
   constructor(link: RedisLink, options: { keyPrefix: string; logger: Logger; maxEvents?: number }) {
     this.#link = link
@@ -103,11 +116,12 @@ export class RedisStateStore implements StateStore {
       string | null,
       string | null,
       string | null,
+      string | null,
       string[],
     ]
-    const [rev, epoch, doc, events] = reply
+    const [rev, epoch, wid, doc, events] = reply
     if (rev === null || doc === null) {
-      this.#version = { epoch: '', rev: 0 }
+      this.#saw({ epoch: '', rev: 0, wid: '' })
       this.#readable()
       return null
     }
@@ -119,7 +133,7 @@ export class RedisStateStore implements StateStore {
     }
     const decoded = decodeState(data)
     if (typeof decoded === 'string') this.#unreadable(decoded)
-    this.#version = { epoch: epoch ?? '', rev: Number(rev) }
+    this.#saw({ epoch: epoch ?? '', rev: Number(rev), wid: wid ?? '' })
     this.#readable()
     return decoded
   }
@@ -142,7 +156,7 @@ export class RedisStateStore implements StateStore {
   }
 
   async save(state: PersistedState, event?: AuditEvent | null): Promise<void> {
-    const base = this.#version ?? { epoch: '', rev: -1 }
+    const base = this.#version ?? { epoch: '', rev: -1, wid: '' }
     // A first write carries the whole log this replica holds (a flushed Redis gets it back).
     const added = base.rev === 0 ? [...state.events].reverse() : event === null || event === undefined ? [] : [event]
     const doc = JSON.stringify(encodeState(state, false))
@@ -156,6 +170,8 @@ export class RedisStateStore implements StateStore {
         this.#keys.events,
         base.rev,
         base.epoch,
+        base.wid,
+        randomUUID(),
         randomUUID(),
         doc,
         this.#maxEvents,
@@ -163,26 +179,29 @@ export class RedisStateStore implements StateStore {
         deadline,
         ...added.map((e) => JSON.stringify(e)),
       )
-    })) as [number, number, string]
-    const [ok, rev, epoch] = reply
+    })) as [number, number, string, string]
+    const [ok, rev, epoch, wid] = reply
     if (ok === -1) throw new StateUnavailableError(`Redis at ${this.#link.where} ran the write too late, so it wrote nothing`)
     if (ok !== 1) throw new WriteConflictError(state.split.generation)
-    this.#version = { epoch, rev }
+    this.#saw({ epoch, rev, wid })
   }
 
   async refresh(): Promise<PersistedState | null | undefined | 'behind'> {
-    const [rev, epoch] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch'))
+    const [rev, epoch, wid] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch', 'wid'))
     if (rev === null) {
-      this.#version = { epoch: '', rev: 0 }
+      this.#saw({ epoch: '', rev: 0, wid: '' })
       this.#readable()
       return null
     }
+    const stored: Version = { epoch: epoch ?? '', rev: Number(rev), wid: wid ?? '' }
     const seen = this.#version
-    if (seen !== null && seen.epoch === epoch) {
-      if (seen.rev === Number(rev)) return undefined
-      if (seen.rev > Number(rev)) {
+    if (seen !== null && seen.epoch === stored.epoch) {
+      if (seen.rev === stored.rev && seen.wid === stored.wid) return undefined
+      // An older version of this replica's own history: Redis lost the writes after it.
+      if (stored.rev < seen.rev && this.#history.get(stored.rev) === stored.wid) {
+        this.#behind = stored
         this.#logger.warn(
-          { stored: Number(rev), seen: seen.rev },
+          { stored: stored.rev, seen: seen.rev },
           'Redis holds an older state than this replica saw (restarted from an old snapshot?): writing the newer one back',
         )
         return 'behind'
@@ -193,9 +212,11 @@ export class RedisStateStore implements StateStore {
 
   async restore(state: PersistedState): Promise<void> {
     const seen = this.#version
-    if (seen === null) throw new WriteConflictError(state.split.generation)
+    const behind = this.#behind
+    this.#behind = null
+    if (seen === null || behind === null) throw new WriteConflictError(state.split.generation)
     const doc = JSON.stringify(encodeState(state, false))
-    const reply = (await this.#link.run((r) =>
+    const done = await this.#link.run((r) =>
       r.eval(
         RESTORE,
         2,
@@ -203,13 +224,24 @@ export class RedisStateStore implements StateStore {
         this.#keys.events,
         seen.rev,
         seen.epoch,
+        seen.wid,
+        behind.rev,
+        behind.wid,
         doc,
         this.#maxEvents,
         this.#keys.channel,
         ...[...state.events].reverse().map((e) => JSON.stringify(e)),
       ),
-    )) as [number, number, string]
-    if (reply[0] !== 1) throw new WriteConflictError(state.split.generation)
+    )
+    if (done !== 1) throw new WriteConflictError(state.split.generation)
+  }
+
+  /** Remembers a version this replica read or wrote. */
+  #saw(version: Version): void {
+    if (this.#version?.epoch !== version.epoch) this.#history.clear()
+    this.#version = version
+    this.#history.set(version.rev, version.wid)
+    if (this.#history.size > HISTORY) this.#history.delete(this.#history.keys().next().value!)
   }
 
   /**
@@ -220,7 +252,7 @@ export class RedisStateStore implements StateStore {
     this.#listener = onChange
     void this.#link.subscribe(this.#keys.channel, (message) => {
       const seen = this.#version
-      if (seen === null || message !== `${seen.epoch}:${seen.rev}`) onChange()
+      if (seen === null || message !== `${seen.epoch}:${seen.rev}:${seen.wid}`) onChange()
     })
     this.#link.onUp(onChange)
     this.#timer ??= setInterval(() => void this.#reconcile(), RECONCILE_EVERY_MS)
@@ -247,9 +279,9 @@ export class RedisStateStore implements StateStore {
   async #reconcile(): Promise<void> {
     if (!this.#link.connected || this.#listener === undefined) return
     try {
-      const [rev, epoch] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch'))
+      const [rev, epoch, wid] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch', 'wid'))
       const seen = this.#version
-      if (seen === null || seen.rev !== Number(rev ?? 0) || (seen.rev !== 0 && seen.epoch !== epoch)) this.#listener()
+      if (seen === null || seen.rev !== Number(rev ?? 0) || (seen.rev !== 0 && (seen.epoch !== epoch || seen.wid !== (wid ?? '')))) this.#listener()
     } catch (err) {
       this.#logger.debug({ err: String(err) }, 'state reconcile failed')
     }

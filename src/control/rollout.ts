@@ -334,8 +334,8 @@ export class RolloutController {
     const r = this.#o.controller.rollout()
     if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused') || event.source === 'rollout') return
     const act = async () => {
-      if (event.type === 'revert') await this.abort('auto-revert', `auto-revert: ${event.reason ?? 'green failed'}`)
-      else if (event.type === 'rollback') await this.abort(event.source, 'rolled back by an operator')
+      // A revert aborts a rollout in its own write (SplitController.revert).
+      if (event.type === 'rollback') await this.abort(event.source, 'rolled back by an operator')
       else if (event.type === 'promote') {
         await this.#o.controller.saveRollout({ ...r, phase: 'succeeded', endedAt: new Date().toISOString(), reason: 'promoted by an operator' }, r)
       } else if (event.type === 'split' && r.phase === 'progressing') {

@@ -217,7 +217,8 @@ export class SplitController implements TableSource {
         const reverted: RevertInfo = { at, ...info }
         const split: SplitState = { greenBuckets: 0, generation: before.generation + 1, reverted }
         const event = this.#event('revert', toPercent(before.greenBuckets), toPercent(0), 'auto-revert', info.reason)
-        const next: PersistedState = { split, events: this.#withEvent(event), rollout: this.#rollout, targets: this.#targets }
+        // A rollout in progress ends with the revert, in the same write: no replica may step green up again.
+        const next: PersistedState = { split, events: this.#withEvent(event), rollout: abortedBy(this.#rollout, info.reason, at), targets: this.#targets }
         this.#table = makeTable(split.generation, 0)
         try {
           await this.#store.save(next, event)
@@ -279,7 +280,14 @@ export class SplitController implements TableSource {
   async #sync(): Promise<void> {
     const store = this.#store
     if (store.refresh === undefined) return
-    if (this.#pendingRevert !== null) await this.#writePendingRevert()
+    if (this.#pendingRevert !== null) {
+      try {
+        await this.#writePendingRevert()
+      } catch (err) {
+        // Lost to another replica's write: the refresh below adopts it.
+        if (!(err instanceof WriteConflictError)) throw err
+      }
+    }
     const fresh = await store.refresh()
     if (fresh === undefined) return
     if (fresh === 'behind') {
@@ -299,7 +307,8 @@ export class SplitController implements TableSource {
         const wait = OFFLINE_SEED_GRACE_MS - (Date.now() - this.#emptySeenAt)
         if (wait > 0) {
           setTimeout(() => void this.adopt(), wait + 10).unref()
-          return
+          // A write now would start the fleet over from this replica's config: refuse it meanwhile.
+          throw new StateUnavailableError(`Redis holds no state yet; this replica started from its config and waits ${Math.ceil(wait / 100) / 10}s for a replica that knows the fleet's split`)
         }
       }
       const state: PersistedState = {
@@ -364,7 +373,7 @@ export class SplitController implements TableSource {
     const next: PersistedState = {
       split: { greenBuckets: 0, generation: stored.split.generation + 1, reverted: pending.info },
       events: [pending.event, ...stored.events].slice(0, this.#maxEvents),
-      rollout: stored.rollout ?? null,
+      rollout: abortedBy(stored.rollout ?? null, pending.info.reason, pending.info.at),
       targets: stored.targets ?? null,
     }
     try {
@@ -394,7 +403,8 @@ export class SplitController implements TableSource {
    * write would undo that: refuse it.
    */
   #checkBasis(basedOn: RolloutState | null | undefined): void {
-    if (basedOn === undefined || basedOn === this.#rollout) return
+    // Compared by content: adopting an unrelated write of another replica makes a new but equal object.
+    if (basedOn === undefined || basedOn === this.#rollout || JSON.stringify(basedOn) === JSON.stringify(this.#rollout)) return
     const now = this.#rollout
     throw new RolloutError(
       ControlErrors.SY_ERR_ROLLOUT_STATE,
@@ -459,4 +469,10 @@ function newEvents(known: readonly AuditEvent[], fresh: readonly AuditEvent[]): 
   const at = fresh.findIndex((e) => JSON.stringify(e) === key)
   // Not found: the log moved on further than the list keeps; the newest event stands for all.
   return at === -1 ? fresh.slice(0, 1) : fresh.slice(0, at)
+}
+
+/** A rollout that a revert ends: aborted when it was progressing or paused, else as it is. */
+function abortedBy(rollout: RolloutState | null, reason: string, at: string): RolloutState | null {
+  if (rollout === null || (rollout.phase !== 'progressing' && rollout.phase !== 'paused')) return rollout
+  return { ...rollout, phase: 'aborted', endedAt: at, holdLeftMs: null, reason: `auto-revert: ${reason}` }
 }
