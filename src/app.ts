@@ -1,16 +1,11 @@
 import type { AddressInfo } from 'node:net'
-import { randomUUID } from 'node:crypto'
-import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import type { Config } from './config/schema.js'
 import { createAdminServer } from './admin/admin-server.js'
 import { AutoRevert } from './control/auto-revert.js'
 import { ClusterDataPlane } from './cluster/primary.js'
 import { countsAsError, ErrorWindow, Tally, WindowRecorder, type WindowDelta } from './control/error-window.js'
-import { FleetCounters } from './control/fleet-counters.js'
-import { LeaderLease } from './control/leader-lease.js'
-import { RedisLink } from './control/redis-link.js'
-import { RedisStateStore } from './control/redis-store.js'
+import { Fleet } from './control/fleet.js'
 import { RolloutController } from './control/rollout.js'
 import { WebhookNotifier } from './control/webhooks.js'
 import { splitView } from './admin/admin-server.js'
@@ -68,7 +63,8 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     let configTargets = targetsOf(config)
 
     // Fleet mode: the split, the audit log, the window counters and the rollout lease live in Redis.
-    const fleet = config.state.redis === null || options.store !== undefined ? null : await connectFleet(config, logger, cleanup)
+    const fleet = config.state.redis === null || options.store !== undefined ? null : await Fleet.connect(config.state.redis, config.autoRevert.window, logger)
+    if (fleet !== null) cleanup.push(() => fleet.close())
     const store: StateStore = options.store ?? fleet?.store ?? new FileStateStore(config.state.file)
     const controller = new SplitController(store, { logger })
     const { restored, offline } = await controller.init(percentToBuckets(config.split.green))
@@ -128,7 +124,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       }
     }
     // In a fleet this replica's outcomes go to Redis, and the window takes the fleet's sums back.
-    const counters = fleet === null ? null : new FleetCounters(fleet.link, { keyPrefix: fleet.keyPrefix, windowMs: config.autoRevert.window, logger })
+    const counters = fleet?.counters ?? null
     // Assigned below, once the proxy (or its workers) listens; the admin API reads it lazily.
     let plane: DataPlane | undefined
     const dataPlane = (): DataPlane => {
@@ -235,7 +231,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       },
       propagated: () => propagation,
       stateFile: config.state.file,
-      stateStatus: () => (fleet === null ? null : { ...fleet.store.status(), replica: fleet.lease.id, leader: fleet.lease.leads() }),
+      stateStatus: () => fleet?.status() ?? null,
       setTargets: (color, next, reason) => setTargets(color, next, 'api', reason),
     })
     // Closed after the data plane has drained, so operators can watch the drain.
@@ -291,23 +287,9 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       autoRevert.stop()
       rollouts.stop()
     })
-    if (fleet !== null && counters !== null) {
-      fleet.lease.start()
-      let exchanging = false
-      const timer = setInterval(() => {
-        if (exchanging) return
-        exchanging = true
-        if (exchangeOwn !== undefined) counters.add(exchangeOwn())
-        counters
-          .exchange()
-          .then(({ deltas }) => merge(deltas))
-          .catch((err: unknown) => logger.error({ err }, 'fleet counter exchange failed'))
-          .finally(() => (exchanging = false))
-      }, FLEET_EXCHANGE_EVERY_MS)
-      cleanup.push(async () => {
-        clearInterval(timer)
-        await fleet.lease.stop()
-      })
+    if (fleet !== null) {
+      fleet.start(exchangeOwn, merge)
+      cleanup.push(() => fleet.stopLeading())
     }
     logger.info(
       { proxy: proxyUrl, admin: adminUrl, workers: config.workers, blue: targets.blue, green: targets.green },
@@ -370,30 +352,6 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i])
-}
-
-/** How often a fleet replica sends its window counts to Redis and reads the fleet's back. */
-const FLEET_EXCHANGE_EVERY_MS = 200
-
-interface Fleet {
-  readonly link: RedisLink
-  readonly store: RedisStateStore
-  readonly lease: LeaderLease
-  readonly keyPrefix: string
-}
-
-/** Connects to Redis for fleet mode; a Redis that does not answer within 3 s is waited for in the background. */
-async function connectFleet(config: Config, logger: Logger, cleanup: (() => Promise<void>)[]): Promise<Fleet> {
-  const settings = config.state.redis!
-  const link = new RedisLink(settings, logger)
-  const store = new RedisStateStore(link, { keyPrefix: settings.keyPrefix, logger })
-  const lease = new LeaderLease(link, { keyPrefix: settings.keyPrefix, id: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, logger })
-  cleanup.push(async () => {
-    await store.close()
-    await link.close()
-  })
-  await link.ready(3_000)
-  return { link, store, lease, keyPrefix: settings.keyPrefix }
 }
 
 async function runCleanup(steps: (() => Promise<void>)[]): Promise<void> {
