@@ -13,9 +13,23 @@ import type { StoreStatus } from './types.js'
 const EXCHANGE_EVERY_MS = 200
 /** How long start-up waits for Redis before it starts from the config and keeps trying. */
 const CONNECT_WAIT_MS = 3_000
+/** Each replica says it is alive this often; one silent for MEMBER_GONE_MS is no longer listed. */
+const HEARTBEAT_EVERY_MS = 1_000
+const MEMBER_GONE_MS = 5_000
+
+/** A replica of the fleet as the others see it. */
+export interface FleetMember {
+  readonly replica: string
+  readonly lastSeenMsAgo: number
+}
 
 /** /v1/status and /healthz: the store's connection and this replica's part in the fleet. */
-export type FleetStatus = StoreStatus & { readonly replica: string; readonly leader: boolean }
+export type FleetStatus = StoreStatus & {
+  readonly replica: string
+  readonly leader: boolean
+  /** Replicas seen in the last 5 s (this one included), as of the last heartbeat. */
+  readonly members: readonly FleetMember[]
+}
 
 /**
  * One replica's membership of a fleet: its Redis connection, the shared state store, the
@@ -27,7 +41,10 @@ export class Fleet {
   readonly lease: LeaderLease
   readonly counters: FleetCounters
   readonly #logger: Logger
+  readonly #membersKey: string
   #timer: NodeJS.Timeout | undefined
+  #heartbeat: NodeJS.Timeout | undefined
+  #members: FleetMember[] = []
 
   private constructor(settings: RedisSettings, windowMs: number, logger: Logger) {
     this.#logger = logger
@@ -35,6 +52,7 @@ export class Fleet {
     this.store = new RedisStateStore(this.link, { keyPrefix: settings.keyPrefix, logger })
     this.lease = new LeaderLease(this.link, { keyPrefix: settings.keyPrefix, id: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, logger })
     this.counters = new FleetCounters(this.link, { keyPrefix: settings.keyPrefix, windowMs, logger })
+    this.#membersKey = `${settings.keyPrefix}replicas`
   }
 
   /** Connects; a Redis that does not answer within 3 s is waited for in the background. */
@@ -52,6 +70,8 @@ export class Fleet {
    */
   start(own: (() => readonly WindowDelta[]) | undefined, merge: (deltas: readonly WindowDelta[]) => void): void {
     this.lease.start()
+    void this.#beat()
+    this.#heartbeat ??= setInterval(() => void this.#beat(), HEARTBEAT_EVERY_MS)
     let exchanging = false
     this.#timer ??= setInterval(() => {
       if (exchanging) return
@@ -66,14 +86,40 @@ export class Fleet {
   }
 
   status(): FleetStatus {
-    return { ...this.store.status(), replica: this.lease.id, leader: this.lease.leads() }
+    return { ...this.store.status(), replica: this.lease.id, leader: this.lease.leads(), members: this.#members }
   }
 
-  /** Hands the lease on at once (a stopping replica no longer drives rollouts) and stops exchanging. */
+  /** Hands the lease on at once (a stopping replica no longer drives rollouts), stops exchanging and leaves the member list. */
   async stopLeading(): Promise<void> {
     clearInterval(this.#timer)
+    clearInterval(this.#heartbeat)
     this.#timer = undefined
+    this.#heartbeat = undefined
     await this.lease.stop()
+    await this.link.run((r) => r.zrem(this.#membersKey, this.lease.id)).catch(() => undefined)
+  }
+
+  /** Says this replica is alive and reads who else is (a sorted set scored by last heartbeat). */
+  async #beat(): Promise<void> {
+    try {
+      const now = Date.now()
+      const seen = await this.link.run(async (r) => {
+        const replies = await r
+          .multi()
+          .zadd(this.#membersKey, String(now), this.lease.id)
+          .zremrangebyscore(this.#membersKey, '-inf', String(now - MEMBER_GONE_MS))
+          .zrange(this.#membersKey, '0', '-1', 'WITHSCORES')
+          .exec()
+        const failed = replies?.find(([err]) => err !== null)
+        if (replies === null || failed !== undefined) throw failed?.[0] ?? new Error('the heartbeat was not run')
+        return replies[2]![1] as string[]
+      })
+      const members: FleetMember[] = []
+      for (let i = 0; i + 1 < seen.length; i += 2) members.push({ replica: seen[i]!, lastSeenMsAgo: Math.max(0, now - Number(seen[i + 1])) })
+      this.#members = members
+    } catch {
+      // Redis away: the list stays as last read; /v1/status says degraded anyway.
+    }
   }
 
   async close(): Promise<void> {

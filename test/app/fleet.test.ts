@@ -208,10 +208,19 @@ describe('fleet mode: rollouts', () => {
       steps: [{ green: 10, hold: '200ms' }, { green: 50, hold: '200ms' }, { green: 100, hold: '200ms' }],
     })
     expect(started.status).toBe(201)
-    // One replica leads the fleet's rollout, and says so.
-    const states = await Promise.all(replicas.map(async (r) => ((await admin(r, 'GET', '/v1/status')).body as { state: { leader: boolean; replica: string } }).state))
+    // One replica leads the fleet's rollout, and says so; each lists the fleet's members.
+    const states = await Promise.all(
+      replicas.map(async (r) => ((await admin(r, 'GET', '/v1/status')).body as { state: { leader: boolean; replica: string; members: { replica: string }[] } }).state),
+    )
     expect(states.filter((s) => s.leader)).toHaveLength(1)
-    expect(new Set(states.map((s) => s.replica)).size).toBe(3)
+    const ids = states.map((s) => s.replica)
+    expect(new Set(ids).size).toBe(3)
+    await eventually(async () => {
+      const lists = await Promise.all(
+        replicas.map(async (r) => ((await admin(r, 'GET', '/v1/status')).body as { state: { members: { replica: string }[] } }).state.members),
+      )
+      return lists.every((list) => JSON.stringify(list.map((m) => m.replica).sort()) === JSON.stringify([...ids].sort()))
+    }, 3_000)
     await eventually(async () => ((await admin(replicas[2]!, 'GET', '/v1/rollout')).body as { phase: string }).phase === 'succeeded', 15_000, 50)
     const events = ((await admin(replicas[0]!, 'GET', '/v1/events')).body as { type: string; to: { green: number } | null }[]).reverse()
     expect(events.filter((e) => e.type === 'step').map((e) => e.to!.green)).toEqual([10, 50, 100])
