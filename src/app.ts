@@ -48,6 +48,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
   const { logger } = options
   let config = initial
   const cleanup: (() => Promise<void>)[] = []
+  let closing: Promise<void> | undefined
   try {
     let demo: DemoUpstreams | undefined
     if (config.demo !== null) {
@@ -230,6 +231,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         return metrics.text(remote)
       },
       propagated: () => propagation,
+      closing: () => closing !== undefined,
       stateFile: config.state.file,
       stateStatus: () => fleet?.status() ?? null,
       setTargets: (color, next, reason) => setTargets(color, next, 'api', reason),
@@ -296,7 +298,6 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       'switchyard ready',
     )
 
-    let closing: Promise<void> | undefined
     return {
       proxyUrl,
       adminUrl,

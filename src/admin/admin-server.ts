@@ -34,6 +34,8 @@ export interface AdminDeps {
   metricsText(): Promise<string>
   /** Resolves once the last split change routes in every proxy process. */
   propagated(): Promise<void>
+  /** True once the process is stopping (SIGTERM): /readyz says not ready. */
+  closing(): boolean
   /** Where the state file is (one node). */
   readonly stateFile: string
   /** The shared store's connection and this replica's part in the fleet, or null with the state file. */
@@ -197,6 +199,19 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
         store: state,
       },
     }
+  })
+  // Readiness, for a load balancer or Kubernetes that should send new traffic elsewhere: not
+  // ready while stopping, nor while a fleet replica has never read the fleet's split (it would
+  // route users with its config's split, unlike the others). /healthz stays 200 meanwhile.
+  app.get('/readyz', async (_request, reply) => {
+    const reason = deps.closing()
+      ? 'stopping: draining the requests in flight'
+      : deps.controller.startedOffline()
+        ? "started without the fleet's split (the shared store has not answered yet); routing with the config's split"
+        : null
+    if (reason === null) return { status: 'ready' }
+    void reply.code(503)
+    return { status: 'not ready', reason }
   })
   app.get('/metrics', async (_request, reply) => {
     void reply.type(deps.metrics.registry.contentType)

@@ -138,6 +138,11 @@ export class SplitController implements TableSource {
     })
   }
 
+  /** True while this replica routes with its config's split because it has not yet read the fleet's. */
+  startedOffline(): boolean {
+    return this.#offlineSince !== null
+  }
+
   /** The current routing snapshot (TableSource). One reference read. */
   current(): RoutingTable {
     return this.#table

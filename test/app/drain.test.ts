@@ -61,3 +61,26 @@ describe('draining a colour', () => {
     expect(after.connections.blue.websockets).toBe(0)
   })
 })
+
+describe('readiness', () => {
+  it('/readyz is 200 while serving and 503 naming the reason once stopping, while /healthz stays 200', async () => {
+    const blue = await wsUpstream('blue')
+    const green = await startColorUpstream('green')
+    opened.push(blue, green)
+    const app = await startTestApp(await testConfig([blue.url], [green.url], { drain: { deadline: '800ms' } }))
+    opened.push(app)
+    expect(await admin(app, 'GET', '/readyz')).toMatchObject({ status: 200, body: { status: 'ready' } })
+
+    // A WebSocket keeps the drain going, so the admin API is still up to be asked.
+    const ws = new WebSocket(`${app.proxyUrl.replace('http', 'ws')}/socket`)
+    await new Promise<void>((resolve, reject) => {
+      ws.on('open', () => resolve())
+      ws.on('error', reject)
+    })
+    const closed = app.close()
+    expect(await admin(app, 'GET', '/readyz')).toMatchObject({ status: 503, body: { status: 'not ready', reason: expect.stringMatching(/stopping/) as unknown } })
+    expect((await admin(app, 'GET', '/healthz')).status).toBe(200)
+    await closed
+    ws.terminate()
+  })
+})

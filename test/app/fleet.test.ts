@@ -324,6 +324,9 @@ describe('fleet mode: Redis trouble', () => {
     const c = await replica(u, redis, { split: { green: 5 } })
     expect(await split(c)).toMatchObject({ green: 5, generation: 0 })
     expect(c.logs.lines().some((l) => /Redis is unreachable at start/.test(String(l.msg)))).toBe(true)
+    // Not ready (it would route with another split than the fleet), while the others are.
+    expect(await admin(c, 'GET', '/readyz')).toMatchObject({ status: 503, body: { reason: expect.stringMatching(/fleet's split/) as unknown } })
+    expect((await admin(a, 'GET', '/readyz')).status).toBe(200)
 
     await own.start()
     for (const r of [a, b, c]) {
@@ -332,6 +335,7 @@ describe('fleet mode: Redis trouble', () => {
     // What the admin was told succeeded is still the split, and the late replica adopted it.
     await eventually(async () => (await split(c)).green === 30, 2_000)
     expect(await split(c)).toEqual(acked)
+    expect((await admin(c, 'GET', '/readyz')).status).toBe(200)
     expect(await colorsOf(c, 100)).toEqual(before)
     expect((await admin(c, 'PUT', '/v1/split', { green: 40 })).status).toBe(200)
     await eventually(async () => (await split(a)).green === 40 && (await split(b)).green === 40, 1_000)

@@ -174,7 +174,7 @@ describe('loadConfigFile', () => {
     expect(config.admin.token).toBe('from-the-secret')
     const pod = docs.find((d) => d.kind === 'Deployment')!.spec!.template.spec
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.drain.deadline + 5_000)
-    expect(pod.containers[0]!.readinessProbe.httpGet.path).toBe('/healthz')
+    expect(pod.containers[0]!.readinessProbe.httpGet.path).toBe('/readyz')
     // Without the Secret's URL the config names what is missing.
     expect(() => resolveConfig(parseYaml(fleetConfig), { SWITCHYARD_ADMIN_TOKEN: 't' })).toThrow(
       /^state\.redis\.url is required/,
