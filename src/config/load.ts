@@ -191,11 +191,28 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   })
 }
 
-function redisSettings(raw: { url?: string; keyPrefix?: string } | undefined, env: ConfigEnv): Config['state']['redis'] {
+function redisSettings(
+  raw: { url?: string; keyPrefix?: string; sentinels?: string[]; name?: string } | undefined,
+  env: ConfigEnv,
+): Config['state']['redis'] {
   const envUrl = env.SWITCHYARD_REDIS_URL
   if (raw === undefined && (envUrl === undefined || envUrl === '')) return null
-  const url = envUrl !== undefined && envUrl !== '' ? envUrl : raw?.url
-  if (url === undefined) throw new ConfigError('state.redis.url is required: a redis:// or rediss:// URL (or set SWITCHYARD_REDIS_URL)')
+  const sentinels = raw?.sentinels
+  if (sentinels !== undefined && raw?.name === undefined) {
+    throw new ConfigError('state.redis.name is required with state.redis.sentinels: the master group the sentinels watch (e.g. mymaster)')
+  }
+  if (raw?.name !== undefined && sentinels === undefined) throw new ConfigError('state.redis.name needs state.redis.sentinels')
+  const hosts = (sentinels ?? []).map((entry, i) => {
+    const match = /^(\[[0-9a-fA-F:]+\]|[^:\s/]+):(\d{1,5})$/.exec(entry)
+    const port = Number(match?.[2])
+    if (match === null || port < 1 || port > 65535) {
+      throw new ConfigError(`state.redis.sentinels[${i}] must be host:port (e.g. 10.0.0.5:26379), got "${entry}"`)
+    }
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+  })
+  // With sentinels the URL only carries credentials, database and TLS, so it may be left out.
+  const url = envUrl !== undefined && envUrl !== '' ? envUrl : (raw?.url ?? (sentinels === undefined ? undefined : 'redis://localhost'))
+  if (url === undefined) throw new ConfigError('state.redis.url is required: a redis:// or rediss:// URL (or set SWITCHYARD_REDIS_URL, or give state.redis.sentinels)')
   let parsed: URL | undefined
   try {
     parsed = new URL(url)
@@ -207,7 +224,11 @@ function redisSettings(raw: { url?: string; keyPrefix?: string } | undefined, en
   }
   const db = parsed.pathname.replace(/^\//, '')
   if (db !== '' && !/^\d+$/.test(db)) throw new ConfigError(`state.redis.url path must be a database number such as /0, got "/${db}"`)
-  return { url, keyPrefix: raw?.keyPrefix ?? 'switchyard:' }
+  return {
+    url,
+    keyPrefix: raw?.keyPrefix ?? 'switchyard:',
+    sentinel: sentinels === undefined ? null : { hosts, name: raw!.name! },
+  }
 }
 
 /** A URL with its password replaced by ***, for messages and logs. */

@@ -53,7 +53,15 @@ export const RawConfigSchema = Type.Object(
         {
           file: Type.Optional(Type.String({ minLength: 1 })),
           redis: Type.Optional(
-            Type.Object({ url: Type.Optional(Type.String({ minLength: 1 })), keyPrefix: Type.Optional(Type.String({ minLength: 1 })) }, strict),
+            Type.Object(
+              {
+                url: Type.Optional(Type.String({ minLength: 1 })),
+                keyPrefix: Type.Optional(Type.String({ minLength: 1 })),
+                sentinels: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+                name: Type.Optional(Type.String({ minLength: 1 })),
+              },
+              strict,
+            ),
           ),
         },
         strict,
@@ -168,14 +176,20 @@ export const RawConfigSchema = Type.Object(
 
 export type RawConfig = Static<typeof RawConfigSchema>
 
-/** The validated, defaulted, frozen config. Durations are milliseconds. */
 /** `state.redis`: where a fleet of replicas keeps its one split. */
 export interface RedisSettings {
-  /** redis:// or rediss:// URL; may carry a password (never logged). */
+  /**
+   * redis:// or rediss:// URL; may carry a password (never logged). With `sentinels`, only
+   * its credentials, database and TLS apply: the sentinels say where the master is.
+   */
   readonly url: string
   /** Every key switchyard writes starts with this; one prefix per fleet. */
   readonly keyPrefix: string
+  /** Redis Sentinel: where the sentinels are, and the name of the master group they watch. */
+  readonly sentinel: { readonly hosts: readonly { readonly host: string; readonly port: number }[]; readonly name: string } | null
 }
+
+/** The validated, defaulted, frozen config. Durations are milliseconds. */
 
 export interface Config {
   readonly proxy: { readonly host: string; readonly port: number }

@@ -31,20 +31,26 @@ export class RedisLink {
   #lastError: string | null = null
   #closed = false
 
-  constructor(settings: RedisSettings, logger: Logger) {
+  constructor(settings: { readonly url: string; readonly keyPrefix?: string; readonly sentinel?: RedisSettings['sentinel'] }, logger: Logger) {
     this.#logger = logger.child({ component: 'redis' })
-    this.#where = redactUrl(settings.url)
+    const sentinel = settings.sentinel ?? null
+    this.#where =
+      sentinel === null
+        ? redactUrl(settings.url)
+        : `the master "${sentinel.name}" of sentinels ${sentinel.hosts.map((h) => `${h.host}:${h.port}`).join(',')}`
+    const retry = (times: number) => Math.min(50 * times, MAX_RECONNECT_DELAY_MS)
     const options = {
       enableOfflineQueue: false,
       commandTimeout: COMMAND_TIMEOUT_MS,
       connectTimeout: 2_000,
       maxRetriesPerRequest: 0,
-      retryStrategy: (times: number) => Math.min(50 * times, MAX_RECONNECT_DELAY_MS),
+      retryStrategy: retry,
       // Our own log lines say what happened; ioredis would print "Unhandled error event".
       showFriendlyErrorStack: false,
     }
-    this.client = new Redis(settings.url, options)
-    this.#subscriber = new Redis(settings.url, { ...options, commandTimeout: undefined, enableOfflineQueue: true })
+    const connect = (extra: object) => (sentinel === null ? new Redis(settings.url, { ...options, ...extra }) : new Redis({ ...options, ...sentinelOptions(settings.url, sentinel, retry), ...extra }))
+    this.client = connect({})
+    this.#subscriber = connect({ commandTimeout: undefined, enableOfflineQueue: true })
     this.client.on('ready', () => this.#up())
     this.client.on('error', (err: Error) => this.#down(err.message))
     this.client.on('close', () => this.#down('connection closed'))
@@ -144,5 +150,33 @@ export class RedisLink {
     this.#lastError = reason
     // A command timeout leaves the socket open: force a reconnect so 'ready' tells when it is back.
     if (this.client.status === 'ready' && /timed out/i.test(reason)) this.client.disconnect(true)
+  }
+}
+
+/** ioredis options for a master found through Redis Sentinel; the URL gives credentials, database and TLS. */
+function sentinelOptions(
+  url: string,
+  sentinel: NonNullable<RedisSettings['sentinel']>,
+  retry: (times: number) => number,
+): {
+  sentinels: { host: string; port: number }[]
+  name: string
+  username?: string
+  password?: string
+  db: number
+  tls?: object
+  sentinelRetryStrategy: (times: number) => number
+} {
+  const parsed = new URL(url)
+  const db = parsed.pathname.replace(/^\//, '')
+  return {
+    sentinels: sentinel.hosts.map((h) => ({ host: h.host, port: h.port })),
+    name: sentinel.name,
+    ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
+    db: db === '' ? 0 : Number(db),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    // Sentinels may all be restarting during a failover: keep asking, as for the master.
+    sentinelRetryStrategy: retry,
   }
 }

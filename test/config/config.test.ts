@@ -61,13 +61,20 @@ describe('resolveConfig', () => {
 
   it('state.redis selects the fleet store; SWITCHYARD_REDIS_URL overrides its url; a password never shows in errors', () => {
     expect(resolveConfig(base).state.redis).toBeNull()
+    expect(resolveConfig({ ...base, state: { redis: { sentinels: ['10.0.0.5:26379', '[::1]:26380'], name: 'mymaster' } } }).state.redis).toEqual({
+      url: 'redis://localhost',
+      keyPrefix: 'switchyard:',
+      sentinel: { name: 'mymaster', hosts: [{ host: '10.0.0.5', port: 26379 }, { host: '::1', port: 26380 }] },
+    })
     expect(resolveConfig({ ...base, state: { redis: { url: 'redis://127.0.0.1:6379/2' } } }).state.redis).toEqual({
       url: 'redis://127.0.0.1:6379/2',
       keyPrefix: 'switchyard:',
+      sentinel: null,
     })
     expect(resolveConfig(base, { SWITCHYARD_REDIS_URL: 'rediss://:pw@redis.internal:6380' }).state.redis).toEqual({
       url: 'rediss://:pw@redis.internal:6380',
       keyPrefix: 'switchyard:',
+      sentinel: null,
     })
     const err = (() => {
       try {
@@ -131,6 +138,10 @@ describe('resolveConfig', () => {
     ['state.redis.url with a db name', { state: { redis: { url: 'redis://127.0.0.1:6379/main' } } }, /^state\.redis\.url path must be a database number/],
     ['state.redis unknown key', { state: { redis: { url: 'redis://h', host: 'h' } } }, /^state\.redis\.host is not a known config key$/],
     ['state.redis.keyPrefix empty', { state: { redis: { url: 'redis://h', keyPrefix: '' } } }, /^state\.redis\.keyPrefix /],
+    ['state.redis.sentinels without name', { state: { redis: { sentinels: ['h:26379'] } } }, /^state\.redis\.name is required with state\.redis\.sentinels/],
+    ['state.redis.name without sentinels', { state: { redis: { url: 'redis://h', name: 'm' } } }, /^state\.redis\.name needs state\.redis\.sentinels$/],
+    ['state.redis.sentinels entry without port', { state: { redis: { sentinels: ['h'], name: 'm' } } }, /^state\.redis\.sentinels\[0\] must be host:port/],
+    ['state.redis.sentinels empty', { state: { redis: { sentinels: [], name: 'm' } } }, /^state\.redis\.sentinels must list at least one entry$/],
     ['not a mapping', ['a'], /YAML mapping/],
   ]
   for (const [name, patch, message] of bad) {
@@ -170,7 +181,7 @@ describe('loadConfigFile', () => {
       SWITCHYARD_ADMIN_TOKEN: 'from-the-secret',
       SWITCHYARD_REDIS_URL: 'redis://:pw@redis:6379/0',
     })
-    expect(config.state.redis).toEqual({ url: 'redis://:pw@redis:6379/0', keyPrefix: 'switchyard:prod:' })
+    expect(config.state.redis).toEqual({ url: 'redis://:pw@redis:6379/0', keyPrefix: 'switchyard:prod:', sentinel: null })
     expect(config.admin.token).toBe('from-the-secret')
     const pod = docs.find((d) => d.kind === 'Deployment')!.spec!.template.spec
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.drain.deadline + 5_000)

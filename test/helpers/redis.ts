@@ -110,3 +110,97 @@ export async function startOwnRedis(options: { persist: 'aof' | 'snapshot' | 'no
     resume: () => child?.kill('SIGCONT'),
   }
 }
+
+/**
+ * A Redis Sentinel group of the test's own: a master, one replica and one sentinel watching
+ * them as "mymaster" (quorum 1, down after 1 s), so a test can kill the master and watch the
+ * sentinel promote the replica. Every process is the test's child; stop() ends them by PID.
+ */
+export interface SentinelGroup {
+  readonly sentinelPort: number
+  readonly masterPort: number
+  readonly replicaPort: number
+  /** SIGKILL the master: the sentinel promotes the replica after about 1–3 s. */
+  killMaster(): Promise<void>
+  /** Resolves once the sentinel names `port` as the master. */
+  waitForMaster(port: number, timeoutMs?: number): Promise<void>
+  stop(): Promise<void>
+}
+
+export async function startSentinelGroup(): Promise<SentinelGroup> {
+  const dir = await mkdtemp(join(tmpdir(), 'sy-sentinel-'))
+  const [masterPort, replicaPort, sentinelPort] = [await freePort(), await freePort(), await freePort()]
+  const children: ChildProcess[] = []
+  const spawnServer = (args: string[]) => {
+    const child = spawn('redis-server', args, { stdio: 'ignore' })
+    children.push(child)
+    return child
+  }
+  const ping = async (port: number) => {
+    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => undefined)
+    try {
+      await eventually(async () => {
+        try {
+          if (probe.status !== 'ready') await probe.connect()
+          return (await probe.ping()) === 'PONG'
+        } catch {
+          probe.disconnect()
+          return false
+        }
+      }, 10_000)
+    } finally {
+      probe.disconnect()
+    }
+  }
+  const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  const master = spawnServer(['--port', String(masterPort), '--dir', dir, '--dbfilename', 'master.rdb', ...common])
+  await ping(masterPort)
+  spawnServer(['--port', String(replicaPort), '--dir', dir, '--dbfilename', 'replica.rdb', ...common, '--replicaof', '127.0.0.1', String(masterPort)])
+  await ping(replicaPort)
+  const conf = join(dir, 'sentinel.conf')
+  const { writeFile } = await import('node:fs/promises')
+  await writeFile(
+    conf,
+    [
+      `port ${sentinelPort}`,
+      'bind 127.0.0.1',
+      `sentinel monitor mymaster 127.0.0.1 ${masterPort} 1`,
+      'sentinel down-after-milliseconds mymaster 1000',
+      'sentinel failover-timeout mymaster 3000',
+      'sentinel parallel-syncs mymaster 1',
+      '',
+    ].join('\n'),
+  )
+  spawnServer([conf, '--sentinel'])
+  await ping(sentinelPort)
+  const sentinel = new Redis(sentinelPort, '127.0.0.1', { maxRetriesPerRequest: 1 })
+  sentinel.on('error', () => undefined)
+  const masterOf = async () => ((await sentinel.call('SENTINEL', 'get-master-addr-by-name', 'mymaster')) as [string, string] | null)?.[1]
+  const waitForMaster = (port: number, timeoutMs = 15_000) => eventually(async () => (await masterOf().catch(() => undefined)) === String(port), timeoutMs, 100)
+  // The sentinel must know the replica before a failover can pick it.
+  await eventually(async () => {
+    const replicas = (await sentinel.call('SENTINEL', 'replicas', 'mymaster')) as unknown[]
+    return replicas.length > 0
+  }, 10_000, 100)
+  return {
+    sentinelPort,
+    masterPort,
+    replicaPort,
+    async killMaster() {
+      const exited = once(master, 'exit')
+      master.kill('SIGKILL')
+      await exited
+    },
+    waitForMaster,
+    async stop() {
+      sentinel.disconnect()
+      for (const child of children) {
+        if (child.exitCode !== null || child.signalCode !== null) continue
+        const exited = once(child, 'exit')
+        child.kill('SIGKILL')
+        await exited
+      }
+    },
+  }
+}
