@@ -308,15 +308,16 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         const wanted = targetsOf(next)
         for (const color of COLORS) {
           if (sameList(wanted[color], configTargets[color])) continue
-          // New targets in the file: they win over targets set through the API. The file is
-          // this replica's truth, so they apply even when the store cannot record them.
+          // New targets in the file win here over targets set through the API (effectiveTargets:
+          // the override no longer matches this config). The shared override stays: replicas
+          // that still run the old config keep following it. The file is this replica's truth,
+          // so its targets apply even when the store cannot record the event.
           configTargets = { ...configTargets, [color]: wanted[color] }
           const before = [...targets[color]]
-          applyTargets(color, wanted[color])
-          const overridden = controller.targetOverrides()[color] !== undefined
+          applyTargets(color, effectiveTargets(color))
           await controller
-            .changeTargets(color, null, { color, targets: before }, { color, targets: [...wanted[color]] }, 'reload', 'config reloaded')
-            .catch((err: unknown) => logger.warn({ err: String(err), overridden }, 'new targets from the config apply; their audit event could not be stored'))
+            .record('targets', { color, targets: before }, { color, targets: [...targets[color]] }, 'reload', 'config reloaded')
+            .catch((err: unknown) => logger.warn({ err: String(err) }, 'new targets from the config apply; their audit event could not be stored'))
           if (color === 'green') await rollouts.restartForNewTargets().catch(() => undefined)
         }
         dataPlane().setTimeouts(next.timeouts)

@@ -187,23 +187,25 @@ export class RolloutController {
     return next
   }
 
-  /** New green targets: the analysis starts over, the step's hold too. */
+  /** New green targets: the analysis starts over, the step's hold too (retried if a check moved the rollout meanwhile). */
   async restartForNewTargets(): Promise<void> {
-    const r = this.#o.controller.rollout()
-    if (r?.phase !== 'progressing' && r?.phase !== 'paused') return
-    const now = Date.now()
-    this.#restartAnalysis(now)
-    const hold = r.steps[r.step]!.holdMs
-    await this.#o.controller.saveRollout(
-      {
-        ...r,
-        consecutiveFailures: 0,
-        passedThisStep: false,
-        stepStartedAt: new Date(now).toISOString(),
-        ...(r.phase === 'progressing' ? { holdUntil: now + hold } : { holdLeftMs: hold }),
-      },
-      r,
-    )
+    await followManualChange(async () => {
+      const r = this.#o.controller.rollout()
+      if (r?.phase !== 'progressing' && r?.phase !== 'paused') return
+      const now = Date.now()
+      this.#restartAnalysis(now)
+      const hold = r.steps[r.step]!.holdMs
+      await this.#o.controller.saveRollout(
+        {
+          ...r,
+          consecutiveFailures: 0,
+          passedThisStep: false,
+          stepStartedAt: new Date(now).toISOString(),
+          ...(r.phase === 'progressing' ? { holdUntil: now + hold } : { holdLeftMs: hold }),
+        },
+        r,
+      )
+    }, this.#o.logger)
   }
 
   /** The first step of a default (stepWeight) plan, in percent. */
@@ -330,18 +332,37 @@ export class RolloutController {
   /** Operators act outside the plan: a manual split pauses, a rollback aborts, a revert aborts. */
   #onSplitEvent(event: AuditEvent, origin: ChangeOrigin): void {
     // The replica where the change was made reacts; the others adopt what it writes.
-    if (origin === 'remote') return
-    const r = this.#o.controller.rollout()
-    if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused') || event.source === 'rollout') return
-    const act = async () => {
-      // A revert aborts a rollout in its own write (SplitController.revert).
+    if (origin === 'remote' || event.source === 'rollout') return
+    if (event.type !== 'rollback' && event.type !== 'promote' && event.type !== 'split') return
+    // A revert aborts a rollout in its own write (SplitController.revert).
+    const act = async (): Promise<void> => {
+      const r = this.#o.controller.rollout()
+      if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused')) return
       if (event.type === 'rollback') await this.abort(event.source, 'rolled back by an operator')
       else if (event.type === 'promote') {
         await this.#o.controller.saveRollout({ ...r, phase: 'succeeded', endedAt: new Date().toISOString(), reason: 'promoted by an operator' }, r)
-      } else if (event.type === 'split' && r.phase === 'progressing') {
+      } else if (r.phase === 'progressing') {
         await this.pause(event.source, 'a manual split change paused the rollout')
       }
     }
-    act().catch((err: unknown) => this.#o.logger.error({ err }, 'rollout could not follow a manual change'))
+    void followManualChange(act, this.#o.logger)
+  }
+}
+
+/**
+ * Runs `act` until it is not refused because a leader's check moved the rollout in between
+ * (a few tries): an operator's split must pause the rollout, not lose to a routine check.
+ */
+async function followManualChange(act: () => Promise<void>, logger: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await act()
+      return
+    } catch (err) {
+      const conflict = err instanceof RolloutError || err instanceof WriteConflictError
+      if (conflict && attempt < 5) continue
+      logger.error({ err }, 'rollout could not follow a manual change')
+      return
+    }
   }
 }

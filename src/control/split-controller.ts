@@ -75,7 +75,8 @@ export class SplitController implements TableSource {
   #offlineSince: number | null = null
   #emptySeenAt: number | null = null
   /** A revert applied here while the shared store was unreachable, to write once it answers. */
-  #pendingRevert: { readonly from: SplitState; readonly info: RevertInfo; readonly event: AuditEvent } | null = null
+  #pendingRevert: { readonly from: SplitState; readonly info: RevertInfo; readonly event: AuditEvent; readonly green: TargetOverride | undefined } | null =
+    null
 
   constructor(store: StateStore, options: SplitControllerOptions) {
     this.#store = store
@@ -230,7 +231,7 @@ export class SplitController implements TableSource {
         } catch (err) {
           if (err instanceof WriteConflictError && attempt < REVERT_ATTEMPTS) continue
           // Safety first: green stays at 0 here even when the store refused or failed the write.
-          if (this.#store.refresh !== undefined) this.#pendingRevert = { from: before, info: reverted, event }
+          if (this.#store.refresh !== undefined) this.#pendingRevert = { from: before, info: reverted, event, green: this.#targets.green }
           this.#logger.error({ err }, 'auto-revert applied here but the state could not be saved; it is written once the store answers')
         }
         this.#apply(next)
@@ -348,13 +349,17 @@ export class SplitController implements TableSource {
     }
   }
 
-  /** Takes another replica's state and tells the listeners what changed (as `remote`). */
-  #adoptState(fresh: PersistedState): void {
-    const known = this.#events
+  /**
+   * Takes another replica's state and tells the listeners what changed (as `remote`): the
+   * events newer than `known`, or one stand-in when only the split or the targets moved.
+   */
+  #adoptState(fresh: PersistedState, known: readonly AuditEvent[] = this.#events): void {
     const before = this.#state
+    const targetsBefore = JSON.stringify(this.#targets)
     this.#apply(fresh)
     const added = newEvents(known, fresh.events).reverse()
-    const moved = before.generation !== fresh.split.generation || before.greenBuckets !== fresh.split.greenBuckets
+    const moved =
+      before.generation !== fresh.split.generation || before.greenBuckets !== fresh.split.greenBuckets || targetsBefore !== JSON.stringify(this.#targets)
     if (added.length === 0 && !moved) return
     // Listeners see every new event, oldest first, each with the adopted state.
     this.#notify(added.length > 0 ? added : [this.#event('split', null, null, 'remote', 'adopted from the shared store')], 'remote')
@@ -367,10 +372,12 @@ export class SplitController implements TableSource {
     this.#pendingRevert = null
     // An empty store: the seeding that follows writes this replica's (reverted) state.
     if (stored === null) return
-    if (stored.split.generation !== pending.from.generation || stored.split.greenBuckets === 0) {
+    // Judged on green's release of then: if green was pointed elsewhere meanwhile, it does not apply.
+    const greenMoved = JSON.stringify(stored.targets?.green) !== JSON.stringify(pending.green)
+    if (stored.split.generation !== pending.from.generation || stored.split.greenBuckets === 0 || greenMoved) {
       this.#logger.warn(
-        { storedGeneration: stored.split.generation, revertedFrom: pending.from.generation },
-        'the revert made while the shared store was unreachable is not written: the split changed meanwhile (or is already 0)',
+        { storedGeneration: stored.split.generation, revertedFrom: pending.from.generation, greenMoved },
+        'the revert made while the shared store was unreachable is not written: the split or green changed meanwhile (or green is already 0)',
       )
       this.#adoptState(stored)
       return
@@ -383,7 +390,11 @@ export class SplitController implements TableSource {
     }
     try {
       await this.#store.save(next, pending.event)
-      this.#apply(next)
+      // What the others did meanwhile (targets, events) reaches the listeners like any adopted change.
+      this.#adoptState(
+        next,
+        this.#events.filter((e) => e !== pending.event),
+      )
       this.#logger.warn({ generation: next.split.generation }, 'wrote the revert made while the shared store was unreachable')
     } catch (err) {
       if (!(err instanceof WriteConflictError)) this.#pendingRevert = pending
