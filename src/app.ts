@@ -177,6 +177,10 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     if (fleet === null) await rollouts.restore()
 
     let propagation: Promise<void> = Promise.resolve()
+    // Every proxy process routes with a new table as soon as it exists (a revert: before it is stored).
+    controller.onTable((table) => {
+      if (plane !== undefined) propagation = plane.publish(table)
+    })
     let lastGreen = controller.state().greenBuckets
     controller.onChange((state, event, origin) => {
       if (origin === 'remote') {
@@ -196,7 +200,6 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         lastGreen = state.greenBuckets
         return
       }
-      propagation = plane.publish(controller.current())
       // A colour whose share went to 0 drains: its WebSockets and streams run until the deadline.
       const green = state.greenBuckets
       if (green !== lastGreen) {

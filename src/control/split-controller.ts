@@ -65,6 +65,7 @@ export class SplitController implements TableSource {
   readonly #maxEvents: number
   readonly #now: () => Date
   readonly #listeners: ChangeListener[] = []
+  readonly #tableListeners: ((table: RoutingTable) => void)[] = []
   #state: SplitState = { greenBuckets: 0, generation: 0, reverted: null }
   #events: readonly AuditEvent[] = []
   #rollout: RolloutState | null = null
@@ -188,6 +189,25 @@ export class SplitController implements TableSource {
     this.#listeners.push(listener)
   }
 
+  /**
+   * `listener` gets every new routing table the moment it is made, before the change is
+   * stored when routing must react first (a revert): the data plane's proxy workers follow it.
+   */
+  onTable(listener: (table: RoutingTable) => void): void {
+    this.#tableListeners.push(listener)
+  }
+
+  #setTable(table: RoutingTable): void {
+    this.#table = table
+    for (const listener of this.#tableListeners) {
+      try {
+        listener(table)
+      } catch (err) {
+        this.#logger.error({ err }, 'routing table listener failed')
+      }
+    }
+  }
+
   /** Applies an operator change once it is durable. Clears a revert latch. */
   change(change: SplitChange): Promise<SplitState> {
     return this.#serialize(async () => {
@@ -225,7 +245,7 @@ export class SplitController implements TableSource {
         const event = this.#event('revert', toPercent(before.greenBuckets), toPercent(0), 'auto-revert', info.reason)
         // A rollout in progress ends with the revert, in the same write: no replica may step green up again.
         const next: PersistedState = { split, events: this.#withEvent(event), rollout: abortedBy(this.#rollout, info.reason, at), targets: this.#targets }
-        this.#table = makeTable(split.generation, 0)
+        this.#setTable(makeTable(split.generation, 0))
         try {
           await this.#store.save(next, event)
         } catch (err) {
@@ -452,7 +472,7 @@ export class SplitController implements TableSource {
     this.#rollout = state.rollout ?? null
     this.#targets = state.targets ?? {}
     if (this.#table.generation !== state.split.generation || this.#table.greenBuckets !== state.split.greenBuckets) {
-      this.#table = makeTable(state.split.generation, state.split.greenBuckets)
+      this.#setTable(makeTable(state.split.generation, state.split.greenBuckets))
     }
   }
 
