@@ -9,6 +9,9 @@ const COMMAND_TIMEOUT_MS = 1_000
 /** Reconnect attempts back off to at most this, so a returning Redis is found within a second. */
 const MAX_RECONNECT_DELAY_MS = 500
 
+/** Error replies that mean "not now" rather than "never": they make the link count as down. */
+const UNAVAILABLE_REPLY = /^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|NOREPLICAS|CLUSTERDOWN)\b/
+
 export interface LinkStatus {
   readonly connected: boolean
   readonly since: string
@@ -45,13 +48,14 @@ export class RedisLink {
       connectTimeout: 2_000,
       maxRetriesPerRequest: 0,
       retryStrategy: retry,
-      // Our own log lines say what happened; ioredis would print "Unhandled error event".
-      showFriendlyErrorStack: false,
+      // A master demoted by a failover answers READONLY: reconnect, which asks the sentinels again.
+      reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
     }
     const connect = (extra: object) => (sentinel === null ? new Redis(settings.url, { ...options, ...extra }) : new Redis({ ...options, ...sentinelOptions(settings.url, sentinel, retry), ...extra }))
     this.client = connect({})
     this.#subscriber = connect({ commandTimeout: undefined, enableOfflineQueue: true })
     this.client.on('ready', () => this.#up())
+    // With a listener, ioredis does not print "Unhandled error event"; our own lines say what happened.
     this.client.on('error', (err: Error) => this.#down(err.message))
     this.client.on('close', () => this.#down('connection closed'))
     this.#subscriber.on('error', () => undefined)
@@ -112,8 +116,9 @@ export class RedisLink {
       return result
     } catch (err) {
       const message = (err as Error).message
-      // A script or type error is a bug or bad data, not an outage.
-      if (err instanceof Error && err.name === 'ReplyError') throw err
+      // A script or type error is a bug or bad data, not an outage; a Redis that is loading,
+      // read-only (demoted), busy or without its master is one.
+      if (err instanceof Error && err.name === 'ReplyError' && !UNAVAILABLE_REPLY.test(message)) throw err
       this.#down(message)
       throw new StateUnavailableError(`Redis at ${this.#where} did not answer: ${message}`, { cause: err })
     }

@@ -1,4 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { StateUnavailableError } from '../../src/control/errors.js'
+import { RedisLink } from '../../src/control/redis-link.js'
+import { RedisStateStore } from '../../src/control/redis-store.js'
+import { memoryLogger } from '../helpers/logs.js'
 import { admin, startTestApp, testConfig } from '../helpers/app.js'
 import { startColorUpstream } from '../helpers/color-upstream.js'
 import { startSentinelGroup, type SentinelGroup } from '../helpers/redis.js'
@@ -31,6 +35,19 @@ describe('fleet mode behind Redis Sentinel', () => {
     expect((await admin(a, 'PUT', '/v1/split', { green: 30 })).status).toBe(200)
     await eventually(async () => ((await admin(b, 'GET', '/v1/split')).body as Split).green === 30, 1_000)
     expect((await admin(a, 'GET', '/healthz')).body).toMatchObject({ status: 'ok', detail: { store: { connected: true } } })
+
+    // A store pointed at the read-only replica counts that as unavailable (503), not as a bug (500).
+    const link = new RedisLink({ url: `redis://127.0.0.1:${group.replicaPort}` }, memoryLogger().logger)
+    try {
+      expect(await link.ready(3_000)).toBe(true)
+      const store = new RedisStateStore(link, { keyPrefix: 'fleet:', logger: memoryLogger().logger })
+      await store.load()
+      const err = await store.save({ split: { greenBuckets: 0, generation: 9, reverted: null }, events: [] }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(StateUnavailableError)
+      expect((err as Error).message).toMatch(/READONLY/)
+    } finally {
+      await link.close()
+    }
 
     await group.killMaster()
     await group.waitForMaster(group.replicaPort)
