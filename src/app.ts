@@ -229,8 +229,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       metricsText: async () => {
         const [health, remote] = await Promise.all([dataPlane().health(), dataPlane().remoteMetrics()])
         metrics.setTargetHealth(health)
-        const state = store.status?.()
-        if (state !== undefined) metrics.setStateConnected(state.connected)
+        if (fleet !== null) metrics.setStateConnected(fleet.store.status().connected)
         return metrics.text(remote)
       },
       propagated: () => propagation,

@@ -76,6 +76,13 @@ interface Version {
   readonly wid: string
 }
 
+/** What an empty Redis (no state under the prefix) counts as. */
+const NOTHING_STORED: Version = { epoch: '', rev: 0, wid: '' }
+
+function versionOf(rev: string | null, epoch: string | null, wid: string | null): Version {
+  return rev === null ? NOTHING_STORED : { epoch: epoch ?? '', rev: Number(rev), wid: wid ?? '' }
+}
+
 /**
  * The fleet's state in Redis: `<prefix>state` (a hash: write version, epoch, the split and
  * rollout as JSON), `<prefix>events` (the audit log, newest first) and the channel
@@ -106,11 +113,6 @@ export class RedisStateStore implements StateStore {
     this.#keys = { state: `${p}state`, events: `${p}events`, channel: `${p}changes` }
   }
 
-  /** The channel every write is announced on. */
-  get channel(): string {
-    return this.#keys.channel
-  }
-
   async load(): Promise<PersistedState | null> {
     const reply = (await this.#link.run((r) => r.eval(LOAD, 2, this.#keys.state, this.#keys.events, this.#maxEvents))) as [
       string | null,
@@ -121,7 +123,7 @@ export class RedisStateStore implements StateStore {
     ]
     const [rev, epoch, wid, doc, events] = reply
     if (rev === null || doc === null) {
-      this.#saw({ epoch: '', rev: 0, wid: '' })
+      this.#saw(NOTHING_STORED)
       this.#readable()
       return null
     }
@@ -133,7 +135,7 @@ export class RedisStateStore implements StateStore {
     }
     const decoded = decodeState(data)
     if (typeof decoded === 'string') this.#unreadable(decoded)
-    this.#saw({ epoch: epoch ?? '', rev: Number(rev), wid: wid ?? '' })
+    this.#saw(versionOf(rev, epoch, wid))
     this.#readable()
     return decoded
   }
@@ -187,16 +189,15 @@ export class RedisStateStore implements StateStore {
   }
 
   async refresh(): Promise<PersistedState | null | undefined | 'behind'> {
-    const [rev, epoch, wid] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch', 'wid'))
-    if (rev === null) {
-      this.#saw({ epoch: '', rev: 0, wid: '' })
+    const stored = await this.#storedVersion()
+    if (stored.rev === 0) {
+      this.#saw(NOTHING_STORED)
       this.#readable()
       return null
     }
-    const stored: Version = { epoch: epoch ?? '', rev: Number(rev), wid: wid ?? '' }
+    if (this.#known(stored)) return undefined
     const seen = this.#version
     if (seen !== null && seen.epoch === stored.epoch) {
-      if (seen.rev === stored.rev && seen.wid === stored.wid) return undefined
       // An older version of this replica's own history: Redis lost the writes after it.
       if (stored.rev < seen.rev && this.#history.get(stored.rev) === stored.wid) {
         this.#behind = stored
@@ -236,6 +237,18 @@ export class RedisStateStore implements StateStore {
     if (done !== 1) throw new WriteConflictError(state.split.generation)
   }
 
+  /** The version Redis holds now (one HMGET). */
+  async #storedVersion(): Promise<Version> {
+    const [rev = null, epoch = null, wid = null] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch', 'wid'))
+    return versionOf(rev, epoch, wid)
+  }
+
+  /** True when `version` is the one this replica last read or wrote. */
+  #known(version: Version): boolean {
+    const seen = this.#version
+    return seen !== null && seen.rev === version.rev && seen.epoch === version.epoch && seen.wid === version.wid
+  }
+
   /** Remembers a version this replica read or wrote. */
   #saw(version: Version): void {
     if (this.#version?.epoch !== version.epoch) this.#history.clear()
@@ -251,8 +264,9 @@ export class RedisStateStore implements StateStore {
   watch(onChange: () => void): void {
     this.#listener = onChange
     void this.#link.subscribe(this.#keys.channel, (message) => {
-      const seen = this.#version
-      if (seen === null || message !== `${seen.epoch}:${seen.rev}:${seen.wid}`) onChange()
+      // Announced as epoch:rev:wid (SAVE, RESTORE).
+      const [epoch = '', rev = '0', wid = ''] = message.split(':')
+      if (!this.#known(versionOf(rev, epoch, wid))) onChange()
     })
     this.#link.onUp(onChange)
     this.#timer ??= setInterval(() => void this.#reconcile(), RECONCILE_EVERY_MS)
@@ -279,9 +293,7 @@ export class RedisStateStore implements StateStore {
   async #reconcile(): Promise<void> {
     if (!this.#link.connected || this.#listener === undefined) return
     try {
-      const [rev, epoch, wid] = await this.#link.run((r) => r.hmget(this.#keys.state, 'rev', 'epoch', 'wid'))
-      const seen = this.#version
-      if (seen === null || seen.rev !== Number(rev ?? 0) || (seen.rev !== 0 && (seen.epoch !== epoch || seen.wid !== (wid ?? '')))) this.#listener()
+      if (!this.#known(await this.#storedVersion())) this.#listener()
     } catch (err) {
       this.#logger.debug({ err: String(err) }, 'state reconcile failed')
     }

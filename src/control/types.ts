@@ -129,6 +129,4 @@ export interface StateStore {
   restore?(state: PersistedState): Promise<void>
   /** Shared stores: `onChange` runs when the stored state may have changed (pub/sub, reconcile, reconnect). */
   watch?(onChange: () => void): void
-  status?(): StoreStatus
-  close?(): Promise<void>
 }

@@ -156,6 +156,8 @@ describe('status, events, metrics, healthz', () => {
     expect(body.window.green.p50Ms).toBeGreaterThan(0)
     expect(body.window.green.p99Ms).toBeGreaterThanOrEqual(body.window.green.p50Ms)
     expect(body.upstreams.blue).toHaveLength(1)
+    // One node: the state is the file, and all is well.
+    expect(res.body).toMatchObject({ status: 'ok', state: { store: 'file', file: expect.stringMatching(/state\.json$/) as unknown } })
   })
 
   it('events are newest first and take a limit', async () => {

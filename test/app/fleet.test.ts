@@ -52,6 +52,11 @@ async function split(app: Replica): Promise<Split> {
   return (await admin(app, 'GET', '/v1/split')).body as Split
 }
 
+/** /healthz's status: 'ok' or 'degraded'. */
+async function healthOf(app: Replica): Promise<string> {
+  return ((await admin(app, 'GET', '/healthz')).body as { status: string }).status
+}
+
 async function leads(app: Replica): Promise<boolean> {
   return ((await admin(app, 'GET', '/v1/status')).body as { state: { leader: boolean } }).state.leader
 }
@@ -265,6 +270,14 @@ describe('fleet mode: Redis trouble', () => {
     own = undefined
   })
 
+  /** Two replicas on a redis-server of this test's own, which it stops and starts. */
+  async function ownFleet(persist: 'aof' | 'snapshot' | 'none', patch: Record<string, unknown> = {}) {
+    own = await startOwnRedis({ persist })
+    const u = await upstreams()
+    const redis = { url: own.url, keyPrefix: 'fleet:' }
+    return { server: own, u, redis, a: await replica(u, redis, patch), b: await replica(u, redis, patch) }
+  }
+
   it('a shared state it cannot read is never overwritten: the replica serves from its config, says degraded and why', async () => {
     const u = await upstreams()
     const keyPrefix = fleetPrefix()
@@ -282,7 +295,7 @@ describe('fleet mode: Redis trouble', () => {
       expect(await client.hget(`${keyPrefix}state`, 'doc')).toBe('{"version":9}')
       // An operator deletes the keys: the replica stores its split and is healthy again.
       await client.del(`${keyPrefix}state`)
-      await eventually(async () => ((await admin(a, 'GET', '/healthz')).body as { status: string }).status === 'ok', 5_000)
+      await eventually(async () => (await healthOf(a)) === 'ok', 5_000)
       await eventually(async () => (await split(a)).generation === 1, 5_000)
       expect((await admin(a, 'PUT', '/v1/split', { green: 50 })).status).toBe(200)
     } finally {
@@ -291,19 +304,15 @@ describe('fleet mode: Redis trouble', () => {
   })
 
   it('Redis down: replicas keep routing with the last split, say degraded, refuse writes with 503, then heal', async () => {
-    own = await startOwnRedis({ persist: 'aof' })
-    const u = await upstreams()
-    const redis = { url: own.url, keyPrefix: 'fleet:' }
-    const a = await replica(u, redis)
-    const b = await replica(u, redis)
+    const { server, u, redis, a, b } = await ownFleet('aof')
     expect((await admin(a, 'PUT', '/v1/split', { green: 30 })).status).toBe(200)
     await eventually(async () => (await split(b)).green === 30, 1_000)
     const before = await colorsOf(a, 100)
     const acked = await split(a)
 
-    await own.stop()
+    await server.stop()
     for (const r of [a, b]) {
-      await eventually(async () => ((await admin(r, 'GET', '/healthz')).body as { status: string }).status === 'degraded', 3_000)
+      await eventually(async () => (await healthOf(r)) === 'degraded', 3_000)
       const health = await admin(r, 'GET', '/healthz')
       expect(health.status).toBe(200)
       expect(health.body).toMatchObject({ status: 'degraded', detail: { store: { store: 'redis', connected: false } } })
@@ -328,9 +337,9 @@ describe('fleet mode: Redis trouble', () => {
     expect(await admin(c, 'GET', '/readyz')).toMatchObject({ status: 503, body: { reason: expect.stringMatching(/fleet's split/) as unknown } })
     expect((await admin(a, 'GET', '/readyz')).status).toBe(200)
 
-    await own.start()
+    await server.start()
     for (const r of [a, b, c]) {
-      await eventually(async () => ((await admin(r, 'GET', '/healthz')).body as { status: string }).status === 'ok', 5_000)
+      await eventually(async () => (await healthOf(r)) === 'ok', 5_000)
     }
     // What the admin was told succeeded is still the split, and the late replica adopted it.
     await eventually(async () => (await split(c)).green === 30, 2_000)
@@ -342,25 +351,21 @@ describe('fleet mode: Redis trouble', () => {
   })
 
   it('a revert tripped while Redis is down acts at once on that replica and reaches the fleet when Redis returns', async () => {
-    own = await startOwnRedis({ persist: 'aof' })
-    const u = await upstreams()
-    const redis = { url: own.url, keyPrefix: 'fleet:' }
     const patch = {
       split: { green: 50 },
       autoRevert: { enabled: true, window: '10s', minRequests: 10, maxErrorRate: 0.2 },
       outlierDetection: { consecutiveErrors: 0 },
     }
-    const a = await replica(u, redis, patch)
-    const b = await replica(u, redis, patch)
-    await own.stop()
-    await eventually(async () => ((await admin(a, 'GET', '/healthz')).body as { status: string }).status === 'degraded', 3_000)
+    const { server, u, a, b } = await ownFleet('aof', patch)
+    await server.stop()
+    await eventually(async () => (await healthOf(a)) === 'degraded', 3_000)
     u.green.status = 500
     for (let i = 0; i < 15; i++) await (await fetch(a.proxyUrl, { headers: { 'x-switchyard-color': 'green' } })).text()
     // a judges its own traffic and sends green to 0 at once; b cannot know yet.
     await eventually(async () => (await split(a)).green === 0, 2_000)
     expect((await split(b)).green).toBe(50)
 
-    await own.start()
+    await server.start()
     await eventually(async () => (await split(b)).green === 0, 5_000)
     expect((await split(b)).reverted).toMatchObject({ requests: 15, errorRate: 1 })
     expect(await split(a)).toEqual(await split(b))
@@ -369,27 +374,23 @@ describe('fleet mode: Redis trouble', () => {
   })
 
   it('a Redis that hangs: writes get 503 within about two seconds, never land later, and the fleet heals', async () => {
-    own = await startOwnRedis({ persist: 'aof' })
-    const u = await upstreams()
-    const redis = { url: own.url, keyPrefix: 'fleet:' }
-    const a = await replica(u, redis)
-    const b = await replica(u, redis)
+    const { server, a, b } = await ownFleet('aof')
     expect((await admin(a, 'PUT', '/v1/split', { green: 30 })).status).toBe(200)
     await eventually(async () => (await split(b)).green === 30, 1_000)
     const acked = await split(a)
     const before = await colorsOf(a, 50)
 
-    own.pause()
+    server.pause()
     const asked = Date.now()
     const refused = await admin(a, 'PUT', '/v1/split', { green: 60 })
     expect(refused.status).toBe(503)
     expect(Date.now() - asked).toBeLessThan(2_500)
     expect(await colorsOf(a, 50)).toEqual(before)
-    await eventually(async () => ((await admin(b, 'GET', '/healthz')).body as { status: string }).status === 'degraded', 3_000)
+    await eventually(async () => (await healthOf(b)) === 'degraded', 3_000)
 
-    own.resume()
+    server.resume()
     for (const r of [a, b]) {
-      await eventually(async () => ((await admin(r, 'GET', '/healthz')).body as { status: string }).status === 'ok', 5_000)
+      await eventually(async () => (await healthOf(r)) === 'ok', 5_000)
     }
     // The refused write was held in Redis's socket while it hung; it ran too late and wrote nothing.
     await sleep(600)
@@ -399,13 +400,9 @@ describe('fleet mode: Redis trouble', () => {
   })
 
   it('a Redis restarted from an older snapshot gets the newer split back: nothing acknowledged is lost', async () => {
-    own = await startOwnRedis({ persist: 'snapshot' })
-    const u = await upstreams()
-    const redis = { url: own.url, keyPrefix: 'fleet:' }
-    const a = await replica(u, redis)
-    const b = await replica(u, redis)
+    const { server, a, b } = await ownFleet('snapshot')
     expect((await admin(a, 'PUT', '/v1/split', { green: 20 })).status).toBe(200)
-    const client = redisClient(own.url)
+    const client = redisClient(server.url)
     try {
       await client.save()
     } finally {
@@ -417,9 +414,9 @@ describe('fleet mode: Redis trouble', () => {
     const acked = await split(a)
     const events = (await admin(a, 'GET', '/v1/events')).body
 
-    await own.stop()
-    await own.start()
-    const check = redisClient(own.url)
+    await server.stop()
+    await server.start()
+    const check = redisClient(server.url)
     try {
       await eventually(async () => {
         const doc = await check.hget('fleet:state', 'doc').catch(() => null)
@@ -438,18 +435,14 @@ describe('fleet mode: Redis trouble', () => {
   })
 
   it('a Redis that comes back empty gets the fleet’s split back from the replicas', async () => {
-    own = await startOwnRedis({ persist: 'none' })
-    const u = await upstreams()
-    const redis = { url: own.url, keyPrefix: 'fleet:' }
-    const a = await replica(u, redis)
-    const b = await replica(u, redis)
+    const { server, a, b } = await ownFleet('none')
     expect((await admin(a, 'PUT', '/v1/split', { green: 20, reason: 'canary' })).status).toBe(200)
     await eventually(async () => (await split(b)).green === 20, 1_000)
     const events = (await admin(a, 'GET', '/v1/events')).body
 
-    await own.stop()
-    await own.start()
-    const client = redisClient(own.url)
+    await server.stop()
+    await server.start()
+    const client = redisClient(server.url)
     try {
       await eventually(async () => (await client.hget('fleet:state', 'doc')) !== null, 5_000)
       expect(JSON.parse((await client.hget('fleet:state', 'doc'))!)).toMatchObject({ split: { green: 20 } })

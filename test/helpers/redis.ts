@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { randomUUID } from 'node:crypto'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -37,6 +37,25 @@ export function redisClient(url = SHARED_REDIS_URL): Redis {
   const client = new Redis(url, { maxRetriesPerRequest: 1 })
   client.on('error', () => undefined)
   return client
+}
+
+/** Resolves once a Redis (or sentinel) on `port` answers PING; throws after 10 s. */
+async function answersPing(port: number): Promise<void> {
+  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  probe.on('error', () => undefined)
+  try {
+    await eventually(async () => {
+      try {
+        if (probe.status !== 'ready') await probe.connect()
+        return (await probe.ping()) === 'PONG'
+      } catch {
+        probe.disconnect()
+        return false
+      }
+    }, 10_000)
+  } finally {
+    probe.disconnect()
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -75,21 +94,7 @@ export async function startOwnRedis(options: { persist: 'aof' | 'snapshot' | 'no
     if (options.persist === 'aof') args.push('--appendfsync', 'always')
     if (options.persist === 'none') args.push('--dbfilename', `never-${randomUUID()}.rdb`)
     child = spawn('redis-server', args, { stdio: 'ignore' })
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    probe.on('error', () => undefined)
-    try {
-      await eventually(async () => {
-        try {
-          if (probe.status !== 'ready') await probe.connect()
-          return (await probe.ping()) === 'PONG'
-        } catch {
-          probe.disconnect()
-          return false
-        }
-      }, 10_000)
-    } finally {
-      probe.disconnect()
-    }
+    await answersPing(port)
   }
   const stop = async () => {
     const running = child
@@ -136,30 +141,12 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
     children.push(child)
     return child
   }
-  const ping = async (port: number) => {
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    probe.on('error', () => undefined)
-    try {
-      await eventually(async () => {
-        try {
-          if (probe.status !== 'ready') await probe.connect()
-          return (await probe.ping()) === 'PONG'
-        } catch {
-          probe.disconnect()
-          return false
-        }
-      }, 10_000)
-    } finally {
-      probe.disconnect()
-    }
-  }
   const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
   const master = spawnServer(['--port', String(masterPort), '--dir', dir, '--dbfilename', 'master.rdb', ...common])
-  await ping(masterPort)
+  await answersPing(masterPort)
   spawnServer(['--port', String(replicaPort), '--dir', dir, '--dbfilename', 'replica.rdb', ...common, '--replicaof', '127.0.0.1', String(masterPort)])
-  await ping(replicaPort)
+  await answersPing(replicaPort)
   const conf = join(dir, 'sentinel.conf')
-  const { writeFile } = await import('node:fs/promises')
   await writeFile(
     conf,
     [
@@ -173,7 +160,7 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
     ].join('\n'),
   )
   spawnServer([conf, '--sentinel'])
-  await ping(sentinelPort)
+  await answersPing(sentinelPort)
   const sentinel = new Redis(sentinelPort, '127.0.0.1', { maxRetriesPerRequest: 1 })
   sentinel.on('error', () => undefined)
   const masterOf = async () => ((await sentinel.call('SENTINEL', 'get-master-addr-by-name', 'mymaster')) as [string, string] | null)?.[1]
