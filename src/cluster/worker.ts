@@ -1,4 +1,5 @@
 import { countsAsError, WindowRecorder } from '../control/error-window.js'
+import { RouteGroups } from '../control/route-groups.js'
 import { buildProxy } from '../data-plane.js'
 import { createLogger } from '../logger.js'
 import { Metrics } from '../metrics/metrics.js'
@@ -41,12 +42,16 @@ export async function runWorker(): Promise<void> {
   let table: RoutingTable = makeTable(init.generation, init.greenBuckets)
   const metrics = new Metrics()
   const recorder = new WindowRecorder()
+  // As the config was at start: a reload of these takes effect when the workers restart.
+  const { abandonAfter, routes } = config.rollout.analysis
+  const routeGroups = new RouteGroups(routes)
   let served = 0
   const sink: OutcomeSink = {
-    record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
+    record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined, ttfbMs: number, url: string | undefined): void {
       served++
-      metrics.record(color, status, durationMs, errorKind)
-      recorder.record(color, durationMs, countsAsError(status, errorKind))
+      metrics.record(color, status, durationMs, errorKind, ttfbMs)
+      const isError = countsAsError(status, errorKind, ttfbMs, durationMs, abandonAfter)
+      recorder.record(color, durationMs, isError, ttfbMs, routeGroups.group(url))
     },
   }
   const proxy = buildProxy(config, init.targets, { current: () => table }, sink, logger)

@@ -44,6 +44,7 @@ export const RawConfigSchema = Type.Object(
           window: Type.Optional(Duration),
           minRequests: Type.Optional(Type.Integer({ minimum: 1 })),
           maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+          ceilingVsBlue: Type.Optional(Type.Boolean()),
         },
         strict,
       ),
@@ -133,6 +134,7 @@ export const RawConfigSchema = Type.Object(
           maxWeight: Type.Optional(Type.Number({ minimum: 0.01, maximum: 100 })),
           interval: Type.Optional(Duration),
           swapOnPromote: Type.Optional(Type.Boolean()),
+          progressDeadline: Type.Optional(Duration),
           analysis: Type.Optional(
             Type.Object(
               {
@@ -143,6 +145,21 @@ export const RawConfigSchema = Type.Object(
                 maxP99Ratio: Type.Optional(Type.Number({ minimum: 1 })),
                 maxP99: Type.Optional(Duration),
                 failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+                maxLatencyIncrease: Type.Optional(
+                  Type.Object({ percent: Type.Optional(Type.Number({ minimum: 0, maximum: 1000 })), ms: Type.Optional(Duration) }, strict),
+                ),
+                latencyQuantile: Type.Optional(Type.Number({ minimum: 0.5, maximum: 0.999 })),
+                abandonAfter: Type.Optional(Duration),
+                routes: Type.Optional(
+                  Type.Object(
+                    {
+                      depth: Type.Optional(Type.Integer({ minimum: 0, maximum: 8 })),
+                      max: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+                      prefixes: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { maxItems: 100 })),
+                    },
+                    strict,
+                  ),
+                ),
               },
               strict,
             ),
@@ -204,6 +221,8 @@ export interface Config {
     readonly window: number
     readonly minRequests: number
     readonly maxErrorRate: number
+    /** The ceiling counts against green only while blue stays under it (else: shared degradation). */
+    readonly ceilingVsBlue: boolean
   }
   /** `redis` set: the fleet shares its state through Redis; else the state file (one node). */
   readonly state: { readonly file: string; readonly redis: RedisSettings | null }
@@ -239,7 +258,20 @@ export interface HealthCheckSettings {
 }
 
 /** Events a webhook can ask for. */
-export const WEBHOOK_EVENTS = ['step', 'pause', 'resume', 'abort', 'revert', 'promote', 'succeeded', 'split', 'rollback', 'targets'] as const
+export const WEBHOOK_EVENTS = [
+  'step',
+  'pause',
+  'resume',
+  'abort',
+  'revert',
+  'promote',
+  'succeeded',
+  'split',
+  'rollback',
+  'targets',
+  'degradation',
+  'skip-analysis',
+] as const
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number]
 
 export interface WebhookSettings {
@@ -251,21 +283,38 @@ export interface WebhookSettings {
   readonly retries: number
 }
 
+/** How route groups are formed for per-route outcomes. */
+export interface RouteGroupSettings {
+  /** Path segments that make a group when no prefix matches (0 = one group for everything). */
+  readonly depth: number
+  /** Most route groups tracked (the busiest are judged); more land in "other". */
+  readonly max: number
+  /** Prefixes or templates (`/v1/models/:id/chat`) that name a group; the longest match wins. */
+  readonly prefixes: readonly string[]
+}
+
 export interface AnalysisSettings {
-  /** How often a check judges green against blue. */
+  /** How often a rollout looks at the evidence (the evidence itself is anytime-valid). */
   readonly interval: number
-  /** Fewer green requests than this since the last conclusive check: inconclusive. */
+  /** Green requests a step must have served before it can pass (never a gate on failing). */
   readonly minRequests: number
-  /** One-sided two-proportion test: green's error rate is worse than blue's at this confidence. */
+  /** 1 - confidence bounds the chance a healthy green is ever failed, over all tests and looks. */
   readonly confidence: number
-  /** Absolute ceiling on green's error rate. */
+  /** Ceiling on green's error rate during a rollout (judged against blue's, see ceilingVsBlue). */
   readonly maxErrorRate: number
-  /** Green's p99 may be at most this multiple of blue's ... */
+  /** Deprecated: the latency test is maxLatencyIncrease; accepted and ignored. */
   readonly maxP99Ratio: number
-  /** ... or under this many ms (0 = no absolute cap). */
+  /** Latencies under this many ms never count as slow (0 = no cap). */
   readonly maxP99: number
-  /** Consecutive failing checks before the rollout aborts. */
+  /** Deprecated: the sequential test decides once; accepted and ignored. */
   readonly failureThreshold: number
+  /** Green is slower only when slower by more than both: percent and ms. */
+  readonly maxLatencyIncrease: { readonly percent: number; readonly ms: number }
+  /** The quantile of blue's latency that sets the "slow" threshold. */
+  readonly latencyQuantile: number
+  /** A client that leaves after waiting this long with no first byte: a failure of the colour (0 = off). */
+  readonly abandonAfter: number
+  readonly routes: RouteGroupSettings
 }
 
 export interface RolloutSettings {
@@ -274,5 +323,7 @@ export interface RolloutSettings {
   /** Hold per step of a stepWeight plan. */
   readonly interval: number
   readonly swapOnPromote: boolean
+  /** A rollout whose step stays undecided this long past its hold pauses (0 = never). */
+  readonly progressDeadline: number
   readonly analysis: AnalysisSettings
 }

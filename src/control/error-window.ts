@@ -1,9 +1,17 @@
 import type { ErrorKind } from '../proxy/types.js'
 import { COLORS, type Color } from '../routing/types.js'
 
-/** An error for auto-revert: a 5xx answer or an upstream failure; 4xx and clients leaving are not. */
-export function countsAsError(status: number, errorKind: ErrorKind | undefined): boolean {
-  return status >= 500 || (errorKind !== undefined && errorKind !== 'client')
+/**
+ * A failure of the colour: a 5xx answer, an upstream failure (before or after the head: a 200
+ * whose body the upstream cut counts by its kind), or a client that gave up waiting: it left
+ * with no first byte after at least `abandonAfter` ms (0 = off). 4xx and other clients leaving
+ * are not. `ttfbMs` is -1 when no first byte reached the client (see OutcomeSink).
+ */
+export function countsAsError(status: number, errorKind: ErrorKind | undefined, ttfbMs: number, durationMs: number, abandonAfter: number): boolean {
+  if (status >= 500) return true
+  if (errorKind === undefined) return false
+  if (errorKind !== 'client') return true
+  return abandonAfter > 0 && ttfbMs < 0 && durationMs >= abandonAfter
 }
 
 /** Latency histogram bins: 8 per doubling from 1 ms, so a percentile is within ~9 %. */
@@ -19,6 +27,13 @@ export interface WindowDelta {
   readonly latency: readonly number[]
   /** Epoch ms of the first request in this delta: a reset after it drops the whole delta. */
   readonly since?: number
+  /**
+   * Time to first byte (for a streamed answer, to its first body chunk: the first token), as
+   * [bin, count, ...] in the latency bins; requests that never got a first byte are absent.
+   */
+  readonly ttfb?: readonly number[]
+  /** Per route group: [group, requests, errors, group, requests, errors, ...]. */
+  readonly routes?: readonly (string | number)[]
 }
 
 /**
@@ -28,15 +43,29 @@ export interface WindowDelta {
 export class WindowRecorder {
   readonly #clock: () => number
   readonly #pending: WindowDelta[] = []
-  readonly #current: Record<Color, { second: number; since: number; requests: number; errors: number; latency: Uint32Array }>
+  readonly #current: Record<Color, RecorderSecond>
 
   constructor(clock: () => number = Date.now) {
     this.#clock = clock
-    const fresh = () => ({ second: -1, since: 0, requests: 0, errors: 0, latency: new Uint32Array(BINS) })
+    const fresh = (): RecorderSecond => ({
+      second: -1,
+      since: 0,
+      requests: 0,
+      errors: 0,
+      latency: new Uint32Array(BINS),
+      ttfbs: 0,
+      ttfb: new Uint32Array(BINS),
+      routeRequests: new Map(),
+      routeErrors: new Map(),
+    })
     this.#current = { blue: fresh(), green: fresh() }
   }
 
-  record(color: Color, durationMs: number, isError: boolean): void {
+  /**
+   * Counts one finished request. `ttfbMs` < 0: no first byte (not in the ttfb histogram);
+   * `route` '' = no route group.
+   */
+  record(color: Color, durationMs: number, isError: boolean, ttfbMs = -1, route = ''): void {
     const now = this.#clock()
     const second = Math.floor(now / 1000)
     const current = this.#current[color]
@@ -48,6 +77,15 @@ export class WindowRecorder {
     current.requests++
     if (isError) current.errors++
     current.latency[binOf(durationMs)]!++
+    if (ttfbMs >= 0) {
+      current.ttfbs++
+      current.ttfb[binOf(ttfbMs)]!++
+    }
+    if (route !== '') {
+      // Numbers as Map values: counting an existing route allocates nothing.
+      current.routeRequests.set(route, (current.routeRequests.get(route) ?? 0) + 1)
+      if (isError) current.routeErrors.set(route, (current.routeErrors.get(route) ?? 0) + 1)
+    }
   }
 
   /** Everything recorded since the last call, as deltas to merge. */
@@ -60,22 +98,70 @@ export class WindowRecorder {
   #close(color: Color): void {
     const current = this.#current[color]
     if (current.requests === 0) return
-    const latency: number[] = []
-    for (let bin = 0; bin < BINS; bin++) {
-      if (current.latency[bin] !== 0) latency.push(bin, current.latency[bin]!)
-    }
-    this.#pending.push({
+    const delta: Mutable<WindowDelta> = {
       color,
       second: current.second,
       requests: current.requests,
       errors: current.errors,
-      latency,
+      latency: pairs(current.latency),
       since: current.since,
-    })
+    }
+    if (current.ttfbs > 0) delta.ttfb = pairs(current.ttfb)
+    if (current.routeRequests.size > 0) {
+      const routes: (string | number)[] = []
+      for (const [route, requests] of current.routeRequests) routes.push(route, requests, current.routeErrors.get(route) ?? 0)
+      delta.routes = routes
+    }
+    this.#pending.push(delta)
     current.requests = 0
     current.errors = 0
     current.latency.fill(0)
+    if (current.ttfbs > 0) {
+      current.ttfbs = 0
+      current.ttfb.fill(0)
+    }
+    current.routeRequests.clear()
+    current.routeErrors.clear()
   }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+
+/** One colour's counts for the second being recorded. */
+interface RecorderSecond {
+  second: number
+  since: number
+  requests: number
+  errors: number
+  latency: Uint32Array
+  /** Requests in `ttfb`: those whose client got a first byte. */
+  ttfbs: number
+  ttfb: Uint32Array
+  routeRequests: Map<string, number>
+  routeErrors: Map<string, number>
+}
+
+/** A histogram as [bin, count, ...] of its non-empty bins. */
+function pairs(histogram: Uint32Array): number[] {
+  const out: number[] = []
+  for (let bin = 0; bin < BINS; bin++) {
+    if (histogram[bin] !== 0) out.push(bin, histogram[bin]!)
+  }
+  return out
+}
+
+/** Adds a [bin, count, ...] list into a histogram at `offset`; returns the count added. */
+function addPairs(histogram: Uint32Array | Float64Array, offset: number, bins: readonly number[]): number {
+  let added = 0
+  for (let i = 0; i + 1 < bins.length; i += 2) {
+    const bin = bins[i]!
+    const count = bins[i + 1]!
+    if (Number.isInteger(bin) && bin >= 0 && bin < BINS && count > 0) {
+      histogram[offset + bin]! += count
+      added += count
+    }
+  }
+  return added
 }
 
 /** Per-colour statistics over the window, as /v1/status shows them. */
@@ -85,6 +171,9 @@ export interface WindowStats {
   readonly errorRate: number
   readonly p50Ms: number | null
   readonly p99Ms: number | null
+  /** Time to first byte (first token of a stream), over the requests whose client got one. */
+  readonly ttfbP50Ms: number | null
+  readonly ttfbP99Ms: number | null
 }
 
 /** The latency histogram bin of a duration. */
@@ -106,6 +195,9 @@ class ColorRing {
   readonly #requests: Uint32Array
   readonly #errors: Uint32Array
   readonly #latency: Uint32Array
+  /** Requests with a first byte, and their time-to-first-byte histogram. */
+  readonly #ttfbs: Uint32Array
+  readonly #ttfb: Uint32Array
 
   constructor(seconds: number) {
     this.#size = seconds
@@ -113,13 +205,19 @@ class ColorRing {
     this.#requests = new Uint32Array(seconds)
     this.#errors = new Uint32Array(seconds)
     this.#latency = new Uint32Array(seconds * BINS)
+    this.#ttfbs = new Uint32Array(seconds)
+    this.#ttfb = new Uint32Array(seconds * BINS)
   }
 
-  record(second: number, durationMs: number, isError: boolean): void {
+  record(second: number, durationMs: number, isError: boolean, ttfbMs: number): void {
     const slot = this.#slot(second)
     this.#requests[slot]!++
     if (isError) this.#errors[slot]!++
     this.#latency[slot * BINS + binOf(durationMs)]!++
+    if (ttfbMs >= 0) {
+      this.#ttfbs[slot]!++
+      this.#ttfb[slot * BINS + binOf(ttfbMs)]!++
+    }
   }
 
   /** Adds another process's counts for one second; ignored when that second left the ring. */
@@ -128,11 +226,8 @@ class ColorRing {
     const slot = this.#slot(delta.second)
     this.#requests[slot]! += delta.requests
     this.#errors[slot]! += delta.errors
-    const bins = delta.latency
-    for (let i = 0; i + 1 < bins.length; i += 2) {
-      const bin = bins[i]!
-      if (bin >= 0 && bin < BINS) this.#latency[slot * BINS + bin]! += bins[i + 1]!
-    }
+    addPairs(this.#latency, slot * BINS, delta.latency)
+    if (delta.ttfb !== undefined) this.#ttfbs[slot]! += addPairs(this.#ttfb, slot * BINS, delta.ttfb)
   }
 
   #slot(second: number): number {
@@ -142,6 +237,10 @@ class ColorRing {
       this.#requests[slot] = 0
       this.#errors[slot] = 0
       this.#latency.fill(0, slot * BINS, slot * BINS + BINS)
+      if (this.#ttfbs[slot] !== 0) {
+        this.#ttfbs[slot] = 0
+        this.#ttfb.fill(0, slot * BINS, slot * BINS + BINS)
+      }
     }
     return slot
   }
@@ -149,13 +248,18 @@ class ColorRing {
   stats(nowSecond: number): WindowStats {
     let requests = 0
     let errors = 0
+    let ttfbs = 0
     const histogram = new Float64Array(BINS)
+    const ttfb = new Float64Array(BINS)
     for (let slot = 0; slot < this.#size; slot++) {
       const second = this.#second[slot]!
       if (second < 0 || second <= nowSecond - this.#size || second > nowSecond) continue
       requests += this.#requests[slot]!
       errors += this.#errors[slot]!
       for (let bin = 0; bin < BINS; bin++) histogram[bin]! += this.#latency[slot * BINS + bin]!
+      if (this.#ttfbs[slot] === 0) continue
+      ttfbs += this.#ttfbs[slot]!
+      for (let bin = 0; bin < BINS; bin++) ttfb[bin]! += this.#ttfb[slot * BINS + bin]!
     }
     return {
       requests,
@@ -163,6 +267,8 @@ class ColorRing {
       errorRate: requests === 0 ? 0 : errors / requests,
       p50Ms: percentile(histogram, requests, 0.5),
       p99Ms: percentile(histogram, requests, 0.99),
+      ttfbP50Ms: percentile(ttfb, ttfbs, 0.5),
+      ttfbP99Ms: percentile(ttfb, ttfbs, 0.99),
     }
   }
 
@@ -198,9 +304,9 @@ export class ErrorWindow {
     this.#clock = clock
   }
 
-  /** Counts one finished request. */
-  record(color: Color, durationMs: number, isError: boolean): void {
-    this.#rings[color].record(Math.floor(this.#clock() / 1000), durationMs, isError)
+  /** Counts one finished request; `ttfbMs` < 0: no first byte reached the client. */
+  record(color: Color, durationMs: number, isError: boolean, ttfbMs = -1): void {
+    this.#rings[color].record(Math.floor(this.#clock() / 1000), durationMs, isError, ttfbMs)
   }
 
   stats(color: Color): WindowStats {
@@ -238,15 +344,20 @@ export class Tally {
   /** When it was last reset (epoch ms): counts that began before are dropped, as in ErrorWindow. */
   #resetAt = 0
   readonly #counts = {
-    blue: { requests: 0, errors: 0, latency: new Float64Array(BINS) },
-    green: { requests: 0, errors: 0, latency: new Float64Array(BINS) },
+    blue: { requests: 0, errors: 0, latency: new Float64Array(BINS), ttfbs: 0, ttfb: new Float64Array(BINS) },
+    green: { requests: 0, errors: 0, latency: new Float64Array(BINS), ttfbs: 0, ttfb: new Float64Array(BINS) },
   }
 
-  record(color: Color, durationMs: number, isError: boolean): void {
+  /** Counts one finished request; `ttfbMs` < 0: no first byte reached the client. */
+  record(color: Color, durationMs: number, isError: boolean, ttfbMs = -1): void {
     const c = this.#counts[color]
     c.requests++
     if (isError) c.errors++
     c.latency[binOf(durationMs)]!++
+    if (ttfbMs >= 0) {
+      c.ttfbs++
+      c.ttfb[binOf(ttfbMs)]!++
+    }
   }
 
   constructor(clock: () => number = Date.now) {
@@ -258,10 +369,8 @@ export class Tally {
     const c = this.#counts[delta.color]
     c.requests += delta.requests
     c.errors += delta.errors
-    for (let i = 0; i + 1 < delta.latency.length; i += 2) {
-      const bin = delta.latency[i]!
-      if (bin >= 0 && bin < BINS) c.latency[bin]! += delta.latency[i + 1]!
-    }
+    addPairs(c.latency, 0, delta.latency)
+    if (delta.ttfb !== undefined) c.ttfbs += addPairs(c.ttfb, 0, delta.ttfb)
   }
 
   stats(color: Color): WindowStats {
@@ -272,6 +381,8 @@ export class Tally {
       errorRate: c.requests === 0 ? 0 : c.errors / c.requests,
       p50Ms: percentile(c.latency, c.requests, 0.5),
       p99Ms: percentile(c.latency, c.requests, 0.99),
+      ttfbP50Ms: percentile(c.ttfb, c.ttfbs, 0.5),
+      ttfbP99Ms: percentile(c.ttfb, c.ttfbs, 0.99),
     }
   }
 
@@ -281,6 +392,8 @@ export class Tally {
       c.requests = 0
       c.errors = 0
       c.latency.fill(0)
+      c.ttfbs = 0
+      c.ttfb.fill(0)
     }
   }
 }

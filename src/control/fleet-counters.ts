@@ -28,14 +28,18 @@ interface Counts {
   errors: number
   /** latency bin -> count */
   bins: Map<number, number>
+  /** time-to-first-byte bin -> count */
+  ttfb: Map<number, number>
+  /** route group -> requests */
+  routeRequests: Map<string, number>
+  /** route group -> errors */
+  routeErrors: Map<string, number>
 }
 
 type SecondCounts = Record<Color, Counts>
 
-const empty = (): SecondCounts => ({
-  blue: { requests: 0, errors: 0, bins: new Map() },
-  green: { requests: 0, errors: 0, bins: new Map() },
-})
+const emptyCounts = (): Counts => ({ requests: 0, errors: 0, bins: new Map(), ttfb: new Map(), routeRequests: new Map(), routeErrors: new Map() })
+const empty = (): SecondCounts => ({ blue: emptyCounts(), green: emptyCounts() })
 
 /** What one exchange yields: counts to merge into the window, and whether they are the fleet's. */
 export interface Exchange {
@@ -46,9 +50,11 @@ export interface Exchange {
 
 /**
  * The fleet's per-colour window counters in Redis: one hash per second,
- * `<prefix>counts:<second>`, with `blue:r`, `blue:e` and a field per latency bin, expiring
- * after the window. Every replica adds its own counts (HINCRBY) and reads back the sums, so
- * auto-revert and rollout analysis judge the whole fleet. Runs on a timer, off the request path.
+ * `<prefix>counts:<second>`, with `blue:r`, `blue:e`, a field per latency bin (`blue:<bin>`)
+ * and per time-to-first-byte bin (`blue:t<bin>`), and `blue:qr:<group>` and `blue:qe:<group>`
+ * per route group (requests, errors; a group may contain ':'), expiring after the window.
+ * Every replica adds its own counts (HINCRBY) and reads back the sums, so auto-revert and
+ * rollout analysis judge the whole fleet. Runs on a timer, off the request path.
  */
 export class FleetCounters {
   readonly #link: RedisLink
@@ -153,9 +159,34 @@ export class FleetCounters {
       ops.push(k, `${delta.color}:r`, delta.requests)
       if (delta.errors > 0) ops.push(k, `${delta.color}:e`, delta.errors)
       for (let i = 0; i + 1 < delta.latency.length; i += 2) ops.push(k, `${delta.color}:${delta.latency[i]!}`, delta.latency[i + 1]!)
+      const ttfb = delta.ttfb ?? []
+      for (let i = 0; i + 1 < ttfb.length; i += 2) ops.push(k, `${delta.color}:t${ttfb[i]!}`, ttfb[i + 1]!)
+      const routes = delta.routes ?? []
+      for (let i = 0; i + 2 < routes.length; i += 3) {
+        const route = routes[i]
+        const requests = routes[i + 1]
+        const errors = routes[i + 2]
+        // A lone surrogate would make the script's JSON decoding, and so the whole push, fail.
+        if (typeof route !== 'string' || route === '' || !wellFormed(route)) continue
+        if (typeof requests === 'number' && requests > 0) ops.push(k, `${delta.color}:qr:${route}`, requests)
+        if (typeof errors === 'number' && errors > 0) ops.push(k, `${delta.color}:qe:${route}`, errors)
+      }
     }
     return { keys, ops }
   }
+}
+
+/** No unpaired UTF-16 surrogates (String.prototype.isWellFormed, before ES2024 typings). */
+function wellFormed(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0xd800 || c > 0xdfff) continue
+    if (c >= 0xdc00) return false
+    const next = s.charCodeAt(i + 1)
+    if (!(next >= 0xdc00 && next <= 0xdfff)) return false
+    i++
+  }
+  return true
 }
 
 function parse(hash: Record<string, string>): SecondCounts {
@@ -167,12 +198,20 @@ function parse(hash: Record<string, string>): SecondCounts {
     const name = field.slice(colon + 1)
     const n = Number(value)
     if (!Number.isFinite(n)) continue
-    if (name === 'r') counts[color].requests = n
-    else if (name === 'e') counts[color].errors = n
-    else if (/^\d+$/.test(name)) counts[color].bins.set(Number(name), n)
+    const c = counts[color]
+    if (name === 'r') c.requests = n
+    else if (name === 'e') c.errors = n
+    else if (DIGITS.test(name)) c.bins.set(Number(name), n)
+    else if (TTFB.test(name)) c.ttfb.set(Number(name.slice(1)), n)
+    // The group is everything after the second colon: it may hold colons of its own.
+    else if (name.startsWith('qr:') && name.length > 3) c.routeRequests.set(name.slice(3), n)
+    else if (name.startsWith('qe:') && name.length > 3) c.routeErrors.set(name.slice(3), n)
   }
   return counts
 }
+
+const DIGITS = /^\d+$/
+const TTFB = /^t\d+$/
 
 /**
  * The increments between two reads of one second; null when nothing was added. `since`
@@ -182,11 +221,34 @@ function parse(hash: Record<string, string>): SecondCounts {
 function difference(color: Color, second: number, now: Counts, before: Counts, floor: number): WindowDelta | null {
   const requests = Math.max(0, now.requests - before.requests)
   const errors = Math.max(0, now.errors - before.errors)
-  const latency: number[] = []
-  for (const [bin, count] of now.bins) {
-    const added = count - (before.bins.get(bin) ?? 0)
-    if (added > 0) latency.push(bin, added)
+  const latency = added(now.bins, before.bins)
+  const ttfb = added(now.ttfb, before.ttfb)
+  const routes: (string | number)[] = []
+  const groups = new Set([...now.routeRequests.keys(), ...now.routeErrors.keys()])
+  for (const group of groups) {
+    const r = Math.max(0, (now.routeRequests.get(group) ?? 0) - (before.routeRequests.get(group) ?? 0))
+    const e = Math.max(0, (now.routeErrors.get(group) ?? 0) - (before.routeErrors.get(group) ?? 0))
+    if (r > 0 || e > 0) routes.push(group, r, e)
   }
-  if (requests === 0 && errors === 0 && latency.length === 0) return null
-  return { color, second, requests, errors, latency, since: Math.max(second * 1000, floor) }
+  if (requests === 0 && errors === 0 && latency.length === 0 && ttfb.length === 0 && routes.length === 0) return null
+  return {
+    color,
+    second,
+    requests,
+    errors,
+    latency,
+    since: Math.max(second * 1000, floor),
+    ...(ttfb.length > 0 ? { ttfb } : {}),
+    ...(routes.length > 0 ? { routes } : {}),
+  }
+}
+
+/** What each bin gained between two reads, as [bin, count, ...]. */
+function added(now: ReadonlyMap<number, number>, before: ReadonlyMap<number, number>): number[] {
+  const out: number[] = []
+  for (const [bin, count] of now) {
+    const gained = count - (before.get(bin) ?? 0)
+    if (gained > 0) out.push(bin, gained)
+  }
+  return out
 }

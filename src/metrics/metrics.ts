@@ -21,6 +21,7 @@ export class Metrics implements OutcomeSink {
   #stateConnected: Gauge | undefined
   readonly #byStatus: (Counter.Internal | undefined)[][]
   readonly #duration: Record<Color, Histogram.Internal<"color">>
+  readonly #ttfb: Record<Color, Histogram.Internal<'color'>>
   readonly #errors: Record<Color, Record<ErrorKind, Counter.Internal>>
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
@@ -32,11 +33,19 @@ export class Metrics implements OutcomeSink {
       labelNames: ['color', 'code'],
       registers,
     })
+    const buckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
     const duration = new Histogram({
       name: 'switchyard_request_duration_seconds',
       help: 'Time from request to the end of the response, by colour',
       labelNames: ['color'],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      buckets,
+      registers,
+    })
+    const ttfb = new Histogram({
+      name: 'switchyard_time_to_first_byte_seconds',
+      help: 'Time from request to the first byte of the body the client got (a stream: its first token), by colour; requests that got none are not observed',
+      labelNames: ['color'],
+      buckets,
       registers,
     })
     const upstreamErrors = new Counter({
@@ -76,6 +85,7 @@ export class Metrics implements OutcomeSink {
     })
     this.#byStatus = COLORS.map(() => new Array<Counter.Internal | undefined>(MAX_STATUS))
     this.#duration = { blue: duration.labels('blue'), green: duration.labels('green') }
+    this.#ttfb = { blue: ttfb.labels('blue'), green: ttfb.labels('green') }
     const kinds = (color: Color) =>
       Object.fromEntries(ERROR_KINDS.map((kind) => [kind, upstreamErrors.labels(color, kind)])) as Record<ErrorKind, Counter.Internal>
     this.#errors = { blue: kinds('blue'), green: kinds('green') }
@@ -84,8 +94,8 @@ export class Metrics implements OutcomeSink {
     this.#reverts.inc(0)
   }
 
-  /** OutcomeSink: one finished request. */
-  record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
+  /** OutcomeSink: one finished request (`ttfbMs` < 0: no first byte; the URL is not used here). */
+  record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined, ttfbMs: number): void {
     const row = this.#byStatus[color === 'blue' ? 0 : 1]!
     const code = status > 0 && status < MAX_STATUS ? status : 0
     let child = row[code]
@@ -95,6 +105,7 @@ export class Metrics implements OutcomeSink {
     }
     child.inc()
     this.#duration[color].observe(durationMs / 1000)
+    if (ttfbMs >= 0) this.#ttfb[color].observe(ttfbMs / 1000)
     if (errorKind !== undefined) this.#errors[color][errorKind].inc()
   }
 

@@ -53,6 +53,10 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
   #drainHooked = false
   /** In `state.streams`: a response of unknown length is going out. */
   #streaming = false
+  /** ms from the start to the upstream head going to the client; -1 before. */
+  #headMs = -1
+  /** ms from the start to the first body chunk going to the client; -1 before (see OutcomeSink). */
+  #ttfbMs = -1
 
   constructor(
     state: ProxyState,
@@ -108,6 +112,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
       controller.abort(error)
       return
     }
+    this.#headMs = performance.now() - this.#startedAt
     // A body of unknown length is likely a stream (SSE, chunked tokens): let the client see the
     // head now. The cork joins head and first chunk in one write when both are already here.
     if (headers['content-length'] === undefined && statusCode !== 204 && statusCode !== 304 && this.#req.method !== 'HEAD') {
@@ -124,6 +129,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#settled) return
+    // For a streamed answer this is the first token: what a user waits for.
+    if (this.#ttfbMs < 0 && chunk.length > 0) this.#ttfbMs = performance.now() - this.#startedAt
     if (!this.#res.write(chunk)) {
       controller.pause()
       if (!this.#drainHooked) {
@@ -135,6 +142,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
 
   onResponseEnd(): void {
     if (this.#settled) return
+    // An answer without a body: its head was the first byte.
+    if (this.#ttfbMs < 0) this.#ttfbMs = this.#headMs
     this.#settle(this.#res.statusCode, undefined)
     this.#res.end()
   }
@@ -195,6 +204,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
    */
   drain(): void {
     if (this.#settled) return
+    if (this.#ttfbMs < 0) this.#ttfbMs = this.#headMs
     this.#settle(this.#res.statusCode, undefined)
     this.#res.end()
     this.#controller?.abort(new Error('switchyard: colour drained'))
@@ -250,7 +260,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
     const state = this.#state
     if (this.#streaming) state.streams.delete(this)
     state.release(this.#color, this.#target)
-    state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind)
+    state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind, this.#ttfbMs)
   }
 }
 

@@ -115,10 +115,21 @@ export class ProxyState {
     this.#logger.debug({ color, from, to, reason }, 'connect failed; retrying once on another target')
   }
 
-  /** Reports one finished request to the sink, and to the access log when it is on. */
-  record(color: Color, method: string | undefined, url: string | undefined, status: number, startedAt: number, kind: ErrorKind | undefined): void {
+  /**
+   * Reports one finished request to the sink, and to the access log when it is on.
+   * `ttfbMs`: time to the first byte the client got (-1: none), see OutcomeSink.
+   */
+  record(
+    color: Color,
+    method: string | undefined,
+    url: string | undefined,
+    status: number,
+    startedAt: number,
+    kind: ErrorKind | undefined,
+    ttfbMs: number,
+  ): void {
     const ms = performance.now() - startedAt
-    this.#sink.record(color, status, ms, kind)
+    this.#sink.record(color, status, ms, kind, ttfbMs, url)
     if (this.#accessLog) {
       this.#logger.info({ method, url, status, color, ms: Math.round(ms * 100) / 100, errorKind: kind }, 'request')
     }

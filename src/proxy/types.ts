@@ -20,9 +20,13 @@ export const ERROR_KINDS: readonly ErrorKind[] = Object.freeze(['connect', 'time
  * - `status`: the status the client got (502/504 for our own error answers; 499 when the
  *   client went away before the response finished, as nginx logs it).
  * - `errorKind`: set when the upstream failed, before or after the response headers.
+ * - `ttfbMs`: from the request's start to the first body chunk sent to the client (for a
+ *   streamed answer, its first token), or to the head of an answer without a body; -1 when
+ *   no first byte reached the client (our own error answers, WebSocket handshakes).
+ * - `url`: the request's target as the client sent it (`req.url`), query included.
  */
 export interface OutcomeSink {
-  record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void
+  record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined, ttfbMs: number, url: string | undefined): void
 }
 
 /** Proxy timeouts in milliseconds; 0 means none (except connect, which is always > 0). */

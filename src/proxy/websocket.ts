@@ -203,7 +203,8 @@ class UpgradeExchange implements OpenUpgrade {
 
   #record(status: number, kind: ErrorKind | undefined): void {
     this.#recorded = true
-    this.#state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind)
+    // A handshake has no first byte of a body to time: -1.
+    this.#state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind, -1)
   }
 }
 

@@ -9,7 +9,7 @@ import { freshGet } from '../helpers/http.js'
 interface Status {
   split: { green: number; reverted: unknown }
   workers: { id: number; pid: number; requests: number }[]
-  window: Record<'blue' | 'green', { requests: number; errors: number }>
+  window: Record<'blue' | 'green', { requests: number; errors: number; ttfbP50Ms: number | null }>
 }
 
 let blue: ColorUpstream
@@ -85,6 +85,15 @@ describe('workers', () => {
     const total = [...metrics.matchAll(/^switchyard_requests_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
     expect(total).toBe(90)
     expect(metrics).toContain('switchyard_split_percent{color="green"} 50')
+    // Every answer had a first byte: the time-to-first-byte histogram sums the workers too ...
+    const ttfb = [...metrics.matchAll(/^switchyard_time_to_first_byte_seconds_count\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0)
+    expect(ttfb).toBe(90)
+    // ... and reaches the primary's window in the workers' deltas.
+    const window = await waitFor(async () => {
+      const w = (await status(proc)).window
+      return w.blue.requests + w.green.requests === 90 ? w : undefined
+    }, 2000)
+    expect(window.blue.ttfbP50Ms ?? window.green.ttfbP50Ms).toBeGreaterThan(0)
   })
 
   it('a split change routes on every worker by the time the API answers', async () => {

@@ -101,3 +101,90 @@ describe('ErrorWindow.reset with late worker reports', () => {
     expect(window.stats('green')).toMatchObject({ requests: 1, errors: 0 })
   })
 })
+
+describe('countsAsError', () => {
+  it('5xx and upstream failures count; 4xx and a client leaving early do not', async () => {
+    const { countsAsError } = await import('../../src/control/error-window.js')
+    expect(countsAsError(502, 'connect', -1, 10, 5000)).toBe(true)
+    expect(countsAsError(500, undefined, 3, 10, 5000)).toBe(true)
+    expect(countsAsError(404, undefined, 3, 10, 5000)).toBe(false)
+    // A 200 whose body the upstream cut after the head counts by its kind.
+    expect(countsAsError(200, 'reset', 5, 900, 5000)).toBe(true)
+    expect(countsAsError(200, 'idle', -1, 900, 5000)).toBe(true)
+    expect(countsAsError(499, 'client', -1, 4999, 5000)).toBe(false)
+  })
+
+  it('a client that gave up after abandonAfter with no first byte is a failure of the colour', async () => {
+    const { countsAsError } = await import('../../src/control/error-window.js')
+    expect(countsAsError(499, 'client', -1, 5000, 5000)).toBe(true)
+    // It had its first byte (a token): leaving mid-stream is the client's business.
+    expect(countsAsError(499, 'client', 40, 60_000, 5000)).toBe(false)
+    // 0 = off.
+    expect(countsAsError(499, 'client', -1, 60_000, 0)).toBe(false)
+  })
+})
+
+describe('time to first byte and routes', () => {
+  it('WindowRecorder.take() carries a ttfb histogram and per-route requests and errors, omitting empty ones', async () => {
+    const { WindowRecorder, binOf } = await import('../../src/control/error-window.js')
+    let now = 100_000
+    const recorder = new WindowRecorder(() => now)
+    recorder.record('green', 900, false, 300, '/v1/chat')
+    recorder.record('green', 900, true, 300, '/v1/chat')
+    recorder.record('green', 50, true, -1, '/v1/models')
+    recorder.record('blue', 20, false, -1, '')
+    const deltas = recorder.take()
+    const green = deltas.find((d) => d.color === 'green')!
+    expect(green).toMatchObject({ requests: 3, errors: 2, ttfb: [binOf(300), 2] })
+    expect(green.routes).toEqual(['/v1/chat', 2, 1, '/v1/models', 1, 1])
+    const blue = deltas.find((d) => d.color === 'blue')!
+    expect(blue).not.toHaveProperty('ttfb')
+    expect(blue).not.toHaveProperty('routes')
+    // The next second starts empty.
+    now += 1000
+    recorder.record('green', 10, false, 5, '/v1/chat')
+    const [next] = recorder.take()
+    expect(next).toMatchObject({ requests: 1, errors: 0, ttfb: [binOf(5), 1], routes: ['/v1/chat', 1, 0] })
+    expect(recorder.take()).toEqual([])
+  })
+
+  it('ErrorWindow and Tally give ttfb percentiles over the requests that had a first byte, directly or merged', async () => {
+    const { WindowRecorder, Tally } = await import('../../src/control/error-window.js')
+    const now = 50_000
+    const direct = new ErrorWindow(10_000, () => now)
+    const merged = new ErrorWindow(10_000, () => now)
+    const tally = new Tally(() => now)
+    const recorder = new WindowRecorder(() => now)
+    for (let i = 1; i <= 1000; i++) {
+      // Every fourth request never got a first byte: not part of the ttfb percentiles.
+      const ttfb = i % 4 === 0 ? -1 : i
+      direct.record('green', 2000, false, ttfb)
+      recorder.record('green', 2000, false, ttfb, '/r')
+    }
+    for (const d of recorder.take()) {
+      merged.merge(d)
+      tally.merge(d)
+    }
+    const stats = direct.stats('green')
+    expect(stats.ttfbP50Ms).toBeGreaterThanOrEqual(500)
+    expect(stats.ttfbP50Ms).toBeLessThanOrEqual(500 * 1.1)
+    expect(stats.ttfbP99Ms).toBeGreaterThanOrEqual(990)
+    expect(stats.ttfbP99Ms).toBeLessThanOrEqual(1000 * 1.1)
+    expect(stats.p50Ms).toBeGreaterThanOrEqual(2000)
+    expect(merged.stats('green')).toEqual(stats)
+    expect(tally.stats('green')).toEqual(stats)
+    expect(direct.stats('blue')).toMatchObject({ ttfbP50Ms: null, ttfbP99Ms: null })
+    tally.reset()
+    expect(tally.stats('green')).toMatchObject({ requests: 0, ttfbP50Ms: null })
+  })
+
+  it('a reused slot forgets the ttfb of its previous second', () => {
+    let now = 0
+    const window = new ErrorWindow(2000, () => now)
+    for (let i = 0; i < 10; i++) window.record('green', 5, false, 1000)
+    now = 2000
+    window.record('green', 5, false, 2)
+    window.record('green', 5, false, -1)
+    expect(window.stats('green').ttfbP99Ms).toBeLessThanOrEqual(2.2)
+  })
+})

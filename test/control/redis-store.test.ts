@@ -227,6 +227,50 @@ describe('FleetCounters', () => {
     expect(ttl).toBeLessThanOrEqual(70)
   })
 
+  it('carries time to first byte and per-route counts through Redis, route groups with colons included', async () => {
+    const p = prefix()
+    const logger = memoryLogger().logger
+    const now = Date.now()
+    const second = Math.floor(now / 1000)
+    const a = new FleetCounters(await link(), { keyPrefix: p, windowMs: 10_000, logger })
+    const b = new FleetCounters(await link(), { keyPrefix: p, windowMs: 10_000, logger })
+    await a.exchange()
+    b.add([
+      {
+        color: 'green',
+        second,
+        requests: 6,
+        errors: 2,
+        latency: [60, 6],
+        since: now,
+        ttfb: [40, 4, 41, 1],
+        routes: ['/v1/models/:id/chat', 4, 2, '/v1', 2, 0, '/bad\ud800', 1, 1],
+      },
+    ])
+    b.add([{ color: 'blue', second, requests: 1, errors: 0, latency: [3, 1], since: now, ttfb: [2, 1], routes: ['other', 1, 0] }])
+    expect((await b.exchange()).fleet).toBe(true)
+    const client = redisClient()
+    const hash = await client.hgetall(`${p}counts:${second}`)
+    client.disconnect()
+    expect(hash).toMatchObject({ 'green:t40': '4', 'green:qr:/v1/models/:id/chat': '4', 'green:qe:/v1/models/:id/chat': '2', 'blue:qr:other': '1' })
+    // No errors: no field; an ill-formed group is left out rather than failing the push.
+    expect(hash).not.toHaveProperty('green:qe:/v1')
+    expect(Object.keys(hash).some((k) => k.includes('bad'))).toBe(false)
+    const read = await a.exchange()
+    const green = read.deltas.find((d) => d.color === 'green')!
+    expect(green).toMatchObject({ requests: 6, errors: 2, latency: [60, 6] })
+    expect(pairs(green.ttfb)).toEqual([[40, 4], [41, 1]])
+    expect(triples(green.routes)).toEqual([['/v1', 2, 0], ['/v1/models/:id/chat', 4, 2]])
+    const blue = read.deltas.find((d) => d.color === 'blue')!
+    expect(blue).toMatchObject({ ttfb: [2, 1], routes: ['other', 1, 0] })
+    // Only what is new comes back on the next read.
+    b.add([{ color: 'green', second, requests: 1, errors: 1, latency: [60, 1], since: now, routes: ['/v1', 1, 1] }])
+    await b.exchange()
+    const next = (await a.exchange()).deltas.find((d) => d.color === 'green')!
+    expect(next).not.toHaveProperty('ttfb')
+    expect(next.routes).toEqual(['/v1', 1, 1])
+  })
+
   it('hands back the replica’s own counts when Redis cannot be reached', async () => {
     const l = new RedisLink({ url: 'redis://127.0.0.1:1', keyPrefix: '' }, memoryLogger().logger)
     links.push(l)
@@ -236,6 +280,20 @@ describe('FleetCounters', () => {
     expect(await counters.exchange()).toEqual({ deltas: [own], fleet: false })
   })
 })
+
+/** [bin, count, ...] as sorted pairs. */
+function pairs(list: readonly number[] | undefined): number[][] {
+  const out: number[][] = []
+  for (let i = 0; i + 1 < (list ?? []).length; i += 2) out.push([list![i]!, list![i + 1]!])
+  return out.sort((x, y) => x[0]! - y[0]!)
+}
+
+/** [group, requests, errors, ...] as triples sorted by group. */
+function triples(list: readonly (string | number)[] | undefined): (string | number)[][] {
+  const out: (string | number)[][] = []
+  for (let i = 0; i + 2 < (list ?? []).length; i += 3) out.push([list![i]!, list![i + 1]!, list![i + 2]!])
+  return out.sort((x, y) => String(x[0]).localeCompare(String(y[0])))
+}
 
 describe('LeaderLease', () => {
   it('one replica leads at a time; another takes over when it stops', async () => {

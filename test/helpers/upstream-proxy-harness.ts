@@ -22,18 +22,21 @@ export interface Outcome {
   readonly status: number
   readonly durationMs: number
   readonly errorKind: ErrorKind | undefined
+  /** Time to the first byte the client got; -1 for none. */
+  readonly ttfbMs: number
+  readonly url: string | undefined
 }
 
 /** An OutcomeSink that keeps every call. */
 export class RecordingSink implements OutcomeSink {
   readonly records: Outcome[] = []
 
-  record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
-    this.records.push({ color, status, durationMs, errorKind })
+  record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined, ttfbMs: number, url: string | undefined): void {
+    this.records.push({ color, status, durationMs, errorKind, ttfbMs, url })
   }
 
-  /** The records without their durations, for exact comparisons. */
-  outcomes(): Array<Omit<Outcome, 'durationMs'>> {
+  /** The records without their timings and URLs, for exact comparisons. */
+  outcomes(): Array<Pick<Outcome, 'color' | 'status' | 'errorKind'>> {
     return this.records.map(({ color, status, errorKind }) => ({ color, status, errorKind }))
   }
 

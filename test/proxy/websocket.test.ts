@@ -88,6 +88,8 @@ describe('WebSocket', () => {
     expect(await nextMessage(socket)).toBe('green:again')
     expect(proxy.proxy.inFlight()).toEqual({ blue: 0, green: 1 })
     expect(proxy.sink.outcomes()).toEqual([{ color: 'green', status: 101, errorKind: undefined }])
+    // A handshake has no first byte of a body.
+    expect(proxy.sink.records[0]!.ttfbMs).toBe(-1)
 
     socket.close(1000, 'bye')
     expect(await closed(socket)).toBe(1000)
