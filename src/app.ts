@@ -4,8 +4,10 @@ import type { Config } from './config/schema.js'
 import { createAdminServer } from './admin/admin-server.js'
 import { AutoRevert } from './control/auto-revert.js'
 import { ClusterDataPlane } from './cluster/primary.js'
-import { countsAsError, ErrorWindow, Tally, WindowRecorder, type WindowDelta } from './control/error-window.js'
+import { countsAsError, ErrorWindow, WindowRecorder, type WindowDelta } from './control/error-window.js'
+import { Evidence } from './control/evidence.js'
 import { Fleet } from './control/fleet.js'
+import { RouteGroups } from './control/route-groups.js'
 import { RolloutController } from './control/rollout.js'
 import { WebhookNotifier } from './control/webhooks.js'
 import { splitView } from './admin/admin-server.js'
@@ -117,11 +119,12 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
 
     let window = new ErrorWindow(config.autoRevert.window)
     // Outcomes since the last conclusive rollout check.
-    const tally = new Tally()
+    // The release's body of evidence, green against blue, shared by auto-revert and rollouts.
+    const evidence = new Evidence(config.rollout.analysis)
     const merge = (deltas: readonly WindowDelta[]) => {
       for (const delta of deltas) {
         window.merge(delta)
-        tally.merge(delta)
+        evidence.merge(delta)
       }
     }
     // In a fleet this replica's outcomes go to Redis, and the window takes the fleet's sums back.
@@ -135,17 +138,27 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
 
     const autoRevert = new AutoRevert({
       controller,
+      evidence: () => evidence,
       window: () => window,
       settings: config.autoRevert,
+      analysis: () => config.rollout.analysis,
       logger,
+      // Both colours fail together: say so once, and hold a rollout where it is.
+      onSharedDegradation: async (reason) => {
+        const r = controller.rollout()
+        if (r?.phase === 'progressing') await rollouts.pause('auto-revert', `shared degradation: ${reason}`).catch(() => undefined)
+        await controller.record('degradation', null, null, 'auto-revert', reason).catch((err: unknown) => logger.warn({ err: String(err) }, 'the shared-degradation event could not be stored'))
+      },
+      ...(fleet === null ? {} : { leads: () => fleet.lease.leads() }),
     })
 
     const applyTargets = (color: Color, next: readonly string[]) => {
       targets[color] = [...next]
       // Before the data plane starts it takes `targets` as they are then.
       plane?.setTargets(color, next)
-      // A new release on green starts with a clean error history.
+      // A new release on green starts with a clean error history and a new body of evidence.
       window.reset(color)
+      if (color === 'green') evidence.restart()
     }
     // Stored first: when the store refuses (Redis down), nothing changes.
     const setTargets = async (color: Color, next: readonly string[], source: string, reason: string | null) => {
@@ -159,7 +172,9 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
 
     const rollouts = new RolloutController({
       controller,
-      tally,
+      evidence: () => evidence,
+      window: () => window,
+      ceilingVsBlue: () => config.autoRevert.ceilingVsBlue,
       settings: () => config.rollout,
       logger,
       // After a promotion the colours swap roles so the next release deploys to the idle one.
@@ -181,11 +196,30 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     controller.onTable((table) => {
       if (plane !== undefined) propagation = plane.publish(table)
     })
+    // The evidence follows the release: it starts over when green's exposure starts over (green
+    // rises from 0, a new rollout, a revert; new targets in applyTargets), and a batch never
+    // mixes two splits. Here or on another replica: every replica keeps the same evidence.
+    let evidenceGreen = controller.state().greenBuckets
+    let evidenceRollout = controller.rollout()?.id ?? null
+    controller.onChange((state, event) => {
+      const green = state.greenBuckets
+      const rolloutId = controller.rollout()?.id ?? null
+      const newRollout = event.type === 'step' && rolloutId !== null && rolloutId !== evidenceRollout
+      if (event.type === 'revert' || newRollout || (evidenceGreen === 0 && green > 0)) evidence.restart()
+      else if (green !== evidenceGreen) evidence.splitChanged()
+      if (green !== evidenceGreen) evidence.mark()
+      evidenceGreen = green
+      evidenceRollout = rolloutId
+    })
+
     let lastGreen = controller.state().greenBuckets
     controller.onChange((state, event, origin) => {
       if (origin === 'remote') {
         // Another replica's revert: its errors must not count against the next split here either.
-        if (event.type === 'revert') window.reset('green')
+        if (event.type === 'revert') {
+          window.reset('green')
+          evidence.restart()
+        }
         // Another replica pointed a colour at new targets: this one follows.
         for (const color of COLORS) {
           const wanted = effectiveTargets(color)
@@ -263,17 +297,20 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       let served = 0
       const recorder = counters === null ? null : new WindowRecorder()
       if (recorder !== null) exchangeOwn = () => recorder.take()
+      // Route groups as configured at start (a reload of rollout.analysis.routes applies on restart).
+      const routeGroups = new RouteGroups(config.rollout.analysis.routes)
       const sink: OutcomeSink = {
-        record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined): void {
+        record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined, ttfbMs: number, url: string | undefined): void {
           served++
-          metrics.record(color, status, durationMs, errorKind)
-          const isError = countsAsError(status, errorKind)
+          metrics.record(color, status, durationMs, errorKind, ttfbMs)
+          const isError = countsAsError(status, errorKind, ttfbMs, durationMs, config.rollout.analysis.abandonAfter)
+          const route = routeGroups.group(url)
           if (recorder !== null) {
-            recorder.record(color, durationMs, isError)
+            recorder.record(color, durationMs, isError, ttfbMs, route)
             return
           }
-          window.record(color, durationMs, isError)
-          tally.record(color, durationMs, isError)
+          window.record(color, durationMs, isError, ttfbMs)
+          evidence.record(color, durationMs, isError, ttfbMs, route)
         },
       }
       const proxy = buildProxy(config, targets, controller, sink, logger)
@@ -329,6 +366,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
           counters?.setWindow(next.autoRevert.window)
         }
         autoRevert.configure(next.autoRevert)
+        evidence.configure(next.rollout.analysis)
         if (JSON.stringify(next.webhooks) !== JSON.stringify(config.webhooks)) {
           const previous = webhooks
           webhooks = new WebhookNotifier(webhookOptions(next))

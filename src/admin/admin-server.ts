@@ -283,13 +283,17 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
     void reply.code(201)
     return deps.rollouts.view()
   })
-  for (const action of ['pause', 'resume', 'abort'] as const) {
+  for (const action of ['pause', 'resume', 'abort', 'promote-step', 'skip-analysis'] as const) {
     app.post(`/v1/rollout/${action}`, { schema: { body: ReasonBody } }, async (request) => {
       const reason = request.body?.reason ?? null
       await rolloutCall(() =>
         action === 'abort'
           ? deps.rollouts.abort('api', reason ?? 'aborted by an operator')
-          : deps.rollouts[action]('api', reason),
+          : action === 'promote-step'
+            ? deps.rollouts.promoteStep('api', reason)
+            : action === 'skip-analysis'
+              ? deps.rollouts.skipAnalysis('api', reason)
+              : deps.rollouts[action]('api', reason),
       )
       await deps.propagated()
       return deps.rollouts.view()

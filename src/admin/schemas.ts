@@ -40,6 +40,23 @@ export const RolloutBody = Type.Union([
       stepWeight: Type.Optional(Type.Number()),
       maxWeight: Type.Optional(Type.Number()),
       interval: Type.Optional(Duration),
+      progressDeadline: Type.Optional(Duration),
+      analysis: Type.Optional(
+        Type.Object(
+          {
+            interval: Type.Optional(Duration),
+            minRequests: Type.Optional(Type.Number()),
+            confidence: Type.Optional(Type.Number()),
+            maxErrorRate: Type.Optional(Type.Number()),
+            maxP99: Type.Optional(Duration),
+            latencyQuantile: Type.Optional(Type.Number()),
+            maxLatencyIncrease: Type.Optional(
+              Type.Object({ percent: Type.Optional(Type.Number()), ms: Type.Optional(Duration) }, { additionalProperties: false }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+      ),
       reason: Type.Optional(Type.String({ maxLength: 500 })),
       force: Type.Optional(Type.Boolean()),
     },

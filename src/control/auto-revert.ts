@@ -1,40 +1,64 @@
 import type { Logger } from 'pino'
+import type { AnalysisSettings } from '../config/schema.js'
 import type { ErrorWindow } from './error-window.js'
+import type { Evidence } from './evidence.js'
+import { decideRevert, readCeiling } from './judge.js'
 import type { SplitController } from './split-controller.js'
 
 /** The `autoRevert` config section, durations in ms. */
 export interface AutoRevertSettings {
   readonly enabled: boolean
   readonly window: number
+  /** Kept for compatibility: how much evidence is enough is the sequential test's call. */
   readonly minRequests: number
   readonly maxErrorRate: number
+  readonly ceilingVsBlue: boolean
 }
 
-/** How often the window is judged; a breach is acted on within this (well under one second). */
+/** How often the evidence is judged; a decided failure is acted on within this. */
 const CHECK_EVERY_MS = 200
 
 /**
- * Watches green's window and sends green to 0 when, with at least `minRequests` green
- * requests, its error rate is above `maxErrorRate`. Runs on a timer, never on the request path.
+ * Sends green to 0 when the release's evidence finds it worse than blue (errors overall or on
+ * one route group: judge.ts decideRevert), or when its recent error rate is beyond chance over
+ * `maxErrorRate` while blue's is not. When both colours are over the ceiling together it
+ * reports a shared degradation once (green is not blamed). Runs on a timer, never on the
+ * request path; checking often costs nothing in false reverts (the tests are anytime-valid).
  */
 export class AutoRevert {
   readonly #controller: SplitController
+  readonly #evidence: () => Evidence
   readonly #window: () => ErrorWindow
+  readonly #analysis: () => AnalysisSettings
   readonly #logger: Logger
+  readonly #onShared: (reason: string) => Promise<void>
+  readonly #leads: () => boolean
   #settings: AutoRevertSettings
   #timer: NodeJS.Timeout | undefined
   #busy = false
+  /** A shared degradation is being reported: one event per episode. */
+  #shared = false
 
   constructor(options: {
     controller: SplitController
+    evidence: () => Evidence
     window: () => ErrorWindow
     settings: AutoRevertSettings
+    analysis: () => AnalysisSettings
     logger: Logger
+    /** Told once when both colours start failing together (an event, a paused rollout). */
+    onSharedDegradation?: (reason: string) => Promise<void>
+    /** In a fleet, only the lease holder reports a shared degradation (one event, not one per replica). */
+    leads?: () => boolean
   }) {
     this.#controller = options.controller
+    this.#evidence = options.evidence
     this.#window = options.window
     this.#settings = options.settings
+    this.#analysis = options.analysis
     this.#logger = options.logger
+    this.#onShared = options.onSharedDegradation ?? (() => Promise.resolve())
+    this.#leads = options.leads ?? (() => true)
   }
 
   start(): void {
@@ -51,22 +75,39 @@ export class AutoRevert {
     this.#settings = settings
   }
 
-  /** Judges green's window once; returns true when it reverted. */
+  /** Judges green once; returns true when it reverted. */
   async check(): Promise<boolean> {
     const s = this.#settings
-    if (!s.enabled || this.#busy || this.#controller.state().greenBuckets === 0) return false
+    const evidence = this.#evidence()
+    evidence.update()
+    if (!s.enabled || this.#busy || this.#controller.state().greenBuckets === 0) {
+      this.#shared = false
+      return false
+    }
     const window = this.#window()
-    const green = window.stats('green')
-    if (green.requests < s.minRequests || green.errorRate <= s.maxErrorRate) return false
+    const alpha = 1 - this.#analysis().confidence
+    const ceiling = readCeiling(window.stats('green'), window.stats('blue'), s.maxErrorRate, alpha)
+    const decision = decideRevert(evidence.readings(), ceiling, s.ceilingVsBlue)
+    if (decision.action !== 'shared-degradation') this.#shared = false
+    if (decision.action === 'none') return false
     this.#busy = true
     try {
-      const pct = (x: number): string => `${(x * 100).toFixed(1)}%`
-      const reason =
-        `green error rate ${pct(green.errorRate)} (${green.errors} of ${green.requests} requests) ` +
-        `over ${s.window / 1000}s is above autoRevert.maxErrorRate ${pct(s.maxErrorRate)}`
-      const reverted = await this.#controller.revert({ reason, errorRate: green.errorRate, requests: green.requests })
-      // The errors that caused this revert must not trip the next rollout.
-      if (reverted) window.reset('green')
+      if (decision.action === 'shared-degradation') {
+        if (this.#shared || !this.#leads()) return false
+        this.#shared = true
+        this.#logger.warn({ green: ceiling.green, blue: ceiling.blue }, decision.reason)
+        await this.#onShared(decision.reason)
+        return false
+      }
+      const failing = decision.failing[0]
+      const errorRate = failing === undefined ? ceiling.green.rate : failing.green.rate
+      const requests = failing === undefined ? ceiling.green.requests : failing.green.requests
+      const reverted = await this.#controller.revert({ reason: decision.reason, errorRate, requests })
+      // The errors that caused this revert must not trip the next split.
+      if (reverted) {
+        window.reset('green')
+        evidence.restart()
+      }
       return reverted
     } catch (err) {
       this.#logger.error({ err }, 'auto-revert check failed')

@@ -15,8 +15,9 @@ export function countsAsError(status: number, errorKind: ErrorKind | undefined, 
 }
 
 /** Latency histogram bins: 8 per doubling from 1 ms, so a percentile is within ~9 %. */
-const BINS_PER_DOUBLING = 8
-const BINS = BINS_PER_DOUBLING * 24 + 1 // up to ~4.6 hours
+export const BINS_PER_DOUBLING = 8
+/** How many latency bins there are. */
+export const BINS = BINS_PER_DOUBLING * 24 + 1 // up to ~4.6 hours
 
 /** One process's counts for one colour and one second; `latency` is [bin, count, bin, count, ...]. */
 export interface WindowDelta {
@@ -184,7 +185,7 @@ export function binOf(ms: number): number {
 }
 
 /** The upper edge of a bin in ms: a conservative (never low) estimate for percentiles. */
-function binUpperMs(bin: number): number {
+export function binUpperMs(bin: number): number {
   return bin === 0 ? 1 : 2 ** (bin / BINS_PER_DOUBLING)
 }
 
@@ -332,68 +333,5 @@ export class ErrorWindow {
   reset(color: Color): void {
     this.#resetAt[color] = this.#clock()
     this.#rings[color].reset()
-  }
-}
-
-/**
- * Per-colour totals since the last reset (not a sliding window): what a rollout check judges.
- * Inconclusive checks leave it accumulating, so low traffic still reaches a verdict in time.
- */
-export class Tally {
-  readonly #clock: () => number
-  /** When it was last reset (epoch ms): counts that began before are dropped, as in ErrorWindow. */
-  #resetAt = 0
-  readonly #counts = {
-    blue: { requests: 0, errors: 0, latency: new Float64Array(BINS), ttfbs: 0, ttfb: new Float64Array(BINS) },
-    green: { requests: 0, errors: 0, latency: new Float64Array(BINS), ttfbs: 0, ttfb: new Float64Array(BINS) },
-  }
-
-  /** Counts one finished request; `ttfbMs` < 0: no first byte reached the client. */
-  record(color: Color, durationMs: number, isError: boolean, ttfbMs = -1): void {
-    const c = this.#counts[color]
-    c.requests++
-    if (isError) c.errors++
-    c.latency[binOf(durationMs)]!++
-    if (ttfbMs >= 0) {
-      c.ttfbs++
-      c.ttfb[binOf(ttfbMs)]!++
-    }
-  }
-
-  constructor(clock: () => number = Date.now) {
-    this.#clock = clock
-  }
-
-  merge(delta: WindowDelta): void {
-    if (delta.since !== undefined && delta.since < this.#resetAt) return
-    const c = this.#counts[delta.color]
-    c.requests += delta.requests
-    c.errors += delta.errors
-    addPairs(c.latency, 0, delta.latency)
-    if (delta.ttfb !== undefined) c.ttfbs += addPairs(c.ttfb, 0, delta.ttfb)
-  }
-
-  stats(color: Color): WindowStats {
-    const c = this.#counts[color]
-    return {
-      requests: c.requests,
-      errors: c.errors,
-      errorRate: c.requests === 0 ? 0 : c.errors / c.requests,
-      p50Ms: percentile(c.latency, c.requests, 0.5),
-      p99Ms: percentile(c.latency, c.requests, 0.99),
-      ttfbP50Ms: percentile(c.ttfb, c.ttfbs, 0.5),
-      ttfbP99Ms: percentile(c.ttfb, c.ttfbs, 0.99),
-    }
-  }
-
-  reset(): void {
-    this.#resetAt = this.#clock()
-    for (const c of Object.values(this.#counts)) {
-      c.requests = 0
-      c.errors = 0
-      c.latency.fill(0)
-      c.ttfbs = 0
-      c.ttfb.fill(0)
-    }
   }
 }

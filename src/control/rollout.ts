@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { parseDuration } from '../config/duration.js'
-import type { RolloutSettings } from '../config/schema.js'
-import type { Tally } from './error-window.js'
+import type { AnalysisSettings, RolloutSettings } from '../config/schema.js'
+import type { ErrorWindow } from './error-window.js'
 import { ControlErrors, GenerationConflictError, RolloutError, WriteConflictError } from './errors.js'
+import type { Evidence } from './evidence.js'
+import { decideStep, readCeiling } from './judge.js'
 import type { ChangeOrigin, SplitController } from './split-controller.js'
-import { judge } from './statistics.js'
-import type { AuditEvent, RolloutState, RolloutStep } from './types.js'
+import type { AnalysisOverrides, AuditEvent, RolloutState, RolloutStep } from './types.js'
 
 /** POST /v1/rollout: explicit steps, or a step weight plan (defaults from the `rollout` config). */
 export interface RolloutPlan {
@@ -14,6 +15,21 @@ export interface RolloutPlan {
   readonly stepWeight?: number
   readonly maxWeight?: number
   readonly interval?: string | number
+  /** This rollout's own analysis settings over the config's (rollout.analysis). */
+  readonly analysis?: AnalysisPlan
+  /** This rollout's own rollout.progressDeadline. */
+  readonly progressDeadline?: string | number
+}
+
+/** Per-rollout analysis overrides as POST /v1/rollout takes them (durations as strings or ms). */
+export interface AnalysisPlan {
+  readonly interval?: string | number
+  readonly minRequests?: number
+  readonly confidence?: number
+  readonly maxErrorRate?: number
+  readonly maxP99?: string | number
+  readonly maxLatencyIncrease?: { readonly percent?: number; readonly ms?: string | number }
+  readonly latencyQuantile?: number
 }
 
 /** How often the controller looks at the clock; checks run every `rollout.analysis.interval`. */
@@ -58,10 +74,60 @@ export function planSteps(plan: RolloutPlan, defaults: RolloutSettings): Rollout
   return steps
 }
 
+function inRange(field: string, value: number | undefined, min: number, max: number, integer = false): number | undefined {
+  if (value === undefined) return undefined
+  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw planError(`${field} must be ${integer ? 'an integer ' : ''}between ${min} and ${max}`)
+  }
+  return value
+}
+
+function durationField(field: string, value: string | number | undefined, min = 0): number | undefined {
+  if (value === undefined) return undefined
+  const ms = parseDuration(value)
+  if (ms === undefined) throw planError(`${field} must be a duration such as 500ms, 30s, 5m or an integer of milliseconds`)
+  if (ms < min) throw planError(`${field} must be at least ${min}ms`)
+  return ms
+}
+
+/** Checks a plan's analysis overrides; throws a 400 RolloutError naming the field. */
+export function planAnalysis(plan: AnalysisPlan | undefined): AnalysisOverrides | null {
+  if (plan === undefined) return null
+  const a: Record<string, unknown> = {
+    interval: durationField('analysis.interval', plan.interval, 100),
+    minRequests: inRange('analysis.minRequests', plan.minRequests, 1, 1e9, true),
+    confidence: inRange('analysis.confidence', plan.confidence, 0.5, 0.9999),
+    maxErrorRate: inRange('analysis.maxErrorRate', plan.maxErrorRate, 0, 1),
+    maxP99: durationField('analysis.maxP99', plan.maxP99),
+    latencyQuantile: inRange('analysis.latencyQuantile', plan.latencyQuantile, 0.5, 0.999),
+  }
+  if (plan.maxLatencyIncrease !== undefined) {
+    a.maxLatencyIncrease = {
+      percent: inRange('analysis.maxLatencyIncrease.percent', plan.maxLatencyIncrease.percent, 0, 1000),
+      ms: durationField('analysis.maxLatencyIncrease.ms', plan.maxLatencyIncrease.ms),
+    }
+  }
+  return JSON.parse(JSON.stringify(a)) as AnalysisOverrides
+}
+
+/** The config's analysis settings with a rollout's overrides on top. */
+export function effectiveAnalysis(base: AnalysisSettings, overrides: AnalysisOverrides | null | undefined): AnalysisSettings {
+  if (overrides === null || overrides === undefined) return base
+  return {
+    ...base,
+    ...overrides,
+    maxLatencyIncrease: { ...base.maxLatencyIncrease, ...overrides.maxLatencyIncrease },
+  }
+}
+
 export interface RolloutControllerOptions {
   readonly controller: SplitController
-  /** Outcomes since the last conclusive check, per colour. */
-  readonly tally: Tally
+  /** The release's body of evidence, shared with auto-revert. */
+  readonly evidence: () => Evidence
+  /** The recent window, for the error-rate ceiling. */
+  readonly window: () => ErrorWindow
+  /** autoRevert.ceilingVsBlue: the ceiling counts against green only while blue is under it. */
+  readonly ceilingVsBlue: () => boolean
   readonly settings: () => RolloutSettings
   readonly logger: Logger
   /** Called once a rollout reached 100 % when `rollout.swapOnPromote` is on. */
@@ -70,9 +136,22 @@ export interface RolloutControllerOptions {
   readonly leads?: () => boolean
 }
 
+/** What one look at the evidence concluded, as GET /v1/rollout and the events show it. */
+export interface RolloutVerdict extends Record<string, unknown> {
+  readonly at: string
+  readonly result: 'pass' | 'fail' | 'inconclusive'
+  readonly action: string
+  readonly reasons: readonly string[]
+}
+
+/** Checks between two stores of an unchanged verdict: the state is not rewritten every second. */
+const STORE_EVERY_CHECKS = 10
+
 /**
- * Walks green through a plan's steps, judging green against blue at every step, and aborts
- * to green 0 after `failureThreshold` failing checks in a row. Runs on a timer, off the
+ * Walks green through a plan's steps, judging green against blue at every step on the
+ * release's evidence (evidence.ts, judge.ts): it aborts as soon as a test finds green worse,
+ * pauses on a shared degradation or when a step stays undecided past `progressDeadline`, and
+ * advances only when the hold is over and the evidence lets it. Runs on a timer, off the
  * request path; its state is stored with the split so a restart continues at the same step.
  */
 export class RolloutController {
@@ -82,6 +161,8 @@ export class RolloutController {
   #busy = false
   /** The hold this replica last started judging (fleet mode). */
   #holdSeen: string | null = null
+  /** The latest verdict (stored with the rollout only when it changes, or every few checks). */
+  #verdict: RolloutVerdict | null = null
 
   constructor(options: RolloutControllerOptions) {
     this.#o = options
@@ -109,6 +190,8 @@ export class RolloutController {
   /** Starts a rollout at its first step. 409 when one is progressing or paused. */
   async begin(plan: RolloutPlan, source: string, reason: string | null): Promise<RolloutState> {
     const steps = planSteps(plan, this.#o.settings())
+    const analysis = planAnalysis(plan.analysis)
+    const progressDeadlineMs = durationField('progressDeadline', plan.progressDeadline)
     // In a fleet, act on the latest rollout, not on one this replica has not caught up with.
     await this.#o.controller.adopt()
     const current = this.#o.controller.rollout()
@@ -134,7 +217,11 @@ export class RolloutController {
       lastVerdict: null,
       endedAt: null,
       reason,
+      analysis,
+      progressDeadlineMs: progressDeadlineMs ?? null,
+      skipAnalysisStep: null,
     }
+    this.#verdict = null
     this.#restartAnalysis(now)
     await this.#o.controller.change({
       greenBuckets: first.greenBuckets,
@@ -187,6 +274,59 @@ export class RolloutController {
     return next
   }
 
+  /**
+   * An operator moves the rollout to its next step now (or promotes after the last), whatever
+   * the analysis says; recorded as a `step` event whose reason says so. A paused rollout resumes.
+   */
+  async promoteStep(source: string, reason: string | null): Promise<RolloutState> {
+    await this.#o.controller.adopt()
+    const r = this.#o.controller.rollout()
+    if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused')) {
+      throw stateError(`no rollout is progressing or paused${r === null ? '' : ` (the last one ${r.phase})`}`)
+    }
+    const now = Date.now()
+    const why = `promote-step by an operator${reason === null ? '' : `: ${reason}`}`
+    const next = r.step + 1
+    this.#restartAnalysis(now)
+    if (next < r.steps.length) {
+      const step = r.steps[next]!
+      const moved: RolloutState = {
+        ...r,
+        phase: 'progressing',
+        step: next,
+        stepStartedAt: new Date(now).toISOString(),
+        holdUntil: now + step.holdMs,
+        holdLeftMs: null,
+        passedThisStep: false,
+        consecutiveFailures: 0,
+      }
+      await this.#o.controller.change({ greenBuckets: step.greenBuckets, type: 'step', source, reason: `step ${next + 1} of ${r.steps.length}: ${why}`, rollout: moved, basedOn: r })
+      return moved
+    }
+    const last: RolloutState = { ...r, phase: 'progressing', holdLeftMs: null }
+    await this.#o.controller.change({ greenBuckets: 10_000, type: 'promote', source, reason: why, rollout: last, basedOn: r })
+    const done: RolloutState = { ...last, phase: 'succeeded', endedAt: new Date(now).toISOString(), reason: why }
+    await this.#o.controller.record('succeeded', null, { green: 100 }, source, why, done, last)
+    if (this.#o.settings().swapOnPromote && this.#o.swapColors !== undefined) await this.#o.swapColors()
+    return done
+  }
+
+  /**
+   * An operator lets the current step pass on its hold alone: the analysis no longer makes it
+   * wait (too little traffic, evidence leaning against green, the progress deadline). A test
+   * that finds green worse still aborts. Recorded as a `skip-analysis` event.
+   */
+  async skipAnalysis(source: string, reason: string | null): Promise<RolloutState> {
+    await this.#o.controller.adopt()
+    const r = this.#o.controller.rollout()
+    if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused')) {
+      throw stateError(`no rollout is progressing or paused${r === null ? '' : ` (the last one ${r.phase})`}`)
+    }
+    const next: RolloutState = { ...r, skipAnalysisStep: r.step }
+    await this.#o.controller.record('skip-analysis', { step: r.step + 1 }, { step: r.step + 1 }, source, reason ?? 'analysis skipped by an operator', next, r)
+    return next
+  }
+
   /** New green targets: the analysis starts over, the step's hold too (retried if a check moved the rollout meanwhile). */
   async restartForNewTargets(): Promise<void> {
     await followManualChange(async () => {
@@ -217,7 +357,8 @@ export class RolloutController {
   view(): Record<string, unknown> | null {
     const r = this.#o.controller.rollout()
     if (r === null) return null
-    const settings = this.#o.settings().analysis
+    const settings = this.#analysis(r)
+    const evidence = this.#o.evidence()
     return {
       id: r.id,
       phase: r.phase,
@@ -229,14 +370,18 @@ export class RolloutController {
       stepStartedAt: r.stepStartedAt,
       endedAt: r.endedAt,
       reason: r.reason,
+      progressDeadlineMs: this.#progressDeadline(r),
+      skipAnalysis: r.skipAnalysisStep === r.step,
       analysis: {
+        settings: { ...settings, ...(r.analysis == null ? {} : { overrides: r.analysis }) },
         checks: r.checks,
         failedChecks: r.failedChecks,
         consecutiveFailures: r.consecutiveFailures,
         failureThreshold: settings.failureThreshold,
         passedThisStep: r.passedThisStep,
-        last: r.lastVerdict,
-        pending: { green: this.#o.tally.stats('green'), blue: this.#o.tally.stats('blue') },
+        greenThisStep: evidence.greenSinceMark,
+        last: this.#verdict ?? r.lastVerdict,
+        evidence: { since: new Date(evidence.startedAt).toISOString(), ...evidence.totals() },
       },
     }
   }
@@ -274,28 +419,71 @@ export class RolloutController {
 
   async #step(start: RolloutState, now: number): Promise<void> {
     let r = start
-    const settings = this.#o.settings()
-    if (now >= this.#nextCheckAt) {
-      this.#nextCheckAt = now + settings.analysis.interval
-      const tally = this.#o.tally
-      const verdict = judge(tally.stats('green'), tally.stats('blue'), settings.analysis)
-      if (verdict.result !== 'inconclusive') tally.reset()
-      r = {
-        ...r,
-        checks: r.checks + 1,
-        failedChecks: r.failedChecks + (verdict.result === 'fail' ? 1 : 0),
-        consecutiveFailures: verdict.result === 'fail' ? r.consecutiveFailures + 1 : verdict.result === 'pass' ? 0 : r.consecutiveFailures,
-        passedThisStep: r.passedThisStep || verdict.result === 'pass',
-        lastVerdict: { ...verdict, at: new Date(now).toISOString() },
-      }
-      if (verdict.result === 'fail' && r.consecutiveFailures >= settings.analysis.failureThreshold) {
-        await this.#o.controller.saveRollout(r, start)
-        await this.abort('rollout', `${r.consecutiveFailures} failing checks in a row at step ${r.step + 1}: ${verdict.reasons.join('; ')}`)
-        return
-      }
-      await this.#o.controller.saveRollout(r, start)
+    const analysis = this.#analysis(r)
+    if (now < this.#nextCheckAt) return
+    this.#nextCheckAt = now + analysis.interval
+    const evidence = this.#o.evidence()
+    evidence.configure(analysis)
+    evidence.update()
+    const window = this.#o.window()
+    const ceiling = readCeiling(window.stats('green'), window.stats('blue'), analysis.maxErrorRate, 1 - analysis.confidence)
+    const readings = evidence.readings()
+    const skipping = r.skipAnalysisStep === r.step
+    const holdOver = now >= r.holdUntil
+    let decision = decideStep({
+      readings,
+      ceiling,
+      vsBlue: this.#o.ceilingVsBlue(),
+      greenThisStep: evidence.greenSinceMark,
+      minRequests: analysis.minRequests,
+      holdOver,
+    })
+    if (skipping && decision.action === 'wait') {
+      decision = { ...decision, action: holdOver ? 'advance' : 'hold', reasons: [`analysis skipped for this step by an operator; ${decision.reasons.join('; ')}`] }
     }
-    if (now < r.holdUntil || !r.passedThisStep || r.consecutiveFailures !== 0) return
+    const verdict: RolloutVerdict = {
+      at: new Date(now).toISOString(),
+      result: decision.result,
+      action: decision.action,
+      reasons: decision.reasons,
+      greenThisStep: evidence.greenSinceMark,
+      minRequests: analysis.minRequests,
+      tests: readings,
+      ceiling,
+    }
+    const changed = this.#verdict === null || this.#verdict.result !== verdict.result || this.#verdict.action !== verdict.action
+    this.#verdict = verdict
+    r = {
+      ...r,
+      checks: r.checks + 1,
+      failedChecks: r.failedChecks + (decision.result === 'fail' ? 1 : 0),
+      consecutiveFailures: decision.result === 'fail' ? r.consecutiveFailures + 1 : decision.result === 'pass' ? 0 : r.consecutiveFailures,
+      passedThisStep: r.passedThisStep || decision.result === 'pass',
+      lastVerdict: changed || r.checks % STORE_EVERY_CHECKS === 0 ? verdict : r.lastVerdict,
+    }
+    if (decision.action === 'fail') {
+      await this.#o.controller.saveRollout(r, start)
+      await this.abort('rollout', `green is worse than blue at step ${r.step + 1}: ${decision.reasons.join('; ')}`)
+      return
+    }
+    if (decision.action === 'pause') {
+      await this.#o.controller.saveRollout(r, start)
+      await this.pause('rollout', `shared degradation: ${decision.reasons.join('; ')}`)
+      return
+    }
+    const deadline = this.#progressDeadline(r)
+    if (decision.action === 'wait' && deadline > 0 && now >= r.holdUntil + deadline) {
+      await this.#o.controller.saveRollout(r, start)
+      await this.pause(
+        'rollout',
+        `step ${r.step + 1} stayed undecided for ${Math.round(deadline / 1000)}s past its hold (rollout.progressDeadline): ${decision.reasons.join('; ')}`,
+      )
+      return
+    }
+    if (decision.action !== 'advance') {
+      if (r.lastVerdict !== start.lastVerdict) await this.#o.controller.saveRollout(r, start)
+      return
+    }
     const next = r.step + 1
     if (next < r.steps.length) {
       const step = r.steps[next]!
@@ -306,21 +494,30 @@ export class RolloutController {
         source: 'rollout',
         reason: `step ${next + 1} of ${r.steps.length}`,
         rollout: { ...r, step: next, stepStartedAt: new Date(now).toISOString(), holdUntil: now + step.holdMs, passedThisStep: false },
-        basedOn: r,
+        basedOn: start,
       })
       return
     }
     // The phase turns to succeeded with the 'succeeded' event, so whoever sees it sees the event.
-    await this.#o.controller.change({ greenBuckets: 10_000, type: 'promote', source: 'rollout', reason: 'rollout succeeded', rollout: r, basedOn: r })
+    await this.#o.controller.change({ greenBuckets: 10_000, type: 'promote', source: 'rollout', reason: 'rollout succeeded', rollout: r, basedOn: start })
     const done: RolloutState = { ...r, phase: 'succeeded', endedAt: new Date(now).toISOString() }
     await this.#o.controller.record('succeeded', null, { green: 100 }, 'rollout', `all ${r.steps.length} steps passed`, done, r)
     this.#o.logger.info({ rollout: r.id, steps: r.steps.length }, 'rollout succeeded: green is at 100%')
-    if (settings.swapOnPromote && this.#o.swapColors !== undefined) await this.#o.swapColors()
+    if (this.#o.settings().swapOnPromote && this.#o.swapColors !== undefined) await this.#o.swapColors()
   }
 
   #restartAnalysis(now: number): void {
-    this.#o.tally.reset()
+    this.#verdict = null
     this.#nextCheckAt = now + this.#o.settings().analysis.interval
+  }
+
+  /** The config's analysis settings with this rollout's overrides. */
+  #analysis(r: RolloutState): AnalysisSettings {
+    return effectiveAnalysis(this.#o.settings().analysis, r.analysis)
+  }
+
+  #progressDeadline(r: RolloutState): number {
+    return r.progressDeadlineMs ?? this.#o.settings().progressDeadline
   }
 
   #require(phase: 'progressing' | 'paused', action: string): RolloutState {

@@ -13,7 +13,19 @@ export interface RevertInfo {
 }
 
 /** Audit event types; more may come. */
-export type EventType = 'split' | 'promote' | 'rollback' | 'revert' | 'targets' | 'step' | 'pause' | 'resume' | 'abort' | 'succeeded'
+export type EventType =
+  | 'split'
+  | 'promote'
+  | 'rollback'
+  | 'revert'
+  | 'targets'
+  | 'step'
+  | 'pause'
+  | 'resume'
+  | 'abort'
+  | 'succeeded'
+  | 'degradation'
+  | 'skip-analysis'
 
 /** One audit log entry. `from`/`to` hold a SplitPercent, or a target list for `targets`. */
 export interface AuditEvent {
@@ -66,6 +78,23 @@ export interface RolloutState {
   readonly lastVerdict: (Record<string, unknown> & { readonly result: string; readonly at: string }) | null
   readonly endedAt: string | null
   readonly reason: string | null
+  /** This rollout's analysis settings over the config's; absent in rollouts stored by older versions. */
+  readonly analysis?: AnalysisOverrides | null
+  /** This rollout's progress deadline (ms) over rollout.progressDeadline. */
+  readonly progressDeadlineMs?: number | null
+  /** The step whose analysis an operator skipped (it passes on its hold), if any. */
+  readonly skipAnalysisStep?: number | null
+}
+
+/** Analysis settings a rollout may set for itself (POST /v1/rollout `analysis`). */
+export interface AnalysisOverrides {
+  readonly interval?: number
+  readonly minRequests?: number
+  readonly confidence?: number
+  readonly maxErrorRate?: number
+  readonly maxP99?: number
+  readonly latencyQuantile?: number
+  readonly maxLatencyIncrease?: { readonly percent?: number; readonly ms?: number }
 }
 
 /** Targets set through the admin API (or a rollout's colour swap) in place of the config's. */

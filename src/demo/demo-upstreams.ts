@@ -7,7 +7,8 @@ const VERSION: Readonly<Record<Color, string>> = { blue: 'v1', green: 'v2' }
 /**
  * A tiny built-in upstream so a new user can try switchyard with nothing else running.
  * `/` answers the version (blue v1, green v2); `/stream` sends a few SSE events;
- * `/status/503` answers that status (to watch an auto-revert); `/delay/250` waits; `/echo` echoes.
+ * `/status/503` answers that status on both colours (a shared degradation); `/fail-green/503`
+ * answers it on green only (to watch an auto-revert); `/delay/250` waits; `/echo` echoes.
  */
 function handle(color: Color, req: IncomingMessage, res: ServerResponse): void {
   const version = VERSION[color]
@@ -24,6 +25,12 @@ function handle(color: Color, req: IncomingMessage, res: ServerResponse): void {
       }
     }, 200)
     res.on('close', () => clearInterval(timer))
+    return
+  }
+  const greenFails = /^\/fail-green\/([1-5]\d\d)\b/.exec(url)
+  if (greenFails !== null) {
+    const code = color === 'green' ? Number(greenFails[1]) : 200
+    res.writeHead(code, { 'content-type': 'text/plain' }).end(`${version} answered ${code}\n`)
     return
   }
   const status = /^\/status\/([1-5]\d\d)\b/.exec(url)

@@ -148,12 +148,11 @@ describe('time to first byte and routes', () => {
     expect(recorder.take()).toEqual([])
   })
 
-  it('ErrorWindow and Tally give ttfb percentiles over the requests that had a first byte, directly or merged', async () => {
-    const { WindowRecorder, Tally } = await import('../../src/control/error-window.js')
+  it('ErrorWindow gives ttfb percentiles over the requests that had a first byte, directly or merged', async () => {
+    const { WindowRecorder } = await import('../../src/control/error-window.js')
     const now = 50_000
     const direct = new ErrorWindow(10_000, () => now)
     const merged = new ErrorWindow(10_000, () => now)
-    const tally = new Tally(() => now)
     const recorder = new WindowRecorder(() => now)
     for (let i = 1; i <= 1000; i++) {
       // Every fourth request never got a first byte: not part of the ttfb percentiles.
@@ -161,10 +160,7 @@ describe('time to first byte and routes', () => {
       direct.record('green', 2000, false, ttfb)
       recorder.record('green', 2000, false, ttfb, '/r')
     }
-    for (const d of recorder.take()) {
-      merged.merge(d)
-      tally.merge(d)
-    }
+    for (const d of recorder.take()) merged.merge(d)
     const stats = direct.stats('green')
     expect(stats.ttfbP50Ms).toBeGreaterThanOrEqual(500)
     expect(stats.ttfbP50Ms).toBeLessThanOrEqual(500 * 1.1)
@@ -172,10 +168,7 @@ describe('time to first byte and routes', () => {
     expect(stats.ttfbP99Ms).toBeLessThanOrEqual(1000 * 1.1)
     expect(stats.p50Ms).toBeGreaterThanOrEqual(2000)
     expect(merged.stats('green')).toEqual(stats)
-    expect(tally.stats('green')).toEqual(stats)
     expect(direct.stats('blue')).toMatchObject({ ttfbP50Ms: null, ttfbP99Ms: null })
-    tally.reset()
-    expect(tally.stats('green')).toMatchObject({ requests: 0, ttfbP50Ms: null })
   })
 
   it('a reused slot forgets the ttfb of its previous second', () => {
