@@ -6,6 +6,7 @@ import { AutoRevert } from './control/auto-revert.js'
 import { ClusterDataPlane } from './cluster/primary.js'
 import { countsAsError, ErrorWindow, WindowRecorder, type WindowDelta } from './control/error-window.js'
 import { Evidence } from './control/evidence.js'
+import { describe } from './control/judge.js'
 import { Fleet } from './control/fleet.js'
 import { RouteGroups } from './control/route-groups.js'
 import { RolloutController } from './control/rollout.js'
@@ -255,6 +256,11 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       token: config.admin.token,
       logger,
       windowStats: () => window.all(),
+      evidence: () => ({
+        since: new Date(evidence.startedAt).toISOString(),
+        ...evidence.totals(),
+        tests: evidence.readings().map((r) => ({ ...r, explain: describe(r) })),
+      }),
       autoRevert: () => config.autoRevert,
       health: () => dataPlane().health(),
       inFlight: () => dataPlane().inFlight(),

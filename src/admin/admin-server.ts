@@ -24,6 +24,8 @@ export interface AdminDeps {
   readonly token: string | undefined
   readonly logger: Logger
   windowStats(): Record<Color, WindowStats>
+  /** The release's evidence: when it began, and every test's standing with its words. */
+  evidence(): Record<string, unknown>
   autoRevert(): AutoRevertSettings
   health(): Promise<Record<Color, readonly TargetHealth[]>>
   inFlight(): Promise<Record<Color, number>>
@@ -260,6 +262,7 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
       state: state ?? { store: 'file', file: deps.stateFile },
       window: { seconds: settings.window / 1000, blue: windows.blue, green: windows.green },
       autoRevert: settings,
+      evidence: deps.evidence(),
       inFlight,
       connections,
       upstreams,

@@ -342,6 +342,7 @@ function describeSchemaError(raw: unknown): string {
     return `${subject} must be ${type === 'integer' || type === 'object' || type === 'array' ? 'an' : 'a'} ${type}`
   }
   if (error.keyword === 'minItems') return `${subject} must list at least one entry`
+  if (error.keyword === 'pattern' && node?.description !== undefined) return `${subject} must be ${node.description}`
   return `${subject} ${error.message}`
 }
 

@@ -155,7 +155,7 @@ export const RawConfigSchema = Type.Object(
                     {
                       depth: Type.Optional(Type.Integer({ minimum: 0, maximum: 8 })),
                       max: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
-                      prefixes: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { maxItems: 100 })),
+                      prefixes: Type.Optional(Type.Array(Type.String({ pattern: '^/', description: 'a path that starts with "/"' }), { maxItems: 100 })),
                     },
                     strict,
                   ),

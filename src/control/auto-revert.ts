@@ -80,7 +80,9 @@ export class AutoRevert {
     const s = this.#settings
     const evidence = this.#evidence()
     evidence.update()
-    if (!s.enabled || this.#busy || this.#controller.state().greenBuckets === 0) {
+    // A check still at work (a revert being written, a degradation being reported) is left alone.
+    if (this.#busy) return false
+    if (!s.enabled || this.#controller.state().greenBuckets === 0) {
       this.#shared = false
       return false
     }

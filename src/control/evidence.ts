@@ -8,7 +8,7 @@ const UPPER = Float64Array.from({ length: BINS }, (_, bin) => binUpperMs(bin))
 const LOWER = Float64Array.from({ length: BINS }, (_, bin) => (bin === 0 ? 0 : UPPER[bin - 1]!))
 
 /** A batch closes once both colours served in it and it holds this many requests ... */
-const BATCH_REQUESTS = 20
+const BATCH_REQUESTS = 10
 /** ... or is this old; a batch where one colour alone served this long is dropped (stale). */
 const BATCH_MAX_MS = 2_000
 const ONE_COLOUR_MAX_MS = 10_000

@@ -163,6 +163,8 @@ export class RolloutController {
   #holdSeen: string | null = null
   /** The latest verdict (stored with the rollout only when it changes, or every few checks). */
   #verdict: RolloutVerdict | null = null
+  /** Checks made since the rollout was last stored by this replica. */
+  #unstored = 0
 
   constructor(options: RolloutControllerOptions) {
     this.#o = options
@@ -374,7 +376,7 @@ export class RolloutController {
       skipAnalysis: r.skipAnalysisStep === r.step,
       analysis: {
         settings: { ...settings, ...(r.analysis == null ? {} : { overrides: r.analysis }) },
-        checks: r.checks,
+        checks: r.checks + (r.phase === 'progressing' ? this.#unstored : 0),
         failedChecks: r.failedChecks,
         consecutiveFailures: r.consecutiveFailures,
         failureThreshold: settings.failureThreshold,
@@ -453,27 +455,34 @@ export class RolloutController {
     }
     const changed = this.#verdict === null || this.#verdict.result !== verdict.result || this.#verdict.action !== verdict.action
     this.#verdict = verdict
+    this.#unstored++
+    // The verdict is stored when it changes and every few checks, not at every look.
+    const store = changed || this.#unstored >= STORE_EVERY_CHECKS || (decision.result === 'pass' && !r.passedThisStep)
     r = {
       ...r,
-      checks: r.checks + 1,
+      checks: r.checks + this.#unstored,
       failedChecks: r.failedChecks + (decision.result === 'fail' ? 1 : 0),
       consecutiveFailures: decision.result === 'fail' ? r.consecutiveFailures + 1 : decision.result === 'pass' ? 0 : r.consecutiveFailures,
       passedThisStep: r.passedThisStep || decision.result === 'pass',
-      lastVerdict: changed || r.checks % STORE_EVERY_CHECKS === 0 ? verdict : r.lastVerdict,
+      lastVerdict: verdict,
+    }
+    const save = async (): Promise<void> => {
+      this.#unstored = 0
+      await this.#o.controller.saveRollout(r, start)
     }
     if (decision.action === 'fail') {
-      await this.#o.controller.saveRollout(r, start)
+      await save()
       await this.abort('rollout', `green is worse than blue at step ${r.step + 1}: ${decision.reasons.join('; ')}`)
       return
     }
     if (decision.action === 'pause') {
-      await this.#o.controller.saveRollout(r, start)
+      await save()
       await this.pause('rollout', `shared degradation: ${decision.reasons.join('; ')}`)
       return
     }
     const deadline = this.#progressDeadline(r)
     if (decision.action === 'wait' && deadline > 0 && now >= r.holdUntil + deadline) {
-      await this.#o.controller.saveRollout(r, start)
+      await save()
       await this.pause(
         'rollout',
         `step ${r.step + 1} stayed undecided for ${Math.round(deadline / 1000)}s past its hold (rollout.progressDeadline): ${decision.reasons.join('; ')}`,
@@ -481,9 +490,10 @@ export class RolloutController {
       return
     }
     if (decision.action !== 'advance') {
-      if (r.lastVerdict !== start.lastVerdict) await this.#o.controller.saveRollout(r, start)
+      if (store) await save()
       return
     }
+    this.#unstored = 0
     const next = r.step + 1
     if (next < r.steps.length) {
       const step = r.steps[next]!
@@ -506,9 +516,10 @@ export class RolloutController {
     if (this.#o.settings().swapOnPromote && this.#o.swapColors !== undefined) await this.#o.swapColors()
   }
 
+  /** A new step, hold or release: the next tick looks at once, on this rollout's own interval after that. */
   #restartAnalysis(now: number): void {
     this.#verdict = null
-    this.#nextCheckAt = now + this.#o.settings().analysis.interval
+    this.#nextCheckAt = now
   }
 
   /** The config's analysis settings with this rollout's overrides. */

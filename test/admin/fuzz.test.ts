@@ -28,7 +28,26 @@ const WEIRD_NUMBERS = [
   -1, -0.0001, 100.0001, 101, 1e308, -1e308, 2 ** 53 + 1, Number.MAX_SAFE_INTEGER, 12.345, 1e-300, 25.001, 3.14159,
 ]
 const WEIRD_STRINGS = ['NaN', 'Infinity', '-Infinity', '25', '', ' ', '0x19', '1e2', 'null', 'true', '\u0000', '\ud800', '😀', 'a'.repeat(600)]
-const KEYS = ['green', 'blue', 'ifGeneration', 'reason', 'force', 'targets', 'steps', 'stepWeight', 'maxWeight', 'interval', 'hold', '__proto__', 'constructor']
+const KEYS = [
+  'green',
+  'blue',
+  'ifGeneration',
+  'reason',
+  'force',
+  'targets',
+  'steps',
+  'stepWeight',
+  'maxWeight',
+  'interval',
+  'hold',
+  'analysis',
+  'progressDeadline',
+  'minRequests',
+  'confidence',
+  'maxLatencyIncrease',
+  '__proto__',
+  'constructor',
+]
 
 /** A random JSON value, at most `depth` levels deep. */
 function jsonValue(rand: Rand, depth: number): unknown {
@@ -104,6 +123,8 @@ const MUTATING: ReadonlyArray<readonly [string, string]> = [
   ['POST', '/v1/rollout/pause'],
   ['POST', '/v1/rollout/resume'],
   ['POST', '/v1/rollout/abort'],
+  ['POST', '/v1/rollout/promote-step'],
+  ['POST', '/v1/rollout/skip-analysis'],
 ]
 const KNOWN_PATHS = ['/v1/split', '/v1/promote', '/v1/rollback', '/v1/upstreams', '/v1/upstreams/blue', '/v1/status', '/v1/events', '/v1/rollout', '/metrics', '/healthz']
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'FOO', 'PROPFIND']

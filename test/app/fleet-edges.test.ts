@@ -126,9 +126,9 @@ describe('fleet edges: revert during a rollout', () => {
     const config = await testConfig([blue.url], [green.url], {
       state: { redis: { url: own.url, keyPrefix: 'fleet:' } },
       split: { green: 0 },
-      autoRevert: { enabled: true, window: '10s', minRequests: 10, maxErrorRate: 0.2 },
+      autoRevert: { enabled: true, window: '10s', maxErrorRate: 0.2 },
       outlierDetection: { consecutiveErrors: 0 },
-      rollout: { analysis: { interval: '100ms', minRequests: 100000, confidence: 0.99, maxErrorRate: 0.05, maxP99Ratio: 1.5, maxP99: '500ms', failureThreshold: 3 } },
+      rollout: { analysis: { interval: '100ms', minRequests: 100000, confidence: 0.99, maxErrorRate: 0.05, maxP99: '500ms' } },
     })
     const a = await startTestApp(config)
     closers.push(() => a.close())

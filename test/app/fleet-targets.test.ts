@@ -44,7 +44,7 @@ async function upstreamOf(app: Replica, color: 'blue' | 'green'): Promise<string
   return res.headers.get('x-upstream') ?? `status ${res.status}`
 }
 
-const quietAnalysis = { interval: '20ms', minRequests: 100000, confidence: 0.99, maxErrorRate: 0.05, maxP99Ratio: 1.5, maxP99: '500ms', failureThreshold: 3 }
+const quietAnalysis = { interval: '20ms', minRequests: 100000, confidence: 0.99, maxErrorRate: 0.05, maxP99: '500ms' }
 
 describe('fleet: target overrides', () => {
   it('SIGHUP (reload) on one replica does not undo API-set targets on replicas whose config did not change', async () => {
@@ -168,7 +168,7 @@ describe('fleet: a replica cut off from Redis while another changes targets', ()
     const keyPrefix = fleetPrefix()
     const patch = {
       split: { green: 50 },
-      autoRevert: { enabled: true, window: '10s', minRequests: 10, maxErrorRate: 0.2 },
+      autoRevert: { enabled: true, window: '10s', maxErrorRate: 0.2 },
       outlierDetection: { consecutiveErrors: 0 },
     }
     const b = await replica([blue1.url], [green.url], { url: SHARED_REDIS_URL, keyPrefix }, patch)

@@ -32,13 +32,73 @@ describe('resolveConfig', () => {
     expect(config.admin).toEqual({ host: '127.0.0.1', port: 9090, token: undefined })
     expect(config.split.green).toBe(0)
     expect(config.sticky).toEqual({ keys: ['cookie:session', 'header:x-user-id', 'ip'], cookie: 'sy_sid', cookieMaxAge: 86_400_000 })
-    expect(config.autoRevert).toEqual({ enabled: true, window: 30_000, minRequests: 20, maxErrorRate: 0.05 })
+    expect(config.autoRevert).toEqual({ enabled: true, window: 30_000, minRequests: 20, maxErrorRate: 0.05, ceilingVsBlue: true })
+    expect(config.rollout).toEqual({
+      stepWeight: 10,
+      maxWeight: 100,
+      interval: 60_000,
+      swapOnPromote: false,
+      progressDeadline: 600_000,
+      analysis: {
+        interval: 1_000,
+        minRequests: 50,
+        confidence: 0.99,
+        maxErrorRate: 0.05,
+        maxP99Ratio: 1.5,
+        maxP99: 0,
+        failureThreshold: 3,
+        maxLatencyIncrease: { percent: 10, ms: 5 },
+        latencyQuantile: 0.9,
+        abandonAfter: 5_000,
+        routes: { depth: 1, max: 10, prefixes: [] },
+      },
+    })
     expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0, header: 30_000, body: 60_000 })
     expect(config.limits).toEqual({ maxBodySize: 0, maxHeaderSize: 16_384, maxConnectionsPerTarget: 0, maxPending: 1000 })
     expect(Object.isFrozen(config) && Object.isFrozen(config.upstreams.blue.targets)).toBe(true)
     expect(() => {
       ;(config.split as { green: number }).green = 5
     }).toThrow()
+  })
+
+  it('reads the release judgement keys, and still accepts the deprecated ones', () => {
+    const config = resolveConfig({
+      ...base,
+      autoRevert: { ceilingVsBlue: false },
+      webhooks: [{ url: 'http://127.0.0.1:9/hook', events: ['degradation', 'skip-analysis'] }],
+      rollout: {
+        progressDeadline: '2m',
+        analysis: {
+          maxLatencyIncrease: { percent: 25, ms: '20ms' },
+          latencyQuantile: 0.95,
+          abandonAfter: '2s',
+          routes: { depth: 2, max: 20, prefixes: ['/v1/models/:id/chat', '/api'] },
+          // Deprecated: kept so that old configs load; the judgement no longer reads them.
+          maxP99Ratio: 2,
+          failureThreshold: 5,
+        },
+      },
+    })
+    expect(config.autoRevert.ceilingVsBlue).toBe(false)
+    expect(config.webhooks[0]!.events).toEqual(['degradation', 'skip-analysis'])
+    expect(config.rollout.progressDeadline).toBe(120_000)
+    expect(config.rollout.analysis).toMatchObject({
+      maxLatencyIncrease: { percent: 25, ms: 20 },
+      latencyQuantile: 0.95,
+      abandonAfter: 2_000,
+      routes: { depth: 2, max: 20, prefixes: ['/v1/models/:id/chat', '/api'] },
+      maxP99Ratio: 2,
+      failureThreshold: 5,
+    })
+    // Half a key is the other half's default.
+    expect(resolveConfig({ ...base, rollout: { analysis: { maxLatencyIncrease: { ms: 50 }, routes: { max: 0 } } } }).rollout.analysis).toMatchObject({
+      maxLatencyIncrease: { percent: 10, ms: 50 },
+      routes: { depth: 1, max: 0, prefixes: [] },
+    })
+    expect(resolveConfig({ ...base, rollout: { progressDeadline: 0, analysis: { abandonAfter: 0 } } }).rollout).toMatchObject({
+      progressDeadline: 0,
+      analysis: { abandonAfter: 0 },
+    })
   })
 
   it('does not mutate its input', () => {
@@ -128,6 +188,17 @@ describe('resolveConfig', () => {
     ['rollout.stepWeight above maxWeight', { rollout: { stepWeight: 60, maxWeight: 50 } }, /^rollout\.stepWeight \(60\) must not exceed rollout\.maxWeight \(50\)$/],
     ['rollout.analysis.confidence out of range', { rollout: { analysis: { confidence: 2 } } }, /^rollout\.analysis\.confidence must be between 0\.5 and 0\.9999$/],
     ['rollout.analysis.interval junk', { rollout: { analysis: { interval: 'often' } } }, /^rollout\.analysis\.interval must be a duration/],
+    ['autoRevert.ceilingVsBlue a string', { autoRevert: { ceilingVsBlue: 'yes' } }, /^autoRevert\.ceilingVsBlue must be a boolean$/],
+    ['rollout.progressDeadline junk', { rollout: { progressDeadline: 'later' } }, /^rollout\.progressDeadline must be a duration/],
+    ['rollout.analysis.maxLatencyIncrease.percent negative', { rollout: { analysis: { maxLatencyIncrease: { percent: -1 } } } }, /^rollout\.analysis\.maxLatencyIncrease\.percent must be between 0 and 1000$/],
+    ['rollout.analysis.maxLatencyIncrease.ms junk', { rollout: { analysis: { maxLatencyIncrease: { ms: 'x' } } } }, /^rollout\.analysis\.maxLatencyIncrease\.ms must be a duration/],
+    ['rollout.analysis.maxLatencyIncrease unknown key', { rollout: { analysis: { maxLatencyIncrease: { pct: 1 } } } }, /^rollout\.analysis\.maxLatencyIncrease\.pct is not a known config key$/],
+    ['rollout.analysis.latencyQuantile below 0.5', { rollout: { analysis: { latencyQuantile: 0.2 } } }, /^rollout\.analysis\.latencyQuantile must be between 0\.5 and 0\.999$/],
+    ['rollout.analysis.abandonAfter junk', { rollout: { analysis: { abandonAfter: 'soon' } } }, /^rollout\.analysis\.abandonAfter must be a duration/],
+    ['rollout.analysis.routes.depth above 8', { rollout: { analysis: { routes: { depth: 9 } } } }, /^rollout\.analysis\.routes\.depth must be between 0 and 8$/],
+    ['rollout.analysis.routes.max negative', { rollout: { analysis: { routes: { max: -1 } } } }, /^rollout\.analysis\.routes\.max must be between 0 and 100$/],
+    ['rollout.analysis.routes.prefixes entry without slash', { rollout: { analysis: { routes: { prefixes: ['v1'] } } } }, /^rollout\.analysis\.routes\.prefixes\[0\] /],
+    ['rollout.analysis.routes unknown key', { rollout: { analysis: { routes: { deep: 1 } } } }, /^rollout\.analysis\.routes\.deep is not a known config key$/],
     ['webhooks url not http', { webhooks: [{ url: 'ftp://x' }] }, /^webhooks\[0\]\.url must be an http/],
     ['webhooks unknown event', { webhooks: [{ url: 'http://h/x', events: ['step', 'explode'] }] }, /^webhooks\[0\]\.events\[1\] must be one of step, /],
     ['healthCheck.unhealthyThreshold zero', { healthCheck: { unhealthyThreshold: 0 } }, /^healthCheck\.unhealthyThreshold must be between 1 and 100$/],
