@@ -4,6 +4,7 @@
  * decideStep) exactly as the proxy feeds it, with the rollout's step logic around it. Used by
  * `npm run judge:sim` (the README's table) and by test/control/judge-sim.test.ts (fixed seeds).
  */
+import { resolveConfig } from '../../src/config/load.js'
 import type { AnalysisSettings } from '../../src/config/schema.js'
 import { BINS, BINS_PER_DOUBLING } from '../../src/control/error-window.js'
 import { Evidence } from '../../src/control/evidence.js'
@@ -157,19 +158,8 @@ export interface Outcome {
   readonly by: string | null
 }
 
-export const DEFAULT_ANALYSIS: AnalysisSettings = {
-  interval: 1000,
-  minRequests: 50,
-  confidence: 0.99,
-  maxErrorRate: 0.05,
-  maxP99Ratio: 1.5,
-  maxP99: 0,
-  failureThreshold: 3,
-  maxLatencyIncrease: { percent: 10, ms: 5 },
-  latencyQuantile: 0.9,
-  abandonAfter: 5000,
-  routes: { depth: 1, max: 10, prefixes: [] },
-}
+/** The analysis settings a config without a `rollout` section gets: the product's defaults. */
+export const DEFAULT_ANALYSIS: AnalysisSettings = resolveConfig({ demo: { enabled: true } }).rollout.analysis
 
 /** The default plan: rollout.stepWeight 10 up to 100, one minute each. */
 export const DEFAULT_STEPS = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]

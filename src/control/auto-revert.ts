@@ -17,6 +17,8 @@ export interface AutoRevertSettings {
 
 /** How often the evidence is judged; a decided failure is acted on within this. */
 const CHECK_EVERY_MS = 200
+/** A shared degradation is over once it has not been seen for this long (no event per flap). */
+const SHARED_QUIET_MS = 10_000
 
 /**
  * Sends green to 0 when the release's evidence finds it worse than blue (errors overall or on
@@ -38,6 +40,8 @@ export class AutoRevert {
   #busy = false
   /** A shared degradation is being reported: one event per episode. */
   #shared = false
+  /** When the episode was last seen (epoch ms). */
+  #sharedSeenAt = 0
 
   constructor(options: {
     controller: SplitController
@@ -90,11 +94,12 @@ export class AutoRevert {
     const alpha = 1 - this.#analysis().confidence
     const ceiling = readCeiling(window.stats('green'), window.stats('blue'), s.maxErrorRate, alpha)
     const decision = decideRevert(evidence.readings(), ceiling, s.ceilingVsBlue)
-    if (decision.action !== 'shared-degradation') this.#shared = false
+    if (decision.action !== 'shared-degradation' && Date.now() - this.#sharedSeenAt >= SHARED_QUIET_MS) this.#shared = false
     if (decision.action === 'none') return false
     this.#busy = true
     try {
       if (decision.action === 'shared-degradation') {
+        this.#sharedSeenAt = Date.now()
         if (this.#shared || !this.#leads()) return false
         this.#shared = true
         this.#logger.warn({ green: ceiling.green, blue: ceiling.blue }, decision.reason)

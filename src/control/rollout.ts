@@ -260,11 +260,7 @@ export class RolloutController {
    * the revert's latch and numbers stay as they are.
    */
   async abort(source: string, reason: string): Promise<RolloutState> {
-    await this.#o.controller.adopt()
-    const r = this.#o.controller.rollout()
-    if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused')) {
-      throw stateError(`no rollout is progressing or paused${r === null ? '' : ` (the last one ${r.phase})`}`)
-    }
+    const r = await this.#active()
     const next: RolloutState = { ...r, phase: 'aborted', endedAt: new Date().toISOString(), reason, holdLeftMs: null }
     const why = `rollout aborted: ${reason}`
     if (this.#o.controller.state().greenBuckets === 0) {
@@ -281,11 +277,7 @@ export class RolloutController {
    * the analysis says; recorded as a `step` event whose reason says so. A paused rollout resumes.
    */
   async promoteStep(source: string, reason: string | null): Promise<RolloutState> {
-    await this.#o.controller.adopt()
-    const r = this.#o.controller.rollout()
-    if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused')) {
-      throw stateError(`no rollout is progressing or paused${r === null ? '' : ` (the last one ${r.phase})`}`)
-    }
+    const r = await this.#active()
     const now = Date.now()
     const why = `promote-step by an operator${reason === null ? '' : `: ${reason}`}`
     const next = r.step + 1
@@ -319,11 +311,7 @@ export class RolloutController {
    * that finds green worse still aborts. Recorded as a `skip-analysis` event.
    */
   async skipAnalysis(source: string, reason: string | null): Promise<RolloutState> {
-    await this.#o.controller.adopt()
-    const r = this.#o.controller.rollout()
-    if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused')) {
-      throw stateError(`no rollout is progressing or paused${r === null ? '' : ` (the last one ${r.phase})`}`)
-    }
+    const r = await this.#active()
     const next: RolloutState = { ...r, skipAnalysisStep: r.step }
     await this.#o.controller.record('skip-analysis', { step: r.step + 1 }, { step: r.step + 1 }, source, reason ?? 'analysis skipped by an operator', next, r)
     return next
@@ -529,6 +517,17 @@ export class RolloutController {
 
   #progressDeadline(r: RolloutState): number {
     return r.progressDeadlineMs ?? this.#o.settings().progressDeadline
+  }
+
+  /** The latest rollout, when it is progressing or paused (else 409). */
+  async #active(): Promise<RolloutState> {
+    // In a fleet, act on the latest rollout, not on one this replica has not caught up with.
+    await this.#o.controller.adopt()
+    const r = this.#o.controller.rollout()
+    if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused')) {
+      throw stateError(`no rollout is progressing or paused${r === null ? '' : ` (the last one ${r.phase})`}`)
+    }
+    return r
   }
 
   #require(phase: 'progressing' | 'paused', action: string): RolloutState {
