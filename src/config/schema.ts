@@ -287,7 +287,7 @@ export interface WebhookSettings {
 export interface RouteGroupSettings {
   /** Path segments that make a group when no prefix matches (0 = one group for everything). */
   readonly depth: number
-  /** Most route groups tracked (the busiest are judged); more land in "other". */
+  /** Most route groups tracked, the first seen; any further one is judged with the rest as "other". */
   readonly max: number
   /** Prefixes or templates (`/v1/models/:id/chat`) that name a group; the longest match wins. */
   readonly prefixes: readonly string[]
