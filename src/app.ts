@@ -7,6 +7,7 @@ import { ClusterDataPlane } from './cluster/primary.js'
 import { countsAsError, ErrorWindow, WindowRecorder, type WindowDelta } from './control/error-window.js'
 import { Evidence } from './control/evidence.js'
 import { describe } from './control/judge.js'
+import { PreviewSigner } from './routing/preview.js'
 import { Fleet } from './control/fleet.js'
 import { RouteGroups } from './control/route-groups.js'
 import { RolloutController } from './control/rollout.js'
@@ -19,6 +20,8 @@ import { startDemoUpstreams, type DemoUpstreams } from './demo/demo-upstreams.js
 import { Metrics } from './metrics/metrics.js'
 import { buildProxy, localDataPlane, type DataPlane } from './data-plane.js'
 import type { ErrorKind, OutcomeSink } from './proxy/types.js'
+import { CertificateWatcher } from './proxy/certificate-watcher.js'
+import { CertificateStore, loadCertificates, type Certificate } from './proxy/tls.js'
 import { COLORS, percentToBuckets, type Color } from './routing/types.js'
 
 /** A running switchyard: proxy, admin API, control loop. */
@@ -41,9 +44,9 @@ export interface AppOptions {
   readonly store?: StateStore
 }
 
-function urlOf(address: Pick<AddressInfo, 'address' | 'port' | 'family'>): string {
+function urlOf(address: Pick<AddressInfo, 'address' | 'port' | 'family'>, tls = false): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${address.port}`
+  return `${tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${address.port}`
 }
 
 /** The composition root: the only place that wires config, routing, proxy, control, admin and metrics. */
@@ -54,6 +57,8 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
   let closing: Promise<void> | undefined
   try {
     let demo: DemoUpstreams | undefined
+    // Set once the proxy listens: where preview links point when override.publicUrl is not set.
+    const listening = { proxyUrl: '' }
     if (config.demo !== null) {
       demo = await startDemoUpstreams(config.demo)
       cleanup.push(() => demo!.close())
@@ -164,7 +169,9 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     // Stored first: when the store refuses (Redis down), nothing changes.
     const setTargets = async (color: Color, next: readonly string[], source: string, reason: string | null) => {
       const override = sameList(next, configTargets[color]) ? null : { targets: [...next], over: [...configTargets[color]] }
-      const event = await controller.changeTargets(color, override, { color, targets: [...targets[color]] }, { color, targets: [...next] }, source, reason)
+      // New green targets are a new release: with sticky.reshuffle perRelease it draws a new group of users.
+      const newRelease = color === 'green' && config.sticky.reshuffle === 'perRelease'
+      const event = await controller.changeTargets(color, override, { color, targets: [...targets[color]] }, { color, targets: [...next] }, source, reason, newRelease)
       applyTargets(color, next)
       // ... and a rollout's analysis starts over.
       if (color === 'green') await rollouts.restartForNewTargets()
@@ -188,6 +195,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         await setTargets('green', previous, 'rollout', 'swap colours after promotion: green is idle for the next release')
       },
       ...(fleet === null ? {} : { leads: () => fleet.lease.leads() }),
+      reshuffle: () => config.sticky.reshuffle === 'perRelease',
     })
     // Alone, a restart restarts the step's hold; in a fleet the others went on holding it.
     if (fleet === null) await rollouts.restore()
@@ -249,7 +257,12 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       if (origin === 'local') webhooks.notify(event.type, { ...event, split: splitView(state), rollout: rollouts.view() })
     })
 
+    // proxy.tls and admin.tls, read and checked here (workers get the PEMs); watched once listening.
+    const proxyCertificates = config.proxy.tls === null ? null : await loadCertificates(config.proxy.tls, 'proxy.tls')
+    const adminCertificates = config.admin.tls === null ? null : new CertificateStore(await loadCertificates(config.admin.tls, 'admin.tls'))
+
     const admin = createAdminServer({
+      tls: adminCertificates,
       controller,
       rollouts,
       metrics,
@@ -277,9 +290,18 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       stateFile: config.state.file,
       stateStatus: () => fleet?.status() ?? null,
       setTargets: (color, next, reason) => setTargets(color, next, 'api', reason),
+      // The same secret as the proxy's router (the config is resolved once), so its links open.
+      preview: {
+        signer: new PreviewSigner(config.override.previewSecret),
+        baseUrl: () => config.override.publicUrl || listening.proxyUrl,
+      },
     })
     // Closed after the data plane has drained, so operators can watch the drain.
     cleanup.push(() => admin.close())
+
+    if (fleet !== null && config.override.previewSecretRandom) {
+      logger.warn('override.previewSecret is not set: each replica signs preview links with its own key, so a link opens only on the replica that made it')
+    }
 
     // This process's own outcomes, when a recorder collects them for the fleet counters.
     let exchangeOwn: (() => WindowDelta[]) | undefined
@@ -293,12 +315,13 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         table: () => controller.current(),
         report: (deltas: readonly WindowDelta[]) => (counters === null ? merge(deltas) : counters.add(deltas)),
         logger,
+        certificates: proxyCertificates,
       })
       plane = workers
       cleanup.push(() => workers.close(config.drain.deadline))
       await workers.start()
       const family = config.proxy.host.includes(':') ? 'IPv6' : 'IPv4'
-      proxyUrl = urlOf({ address: config.proxy.host, port: workers.port, family })
+      proxyUrl = urlOf({ address: config.proxy.host, port: workers.port, family }, proxyCertificates !== null)
     } else {
       let served = 0
       const recorder = counters === null ? null : new WindowRecorder()
@@ -319,14 +342,26 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
           evidence.record(color, durationMs, isError, ttfbMs, route)
         },
       }
-      const proxy = buildProxy(config, targets, controller, sink, logger)
+      const proxy = buildProxy(config, targets, controller, sink, logger, proxyCertificates)
       plane = localDataPlane(proxy, () => served)
       cleanup.push(() => proxy.close(config.drain.deadline))
-      proxyUrl = urlOf(await proxy.listen(config.proxy.port, config.proxy.host))
+      proxyUrl = urlOf(await proxy.listen(config.proxy.port, config.proxy.host), proxyCertificates !== null)
     }
+    listening.proxyUrl = proxyUrl
 
     await admin.listen({ port: config.admin.port, host: config.admin.host })
-    const adminUrl = urlOf(admin.server.address() as AddressInfo)
+    const adminUrl = urlOf(admin.server.address() as AddressInfo, adminCertificates !== null)
+
+    // Certificates follow their files (a change on disk, or SIGHUP through reload).
+    const watchCertificates = (files: Config['proxy']['tls'], key: string, current: readonly Certificate[] | undefined, apply: (c: readonly Certificate[]) => void) => {
+      if (files === null || current === undefined) return undefined
+      const watcher = new CertificateWatcher({ files, key, current, apply, logger })
+      watcher.start()
+      cleanup.push(async () => watcher.close())
+      return watcher
+    }
+    const proxyCertificateWatcher = watchCertificates(config.proxy.tls, 'proxy.tls', proxyCertificates ?? undefined, (c) => dataPlane().setCertificates(c))
+    const adminCertificateWatcher = watchCertificates(config.admin.tls, 'admin.tls', adminCertificates?.certificates, (c) => adminCertificates?.update(c))
 
     autoRevert.start()
     rollouts.start()
@@ -367,6 +402,9 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         }
         dataPlane().setTimeouts(next.timeouts)
         dataPlane().setHealth(next.healthCheck, next.outlierDetection)
+        // Re-read even when the paths are the same: SIGHUP is how an operator says "new certificates".
+        if (next.proxy.tls !== null) await proxyCertificateWatcher?.reload(next.proxy.tls)
+        if (next.admin.tls !== null) await adminCertificateWatcher?.reload(next.admin.tls)
         if (next.autoRevert.window !== config.autoRevert.window) {
           window = new ErrorWindow(next.autoRevert.window)
           counters?.setWindow(next.autoRevert.window)
@@ -378,9 +416,12 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
           webhooks = new WebhookNotifier(webhookOptions(next))
           void previous.close(5_000)
         }
-        const restartOnly = (['proxy', 'admin', 'sticky', 'override', 'state', 'log', 'demo', 'workers', 'limits'] as const).filter(
-          (key) => JSON.stringify(next[key]) !== JSON.stringify(config[key]),
+        // Certificate files reload live; turning TLS on or off takes a restart.
+        const view = (c: Config, key: keyof Config): unknown => (key === 'proxy' || key === 'admin' ? { ...c[key], tls: c[key].tls !== null } : c[key])
+        const restartOnly: string[] = (['proxy', 'admin', 'sticky', 'override', 'state', 'log', 'demo', 'workers', 'limits'] as const).filter(
+          (key) => JSON.stringify(view(next, key)) !== JSON.stringify(view(config, key)),
         )
+        if (JSON.stringify(next.upstreams.tls) !== JSON.stringify(config.upstreams.tls)) restartOnly.push('upstreams.tls')
         if (restartOnly.length > 0) {
           logger.warn({ keys: restartOnly }, `config reloaded; changes to ${restartOnly.join(', ')} take effect on restart`)
         }

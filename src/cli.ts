@@ -9,12 +9,12 @@ import { createLogger } from './logger.js'
 const USAGE = `usage: switchyard [--config FILE] [--check]
 
   -c, --config FILE   YAML (or JSON) config file (default config/default.yaml)
-      --check         validate the config file and exit
+      --check         validate the config file (and the TLS files it names) and exit
   -h, --help          this help
   -v, --version       print the version
 
 Environment: SWITCHYARD_ADMIN_TOKEN overrides admin.token, SWITCHYARD_REDIS_URL state.redis.url.
-Signals: SIGHUP reloads the config file; SIGTERM drains and exits 0 (a second one exits at once).`
+Signals: SIGHUP reloads the config file and TLS certificates; SIGTERM drains and exits 0 (a second one exits at once).`
 
 /** One plain line on stderr, then exit 1: start-up problems are read by people, not log parsers. */
 function fail(message: string): never {

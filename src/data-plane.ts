@@ -1,8 +1,10 @@
 import type { Logger } from 'pino'
 import type { Config, HealthCheckSettings } from './config/schema.js'
 import { createProxyServer, type ProxyServer } from './proxy/proxy-server.js'
+import { readCaFile, type Certificate } from './proxy/tls.js'
 import type { ConnectionCounts } from './proxy/proxy-state.js'
 import type { ActiveHealth, OutcomeSink, ProxyTimeouts, TargetHealth } from './proxy/types.js'
+import { PreviewSigner } from './routing/preview.js'
 import { Router } from './routing/router.js'
 import type { Color, RoutingTable, TableSource } from './routing/types.js'
 
@@ -34,6 +36,8 @@ export interface DataPlane {
   drainColor(color: Color, deadlineMs: number): void
   /** Cancels a pending drain of `color` (its share rose again before the deadline). */
   cancelDrain(color: Color): void
+  /** Serves new proxy certificates (proxy.tls) in every proxy process; throws when refused here. */
+  setCertificates(certificates: readonly Certificate[]): void
   /** Each other process's `registry.getMetricsAsJSON()`, to aggregate with this one's. */
   remoteMetrics(): Promise<object[]>
   workers(): Promise<WorkerInfo[]>
@@ -47,12 +51,18 @@ export function buildProxy(
   tables: TableSource,
   sink: OutcomeSink,
   logger: Logger,
+  /** proxy.tls, read and checked (the primary reads them for its workers); null: plain HTTP. */
+  certificates: readonly Certificate[] | null = null,
 ): ProxyServer {
   const router = new Router({
     keys: config.sticky.keys,
     cookie: config.sticky.cookie,
     cookieMaxAgeSeconds: Math.round(config.sticky.cookieMaxAge / 1000),
+    cookieSameSite: config.sticky.cookieSameSite,
+    cookieSecure: config.sticky.cookieSecure,
     overrideHeader: config.override.header,
+    preview: new PreviewSigner(config.override.previewSecret),
+    previewCookie: config.override.previewCookie,
   })
   return createProxyServer({
     tables,
@@ -65,6 +75,14 @@ export function buildProxy(
     healthCheck: config.healthCheck,
     outlier: config.outlierDetection,
     limits: config.limits,
+    tls: certificates,
+    redirectHttp: config.proxy.redirectHttp,
+    trustedProxies: config.proxy.trustedProxies,
+    upstreamTls: {
+      rejectUnauthorized: !config.upstreams.tls.insecureSkipVerify,
+      ca: config.upstreams.tls.ca === null ? undefined : readCaFile('upstreams.tls.ca', config.upstreams.tls.ca),
+      servername: config.upstreams.tls.servername ?? undefined,
+    },
   })
 }
 
@@ -117,6 +135,7 @@ export function localDataPlane(proxy: ProxyServer, served: () => number): DataPl
     cancelDrain: (color) => proxy.cancelDrain(color),
     remoteMetrics: async () => [],
     workers: async () => [{ id: 0, pid: process.pid, requests: served(), inFlight: proxy.inFlight() }],
+    setCertificates: (certificates) => proxy.setCertificates(certificates),
     close: (deadlineMs) => proxy.close(deadlineMs),
   }
 }

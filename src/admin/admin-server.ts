@@ -1,5 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Server } from 'node:http'
+import https from 'node:https'
 import type { Logger } from 'pino'
 import { checkTarget } from '../config/load.js'
 import { GenerationConflictError, RolloutError } from '../control/errors.js'
@@ -13,11 +15,16 @@ import type { TargetHealth } from '../proxy/types.js'
 import type { ConnectionCounts } from '../proxy/proxy-state.js'
 import type { Color } from '../routing/types.js'
 import type { WorkerInfo } from '../data-plane.js'
+import type { CertificateStore } from '../proxy/tls.js'
 import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS, AuthFailureLimiter, bearerChecker } from './auth.js'
-import { ActionBody, ColorParams, EventsQuery, ReasonBody, RolloutBody, SplitBody, TargetsBody } from './schemas.js'
+import { ActionBody, ColorParams, EventsQuery, PreviewBody, ReasonBody, RolloutBody, SplitBody, TargetsBody } from './schemas.js'
+import { parseDuration } from '../config/duration.js'
+import { PREVIEW_PATH, type PreviewSigner } from '../routing/preview.js'
 
 /** What the admin API reads and drives; app.ts provides it. */
 export interface AdminDeps {
+  /** admin.tls: HTTPS with these certificates (reloaded through the store); plain HTTP when absent. */
+  readonly tls?: CertificateStore | null | undefined
   readonly controller: SplitController
   readonly rollouts: RolloutController
   readonly metrics: Metrics
@@ -44,6 +51,8 @@ export interface AdminDeps {
   stateStatus(): (StoreStatus & { readonly replica: string; readonly leader: boolean }) | null
   /** Points a colour at new targets and records a `targets` event. */
   setTargets(color: Color, targets: readonly string[], reason: string | null): Promise<AuditEvent>
+  /** Signs preview links; `baseUrl` is where testers reach the proxy. */
+  readonly preview?: { readonly signer: PreviewSigner; readonly baseUrl: () => string }
 }
 
 /** An error that fastify's default handler renders as `{statusCode, error, message}`. */
@@ -92,6 +101,22 @@ function formatSchemaErrors(
   return httpError(400, `${where} ${first.message ?? 'is invalid'}`)
 }
 
+/**
+ * For admin.tls: an https server whose certificates the store can replace while it runs
+ * (fastify's own `https` option could not be reloaded). Typed as fastify's default node:http
+ * server, whose interface https.Server carries.
+ */
+function adminServerFactory(tls: CertificateStore | null | undefined): { serverFactory?: (handler: Parameters<typeof https.createServer>[1]) => Server } {
+  if (tls === undefined || tls === null) return {}
+  return {
+    serverFactory: (handler) => {
+      const server = https.createServer(tls.serverOptions(), handler)
+      tls.attach(server)
+      return server
+    },
+  }
+}
+
 /** Builds the admin API on its own fastify instance (never the proxy's server). */
 export function createAdminServer(deps: AdminDeps): FastifyInstance {
   const app = Fastify({
@@ -103,6 +128,7 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
     // Admin bodies are never coerced: "25" is not 25, and unknown fields are refused, not dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     schemaErrorFormatter: formatSchemaErrors,
+    ...adminServerFactory(deps.tls),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   const authorized = deps.token === undefined ? undefined : bearerChecker(deps.token)
@@ -302,6 +328,21 @@ export function createAdminServer(deps: AdminDeps): FastifyInstance {
       return deps.rollouts.view()
     })
   }
+
+  // A signed, expiring link that shows a tester one colour in any browser (the proxy sets a cookie).
+  app.post('/v1/preview', { schema: { body: PreviewBody } }, async (request, reply) => {
+    const preview = deps.preview
+    if (preview === undefined) throw httpError(404, 'preview links are off', 'SY_ERR_PREVIEW_OFF')
+    const ttl = parseDuration(request.body.ttl ?? '1h')
+    if (ttl === undefined || ttl < 1000 || ttl > 7 * 86_400_000) {
+      throw httpError(400, 'ttl must be a duration from 1s to 7d, such as 30m or 1h', 'SY_ERR_BAD_REQUEST')
+    }
+    const expiresAt = Date.now() + ttl
+    const token = preview.signer.sign(request.body.color, expiresAt)
+    const path = `${PREVIEW_PATH}?token=${encodeURIComponent(token)}`
+    void reply.code(201)
+    return { color: request.body.color, expiresAt: new Date(Math.floor(expiresAt / 1000) * 1000).toISOString(), path, url: `${preview.baseUrl()}${path}` }
+  })
 
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (request) => {
     const limit = request.query.limit === undefined ? undefined : Number(request.query.limit)

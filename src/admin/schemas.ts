@@ -84,3 +84,12 @@ export const EventsQuery = Type.Object(
   { limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$' })) },
   { additionalProperties: false },
 )
+
+/** POST /v1/preview: a preview link for one colour. */
+export const PreviewBody = Type.Object(
+  {
+    color: Type.Union([Type.Literal('blue'), Type.Literal('green')]),
+    ttl: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 32 })])),
+  },
+  { additionalProperties: false },
+)

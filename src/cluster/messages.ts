@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js'
 import type { WindowDelta } from '../control/error-window.js'
 import type { HealthCheckSettings } from '../config/schema.js'
 import type { ConnectionCounts } from '../proxy/proxy-state.js'
+import type { Certificate } from '../proxy/tls.js'
 import type { ProxyTimeouts, TargetHealth } from '../proxy/types.js'
 import type { Color } from '../routing/types.js'
 
@@ -13,10 +14,14 @@ export type ToWorker =
       readonly targets: Record<Color, readonly string[]>
       readonly generation: number
       readonly greenBuckets: number
+      readonly salt: string
+      /** proxy.tls as the primary read it (PEM text); null: plain HTTP. */
+      readonly certificates: readonly Certificate[] | null
     }
-  | { readonly t: 'table'; readonly generation: number; readonly greenBuckets: number }
+  | { readonly t: 'table'; readonly generation: number; readonly greenBuckets: number; readonly salt: string }
   | { readonly t: 'targets'; readonly color: Color; readonly targets: readonly string[] }
   | { readonly t: 'timeouts'; readonly timeouts: ProxyTimeouts }
+  | { readonly t: 'certificates'; readonly certificates: readonly Certificate[] }
   | { readonly t: 'health'; readonly healthCheck: HealthCheckSettings; readonly outlier: Config['outlierDetection'] }
   | { readonly t: 'drainColor'; readonly color: Color; readonly deadlineMs: number }
   | { readonly t: 'cancelDrain'; readonly color: Color }

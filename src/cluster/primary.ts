@@ -7,6 +7,7 @@ import type { WindowDelta } from '../control/error-window.js'
 import { mergeHealth, type DataPlane, type WorkerInfo } from '../data-plane.js'
 import type { HealthCheckSettings } from '../config/schema.js'
 import type { ConnectionCounts } from '../proxy/proxy-state.js'
+import type { Certificate } from '../proxy/tls.js'
 import type { ProxyTimeouts, TargetHealth } from '../proxy/types.js'
 import type { Color, RoutingTable } from '../routing/types.js'
 import { WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
@@ -28,6 +29,8 @@ export interface ClusterOptions {
   /** Receives the workers' outcome counts, for auto-revert, rollout analysis and /v1/status. */
   readonly report: (deltas: readonly WindowDelta[]) => void
   readonly logger: Logger
+  /** proxy.tls, read and checked here; each worker gets the PEMs (null: plain HTTP). */
+  readonly certificates: readonly Certificate[] | null
 }
 
 type Answer = Extract<FromWorker, { t: 'answer' }>
@@ -60,6 +63,7 @@ export class ClusterDataPlane implements DataPlane {
   readonly #answers = new Map<string, (answer: Answer) => void>()
   #targets: Record<Color, readonly string[]>
   #timeouts: ProxyTimeouts
+  #certificates: readonly Certificate[] | null
   #health: Extract<ToWorker, { t: 'health' }> | undefined
   #nextQuery = 1
   #closing = false
@@ -72,6 +76,7 @@ export class ClusterDataPlane implements DataPlane {
     this.#options = options
     this.#targets = { ...options.targets }
     this.#timeouts = options.config.timeouts
+    this.#certificates = options.certificates
     this.#slots = Array.from({ length: options.count }, (_, id) => ({ id, worker: undefined, startedAt: 0, ready: false, applied: 0 }))
     cluster.setupPrimary({ ...workerEntry(), silent: false })
   }
@@ -95,6 +100,13 @@ export class ClusterDataPlane implements DataPlane {
   setTimeouts(timeouts: ProxyTimeouts): void {
     this.#timeouts = timeouts
     this.#broadcast({ t: 'timeouts', timeouts })
+  }
+
+  /** Every worker serves them to new handshakes; a worker started later gets them at its init. */
+  setCertificates(certificates: readonly Certificate[]): void {
+    if (this.#certificates === null) throw new Error('the proxy listens without TLS; proxy.tls takes effect on restart')
+    this.#certificates = certificates
+    this.#broadcast({ t: 'certificates', certificates })
   }
 
   setHealth(healthCheck: HealthCheckSettings, outlier: Config['outlierDetection']): void {
@@ -124,7 +136,7 @@ export class ClusterDataPlane implements DataPlane {
   }
 
   async publish(table: RoutingTable): Promise<void> {
-    this.#broadcast({ t: 'table', generation: table.generation, greenBuckets: table.greenBuckets })
+    this.#broadcast({ t: 'table', generation: table.generation, greenBuckets: table.greenBuckets, salt: table.salt })
     const late = await this.#until(
       () => this.#slots.every((s) => !s.ready || s.applied >= table.generation),
       PUBLISH_TIMEOUT_MS,
@@ -192,6 +204,8 @@ export class ClusterDataPlane implements DataPlane {
           targets: this.#targets,
           generation: table.generation,
           greenBuckets: table.greenBuckets,
+          salt: table.salt,
+          certificates: this.#certificates,
         } satisfies ToWorker)
         // Timeouts and health settings may have changed by reload since the config was read.
         worker.send({ t: 'timeouts', timeouts: this.#timeouts } satisfies ToWorker)
@@ -243,7 +257,7 @@ export class ClusterDataPlane implements DataPlane {
 
   #sendTable(worker: Worker): void {
     const table = this.#options.table()
-    worker.send({ t: 'table', generation: table.generation, greenBuckets: table.greenBuckets } satisfies ToWorker)
+    worker.send({ t: 'table', generation: table.generation, greenBuckets: table.greenBuckets, salt: table.salt } satisfies ToWorker)
   }
 
   #broadcast(message: ToWorker): void {

@@ -39,7 +39,7 @@ export async function runWorker(): Promise<void> {
   const init = await firstInit()
   const config = init.config
   const logger = createLogger(config.log.level).child({ worker: slot })
-  let table: RoutingTable = makeTable(init.generation, init.greenBuckets)
+  let table: RoutingTable = makeTable(init.generation, init.greenBuckets, init.salt)
   const metrics = new Metrics()
   const recorder = new WindowRecorder()
   // As the config was at start: a reload of these takes effect when the workers restart.
@@ -54,7 +54,7 @@ export async function runWorker(): Promise<void> {
       recorder.record(color, durationMs, isError, ttfbMs, routeGroups.group(url))
     },
   }
-  const proxy = buildProxy(config, init.targets, { current: () => table }, sink, logger)
+  const proxy = buildProxy(config, init.targets, { current: () => table }, sink, logger, init.certificates)
   try {
     const address = await proxy.listen(config.proxy.port, config.proxy.host)
     await send({ t: 'ready', port: address.port })
@@ -83,7 +83,7 @@ export async function runWorker(): Promise<void> {
     switch (message.t) {
       case 'table':
         // One reference swap: a request reads either the old table or the new one, never a mix.
-        table = makeTable(message.generation, message.greenBuckets)
+        table = makeTable(message.generation, message.greenBuckets, message.salt)
         void send({ t: 'applied', generation: message.generation })
         break
       case 'targets':
@@ -91,6 +91,13 @@ export async function runWorker(): Promise<void> {
         break
       case 'timeouts':
         proxy.setTimeouts(message.timeouts)
+        break
+      case 'certificates':
+        try {
+          proxy.setCertificates(message.certificates)
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, `proxy.tls: new certificates refused by this worker, its served ones stay: ${(err as Error).message}`)
+        }
         break
       case 'health':
         proxy.setHealth(message.healthCheck, message.outlier)

@@ -1,11 +1,14 @@
+import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import { Compile } from 'typebox/compile'
 import { parseDuration } from './duration.js'
-import { RawConfigSchema, WEBHOOK_EVENTS, type Config, type RawConfig, type WebhookEvent } from './schema.js'
+import { RawConfigSchema, WEBHOOK_EVENTS, type Config, type RawConfig, type TlsFileSettings, type WebhookEvent } from './schema.js'
 import { compileKey } from '../routing/sticky.js'
+import { loadCertificates, readCaFile, TlsFileError } from '../proxy/tls.js'
+import { TrustedProxies } from '../proxy/trusted-proxies.js'
 
 /** A config problem; the message names the key, e.g. `split.green must be between 0 and 100`. */
 export class ConfigError extends Error {
@@ -20,6 +23,8 @@ export interface ConfigEnv {
   readonly SWITCHYARD_ADMIN_TOKEN?: string | undefined
   /** Overrides state.redis.url (so a password can come from a secret, not the file). */
   readonly SWITCHYARD_REDIS_URL?: string | undefined
+  /** Overrides override.previewSecret. */
+  readonly SWITCHYARD_PREVIEW_SECRET?: string | undefined
 }
 
 /** Reads, validates and freezes a YAML (or JSON) config file. Throws ConfigError. */
@@ -40,7 +45,25 @@ export async function loadConfigFile(file: string, env: ConfigEnv = process.env)
     const detail = err instanceof YAMLParseError ? err.message.split('\n')[0] : String(err)
     throw new ConfigError(`config file ${file} is not valid YAML: ${detail}`)
   }
-  return resolveConfig(raw ?? {}, env)
+  const config = resolveConfig(raw ?? {}, env)
+  await checkTlsFiles(config)
+  return config
+}
+
+/**
+ * Reads the certificate, key and CA files the config names and checks them (a PEM
+ * certificate, its own private key), so that `--check`, start-up and SIGHUP refuse a bad
+ * file with its key named: `proxy.tls.cert: cannot read /etc/tls/a.pem (ENOENT)`.
+ */
+export async function checkTlsFiles(config: Config): Promise<void> {
+  try {
+    if (config.proxy.tls !== null) await loadCertificates(config.proxy.tls, 'proxy.tls')
+    if (config.admin.tls !== null) await loadCertificates(config.admin.tls, 'admin.tls')
+    if (config.upstreams.tls.ca !== null) readCaFile('upstreams.tls.ca', config.upstreams.tls.ca)
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new ConfigError(err.message)
+    throw err
+  }
 }
 
 /** Validates a parsed config object, fills defaults, converts durations and deep-freezes it. */
@@ -67,7 +90,8 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
     throw new ConfigError(`split.green must have at most two decimals (0.01 resolution), got ${green}`)
   }
 
-  const keys = c.sticky?.keys ?? ['cookie:session', 'header:x-user-id', 'ip']
+  // No app cookie (apps rotate them at login) and no "ip" (one address behind a balancer) unless asked for.
+  const keys = c.sticky?.keys ?? ['header:x-user-id']
   keys.forEach((key, i) => {
     try {
       compileKey(key)
@@ -75,6 +99,15 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
       throw new ConfigError(`sticky.keys[${i}] ${(err as Error).message}`)
     }
   })
+
+  const envPreview = env.SWITCHYARD_PREVIEW_SECRET
+  if (envPreview !== undefined && envPreview !== '' && envPreview.length < 16) {
+    throw new ConfigError('SWITCHYARD_PREVIEW_SECRET must be at least 16 characters (it signs preview links)')
+  }
+  const previewSecret = envPreview !== undefined && envPreview !== '' ? envPreview : c.override?.previewSecret
+  if (c.sticky?.cookieSameSite === 'None' && c.sticky.cookieSecure === 'never') {
+    throw new ConfigError('sticky.cookieSameSite None needs a Secure cookie (browsers drop it otherwise); set sticky.cookieSecure to auto or always')
+  }
 
   const adminHost = c.admin?.host ?? '127.0.0.1'
   const envToken = env.SWITCHYARD_ADMIN_TOKEN
@@ -88,6 +121,22 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   const adminPort = c.admin?.port ?? 9090
   if (proxyPort !== 0 && proxyPort === adminPort) {
     throw new ConfigError(`admin.port must differ from proxy.port (both are ${proxyPort})`)
+  }
+  const proxyTls = tlsFiles(c.proxy?.tls)
+  const redirectHttp = c.proxy?.redirectHttp ?? 0
+  if (redirectHttp !== 0 && proxyTls === null) throw new ConfigError('proxy.redirectHttp needs proxy.tls: it redirects to the HTTPS listener')
+  if (redirectHttp !== 0 && (redirectHttp === proxyPort || redirectHttp === adminPort)) {
+    throw new ConfigError(`proxy.redirectHttp (${redirectHttp}) must differ from proxy.port and admin.port`)
+  }
+  const trustedProxies = c.proxy?.trustedProxies ?? []
+  try {
+    TrustedProxies.compile(trustedProxies)
+  } catch (err) {
+    throw new ConfigError(`proxy.trustedProxies${(err as Error).message}`)
+  }
+  const upstreamTls = c.upstreams?.tls
+  if (upstreamTls?.insecureSkipVerify === true && upstreamTls.ca !== undefined) {
+    throw new ConfigError('upstreams.tls.insecureSkipVerify turns off the verification upstreams.tls.ca is for: set one or the other')
   }
   if (demo !== null) {
     for (const [color, port] of Object.entries(demo)) {
@@ -127,16 +176,29 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   if (healthInterval < 100) throw new ConfigError('healthCheck.interval must be at least 100ms')
 
   return deepFreeze<Config>({
-    proxy: { host: c.proxy?.host ?? '0.0.0.0', port: proxyPort },
-    admin: { host: adminHost, port: adminPort, token: token === '' ? undefined : token },
-    upstreams: { blue: { targets: [...blueTargets] }, green: { targets: [...greenTargets] } },
+    proxy: { host: c.proxy?.host ?? '0.0.0.0', port: proxyPort, tls: proxyTls, redirectHttp, trustedProxies: [...trustedProxies] },
+    admin: { host: adminHost, port: adminPort, token: token === '' ? undefined : token, tls: tlsFiles(c.admin?.tls) },
+    upstreams: {
+      blue: { targets: [...blueTargets] },
+      green: { targets: [...greenTargets] },
+      tls: { ca: upstreamTls?.ca ?? null, insecureSkipVerify: upstreamTls?.insecureSkipVerify ?? false, servername: upstreamTls?.servername ?? null },
+    },
     split: { green },
     sticky: {
       keys: [...keys],
       cookie: c.sticky?.cookie ?? 'sy_sid',
       cookieMaxAge: duration('sticky.cookieMaxAge', c.sticky?.cookieMaxAge, 86_400_000),
+      cookieSameSite: c.sticky?.cookieSameSite ?? 'auto',
+      cookieSecure: c.sticky?.cookieSecure ?? 'auto',
+      reshuffle: c.sticky?.reshuffle ?? 'perRelease',
     },
-    override: { header: c.override?.header ?? 'x-switchyard-color' },
+    override: {
+      header: c.override?.header ?? 'x-switchyard-color',
+      previewSecret: previewSecret ?? randomBytes(32).toString('base64url'),
+      previewSecretRandom: previewSecret === undefined,
+      previewCookie: c.override?.previewCookie ?? 'sy_preview',
+      publicUrl: (c.override?.publicUrl ?? '').replace(/\/+$/, ''),
+    },
     autoRevert: {
       enabled: c.autoRevert?.enabled ?? true,
       window,
@@ -253,6 +315,12 @@ export function redactUrl(url: string): string {
   } catch {
     return url.replace(/\/\/[^@/]*@/, '//***@')
   }
+}
+
+/** `proxy.tls` / `admin.tls` as a list (one pair or several), or null when not set. */
+function tlsFiles(raw: TlsFileSettings | TlsFileSettings[] | undefined): TlsFileSettings[] | null {
+  if (raw === undefined) return null
+  return (Array.isArray(raw) ? raw : [raw]).map((entry) => ({ ...entry }))
 }
 
 function duration(key: string, value: string | number | undefined, fallback: number): number {

@@ -8,19 +8,48 @@ const Port = Type.Integer({ minimum: 0, maximum: 65535 })
 const Host = Type.String({ minLength: 1 })
 const Targets = Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })
 const strict = { additionalProperties: false } as const
+const File = Type.String({ minLength: 1 })
+const TlsPair = Type.Object({ cert: File, key: File, servername: Type.Optional(Type.String({ minLength: 1 })) }, strict)
+const TlsFront = Type.Union([TlsPair, Type.Array(TlsPair, { minItems: 1 })], {
+  description: 'a {cert, key} pair of PEM files, or a list of them (each with an optional servername)',
+})
 
 /** The config file as written by an operator. Every key has a default except none. */
 export const RawConfigSchema = Type.Object(
   {
-    proxy: Type.Optional(Type.Object({ host: Type.Optional(Host), port: Type.Optional(Port) }, strict)),
+    proxy: Type.Optional(
+      Type.Object(
+        {
+          host: Type.Optional(Host),
+          port: Type.Optional(Port),
+          tls: Type.Optional(TlsFront),
+          redirectHttp: Type.Optional(Port),
+          trustedProxies: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+        },
+        strict,
+      ),
+    ),
     admin: Type.Optional(
-      Type.Object({ host: Type.Optional(Host), port: Type.Optional(Port), token: Type.Optional(Type.String()) }, strict),
+      Type.Object(
+        { host: Type.Optional(Host), port: Type.Optional(Port), token: Type.Optional(Type.String()), tls: Type.Optional(TlsFront) },
+        strict,
+      ),
     ),
     upstreams: Type.Optional(
       Type.Object(
         {
           blue: Type.Optional(Type.Object({ targets: Targets }, strict)),
           green: Type.Optional(Type.Object({ targets: Targets }, strict)),
+          tls: Type.Optional(
+            Type.Object(
+              {
+                ca: Type.Optional(File),
+                insecureSkipVerify: Type.Optional(Type.Boolean()),
+                servername: Type.Optional(Type.String({ minLength: 1 })),
+              },
+              strict,
+            ),
+          ),
         },
         strict,
       ),
@@ -32,11 +61,24 @@ export const RawConfigSchema = Type.Object(
           keys: Type.Optional(Type.Array(Type.String())),
           cookie: Type.Optional(Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]*$" })),
           cookieMaxAge: Type.Optional(Duration),
+          cookieSameSite: Type.Optional(Type.Union(['auto', 'Lax', 'Strict', 'None'].map((v) => Type.Literal(v)))),
+          cookieSecure: Type.Optional(Type.Union(['auto', 'always', 'never'].map((v) => Type.Literal(v)))),
+          reshuffle: Type.Optional(Type.Union(['perRelease', 'never'].map((v) => Type.Literal(v)))),
         },
         strict,
       ),
     ),
-    override: Type.Optional(Type.Object({ header: Type.Optional(Type.String()) }, strict)),
+    override: Type.Optional(
+      Type.Object(
+        {
+          header: Type.Optional(Type.String()),
+          previewSecret: Type.Optional(Type.String({ minLength: 16, description: 'a secret of at least 16 characters' })),
+          previewCookie: Type.Optional(Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$", description: 'a cookie name' })),
+          publicUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'an http:// or https:// URL' })),
+        },
+        strict,
+      ),
+    ),
     autoRevert: Type.Optional(
       Type.Object(
         {
@@ -209,13 +251,43 @@ export interface RedisSettings {
 /** The validated, defaulted, frozen config. Durations are milliseconds. */
 
 export interface Config {
-  readonly proxy: { readonly host: string; readonly port: number }
-  readonly admin: { readonly host: string; readonly port: number; readonly token: string | undefined }
+  readonly proxy: {
+    readonly host: string
+    readonly port: number
+    /** HTTPS when set: the certificates' PEM files, the first the default (SNI picks the others). */
+    readonly tls: readonly TlsFileSettings[] | null
+    /** A plain HTTP port that answers 308 to HTTPS; 0 = none. */
+    readonly redirectHttp: number
+    /** Peers (addresses, CIDRs) whose X-Forwarded-* headers are kept and believed. */
+    readonly trustedProxies: readonly string[]
+  }
+  readonly admin: { readonly host: string; readonly port: number; readonly token: string | undefined; readonly tls: readonly TlsFileSettings[] | null }
   /** Targets per colour; empty only when the demo upstreams fill them in at start. */
-  readonly upstreams: { readonly blue: { readonly targets: readonly string[] }; readonly green: { readonly targets: readonly string[] } }
+  readonly upstreams: {
+    readonly blue: { readonly targets: readonly string[] }
+    readonly green: { readonly targets: readonly string[] }
+    /** How https:// targets (both colours) are verified. */
+    readonly tls: UpstreamTlsSettings
+  }
   readonly split: { readonly green: number }
-  readonly sticky: { readonly keys: readonly string[]; readonly cookie: string; readonly cookieMaxAge: number }
-  readonly override: { readonly header: string }
+  readonly sticky: {
+    readonly keys: readonly string[]
+    readonly cookie: string
+    readonly cookieMaxAge: number
+    readonly cookieSameSite: 'auto' | 'Lax' | 'Strict' | 'None'
+    readonly cookieSecure: 'auto' | 'always' | 'never'
+    /** perRelease: each release (a rollout start, new green targets) draws a new group of users for green. */
+    readonly reshuffle: 'perRelease' | 'never'
+  }
+  readonly override: {
+    readonly header: string
+    /** Signs preview links; drawn at random at start when not configured (links then end with the process). */
+    readonly previewSecret: string
+    readonly previewSecretRandom: boolean
+    readonly previewCookie: string
+    /** Where testers reach the proxy, for the preview links the admin API hands out ("" = the proxy's own address). */
+    readonly publicUrl: string
+  }
   readonly autoRevert: {
     readonly enabled: boolean
     readonly window: number
@@ -247,6 +319,24 @@ export interface Config {
   readonly workers: number
   /** Built-in demo upstreams (blue answers v1, green v2); null when off. */
   readonly demo: { readonly blue: number; readonly green: number } | null
+}
+
+/** One certificate of a TLS listener: PEM files and an optional SNI name. */
+export interface TlsFileSettings {
+  readonly cert: string
+  readonly key: string
+  /** The SNI name this certificate answers; absent: the names in the certificate. */
+  readonly servername?: string | undefined
+}
+
+/** Verification of https:// upstream targets. */
+export interface UpstreamTlsSettings {
+  /** A PEM file of the CAs to trust instead of Node's bundled ones; null = the bundled ones. */
+  readonly ca: string | null
+  /** Accept any certificate (testing only). */
+  readonly insecureSkipVerify: boolean
+  /** The name to send as SNI and to verify the certificate against; null = the target's host. */
+  readonly servername: string | null
 }
 
 export interface HealthCheckSettings {

@@ -134,6 +134,8 @@ export interface RolloutControllerOptions {
   readonly swapColors?: () => Promise<void>
   /** In a fleet, only the replica holding the lease drives the rollout; alone, always true. */
   readonly leads?: () => boolean
+  /** sticky.reshuffle is perRelease: a rollout's start draws a new group of users for green. */
+  readonly reshuffle?: () => boolean
 }
 
 /** What one look at the evidence concluded, as GET /v1/rollout and the events show it. */
@@ -224,7 +226,7 @@ export class RolloutController {
       skipAnalysisStep: null,
     }
     this.#verdict = null
-    this.#restartAnalysis(now)
+    this.#restartAnalysis(now, rollout)
     await this.#o.controller.change({
       greenBuckets: first.greenBuckets,
       type: 'step',
@@ -232,6 +234,7 @@ export class RolloutController {
       reason: `rollout started: step 1 of ${steps.length}${reason === null ? '' : ` (${reason})`}`,
       rollout,
       basedOn: current,
+      newRelease: this.#o.reshuffle?.() ?? false,
     })
     return rollout
   }
@@ -249,7 +252,7 @@ export class RolloutController {
     const r = this.#require('paused', 'resume')
     const now = Date.now()
     const next: RolloutState = { ...r, phase: 'progressing', holdUntil: now + (r.holdLeftMs ?? 0), holdLeftMs: null }
-    this.#restartAnalysis(now)
+    this.#restartAnalysis(now, r)
     await this.#o.controller.record('resume', 'paused', 'progressing', source, reason, next, r)
     return next
   }
@@ -281,7 +284,7 @@ export class RolloutController {
     const now = Date.now()
     const why = `promote-step by an operator${reason === null ? '' : `: ${reason}`}`
     const next = r.step + 1
-    this.#restartAnalysis(now)
+    this.#restartAnalysis(now, r)
     if (next < r.steps.length) {
       const step = r.steps[next]!
       const moved: RolloutState = {
@@ -323,7 +326,7 @@ export class RolloutController {
       const r = this.#o.controller.rollout()
       if (r?.phase !== 'progressing' && r?.phase !== 'paused') return
       const now = Date.now()
-      this.#restartAnalysis(now)
+      this.#restartAnalysis(now, r)
       const hold = r.steps[r.step]!.holdMs
       await this.#o.controller.saveRollout(
         {
@@ -390,7 +393,7 @@ export class RolloutController {
     const hold = `${r.id}:${r.step}:${r.holdUntil}`
     if (this.#o.leads !== undefined && hold !== this.#holdSeen) {
       this.#holdSeen = hold
-      this.#restartAnalysis(Date.now())
+      this.#restartAnalysis(Date.now(), r)
     }
     this.#busy = true
     try {
@@ -485,7 +488,7 @@ export class RolloutController {
     const next = r.step + 1
     if (next < r.steps.length) {
       const step = r.steps[next]!
-      this.#restartAnalysis(now)
+      this.#restartAnalysis(now, r)
       await this.#o.controller.change({
         greenBuckets: step.greenBuckets,
         type: 'step',
@@ -504,10 +507,10 @@ export class RolloutController {
     if (this.#o.settings().swapOnPromote && this.#o.swapColors !== undefined) await this.#o.swapColors()
   }
 
-  /** A new step, hold or release: the next tick looks at once, on this rollout's own interval after that. */
-  #restartAnalysis(now: number): void {
+  /** A new step, hold or release: the first look comes one of this rollout's own intervals later. */
+  #restartAnalysis(now: number, r: RolloutState): void {
     this.#verdict = null
-    this.#nextCheckAt = now
+    this.#nextCheckAt = now + this.#analysis(r).interval
   }
 
   /** The config's analysis settings with this rollout's overrides. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { makeTable, type RoutingTable, type TableSource } from '../routing/types.js'
 import { ControlErrors, GenerationConflictError, RolloutError, StateUnavailableError, WriteConflictError } from './errors.js'
@@ -27,6 +28,8 @@ export interface SplitChange {
   readonly rollout?: RolloutState | null
   /** The rollout `rollout` was computed from: refused (409) if it is no longer the current one. */
   readonly basedOn?: RolloutState | null
+  /** A new release begins with this change: sticky hashing takes a new salt (sticky.reshuffle). */
+  readonly newRelease?: boolean
 }
 
 /**
@@ -70,6 +73,8 @@ export class SplitController implements TableSource {
   #events: readonly AuditEvent[] = []
   #rollout: RolloutState | null = null
   #targets: TargetOverrides = {}
+  /** The current release's sticky salt ("" = none). */
+  #release = ''
   #table: RoutingTable = makeTable(0, 0)
   #queue: Promise<unknown> = Promise.resolve()
   /** Started while the shared store was unreachable: routing with the config's split, never stored. */
@@ -168,14 +173,22 @@ export class SplitController implements TableSource {
    * Points a colour at other targets: stores the override (null: back to the config's) with
    * its `targets` event in one write.
    */
-  changeTargets(color: Color, override: TargetOverride | null, from: unknown, to: unknown, source: string, reason: string | null): Promise<AuditEvent> {
+  changeTargets(
+    color: Color,
+    override: TargetOverride | null,
+    from: unknown,
+    to: unknown,
+    source: string,
+    reason: string | null,
+    newRelease = false,
+  ): Promise<AuditEvent> {
     return this.#serialize(async () => {
       await this.#sync()
       const event = this.#event('targets', from, to, source, reason)
       const targets: { -readonly [C in Color]?: TargetOverride } = { ...this.#targets }
       if (override === null) delete targets[color]
       else targets[color] = override
-      await this.#commit(this.#state, event, undefined, targets)
+      await this.#commit(this.#state, event, undefined, targets, newRelease ? newSalt() : this.#release)
       return event
     })
   }
@@ -219,7 +232,7 @@ export class SplitController implements TableSource {
       }
       const split: SplitState = { greenBuckets: change.greenBuckets, generation: before.generation + 1, reverted: null }
       const event = this.#event(change.type, toPercent(before.greenBuckets), toPercent(split.greenBuckets), change.source, change.reason ?? null)
-      await this.#commit(split, event, change.rollout)
+      await this.#commit(split, event, change.rollout, this.#targets, change.newRelease === true ? newSalt() : this.#release)
       this.#logger.info(
         { event: change.type, from: event.from, to: event.to, generation: split.generation, source: change.source },
         `split ${change.type}: green ${before.greenBuckets / 100}% -> ${split.greenBuckets / 100}%`,
@@ -244,8 +257,14 @@ export class SplitController implements TableSource {
         const split: SplitState = { greenBuckets: 0, generation: before.generation + 1, reverted }
         const event = this.#event('revert', toPercent(before.greenBuckets), toPercent(0), 'auto-revert', info.reason)
         // A rollout in progress ends with the revert, in the same write: no replica may step green up again.
-        const next: PersistedState = { split, events: this.#withEvent(event), rollout: abortedBy(this.#rollout, info.reason, at), targets: this.#targets }
-        this.#setTable(makeTable(split.generation, 0))
+        const next: PersistedState = {
+          split,
+          events: this.#withEvent(event),
+          rollout: abortedBy(this.#rollout, info.reason, at),
+          targets: this.#targets,
+          release: this.#release,
+        }
+        this.#setTable(makeTable(split.generation, 0, this.#release))
         try {
           await this.#store.save(next, event)
         } catch (err) {
@@ -292,7 +311,7 @@ export class SplitController implements TableSource {
     return this.#serialize(async () => {
       await this.#sync()
       this.#checkBasis(basedOn)
-      const next: PersistedState = { split: this.#state, events: this.#events, rollout, targets: this.#targets }
+      const next: PersistedState = { split: this.#state, events: this.#events, rollout, targets: this.#targets, release: this.#release }
       await this.#save(next, null)
       this.#apply(next)
     })
@@ -318,7 +337,7 @@ export class SplitController implements TableSource {
     if (fresh === undefined) return
     if (fresh === 'behind') {
       try {
-        await store.restore?.({ split: this.#state, events: this.#events, rollout: this.#rollout, targets: this.#targets })
+        await store.restore?.({ split: this.#state, events: this.#events, rollout: this.#rollout, targets: this.#targets, release: this.#release })
       } catch (err) {
         // Another replica that saw more put its state back first; the next sync adopts it.
         if (err instanceof WriteConflictError) return
@@ -342,6 +361,7 @@ export class SplitController implements TableSource {
         events: this.#events,
         rollout: this.#rollout,
         targets: this.#targets,
+        release: this.#release,
       }
       try {
         await this.#save(state, null)
@@ -407,6 +427,7 @@ export class SplitController implements TableSource {
       events: [pending.event, ...stored.events].slice(0, this.#maxEvents),
       rollout: abortedBy(stored.rollout ?? null, pending.info.reason, pending.info.at),
       targets: stored.targets ?? null,
+      release: stored.release ?? null,
     }
     try {
       await this.#store.save(next, pending.event)
@@ -454,12 +475,19 @@ export class SplitController implements TableSource {
     return run
   }
 
-  async #commit(split: SplitState, event: AuditEvent, rollout: RolloutState | null | undefined, targets: TargetOverrides = this.#targets): Promise<void> {
+  async #commit(
+    split: SplitState,
+    event: AuditEvent,
+    rollout: RolloutState | null | undefined,
+    targets: TargetOverrides = this.#targets,
+    release: string = this.#release,
+  ): Promise<void> {
     const next: PersistedState = {
       split,
       events: this.#withEvent(event),
       rollout: rollout === undefined ? this.#rollout : rollout,
       targets,
+      release,
     }
     await this.#save(next, event)
     this.#apply(next)
@@ -471,8 +499,10 @@ export class SplitController implements TableSource {
     this.#events = Object.freeze([...state.events])
     this.#rollout = state.rollout ?? null
     this.#targets = state.targets ?? {}
-    if (this.#table.generation !== state.split.generation || this.#table.greenBuckets !== state.split.greenBuckets) {
-      this.#setTable(makeTable(state.split.generation, state.split.greenBuckets))
+    this.#release = state.release ?? ''
+    const t = this.#table
+    if (t.generation !== state.split.generation || t.greenBuckets !== state.split.greenBuckets || t.salt !== this.#release) {
+      this.#setTable(makeTable(state.split.generation, state.split.greenBuckets, this.#release))
     }
   }
 
@@ -511,4 +541,9 @@ function newEvents(known: readonly AuditEvent[], fresh: readonly AuditEvent[]): 
 function abortedBy(rollout: RolloutState | null, reason: string, at: string): RolloutState | null {
   if (rollout === null || (rollout.phase !== 'progressing' && rollout.phase !== 'paused')) return rollout
   return { ...rollout, phase: 'aborted', endedAt: at, holdLeftMs: null, reason: `auto-revert: ${reason}` }
+}
+
+/** A new release's sticky salt: short, random, never reused. */
+function newSalt(): string {
+  return randomBytes(6).toString('base64url')
 }

@@ -22,6 +22,7 @@ const StateSchema = Type.Object({
       }),
     ]),
   ),
+  release: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 64 })])),
   rollout: Type.Optional(
     Type.Union([
       Type.Null(),
@@ -65,6 +66,7 @@ export function encodeState(state: PersistedState, withEvents: boolean): Record<
     ...(withEvents ? { events: state.events } : {}),
     rollout: state.rollout ?? null,
     targets: state.targets ?? null,
+    release: state.release ?? null,
   }
 }
 
@@ -80,5 +82,6 @@ export function decodeState(data: unknown): PersistedState | string {
     events: data.events as AuditEvent[],
     rollout: (data.rollout ?? null) as RolloutState | null,
     targets: data.targets ?? null,
+    release: data.release ?? null,
   }
 }

@@ -115,6 +115,8 @@ export interface PersistedState {
   readonly events: readonly AuditEvent[]
   readonly rollout?: RolloutState | null
   readonly targets?: TargetOverrides | null
+  /** The current release's salt for sticky hashing ("" or absent: none). */
+  readonly release?: string | null
 }
 
 /** How a shared store is doing, for /healthz and /v1/status. */

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { Transform, type Duplex, type TransformCallback } from 'node:stream'
 import { ERRORS, ProxyError, type ErrorCode } from './errors.js'
@@ -11,13 +11,26 @@ import { ERRORS, ProxyError, type ErrorCode } from './errors.js'
 
 /** The exchange whose request the socket's parser saw last: the one a parse error belongs to. */
 const CURRENT_EXCHANGE = Symbol('switchyard.currentExchange')
+/** Set once a socket's parse error is being answered; node reports the error on every later read. */
+const ANSWERING = Symbol('switchyard.answering')
 
 /** What a parse error inside a request body does to that request. */
 export interface Abandonable {
-  abandon(status: number): void
+  /** Cancels the request if its body was cut by the error; returns the response it leaves unwritten. */
+  abandon(status: number): ServerResponse | undefined
 }
 
-type ExchangeSocket = Duplex & { [CURRENT_EXCHANGE]?: Abandonable }
+/**
+ * `_httpMessage` is node:http's internal field for the response that owns the socket's writes
+ * now (node's own clientError default reads it). Responses to pipelined requests wait in node's
+ * queue and take the socket one after another; `null` between them, `undefined` if a future node
+ * drops the field (then an error is answered at once, as before).
+ */
+type ExchangeSocket = Duplex & {
+  [CURRENT_EXCHANGE]?: Abandonable
+  [ANSWERING]?: true
+  _httpMessage?: ServerResponse | null
+}
 
 /** Notes the exchange the socket's parser is now reading the body of. */
 export function setCurrentExchange(socket: Socket, exchange: Abandonable): void {
@@ -54,33 +67,76 @@ export function clientErrorAnswer(err: Error & { code?: string; reason?: string 
   return new ProxyError('SY_ERR_MALFORMED_REQUEST', err, reason === undefined ? undefined : `${ERRORS.SY_ERR_MALFORMED_REQUEST.message}: ${reason}`)
 }
 
-/** Whether a response to a request on this socket has already put bytes on the wire. */
-function responseStarted(socket: Duplex): boolean {
-  // node:http keeps the response being written as `_httpMessage`; its own default handler
-  // makes this same check before it answers a parse error.
-  const current = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
-  return current !== undefined && current !== null && current.headersSent === true
-}
-
 /**
- * The server's 'clientError' listener: the request (if node got as far as one) is recorded and
- * cancelled upstream, and the client gets our 4xx with `Connection: close`, unless a response
- * is already on the wire (then only a close can tell it) or the client already left.
+ * The server's 'clientError' listener. The client left (reset, or closed mid-request): nobody to
+ * answer. Otherwise the request the parser was reading, if its body was cut by the error, is
+ * recorded and cancelled upstream, and the client gets our 4xx with `Connection: close` — after
+ * the answers to the requests before it on this connection, in order (as nginx and HAProxy do):
+ * they were forwarded and may have run, so the client must get them.
  */
 export function handleClientError(err: Error & { code?: string; reason?: string }, socket: Duplex): void {
-  // The client left (reset, or closed mid-request): nobody to answer; the request in flight
-  // ends as a client close (499) when its response sees the socket go.
+  const held = socket as ExchangeSocket
+  // node's parser keeps its error: later reads (and a header timeout) report it again.
+  if (held[ANSWERING] === true) return
+  // A request in flight ends as a client close (499) when its response sees the socket go.
   if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
     socket.destroy()
     return
   }
+  held[ANSWERING] = true
   const answer = clientErrorAnswer(err)
-  ;(socket as ExchangeSocket)[CURRENT_EXCHANGE]?.abandon(answer.statusCode)
-  if (responseStarted(socket)) {
-    socket.destroy()
-    return
+  const unwritten = held[CURRENT_EXCHANGE]?.abandon(answer.statusCode)
+  answerInTurn(held, answer, unwritten)
+}
+
+/** How long a client may leave our writes unread (the socket's buffer full) before it is cut. */
+const STALL_MS = 5_000
+
+/**
+ * Writes `answer` once the responses ahead of it on the socket are finished, then closes. Each
+ * time the response that owns the socket finishes, node hands the socket to the next one before
+ * our 'finish' listener runs (node's own listener was added first). `unwritten` is the response
+ * of the request the error cut: the answer takes its place; if its head is already out, only a
+ * cut can tell the client. A response that ends with `Connection: close` closes the socket
+ * itself: then there is nobody left to answer.
+ */
+function answerInTurn(socket: ExchangeSocket, answer: ProxyError, unwritten: ServerResponse | undefined): void {
+  let stall: NodeJS.Timeout | undefined
+  const next = (): void => {
+    if (socket.destroyed) return
+    const current = socket._httpMessage
+    if (current !== undefined && current !== null && current !== unwritten) {
+      stall ??= watchStall(socket)
+      current.once('finish', next)
+      return
+    }
+    clearInterval(stall)
+    if (current === unwritten && unwritten?.headersSent === true) socket.destroy()
+    else if (socket.writable) endWith(socket, answer)
+    else cutUnread(socket)
   }
-  endWith(socket, answer)
+  next()
+}
+
+/**
+ * While an answer waits its turn: a client whose socket buffer stays full (it stopped reading)
+ * for a whole STALL_MS is cut. Waiting for an upstream is bounded by the request's own timeouts.
+ */
+function watchStall(socket: Duplex): NodeJS.Timeout {
+  let drained = true
+  const onDrain = (): void => {
+    drained = true
+  }
+  socket.on('drain', onDrain)
+  const timer = setInterval(() => {
+    if (socket.writableNeedDrain && !drained) socket.destroy()
+    drained = false
+  }, STALL_MS).unref()
+  socket.once('close', () => {
+    clearInterval(timer)
+    socket.off('drain', onDrain)
+  })
+  return timer
 }
 
 /** The server's 'connect' listener: switchyard is no forward proxy; CONNECT gets 405. */
@@ -91,11 +147,16 @@ export function handleConnect(_req: IncomingMessage, socket: Duplex): void {
 
 function endWith(socket: Duplex, answer: ProxyError): void {
   socket.write(rawErrorResponse(answer))
-  // Ends our side once the answer is flushed, then closes; a client that never reads is cut.
+  // Ends our side once the answer is flushed, then closes.
   const net = socket as Socket
   if (typeof net.destroySoon === 'function') net.destroySoon()
   else socket.end()
-  setTimeout(() => socket.destroy(), 5_000).unref()
+  cutUnread(socket)
+}
+
+/** A socket that is closing after its last answer: a client that never reads it is cut. */
+function cutUnread(socket: Duplex): void {
+  setTimeout(() => socket.destroy(), STALL_MS).unref()
 }
 
 /** The path to send upstream, and the authority an absolute-form target named. */

@@ -188,6 +188,32 @@ const CODE_BY_TRANSPORT_CODE: Readonly<Record<string, ErrorCode>> = Object.freez
   UND_ERR_NOT_SUPPORTED: 'SY_ERR_BAD_REQUEST',
 })
 
+/**
+ * An https:// target whose certificate is refused (untrusted issuer, wrong name, expired) or
+ * whose TLS handshake fails: nothing reached it, so it is a connect failure (see upstreams.tls).
+ */
+const TLS_VERIFY_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_TLS_HANDSHAKE_TIMEOUT',
+  'EPROTO',
+])
+
+function isTlsFailure(code: string): boolean {
+  return TLS_VERIFY_CODES.has(code) || code.startsWith('ERR_SSL_')
+}
+
 /** getaddrinfo failures: the target's name did not resolve. */
 const DNS_CODES: ReadonlySet<string> = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME'])
 
@@ -221,6 +247,10 @@ export function toProxyError(err: unknown): ProxyError {
     if (host !== undefined) {
       return new ProxyError('SY_ERR_UPSTREAM_CONNECT', err, `The upstream host "${host}" could not be resolved (${code})`)
     }
+  }
+  if (code !== undefined && isTlsFailure(code)) {
+    const reason = err instanceof Error ? err.message : code
+    return new ProxyError('SY_ERR_UPSTREAM_CONNECT', err, `The upstream's TLS handshake failed (${code}: ${reason}); see upstreams.tls`)
   }
   let mapped = code === undefined ? undefined : CODE_BY_TRANSPORT_CODE[code]
   if (mapped === undefined) {

@@ -50,10 +50,18 @@ export function connectionListed(value: string | string[] | undefined): readonly
 
 /**
  * The headers to send upstream, as a flat [name, value, ...] list: the client's headers minus
- * hop-by-hop ones (Host kept as sent), X-Forwarded-For appended with the client address,
- * X-Forwarded-Proto and X-Forwarded-Host set.
+ * hop-by-hop ones (Host kept as sent) and the X-Forwarded-* trio. From an ordinary peer those
+ * are replaced: X-Forwarded-For is the peer's address, X-Forwarded-Proto this connection's
+ * scheme (`tls`), X-Forwarded-Host the Host. From a trusted proxy (`trustedPeer`) they are
+ * kept as it sent them, the peer's address appended to X-Forwarded-For, and only a missing
+ * -Proto or -Host is filled in.
  */
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders, remoteAddress: string | undefined): string[] {
+export function upstreamRequestHeaders(
+  headers: IncomingHttpHeaders,
+  remoteAddress: string | undefined,
+  tls = false,
+  trustedPeer = false,
+): string[] {
   const listed = connectionListed(headers.connection)
   const out: string[] = []
   for (const name in headers) {
@@ -65,16 +73,26 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, remoteAddre
       for (const item of value) out.push(name, item)
     }
   }
-  const prior = headers['x-forwarded-for']
-  const chain = prior === undefined || prior.length === 0 ? undefined : typeof prior === 'string' ? prior : prior.join(', ')
-  if (remoteAddress !== undefined) {
-    out.push('x-forwarded-for', chain === undefined ? remoteAddress : `${chain}, ${remoteAddress}`)
-  } else if (chain !== undefined) {
-    out.push('x-forwarded-for', chain)
+  if (trustedPeer) {
+    const prior = joined(headers['x-forwarded-for'])
+    if (remoteAddress !== undefined) out.push('x-forwarded-for', prior === undefined ? remoteAddress : `${prior}, ${remoteAddress}`)
+    else if (prior !== undefined) out.push('x-forwarded-for', prior)
+    const proto = joined(headers['x-forwarded-proto'])
+    out.push('x-forwarded-proto', proto ?? (tls ? 'https' : 'http'))
+    const host = joined(headers['x-forwarded-host']) ?? headers.host
+    if (host !== undefined) out.push('x-forwarded-host', host)
+    return out
   }
-  out.push('x-forwarded-proto', 'http')
+  if (remoteAddress !== undefined) out.push('x-forwarded-for', remoteAddress)
+  out.push('x-forwarded-proto', tls ? 'https' : 'http')
   if (headers.host !== undefined) out.push('x-forwarded-host', headers.host)
   return out
+}
+
+/** A header's value as one string (repeated ones joined), or undefined when absent or empty. */
+function joined(value: string | string[] | undefined): string | undefined {
+  if (value === undefined || value.length === 0) return undefined
+  return typeof value === 'string' ? value : value.join(', ')
 }
 
 /**

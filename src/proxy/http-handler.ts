@@ -4,8 +4,10 @@ import type { Dispatcher } from 'undici'
 import type { Color } from '../routing/types.js'
 import { BodyLimit, bodyTooLarge, malformedHead, requestTarget, setCurrentExchange } from './client-errors.js'
 import { describeError, ProxyError, toProxyError } from './errors.js'
+import { PREVIEW_PATH } from '../routing/preview.js'
 import { clientResponseHeaders, COLOR_HEADER, upstreamRequestHeaders } from './headers.js'
 import type { Drainable, ProxyState } from './proxy-state.js'
+import { clientInfo } from './trusted-proxies.js'
 import type { ErrorKind } from './types.js'
 import type { UpstreamPool, UpstreamTarget } from './upstream-pool.js'
 
@@ -35,6 +37,8 @@ function uncork(socket: Socket): void {
  */
 export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
   readonly epoch: number
+  /** The client's address (through trusted proxies), for the access log; set by handleRequest. */
+  client: string | undefined = undefined
   readonly #state: ProxyState
   readonly #req: IncomingMessage
   readonly #res: ProxyResponse
@@ -189,25 +193,48 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
 
   /**
    * The client's request turned out malformed inside its body (node's parser failed): record
-   * `status` and cancel the upstream request. The caller answers on the socket. A request whose
-   * body was complete is not this one's fault; closing the socket ends it as a client close.
+   * `status`, cancel the upstream request and return the response this exchange will now never
+   * write (the caller answers in its place). A request whose body was complete, or that was
+   * already answered, is not affected: undefined, and its answer goes out as usual.
    */
-  abandon(status: number): void {
-    if (this.#settled || this.#req.complete) return
+  abandon(status: number): ServerResponse | undefined {
+    if (this.#settled || this.#req.complete) return undefined
     this.#settle(status, undefined)
     this.#controller?.abort(new ProxyError('SY_ERR_MALFORMED_REQUEST'))
+    return this.#res
   }
 
   /**
-   * The colour was drained and this stream outlived the deadline: end it cleanly for the
-   * client (the terminating chunk) and cancel the upstream request. Not an upstream error.
+   * The colour was drained and this stream outlived the deadline: cut it (never a clean end, so
+   * the client can tell, and an EventSource reconnects) and cancel the upstream request. Our
+   * cut, not the upstream's failure: recorded with the status it was sending and no error kind.
    */
   drain(): void {
     if (this.#settled) return
     if (this.#ttfbMs < 0) this.#ttfbMs = this.#headMs
     this.#settle(this.#res.statusCode, undefined)
-    this.#res.end()
+    this.#cut()
     this.#controller?.abort(new Error('switchyard: colour drained'))
+  }
+
+  /**
+   * Ends a response whose head is out without its proper end. A chunked body then misses its
+   * terminating chunk and a Content-Length body its last bytes, which the client sees when the
+   * connection closes (a FIN: what was sent still arrives). A close-delimited body (an HTTP/1.0
+   * client, unknown length) ends with the close itself, so only a reset (RST) tells.
+   */
+  #cut(): void {
+    const res = this.#res
+    const socket = res.socket
+    if (this.#streaming && !res.chunkedEncoding && socket !== null && !socket.destroyed) {
+      try {
+        socket.resetAndDestroy()
+        return
+      } catch {
+        // Not a TCP handle (a TLS socket): a close without close_notify is the truncation sign.
+      }
+    }
+    res.destroy()
   }
 
   /** The client's socket drained: let undici read from the upstream again. */
@@ -222,7 +249,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
     this.#controller?.abort(new ProxyError('SY_ERR_CLIENT_CLOSED'))
   }
 
-  /** Ends the exchange on an error: our own JSON answer if no head went out yet, else a cut. */
   /** The client stopped sending its body for longer than timeouts.body: 408, cancel upstream. */
   bodyStalled(): void {
     if (this.#settled) return
@@ -231,6 +257,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
     this.#controller?.abort(error)
   }
 
+  /** Ends the exchange on an error: our own JSON answer if no head went out yet, else a cut. */
   fail(error: ProxyError): void {
     if (this.#settled) return
     const kind = error.kind
@@ -249,10 +276,9 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
       sendError(res, error, this.#color, this.#setCookie)
       return
     }
-    // The head is out: destroying the socket is the only way the client can tell a cut body
-    // from a complete one.
+    // The head is out: only a cut lets the client tell a broken body from a complete one.
     this.#settle(res.statusCode, kind)
-    res.destroy()
+    this.#cut()
   }
 
   #settle(status: number, kind: ErrorKind | undefined): void {
@@ -260,7 +286,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
     const state = this.#state
     if (this.#streaming) state.streams.delete(this)
     state.release(this.#color, this.#target)
-    state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind, this.#ttfbMs)
+    state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind, this.#ttfbMs, this.client)
   }
 }
 
@@ -279,6 +305,18 @@ function watchBody(req: IncomingMessage, exchange: HttpExchange, ms: number): vo
   }
   req.once('end', done)
   req.once('close', done)
+}
+
+/** Answers a preview link: the preview cookie and a redirect, or 403 naming the problem. */
+function answerPreview(state: ProxyState, req: IncomingMessage, res: ServerResponse, url: string, secure: boolean): void {
+  req.resume()
+  const landing = state.router.previewLanding(url, secure)
+  const body = JSON.stringify({ statusCode: landing.status, message: landing.message })
+  const head: string[] = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body)), 'cache-control', 'no-store']
+  if (landing.location !== undefined) head.push('location', landing.location)
+  if (landing.setCookie !== undefined) head.push('set-cookie', landing.setCookie)
+  res.writeHead(landing.status, head)
+  res.end(body)
 }
 
 /** Writes one of our own error answers: JSON in Fastify's shape, with the colour header. */
@@ -306,17 +344,32 @@ function hasBody(headers: IncomingHttpHeaders): boolean {
 /** The request listener: one table read, one route, one dispatch on the chosen colour's pool. */
 export function handleRequest(state: ProxyState, req: IncomingMessage, res: ProxyResponse): void {
   const startedAt = performance.now()
-  const remoteAddress = req.socket.remoteAddress
-  const route = state.router.route(state.tables.current(), req.headers, remoteAddress)
+  const peer = req.socket.remoteAddress
+  // Without trusted proxies (the default) the client is the peer: nothing to work out.
+  const client = state.trust === null ? undefined : clientInfo(state.trust, peer, req.headers, state.tls)
+  const remoteAddress = client === undefined ? peer : client.address
+  const secure = client === undefined ? state.tls : client.secure
+  const url = req.url
+  // A preview link (a dot never starts an application's first path segment): answered here.
+  if (url !== undefined && url.charCodeAt(1) === 0x2e && url.startsWith(PREVIEW_PATH)) {
+    answerPreview(state, req, res, url, secure)
+    return
+  }
+  const route = state.router.route(state.tables.current(), req.headers, remoteAddress, secure, req.method)
   const color = route.color
   const pool = state.pools[color]
   const target = pool.pick()
 
   const exchange = new HttpExchange(state, req, res, color, route.setCookie, target, startedAt, pool)
   res.exchange = exchange
+  exchange.client = remoteAddress
   res.on('close', onClientClose)
   setCurrentExchange(req.socket, exchange)
   state.acquire(color, target)
+  if (route.reject !== undefined) {
+    exchange.fail(new ProxyError('SY_ERR_BAD_REQUEST', undefined, route.reject))
+    return
+  }
 
   const limits = state.limits
   const requested = requestTarget(req.url)
@@ -357,7 +410,7 @@ export function handleRequest(state: ProxyState, req: IncomingMessage, res: Prox
     {
       path: requested.path,
       method: req.method ?? 'GET',
-      headers: upstreamRequestHeaders(headers, remoteAddress),
+      headers: upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true),
       // The IncomingMessage itself: undici streams it upstream with backpressure.
       body: bodyLimit ?? (withBody ? req : null),
       headersTimeout: timeouts.request,

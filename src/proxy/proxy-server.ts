@@ -1,5 +1,7 @@
 import http, { type IncomingMessage } from 'node:http'
+import https from 'node:https'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
@@ -8,7 +10,9 @@ import { handleRequest, ProxyResponse } from './http-handler.js'
 import { ProxyState, type ConnectionCounts } from './proxy-state.js'
 import { DEFAULT_OUTLIER, HEALTH_CHECK_OFF, logHealthEvents } from './health-checker.js'
 import { DEFAULT_LIMITS, type HealthCheckSettings, type OutcomeSink, type OutlierSettings, type ProxyLimits, type ProxyTimeouts, type TargetHealth } from './types.js'
-import { UpstreamPool, type PoolHealth } from './upstream-pool.js'
+import { CertificateStore, redirectToHttps, type Certificate } from './tls.js'
+import { TrustedProxies } from './trusted-proxies.js'
+import { UpstreamPool, VERIFY_UPSTREAM_TLS, type PoolHealth, type UpstreamTls } from './upstream-pool.js'
 import { handleUpgrade } from './websocket.js'
 
 /** How long an idle client keep-alive connection stays open; above common LB idle timeouts. */
@@ -33,6 +37,14 @@ export interface ProxyOptions {
   outlier?: OutlierSettings | undefined
   /** Body, header and queue limits; DEFAULT_LIMITS when absent. Fixed for the server's life. */
   limits?: ProxyLimits | undefined
+  /** HTTPS with these certificates (the first the default, SNI picks the others); plain HTTP when absent. */
+  tls?: readonly Certificate[] | null | undefined
+  /** With `tls`: a plain HTTP port on the same host that answers 308 to HTTPS (0 or absent: none). */
+  redirectHttp?: number | undefined
+  /** Peers (addresses, CIDRs) whose X-Forwarded-* headers are kept; validated by the config. */
+  trustedProxies?: readonly string[] | undefined
+  /** How https:// targets are verified; node's CAs and the target's name when absent. */
+  upstreamTls?: UpstreamTls | undefined
 }
 
 /** node's default headersTimeout, used when `timeouts.header` is absent. */
@@ -40,8 +52,14 @@ const DEFAULT_HEADER_TIMEOUT_MS = 60_000
 
 /** The running data path. */
 export interface ProxyServer {
-  readonly server: http.Server
+  readonly server: http.Server | https.Server
+  /** Resolves with the proxy's address once it (and the redirect listener, if any) listens. */
   listen(port: number, host: string): Promise<AddressInfo>
+  /**
+   * Serves new certificates to new TLS handshakes; open connections keep theirs. Throws when
+   * OpenSSL refuses one (the old ones stay) or when the proxy is not HTTPS.
+   */
+  setCertificates(certificates: readonly Certificate[]): void
   /** New requests use new pools at once; requests in flight on the old ones finish, then they close. */
   setTargets(color: Color, targets: readonly string[]): void
   /** Applies to requests that start afterwards (a new connect timeout rebuilds the pools). */
@@ -55,7 +73,7 @@ export interface ProxyServer {
   /**
    * Starts (or restarts, with a new snapshot) the drain of a colour whose share went to 0: the
    * WebSockets and streamed responses open on it now run until `deadlineMs` has passed, then
-   * close with 1001 or end cleanly. What is routed to it afterwards is left alone.
+   * close with 1001 or are cut (never a clean end). What is routed to it afterwards is left alone.
    */
   drainColor(color: Color, deadlineMs: number): void
   /** Cancels a pending drain of `color` (its share rose again before the deadline). */
@@ -79,8 +97,12 @@ function delay(ms: number): Promise<void> {
 }
 
 class NodeProxyServer implements ProxyServer {
-  readonly server: http.Server
+  readonly server: http.Server | https.Server
   readonly #state: ProxyState
+  readonly #certificates: CertificateStore | undefined
+  readonly #redirect: http.Server | undefined
+  readonly #redirectPort: number
+  readonly #upstreamTls: UpstreamTls
   /** Pools replaced by setTargets that still finish their requests. */
   readonly #retiring = new Set<UpstreamPool>()
   #closed: Promise<void> | undefined
@@ -90,10 +112,15 @@ class NodeProxyServer implements ProxyServer {
     const connect = options.timeouts.connect
     const limits = options.limits ?? DEFAULT_LIMITS
     const connections = limits.maxConnectionsPerTarget
-    const blue = new UpstreamPool(options.upstreams.blue, connect, undefined, connections)
+    const upstreamTls = options.upstreamTls ?? VERIFY_UPSTREAM_TLS
+    this.#upstreamTls = upstreamTls
+    // Before any pool exists: a refused certificate must not leave connections behind.
+    this.#certificates = options.tls === undefined || options.tls === null ? undefined : new CertificateStore(options.tls)
+    const trust = TrustedProxies.compile(options.trustedProxies ?? [])
+    const blue = new UpstreamPool(options.upstreams.blue, connect, undefined, connections, upstreamTls)
     let green: UpstreamPool
     try {
-      green = new UpstreamPool(options.upstreams.green, connect, undefined, connections)
+      green = new UpstreamPool(options.upstreams.green, connect, undefined, connections, upstreamTls)
     } catch (err) {
       void blue.destroy()
       throw err
@@ -102,25 +129,57 @@ class NodeProxyServer implements ProxyServer {
     this.#health = { healthCheck: options.healthCheck ?? HEALTH_CHECK_OFF, outlier: options.outlier ?? DEFAULT_OUTLIER, listener }
     blue.setHealth(this.#health)
     green.setHealth(this.#health)
-    const state = new ProxyState({ ...options, limits, pools: { blue, green } })
+    const certificates = this.#certificates
+    const state = new ProxyState({ ...options, limits, pools: { blue, green }, trust, tls: certificates !== undefined })
     this.#state = state
     const headersTimeout = options.timeouts.header ?? DEFAULT_HEADER_TIMEOUT_MS
-    this.server = http.createServer<typeof IncomingMessage, typeof ProxyResponse>(
-      {
-        ServerResponse: ProxyResponse,
-        keepAliveTimeout: CLIENT_KEEP_ALIVE_MS,
-        // Long uploads and streamed answers must not be cut; headersTimeout still stops slow-loris.
-        requestTimeout: 0,
-        headersTimeout,
-        // node checks headersTimeout on this period (30 s by default): check often enough that
-        // a short timeout is kept to within about half of itself.
-        connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersTimeout / 2))),
-        maxHeaderSize: limits.maxHeaderSize,
-        // handleRequest refuses a missing Host itself, with a JSON body like every other refusal.
-        requireHostHeader: false,
-      },
-      (req, res) => handleRequest(state, req, res),
-    )
+    const httpOptions: http.ServerOptions<typeof IncomingMessage, typeof ProxyResponse> = {
+      ServerResponse: ProxyResponse,
+      keepAliveTimeout: CLIENT_KEEP_ALIVE_MS,
+      // Long uploads and streamed answers must not be cut; headersTimeout still stops slow-loris.
+      requestTimeout: 0,
+      headersTimeout,
+      // node checks headersTimeout on this period (30 s by default): check often enough that
+      // a short timeout is kept to within about half of itself.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersTimeout / 2))),
+      maxHeaderSize: limits.maxHeaderSize,
+      // handleRequest refuses a missing Host itself, with a JSON body like every other refusal.
+      requireHostHeader: false,
+    }
+    const onRequest = (req: IncomingMessage, res: ProxyResponse) => handleRequest(state, req, res)
+    if (certificates === undefined) {
+      this.server = http.createServer<typeof IncomingMessage, typeof ProxyResponse>(httpOptions, onRequest)
+    } else {
+      // The same node:http machinery over TLS: requests, clientError, upgrades and CONNECT below
+      // are handled exactly as on the plain listener.
+      const server = https.createServer<typeof IncomingMessage, typeof ProxyResponse>(
+        {
+          ...httpOptions,
+          ...certificates.serverOptions(),
+          // A client that never finishes its handshake is held no longer than one that never
+          // finishes its headers.
+          handshakeTimeout: headersTimeout,
+        },
+        onRequest,
+      )
+      certificates.attach(server)
+      // A failed handshake (plain HTTP on this port, a client refusing the certificate, a
+      // handshake timeout) has no HTTP to answer in: close it. node would pass it on to
+      // 'clientError', which answers HTTP parse errors only once TLS is up.
+      server.removeAllListeners('tlsClientError')
+      server.on('tlsClientError', (_err: Error, socket: Duplex) => socket.destroy())
+      this.server = server
+    }
+    const redirectPort = certificates === undefined ? 0 : (options.redirectHttp ?? 0)
+    this.#redirectPort = redirectPort
+    if (redirectPort !== 0) {
+      const redirect = http.createServer(
+        { keepAliveTimeout: CLIENT_KEEP_ALIVE_MS, headersTimeout, maxHeaderSize: limits.maxHeaderSize, requireHostHeader: false },
+        redirectToHttps(() => (this.server.address() as AddressInfo | null)?.port ?? 443),
+      )
+      redirect.on('clientError', handleClientError)
+      this.#redirect = redirect
+    }
     this.server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => handleUpgrade(state, req, socket, head))
     // Without these, node answers parse errors with a bare 400 and drops CONNECT silently.
     this.server.on('clientError', handleClientError)
@@ -132,21 +191,28 @@ class NodeProxyServer implements ProxyServer {
     })
   }
 
-  listen(port: number, host: string): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const server = this.server
-      server.once('error', reject)
-      server.listen(port, host, () => {
-        server.off('error', reject)
-        resolve(server.address() as AddressInfo)
-      })
-    })
+  async listen(port: number, host: string): Promise<AddressInfo> {
+    const address = await listenOn(this.server, port, host)
+    if (this.#redirect !== undefined) {
+      try {
+        await listenOn(this.#redirect, this.#redirectPort, host)
+      } catch (err) {
+        this.server.close()
+        throw err
+      }
+    }
+    return address
+  }
+
+  setCertificates(certificates: readonly Certificate[]): void {
+    if (this.#certificates === undefined) throw new Error('the proxy listens without TLS; proxy.tls takes effect on restart')
+    this.#certificates.update(certificates)
   }
 
   setTargets(color: Color, targets: readonly string[]): void {
     const pools = this.#state.pools
     const previous = pools[color]
-    const pool = new UpstreamPool(targets, this.#state.timeouts.connect, previous, this.#state.limits.maxConnectionsPerTarget)
+    const pool = new UpstreamPool(targets, this.#state.timeouts.connect, previous, this.#state.limits.maxConnectionsPerTarget, this.#upstreamTls)
     pool.setHealth(this.#health)
     pools[color] = pool
     this.#retire(previous)
@@ -209,6 +275,12 @@ class NodeProxyServer implements ProxyServer {
     const state = this.#state
     const server = this.server
     state.closing = true
+    // Redirects are answered at once: nothing there to drain.
+    const redirect = this.#redirect
+    if (redirect !== undefined) {
+      redirect.close()
+      redirect.closeAllConnections()
+    }
     // Node 19+ closes idle keep-alive connections here as well.
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
     let timer: NodeJS.Timeout | undefined
@@ -227,6 +299,8 @@ class NodeProxyServer implements ProxyServer {
       }
       const closed = await Promise.race([serverClosed.then(() => true as const), deadline])
       if (!closed) {
+        // Streams first, cut as a colour drain cuts them: recorded as our cut, not a client's close.
+        state.drainStreams()
         server.closeAllConnections()
         // WebSockets close with 1001 and are destroyed only if they outlast the close grace.
         state.shutdownTunnels()
@@ -241,6 +315,16 @@ class NodeProxyServer implements ProxyServer {
       clearInterval(sweeper)
     }
   }
+}
+
+function listenOn(server: http.Server | https.Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
 }
 
 /** Builds the proxy server (not yet listening). Throws on an invalid upstream URL. */

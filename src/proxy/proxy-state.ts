@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
+import type { TrustedProxies } from './trusted-proxies.js'
 import type { ErrorKind, OutcomeSink, ProxyLimits, ProxyTimeouts } from './types.js'
 import type { UpstreamPool, UpstreamTarget } from './upstream-pool.js'
 
@@ -14,6 +15,10 @@ export interface ProxyStateOptions {
   readonly timeouts: ProxyTimeouts
   readonly limits: ProxyLimits
   readonly pools: Record<Color, UpstreamPool>
+  /** `proxy.trustedProxies` compiled; null when none (the request path then skips it). */
+  readonly trust: TrustedProxies | null
+  /** The listener is HTTPS. */
+  readonly tls: boolean
 }
 
 /** What is open on a colour right now, as `ProxyServer.connections()` reports it. */
@@ -31,7 +36,7 @@ export interface Drainable {
   readonly color: Color
   /** `ProxyState.epoch` when it started: a drain ends only what started before the drain did. */
   readonly epoch: number
-  /** Ends it cleanly: a streamed response ends, a WebSocket closes with 1001. */
+  /** Ends it: a streamed response is cut (never a clean end), a WebSocket closes with 1001. */
   drain(): void
 }
 
@@ -63,6 +68,10 @@ export class ProxyState {
   timeouts: ProxyTimeouts
   /** Body size and queue limits; fixed for the server's life. */
   readonly limits: ProxyLimits
+  /** Peers whose X-Forwarded-* headers are believed; null when none. */
+  readonly trust: TrustedProxies | null
+  /** The listener is HTTPS: every request on it is secure. */
+  readonly tls: boolean
   /** Requests sent to a second target after a connect failure. */
   retries = 0
   /** Set when the server drains: responses ask clients to close their connections. */
@@ -86,6 +95,8 @@ export class ProxyState {
     this.timeouts = options.timeouts
     this.limits = options.limits
     this.pools = options.pools
+    this.trust = options.trust
+    this.tls = options.tls
   }
 
   /** Counts a request or tunnel as in flight on a colour and target. */
@@ -116,7 +127,8 @@ export class ProxyState {
   }
 
   /**
-   * Reports one finished request to the sink, and to the access log when it is on.
+   * Reports one finished request to the sink, and to the access log when it is on, with the
+   * client's address (`client`: through trusted proxies).
    * `ttfbMs`: time to the first byte the client got (-1: none), see OutcomeSink.
    */
   record(
@@ -127,11 +139,12 @@ export class ProxyState {
     startedAt: number,
     kind: ErrorKind | undefined,
     ttfbMs: number,
+    client?: string,
   ): void {
     const ms = performance.now() - startedAt
     this.#sink.record(color, status, ms, kind, ttfbMs, url)
     if (this.#accessLog) {
-      this.#logger.info({ method, url, status, color, ms: Math.round(ms * 100) / 100, errorKind: kind }, 'request')
+      this.#logger.info({ method, url, status, color, ms: Math.round(ms * 100) / 100, errorKind: kind, client }, 'request')
     }
   }
 
@@ -156,7 +169,7 @@ export class ProxyState {
 
   /**
    * Starts the drain of `color`, replacing a pending one: the tunnels and streams open now
-   * are ended cleanly after `deadlineMs`; what starts later is not.
+   * are ended after `deadlineMs` (see Drainable.drain); what starts later is not.
    */
   drainColor(color: Color, deadlineMs: number): void {
     this.cancelDrain(color)
@@ -179,6 +192,12 @@ export class ProxyState {
   shutdownTunnels(): void {
     for (const color of ['blue', 'green'] as const) this.cancelDrain(color)
     for (const upgrade of this.tunnels) upgrade.shutdown()
+  }
+
+  /** At a shutdown deadline: every stream is cut as a colour drain cuts it, our cut and not a client's. */
+  drainStreams(): void {
+    // A drained stream leaves the set as it settles; a Set iterator copes with that.
+    for (const stream of this.streams) stream.drain()
   }
 
   #endDrained(color: Color, epoch: number): void {

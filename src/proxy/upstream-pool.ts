@@ -2,6 +2,30 @@ import { Pool } from 'undici'
 import { ActiveCheck, DEFAULT_OUTLIER, HealthChecker, type HealthListener } from './health-checker.js'
 import type { HealthCheckSettings, OutlierSettings, TargetHealth } from './types.js'
 
+/**
+ * How https:// targets are verified (`upstreams.tls`): node's TLS connect options, set on
+ * the undici pool and on the WebSocket path alike. Verification is on unless turned off.
+ */
+export interface UpstreamTls {
+  /** PEM CAs to trust instead of node's bundled ones. */
+  readonly ca?: string | undefined
+  readonly rejectUnauthorized: boolean
+  /** SNI and the name the certificate must carry; else the target's host. */
+  readonly servername?: string | undefined
+}
+
+/** Verify against node's bundled CAs and the target's host name. */
+export const VERIFY_UPSTREAM_TLS: UpstreamTls = Object.freeze({ rejectUnauthorized: true })
+
+/** The options of `tls.connect` for `settings`, without absent keys. */
+function tlsConnectOptions(settings: UpstreamTls): { ca?: string; rejectUnauthorized: boolean; servername?: string } {
+  return {
+    rejectUnauthorized: settings.rejectUnauthorized,
+    ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+    ...(settings.servername === undefined ? {} : { servername: settings.servername }),
+  }
+}
+
 /** How a pool judges its targets: active checks, passive ejection, and who hears of changes. */
 export interface PoolHealth {
   readonly healthCheck: HealthCheckSettings
@@ -17,6 +41,8 @@ export class UpstreamTarget {
   readonly hostname: string
   readonly port: number
   readonly pool: Pool
+  /** For an https:// target, the TLS options of its connections (the WebSocket path uses them too). */
+  readonly tls: { readonly ca?: string; readonly rejectUnauthorized: boolean; readonly servername?: string } | undefined
   /** 5xx answers and transport failures in a row; any other answer resets it. */
   consecutiveFailures = 0
   lastError: string | null = null
@@ -32,7 +58,7 @@ export class UpstreamTarget {
   listener: HealthListener | undefined = undefined
 
   /** `connections` caps the pool's connections (0 = undici's default, unlimited). */
-  constructor(url: string, connectTimeoutMs: number, connections = 0) {
+  constructor(url: string, connectTimeoutMs: number, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
     const parsed = parseTarget(url)
     this.url = url
     this.origin = parsed.origin
@@ -40,8 +66,9 @@ export class UpstreamTarget {
     // URL keeps IPv6 hosts bracketed; sockets want them bare.
     this.hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname
     this.port = parsed.port === '' ? (this.secure ? 443 : 80) : Number(parsed.port)
+    this.tls = this.secure ? tlsConnectOptions(tls) : undefined
     this.pool = new Pool(this.origin, {
-      connect: { timeout: connectTimeoutMs },
+      connect: { timeout: connectTimeoutMs, ...this.tls },
       ...(connections > 0 ? { connections } : {}),
     })
   }
@@ -140,12 +167,13 @@ export class UpstreamPool {
 
   /**
    * Builds pools for `urls`; throws on an invalid URL. Health carries over for URLs in
-   * `previous`. `connections` caps each target's connections (0 = unlimited).
+   * `previous`. `connections` caps each target's connections (0 = unlimited); `tls` verifies
+   * https:// targets.
    */
-  constructor(urls: readonly string[], connectTimeoutMs: number, previous?: UpstreamPool, connections = 0) {
+  constructor(urls: readonly string[], connectTimeoutMs: number, previous?: UpstreamPool, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
     const targets: UpstreamTarget[] = []
     try {
-      for (const url of urls) targets.push(new UpstreamTarget(url, connectTimeoutMs, connections))
+      for (const url of urls) targets.push(new UpstreamTarget(url, connectTimeoutMs, connections, tls))
     } catch (err) {
       for (const target of targets) void target.pool.destroy()
       throw err

@@ -6,6 +6,7 @@ import type { Color } from '../routing/types.js'
 import { describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
 import { COLOR_HEADER, rawResponseHead, upstreamRequestHeaders } from './headers.js'
 import type { OpenUpgrade, ProxyState } from './proxy-state.js'
+import { clientInfo } from './trusted-proxies.js'
 import { Tunnel } from './tunnel.js'
 import type { ErrorKind } from './types.js'
 import type { UpstreamTarget } from './upstream-pool.js'
@@ -39,6 +40,10 @@ class UpgradeExchange implements OpenUpgrade {
   #phase: 'handshake' | 'failed' | 'forwarding' | 'tunnel' = 'handshake'
   #recorded = false
   #released = false
+  /** An override value the router refused: the handshake is answered 400. */
+  readonly #reject: string | undefined
+  /** The client's address (through trusted proxies), for the access log. */
+  readonly #clientAddress: string | undefined
 
   constructor(state: ProxyState, req: IncomingMessage, client: Duplex, head: Buffer) {
     this.epoch = state.epoch
@@ -46,7 +51,12 @@ class UpgradeExchange implements OpenUpgrade {
     this.#req = req
     this.#client = client
     this.#head = head
-    const route = state.router.route(state.tables.current(), req.headers, req.socket.remoteAddress)
+    const peer = req.socket.remoteAddress
+    const from = state.trust === null ? undefined : clientInfo(state.trust, peer, req.headers, state.tls)
+    const secure = from === undefined ? state.tls : from.secure
+    this.#clientAddress = from === undefined ? peer : from.address
+    const route = state.router.route(state.tables.current(), req.headers, this.#clientAddress, secure, 'GET')
+    this.#reject = route.reject
     this.#color = route.color
     this.#setCookie = route.setCookie
     this.#target = state.pools[route.color].pick()
@@ -77,13 +87,18 @@ class UpgradeExchange implements OpenUpgrade {
     this.#state.tunnels.add(this)
     client.on('error', this.#teardown)
     client.on('close', this.#onClientClose)
+    if (this.#reject !== undefined) {
+      this.#fail(new ProxyError('SY_ERR_BAD_REQUEST', undefined, this.#reject))
+      return
+    }
     if (target === undefined) {
       this.#fail(new ProxyError('SY_ERR_NO_TARGETS'))
       return
     }
 
     const req = this.#req
-    const headers = upstreamRequestHeaders(req.headers, req.socket.remoteAddress)
+    const peer = req.socket.remoteAddress
+    const headers = upstreamRequestHeaders(req.headers, peer, this.#state.tls, this.#state.trust?.has(peer) === true)
     headers.push('connection', 'Upgrade', 'upgrade', headerValue(req.headers.upgrade) ?? 'websocket')
     if (req.headers.host === undefined) headers.push('host', target.port === 80 ? target.hostname : `${target.hostname}:${target.port}`)
 
@@ -94,6 +109,8 @@ class UpgradeExchange implements OpenUpgrade {
       path: req.url ?? '/',
       headers,
       agent: false,
+      // upstreams.tls: the same verification as the HTTP path's pools.
+      ...target.tls,
     })
     this.#upstreamRequest = request
     request.on('upgrade', this.#onUpgrade)
@@ -204,7 +221,7 @@ class UpgradeExchange implements OpenUpgrade {
   #record(status: number, kind: ErrorKind | undefined): void {
     this.#recorded = true
     // A handshake has no first byte of a body to time: -1.
-    this.#state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind, -1)
+    this.#state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind, -1, this.#clientAddress)
   }
 }
 

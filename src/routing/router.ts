@@ -1,22 +1,39 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { bucketOf } from './hash.js'
+import { previewLanding, type PreviewLanding, type PreviewSigner } from './preview.js'
 import { compileKeys, readCookie, type KeyExtractor } from './sticky.js'
 import type { Color, RoutingTable } from './types.js'
 
-/** What the router needs from the config: key order, assigned cookie and override header. */
+/** SameSite of the assigned cookie; `auto` is None over HTTPS (cross-site logins keep it), else Lax. */
+export type SameSite = 'Lax' | 'Strict' | 'None' | 'auto'
+
+/** What the router needs from the config: key order, assigned cookie, override header and previews. */
 export interface RoutingPolicy {
   readonly keys: readonly string[]
   /** Cookie assigned to keyless clients; "" turns assignment off. */
   readonly cookie: string
   readonly cookieMaxAgeSeconds: number
+  readonly cookieSameSite?: SameSite
+  /** `auto`: Secure when the client came over HTTPS. */
+  readonly cookieSecure?: 'auto' | 'always' | 'never'
   readonly overrideHeader: string
+  /** Checks preview cookies; none: previews are off. */
+  readonly preview?: PreviewSigner | undefined
+  /** The cookie a preview link sets. */
+  readonly previewCookie?: string
+  /** Clock for cookie refresh and preview expiry (tests). */
+  readonly now?: () => number
 }
 
-/** A routing decision. `setCookie` is a Set-Cookie value when a sticky cookie was assigned. */
+/**
+ * A routing decision. `setCookie` is a Set-Cookie value when a sticky cookie was assigned or
+ * refreshed; `reject` is a message to answer with 400 instead of proxying.
+ */
 export interface Route {
   readonly color: Color
   readonly setCookie: string | undefined
+  readonly reject?: string
 }
 
 const PLAIN: Readonly<Record<Color, Route>> = Object.freeze({
@@ -24,41 +41,120 @@ const PLAIN: Readonly<Record<Color, Route>> = Object.freeze({
   green: Object.freeze({ color: 'green', setCookie: undefined }),
 })
 
-/** Picks a colour for a key: green when its bucket is below the table's green buckets. */
+/** Picks a colour for a key: green when its bucket (salted by the release) is below the table's green buckets. */
 export function pickColor(table: RoutingTable, key: string): Color {
-  return bucketOf(key) < table.greenBuckets ? 'green' : 'blue'
+  return bucketOf(key, table.seed) < table.greenBuckets ? 'green' : 'blue'
+}
+
+/** The id in an assigned cookie value `<id>.<issued, epoch seconds base 36>` (older values are the id alone). */
+function cookieId(value: string): string {
+  const dot = value.lastIndexOf('.')
+  return dot === -1 ? value : value.slice(0, dot)
+}
+
+/** When an assigned cookie was issued (epoch seconds); 0 for values without a stamp. */
+function cookieIssued(value: string): number {
+  const dot = value.lastIndexOf('.')
+  if (dot === -1) return 0
+  const issued = parseInt(value.slice(dot + 1), 36)
+  return Number.isFinite(issued) ? issued : 0
 }
 
 /**
- * The one upstream choice shared by the HTTP and WebSocket paths. Pure apart from minting a
- * random id for a keyless client; synchronous; allocates nothing unless it assigns a cookie.
+ * A cross-site request that would not have carried a SameSite=Lax cookie (a form POST from an
+ * identity provider, a cross-site fetch): minting a cookie here would overwrite the one the
+ * browser holds. Top-level GET navigations do carry Lax cookies, so they may be assigned.
+ */
+function withheldCrossSite(headers: IncomingHttpHeaders, method: string | undefined): boolean {
+  if (headers['sec-fetch-site'] !== 'cross-site') return false
+  return !(headers['sec-fetch-mode'] === 'navigate' && (method === 'GET' || method === 'HEAD'))
+}
+
+/**
+ * The one upstream choice shared by the HTTP and WebSocket paths. Order: the override header
+ * (QA), a valid preview cookie, the assigned cookie once a client has it (so nothing an app
+ * does later — a session cookie appearing or rotating at login — moves the user), the
+ * configured keys, and else a newly assigned cookie. The assigned cookie slides: an active
+ * user's is re-issued (same id) once half its Max-Age has passed. Synchronous; allocates
+ * nothing on the common path.
  */
 export class Router {
   readonly #extract: KeyExtractor
   readonly #cookie: string
-  readonly #cookieSuffix: string
+  readonly #maxAge: number
+  /** Set-Cookie suffixes: [plain, secure]. */
+  readonly #suffix: readonly [string, string]
   readonly #override: string
+  readonly #preview: PreviewSigner | undefined
+  readonly #previewCookie: string
+  readonly #now: () => number
 
   constructor(policy: RoutingPolicy) {
     this.#extract = compileKeys(policy.keys)
     this.#cookie = policy.cookie
-    this.#cookieSuffix = `; Path=/; Max-Age=${policy.cookieMaxAgeSeconds}; HttpOnly; SameSite=Lax`
+    this.#maxAge = policy.cookieMaxAgeSeconds
+    const sameSite = policy.cookieSameSite ?? 'auto'
+    const secureMode = policy.cookieSecure ?? 'auto'
+    const suffix = (overHttps: boolean): string => {
+      const secure = secureMode === 'always' || (secureMode === 'auto' && overHttps)
+      const site = sameSite === 'auto' ? (secure ? 'None' : 'Lax') : sameSite
+      return `; Path=/; Max-Age=${policy.cookieMaxAgeSeconds}; HttpOnly; SameSite=${site}${secure ? '; Secure' : ''}`
+    }
+    this.#suffix = [suffix(false), suffix(true)]
     this.#override = policy.overrideHeader.toLowerCase()
+    this.#preview = policy.preview
+    this.#previewCookie = policy.previewCookie ?? 'sy_preview'
+    this.#now = policy.now ?? Date.now
   }
 
-  /** Routes one request against a snapshot. */
-  route(table: RoutingTable, headers: IncomingHttpHeaders, remoteAddress: string | undefined): Route {
-    const forced = this.#override === '' ? undefined : headers[this.#override]
-    if (forced === 'blue' || forced === 'green') return PLAIN[forced]
-
-    let key = this.#extract(headers, remoteAddress)
-    if (key === undefined && this.#cookie !== '') {
-      key = readCookie(headers.cookie, this.#cookie)
-      if (key === undefined) {
-        const id = randomUUID()
-        return { color: pickColor(table, id), setCookie: `${this.#cookie}=${id}${this.#cookieSuffix}` }
+  /**
+   * Routes one request against a snapshot. `remoteAddress` is the client's address (through
+   * trusted proxies), `secure` whether the client reached us over HTTPS (directly or through a
+   * trusted proxy's X-Forwarded-Proto).
+   */
+  route(table: RoutingTable, headers: IncomingHttpHeaders, remoteAddress: string | undefined, secure = false, method?: string): Route {
+    if (this.#override !== '') {
+      const forced = headers[this.#override]
+      if (forced !== undefined) {
+        if (forced === 'blue' || forced === 'green') return PLAIN[forced]
+        const shown = String(forced).slice(0, 40)
+        return { color: 'blue', setCookie: undefined, reject: `${this.#override} must be "blue" or "green", not ${JSON.stringify(shown)}` }
       }
     }
-    return PLAIN[pickColor(table, key ?? remoteAddress ?? '')]
+    if (this.#preview !== undefined) {
+      const token = readCookie(headers.cookie, this.#previewCookie)
+      if (token !== undefined) {
+        const color = this.#preview.verify(token, this.#now())
+        if (color !== undefined) return PLAIN[color]
+      }
+    }
+    if (this.#cookie !== '') {
+      const value = readCookie(headers.cookie, this.#cookie)
+      if (value !== undefined) {
+        const id = cookieId(value)
+        const now = Math.floor(this.#now() / 1000)
+        const color = pickColor(table, id)
+        // Sliding: an active user's cookie never runs out under them.
+        if (now - cookieIssued(value) < this.#maxAge / 2) return PLAIN[color]
+        return { color, setCookie: this.#setCookie(id, now, secure) }
+      }
+    }
+    const key = this.#extract(headers, remoteAddress)
+    if (key !== undefined) return PLAIN[pickColor(table, key)]
+    if (this.#cookie === '') return PLAIN[pickColor(table, remoteAddress ?? '')]
+    const id = randomUUID()
+    // A request that came without the cookie the browser may hold: route it, overwrite nothing.
+    if (withheldCrossSite(headers, method)) return PLAIN[pickColor(table, id)]
+    return { color: pickColor(table, id), setCookie: this.#setCookie(id, Math.floor(this.#now() / 1000), secure) }
+  }
+
+  /** The answer to a preview link (PREVIEW_PATH); 403 when previews are off. */
+  previewLanding(url: string, secure: boolean): PreviewLanding {
+    if (this.#preview === undefined) return { status: 403, message: 'preview links are off' }
+    return previewLanding(this.#preview, this.#previewCookie, url, this.#now(), secure)
+  }
+
+  #setCookie(id: string, issued: number, secure: boolean): string {
+    return `${this.#cookie}=${id}.${issued.toString(36)}${this.#suffix[secure ? 1 : 0]}`
   }
 }

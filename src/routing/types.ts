@@ -1,3 +1,5 @@
+import { saltSeed } from './hash.js'
+
 /** The two colours a request can be routed to. */
 export type Color = 'blue' | 'green'
 
@@ -14,6 +16,10 @@ export interface RoutingTable {
   readonly generation: number
   /** Requests whose bucket is below this go green: `split.green * 100`, 0..10000. */
   readonly greenBuckets: number
+  /** The release's salt ("" = none): a new release may draw a new group of users for green. */
+  readonly salt: string
+  /** The hash seed of `salt`, computed once per table. */
+  readonly seed: number
 }
 
 /** Where the data path reads the current table from; plugged in by app.ts. */
@@ -22,8 +28,8 @@ export interface TableSource {
 }
 
 /** Builds a frozen table. `greenBuckets` must already be an integer in 0..10000. */
-export function makeTable(generation: number, greenBuckets: number): RoutingTable {
-  return Object.freeze({ generation, greenBuckets })
+export function makeTable(generation: number, greenBuckets: number, salt = ''): RoutingTable {
+  return Object.freeze({ generation, greenBuckets, salt, seed: saltSeed(salt) })
 }
 
 /** Converts a percentage with 0.01 resolution to buckets, e.g. 12.34 -> 1234. */

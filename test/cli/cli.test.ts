@@ -158,7 +158,7 @@ describe('switchyard CLI', () => {
     await fetch(`${proc.adminUrl}/v1/split`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"green":100}' })
     const res = await fetch(proc.proxyUrl)
     expect(await res.text()).toBe('v2\n')
-    expect(res.headers.get('set-cookie')).toMatch(/^sy_sid=[0-9a-f-]+; Path=\/; Max-Age=86400; HttpOnly; SameSite=Lax$/)
+    expect(res.headers.get('set-cookie')).toMatch(/^sy_sid=[0-9a-f-]+\.[0-9a-z]+; Path=\/; Max-Age=86400; HttpOnly; SameSite=Lax$/)
     expect(JSON.parse(await readFile(join(dir, 'state.json'), 'utf8'))).toMatchObject({ split: { green: 100 } })
   })
 })

@@ -28,10 +28,20 @@ describe('parseDuration', () => {
 describe('resolveConfig', () => {
   it('fills every default and freezes the result', () => {
     const config = resolveConfig(base)
-    expect(config.proxy).toEqual({ host: '0.0.0.0', port: 8080 })
-    expect(config.admin).toEqual({ host: '127.0.0.1', port: 9090, token: undefined })
+    expect(config.proxy).toEqual({ host: '0.0.0.0', port: 8080, tls: null, redirectHttp: 0, trustedProxies: [] })
+    expect(config.admin).toEqual({ host: '127.0.0.1', port: 9090, token: undefined, tls: null })
+    expect(config.upstreams.tls).toEqual({ ca: null, insecureSkipVerify: false, servername: null })
     expect(config.split.green).toBe(0)
-    expect(config.sticky).toEqual({ keys: ['cookie:session', 'header:x-user-id', 'ip'], cookie: 'sy_sid', cookieMaxAge: 86_400_000 })
+    expect(config.sticky).toEqual({
+      keys: ['header:x-user-id'],
+      cookie: 'sy_sid',
+      cookieMaxAge: 86_400_000,
+      cookieSameSite: 'auto',
+      cookieSecure: 'auto',
+      reshuffle: 'perRelease',
+    })
+    expect(config.override).toMatchObject({ header: 'x-switchyard-color', previewSecretRandom: true, previewCookie: 'sy_preview', publicUrl: '' })
+    expect(config.override.previewSecret.length).toBeGreaterThanOrEqual(32)
     expect(config.autoRevert).toEqual({ enabled: true, window: 30_000, minRequests: 20, maxErrorRate: 0.05, ceilingVsBlue: true })
     expect(config.rollout).toEqual({
       stepWeight: 10,

@@ -11,6 +11,7 @@ const state: PersistedState = {
   events: [{ at: '2026-01-01T00:00:00.000Z', type: 'revert', from: { blue: 87.66, green: 12.34 }, to: { blue: 100, green: 0 }, source: 'auto-revert', reason: 'r' }],
   rollout: null,
   targets: null,
+  release: 'r3l3ase',
 }
 
 async function tempDir(): Promise<string> {

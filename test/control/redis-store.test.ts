@@ -44,6 +44,7 @@ const state = (green: number, generation: number): PersistedState => ({
   events: [],
   rollout: null,
   targets: null,
+  release: null,
 })
 
 afterEach(async () => {

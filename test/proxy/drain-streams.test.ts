@@ -26,7 +26,7 @@ const BLUE = { 'x-user-id': 'u1', 'x-switchyard-color': 'blue' }
 const GREEN = { 'x-user-id': 'u2', 'x-switchyard-color': 'green' }
 
 describe('drainColor: streamed responses', () => {
-  it('ends an SSE stream cleanly at the deadline and cancels it upstream; a slow plain answer finishes', async () => {
+  it('cuts an SSE stream at the deadline (no clean end) and cancels it upstream, not counted as an error; a slow plain answer finishes', async () => {
     const upstream = resources.add(await startUpstream('blue', sseOrSlow))
     const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url] }))
 
@@ -42,7 +42,8 @@ describe('drainColor: streamed responses', () => {
 
     const reply = await stream
     const endedAfter = Date.now() - started
-    expect(reply).toMatchObject({ status: 200, complete: true })
+    // Cut, never ended as if complete: the client can tell (and an EventSource reconnects).
+    expect(reply).toMatchObject({ status: 200, complete: false })
     expect(reply.headers['content-type']).toBe('text/event-stream')
     expect(reply.body).toMatch(/^data: 0\n\ndata: 1\n\n/)
     expect(endedAfter).toBeGreaterThanOrEqual(250)
@@ -59,6 +60,7 @@ describe('drainColor: streamed responses', () => {
     later.abort()
     await until(() => proxy.proxy.connections().blue.requests === 0)
 
+    // The drained stream is our cut, not the upstream's failure: its status, no error kind.
     const outcomes = proxy.sink.outcomes()
     expect(outcomes.slice(0, 2)).toEqual([
       { color: 'blue', status: 200, errorKind: undefined },

@@ -50,25 +50,38 @@ describe('upstreamRequestHeaders', () => {
     ])
   })
 
-  it('appends to X-Forwarded-For and replaces the client’s -Proto and -Host', () => {
-    const headers: IncomingHttpHeaders = {
-      host: 'a.example',
-      'x-forwarded-for': '1.1.1.1, 2.2.2.2',
-      'x-forwarded-proto': 'https',
-      'x-forwarded-host': 'spoofed.example',
-    }
-    expect(pairs(upstreamRequestHeaders(headers, '3.3.3.3'))).toEqual([
+  const forwarded: IncomingHttpHeaders = {
+    host: 'a.example',
+    'x-forwarded-for': '1.1.1.1, 2.2.2.2',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'spoofed.example',
+  }
+
+  it('replaces an ordinary peer’s X-Forwarded-For, -Proto and -Host', () => {
+    expect(pairs(upstreamRequestHeaders(forwarded, '3.3.3.3'))).toEqual([
       ['host', 'a.example'],
-      ['x-forwarded-for', '1.1.1.1, 2.2.2.2, 3.3.3.3'],
+      ['x-forwarded-for', '3.3.3.3'],
       ['x-forwarded-proto', 'http'],
       ['x-forwarded-host', 'a.example'],
     ])
+    expect(pairs(upstreamRequestHeaders(forwarded, '3.3.3.3', true))).toContainEqual(['x-forwarded-proto', 'https'])
+    // A peer whose address is unknown (its socket went) sends no chain of its own.
+    expect(pairs(upstreamRequestHeaders({ 'x-forwarded-for': '1.1.1.1' }, undefined))).toEqual([['x-forwarded-proto', 'http']])
   })
 
-  it('keeps an existing chain when the client address is unknown', () => {
-    expect(pairs(upstreamRequestHeaders({ 'x-forwarded-for': '1.1.1.1' }, undefined))).toEqual([
-      ['x-forwarded-for', '1.1.1.1'],
-      ['x-forwarded-proto', 'http'],
+  it('keeps a trusted proxy’s X-Forwarded-* and appends it to X-Forwarded-For', () => {
+    expect(pairs(upstreamRequestHeaders(forwarded, '3.3.3.3', false, true))).toEqual([
+      ['host', 'a.example'],
+      ['x-forwarded-for', '1.1.1.1, 2.2.2.2, 3.3.3.3'],
+      ['x-forwarded-proto', 'https'],
+      ['x-forwarded-host', 'spoofed.example'],
+    ])
+    // What it did not send is filled in as for anyone.
+    expect(pairs(upstreamRequestHeaders({ host: 'a.example' }, '3.3.3.3', true, true))).toEqual([
+      ['host', 'a.example'],
+      ['x-forwarded-for', '3.3.3.3'],
+      ['x-forwarded-proto', 'https'],
+      ['x-forwarded-host', 'a.example'],
     ])
   })
 })

@@ -143,7 +143,8 @@ describe('HTTP proxying', () => {
     await send(proxy.url, { headers: { host: 'shop.example' } })
     const [chained, fresh] = blue.requests
     expect(chained!.headers.host).toBe('shop.example:8443')
-    expect(chained!.headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1')
+    // No trusted proxies: a client's own X-Forwarded-For is replaced, never believed.
+    expect(chained!.headers['x-forwarded-for']).toBe('127.0.0.1')
     expect(chained!.headers['x-forwarded-proto']).toBe('http')
     expect(chained!.headers['x-forwarded-host']).toBe('shop.example:8443')
     expect(fresh!.headers['x-forwarded-for']).toBe('127.0.0.1')
@@ -212,12 +213,15 @@ describe('routing', () => {
     const cookies = keyless.headers['set-cookie'] ?? []
     expect(cookies).toHaveLength(3)
     expect(cookies.slice(0, 2)).toEqual(['theme=dark; Path=/', 'lang=en; Path=/'])
-    expect(cookies[2]).toMatch(/^sy_sid=[0-9a-f-]{36}; Path=\/; Max-Age=86400; HttpOnly; SameSite=Lax$/)
+    expect(cookies[2]).toMatch(/^sy_sid=[0-9a-f-]{36}\.[0-9a-z]+; Path=\/; Max-Age=86400; HttpOnly; SameSite=Lax$/)
 
     const keyed = await send(proxy.url, { headers: { 'x-user-id': 'u1' } })
     expect(keyed.headers['set-cookie']).toEqual(['theme=dark; Path=/', 'lang=en; Path=/'])
-    const returning = await send(proxy.url, { headers: { cookie: 'sy_sid=abc' } })
+    // A returning client with a recent cookie gets no new one; an old one slides (same id).
+    const returning = await send(proxy.url, { headers: { cookie: `sy_sid=abc.${Math.floor(Date.now() / 1000).toString(36)}` } })
     expect(returning.headers['set-cookie']).toHaveLength(2)
+    const legacy = await send(proxy.url, { headers: { cookie: 'sy_sid=abc' } })
+    expect(legacy.headers['set-cookie']?.[2]).toMatch(/^sy_sid=abc\.[0-9a-z]+; /)
   })
 
   it('records exactly one outcome per request with colour, status and duration', async () => {
