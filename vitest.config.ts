@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // Two at a time: most files wait on sockets and timers, not on the CPU.
+    maxWorkers: 2,
     benchmark: { include: ['bench/**/*.bench.ts'] },
   },
 })

@@ -34,7 +34,7 @@ function get(url: string, ca: string): Promise<{ status: number; body: string }>
   })
 }
 
-describe.skipIf(!HAVE_OPENSSL)('workers: 2 with proxy.tls', () => {
+describe.skipIf(!HAVE_OPENSSL)('workers: 2 with proxy.tls', { timeout: 60_000 }, () => {
   it('every worker serves HTTPS, and takes a certificate swapped on disk', async () => {
     const ca = makeTestCa('sy-workers-tls-')
     const first = ca.issue('a', ['a.test'])

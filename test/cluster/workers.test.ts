@@ -68,7 +68,7 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, ms: number): Prom
   throw new Error(`not within ${ms} ms`)
 }
 
-describe('workers', () => {
+describe('workers', { timeout: 60_000 }, () => {
   it('every worker sends a key to the same colour, and each serves', async () => {
     const proc = await start({ split: { green: 50 } })
     expect((await status(proc)).workers).toHaveLength(3)

@@ -71,7 +71,8 @@ export async function startCli(
   const proc = runCli(['--config', configFile], env)
   let ready: Record<string, unknown>
   try {
-    ready = await proc.waitForLog((l) => l.msg === 'switchyard ready')
+    // Generous: on a loaded 2-core machine forking workers that each compile TypeScript takes a while.
+    ready = await proc.waitForLog((l) => l.msg === 'switchyard ready', 40_000)
   } catch (err) {
     // Never leave a switchyard behind when a test gives up on it.
     proc.kill('SIGKILL')
