@@ -395,8 +395,12 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
           configTargets = { ...configTargets, [color]: wanted[color] }
           const before = [...targets[color]]
           applyTargets(color, effectiveTargets(color))
+          // The targets event, the shared override left as it is, and for green a new release
+          // (sticky.reshuffle), as when the targets change through the API.
+          const newRelease = color === 'green' && next.sticky.reshuffle === 'perRelease'
+          const override = controller.targetOverrides()[color] ?? null
           await controller
-            .record('targets', { color, targets: before }, { color, targets: [...targets[color]] }, 'reload', 'config reloaded')
+            .changeTargets(color, override, { color, targets: before }, { color, targets: [...targets[color]] }, 'reload', 'config reloaded', newRelease)
             .catch((err: unknown) => logger.warn({ err: String(err) }, 'new targets from the config apply; their audit event could not be stored'))
           if (color === 'green') await rollouts.restartForNewTargets().catch(() => undefined)
         }
