@@ -6,7 +6,7 @@ import { AutoRevert } from './control/auto-revert.js'
 import { ClusterDataPlane } from './cluster/primary.js'
 import { countsAsError, ErrorWindow, WindowRecorder, type WindowDelta } from './control/error-window.js'
 import { Evidence } from './control/evidence.js'
-import { describe } from './control/judge.js'
+import { evidenceView, followRelease } from './control/release.js'
 import { PreviewSigner } from './routing/preview.js'
 import { Fleet } from './control/fleet.js'
 import { RouteGroups } from './control/route-groups.js'
@@ -205,21 +205,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     controller.onTable((table) => {
       if (plane !== undefined) propagation = plane.publish(table)
     })
-    // The evidence follows the release: it starts over when green's exposure starts over (green
-    // rises from 0, a new rollout, a revert; new targets in applyTargets), and a batch never
-    // mixes two splits. Here or on another replica: every replica keeps the same evidence.
-    let evidenceGreen = controller.state().greenBuckets
-    let evidenceRollout = controller.rollout()?.id ?? null
-    controller.onChange((state, event) => {
-      const green = state.greenBuckets
-      const rolloutId = controller.rollout()?.id ?? null
-      const newRollout = event.type === 'step' && rolloutId !== null && rolloutId !== evidenceRollout
-      if (event.type === 'revert' || newRollout || (evidenceGreen === 0 && green > 0)) evidence.restart()
-      else if (green !== evidenceGreen) evidence.splitChanged()
-      if (green !== evidenceGreen) evidence.mark()
-      evidenceGreen = green
-      evidenceRollout = rolloutId
-    })
+    followRelease(controller, evidence)
 
     let lastGreen = controller.state().greenBuckets
     controller.onChange((state, event, origin) => {
@@ -269,11 +255,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       token: config.admin.token,
       logger,
       windowStats: () => window.all(),
-      evidence: () => ({
-        since: new Date(evidence.startedAt).toISOString(),
-        ...evidence.totals(),
-        tests: evidence.readings().map((r) => ({ ...r, explain: describe(r) })),
-      }),
+      evidence: () => evidenceView(evidence),
       autoRevert: () => config.autoRevert,
       health: () => dataPlane().health(),
       inFlight: () => dataPlane().inFlight(),

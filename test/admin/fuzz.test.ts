@@ -2,23 +2,12 @@ import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { admin, startTestApp, testConfig } from '../helpers/app.js'
 import { startUpstream, type Upstream } from '../helpers/upstream-server.js'
+import { rng } from '../../bench/judge/simulate.js'
 
 /** Seed of the run; set SY_FUZZ_SEED to replay one. Each request has its own stream (seed, index). */
 const SEED = Number(process.env.SY_FUZZ_SEED ?? 0x5eed)
 const REQUESTS = 1_000
 const CONCURRENCY = 8
-
-/** mulberry32: small, fast and good enough to pick fuzz cases reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Rand = () => number
 const pick = <T>(rand: Rand, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!
@@ -146,7 +135,7 @@ function randomPath(rand: Rand): string {
 
 /** Request number `index` of the run: the same for the same seed, whatever the concurrency. */
 function fuzzRequest(index: number): FuzzRequest {
-  const rand = prng(SEED ^ Math.imul(index + 1, 0x9e3779b1))
+  const rand = rng(SEED ^ Math.imul(index + 1, 0x9e3779b1))
   switch (int(rand, 5)) {
     case 0:
     case 1: {

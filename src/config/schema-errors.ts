@@ -1,0 +1,65 @@
+import type { Compile } from 'typebox/compile'
+import { RawConfigSchema } from './schema.js'
+
+type SchemaNode = {
+  type?: string
+  minimum?: number
+  maximum?: number
+  description?: string
+  properties?: Record<string, SchemaNode>
+  items?: SchemaNode
+  anyOf?: SchemaNode[]
+}
+
+function schemaAt(path: readonly string[]): SchemaNode | undefined {
+  let node: SchemaNode | undefined = RawConfigSchema
+  for (const part of path) {
+    if (node === undefined) return undefined
+    node = /^\d+$/.test(part) ? node.items : node.properties?.[part]
+  }
+  return node
+}
+
+function keyName(path: readonly string[]): string {
+  return path.reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc === '' ? part : `${acc}.${part}`), '')
+}
+
+/** Turns the first schema violation into one sentence that names the key. */
+/** One line naming the config key a schema error is about, and what it must be. */
+export function describeSchemaError(validator: ReturnType<typeof Compile>, raw: unknown): string {
+  const errors = [...validator.Errors(raw)]
+  const unknown = errors.find((e) => e.keyword === 'additionalProperties')
+  if (unknown !== undefined) {
+    const parent = unknown.instancePath.split('/').filter(Boolean)
+    const extra = (unknown.params as { additionalProperties?: string[] }).additionalProperties?.[0] ?? '?'
+    return `${keyName([...parent, extra])} is not a known config key`
+  }
+  // The deepest error is the most specific one (a union reports its branches below it).
+  const error = errors.reduce((best, e) => (e.instancePath.length > best.instancePath.length ? e : best), errors[0]!)
+  const path = error.instancePath.split('/').filter(Boolean)
+  const key = keyName(path)
+  const node = schemaAt(path)
+  const union = node?.anyOf !== undefined ? node : undefined
+  if (union?.description !== undefined) return `${key} must be ${union.description}`
+  if (node?.minimum !== undefined && node.maximum !== undefined && typeof getPath(raw, path) === 'number') {
+    return `${key} must be between ${node.minimum} and ${node.maximum}`
+  }
+  const subject = key === '' ? 'the config' : key
+  if (node?.anyOf !== undefined) {
+    const allowed = node.anyOf.map((branch) => JSON.stringify((branch as { const?: unknown }).const)).join(', ')
+    return `${subject} must be one of ${allowed}`
+  }
+  if (error.keyword === 'type') {
+    const type = (error.params as { type?: string }).type ?? node?.type ?? 'value'
+    return `${subject} must be ${type === 'integer' || type === 'object' || type === 'array' ? 'an' : 'a'} ${type}`
+  }
+  if (error.keyword === 'minItems') return `${subject} must list at least one entry`
+  if (error.keyword === 'pattern' && node?.description !== undefined) return `${subject} must be ${node.description}`
+  return `${subject} ${error.message}`
+}
+
+function getPath(value: unknown, path: readonly string[]): unknown {
+  let node = value
+  for (const part of path) node = (node as Record<string, unknown> | undefined)?.[part]
+  return node
+}
