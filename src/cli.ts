@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util'
 import { readFileSync } from 'node:fs'
 import { startApp, type App } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
-import { StateFileError } from './control/errors.js'
+import { StateFileError } from './state/errors.js'
 import { createLogger } from './logger.js'
 
 const USAGE = `usage: switchyard [--config FILE] [--check]

@@ -6,9 +6,9 @@
  */
 import { resolveConfig } from '../../src/config/load.js'
 import type { AnalysisSettings } from '../../src/config/schema.js'
-import { BINS, BINS_PER_DOUBLING } from '../../src/control/error-window.js'
-import { Evidence } from '../../src/control/evidence.js'
-import { decideRevert, decideStep, readCeiling } from '../../src/control/judge.js'
+import { BINS, BINS_PER_DOUBLING } from '../../src/outcomes/window-delta.js'
+import { Evidence } from '../../src/control/analysis/evidence.js'
+import { decideRevert, decideStep, readCeiling } from '../../src/control/analysis/judge.js'
 
 const TICK_MS = 200
 

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino'
 import type { AnalysisSettings } from '../config/schema.js'
-import type { ErrorWindow } from './error-window.js'
-import type { Evidence } from './evidence.js'
-import { decideRevert, readCeiling } from './judge.js'
-import type { SplitController } from './split-controller.js'
+import type { ErrorWindow } from './analysis/error-window.js'
+import type { Evidence } from './analysis/evidence.js'
+import { decideRevert, readCeiling } from './analysis/judge.js'
+import type { SplitController } from './release/split-controller.js'
 
 /** The `autoRevert` config section, durations in ms. */
 export interface AutoRevertSettings {

@@ -1,11 +1,8 @@
 /** Error codes of the control plane; keys equal their codes. */
 export const ControlErrors = Object.freeze({
-  SY_ERR_STATE_FILE: 'SY_ERR_STATE_FILE',
   SY_ERR_GENERATION_CONFLICT: 'SY_ERR_GENERATION_CONFLICT',
   SY_ERR_ROLLOUT_PLAN: 'SY_ERR_ROLLOUT_PLAN',
   SY_ERR_ROLLOUT_STATE: 'SY_ERR_ROLLOUT_STATE',
-  SY_ERR_WRITE_CONFLICT: 'SY_ERR_WRITE_CONFLICT',
-  SY_ERR_STATE_UNAVAILABLE: 'SY_ERR_STATE_UNAVAILABLE',
 } as const)
 
 /** A rollout request that cannot be carried out: a bad plan (400) or the wrong phase (409). */
@@ -23,22 +20,6 @@ export class RolloutError extends Error {
   }
 }
 
-/** The state file exists but cannot be read or trusted; start-up must stop. */
-export class StateFileError extends Error {
-  override readonly name = 'StateFileError'
-  readonly code = ControlErrors.SY_ERR_STATE_FILE
-  constructor(
-    readonly file: string,
-    problem: string,
-    options?: ErrorOptions,
-  ) {
-    super(
-      `state file ${file} ${problem}; fix it, or move it aside to start from the config's split (the audit log in it would be lost)`,
-      options,
-    )
-  }
-}
-
 /** A write named a generation that is no longer current. */
 export class GenerationConflictError extends Error {
   override readonly name = 'GenerationConflictError'
@@ -48,39 +29,5 @@ export class GenerationConflictError extends Error {
     readonly actual: number,
   ) {
     super(`ifGeneration is ${expected} but the split is at generation ${actual}; read it again and retry`)
-  }
-}
-
-/**
- * Another replica wrote the shared state between this replica's read and its write (the
- * compare-and-set on the write version failed). Nothing was written; the admin API answers 409.
- */
-export class WriteConflictError extends Error {
-  override readonly name = 'WriteConflictError'
-  readonly code = ControlErrors.SY_ERR_WRITE_CONFLICT
-  readonly statusCode = 409
-  constructor(readonly generation: number) {
-    super(
-      `the split was changed through another replica while this write was in flight (it is now at generation ${generation}); ` +
-        'nothing was written: read it again and retry',
-    )
-  }
-}
-
-/**
- * The shared state store (Redis) cannot be reached. The replica keeps routing with its last
- * split; changes are refused with 503 so that no admin is told a change succeeded that the
- * fleet does not hold.
- */
-export class StateUnavailableError extends Error {
-  override readonly name = 'StateUnavailableError'
-  readonly code = ControlErrors.SY_ERR_STATE_UNAVAILABLE
-  readonly statusCode = 503
-  constructor(detail: string, options?: ErrorOptions) {
-    super(
-      `the shared state store is unavailable (${detail}); this replica keeps routing with its last known split ` +
-        'but cannot change it until the store answers; retry later',
-      options,
-    )
   }
 }

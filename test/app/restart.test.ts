@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { StateFileError } from '../../src/control/errors.js'
+import { StateFileError } from '../../src/state/errors.js'
 import { admin, startTestApp, testConfig } from '../helpers/app.js'
 import { startColorUpstream, type ColorUpstream } from '../helpers/color-upstream.js'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ErrorWindow } from '../../src/control/error-window.js'
+import { ErrorWindow } from '../../src/control/analysis/error-window.js'
 
 describe('ErrorWindow', () => {
   it('counts requests and errors per colour inside the window only', () => {
@@ -50,7 +50,7 @@ describe('ErrorWindow', () => {
 
 describe('WindowRecorder + merge', () => {
   it('merged deltas from several workers equal recording everything in one window', async () => {
-    const { WindowRecorder } = await import('../../src/control/error-window.js')
+    const { WindowRecorder } = await import('../../src/outcomes/window-delta.js')
     let now = 100_000
     const clock = () => now
     const direct = new ErrorWindow(5000, clock)
@@ -70,7 +70,7 @@ describe('WindowRecorder + merge', () => {
   })
 
   it('drops deltas older than the window', async () => {
-    const { WindowRecorder } = await import('../../src/control/error-window.js')
+    const { WindowRecorder } = await import('../../src/outcomes/window-delta.js')
     let now = 100_000
     const recorder = new WindowRecorder(() => now)
     recorder.record('green', 1, true)
@@ -83,7 +83,7 @@ describe('WindowRecorder + merge', () => {
 
 describe('ErrorWindow.reset with late worker reports', () => {
   it('drops a delta recorded before the reset, so the errors behind a revert cannot trip the next split', async () => {
-    const { WindowRecorder } = await import('../../src/control/error-window.js')
+    const { WindowRecorder } = await import('../../src/outcomes/window-delta.js')
     let now = 100_000
     const recorder = new WindowRecorder(() => now)
     const window = new ErrorWindow(30_000, () => now)
@@ -104,7 +104,7 @@ describe('ErrorWindow.reset with late worker reports', () => {
 
 describe('countsAsError', () => {
   it('5xx and upstream failures count; 4xx and a client leaving early do not', async () => {
-    const { countsAsError } = await import('../../src/control/error-window.js')
+    const { countsAsError } = await import('../../src/outcomes/window-delta.js')
     expect(countsAsError(502, 'connect', -1, 10, 5000)).toBe(true)
     expect(countsAsError(500, undefined, 3, 10, 5000)).toBe(true)
     expect(countsAsError(404, undefined, 3, 10, 5000)).toBe(false)
@@ -115,7 +115,7 @@ describe('countsAsError', () => {
   })
 
   it('a client that gave up after abandonAfter with no first byte is a failure of the colour', async () => {
-    const { countsAsError } = await import('../../src/control/error-window.js')
+    const { countsAsError } = await import('../../src/outcomes/window-delta.js')
     expect(countsAsError(499, 'client', -1, 5000, 5000)).toBe(true)
     // It had its first byte (a token): leaving mid-stream is the client's business.
     expect(countsAsError(499, 'client', 40, 60_000, 5000)).toBe(false)
@@ -126,7 +126,7 @@ describe('countsAsError', () => {
 
 describe('time to first byte and routes', () => {
   it('WindowRecorder.take() carries a ttfb histogram and per-route requests and errors, omitting empty ones', async () => {
-    const { WindowRecorder, binOf } = await import('../../src/control/error-window.js')
+    const { WindowRecorder, binOf } = await import('../../src/outcomes/window-delta.js')
     let now = 100_000
     const recorder = new WindowRecorder(() => now)
     recorder.record('green', 900, false, 300, '/v1/chat')
@@ -149,7 +149,7 @@ describe('time to first byte and routes', () => {
   })
 
   it('ErrorWindow gives ttfb percentiles over the requests that had a first byte, directly or merged', async () => {
-    const { WindowRecorder } = await import('../../src/control/error-window.js')
+    const { WindowRecorder } = await import('../../src/outcomes/window-delta.js')
     const now = 50_000
     const direct = new ErrorWindow(10_000, () => now)
     const merged = new ErrorWindow(10_000, () => now)

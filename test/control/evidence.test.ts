@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Evidence } from '../../src/control/evidence.js'
+import { Evidence } from '../../src/control/analysis/evidence.js'
 import { DEFAULT_ANALYSIS } from '../../bench/judge/simulate.js'
 
 function setup(overrides: Partial<typeof DEFAULT_ANALYSIS> = {}) {

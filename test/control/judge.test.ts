@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { TestReading } from '../../src/control/evidence.js'
-import { decideRevert, decideStep, describe as explain, readCeiling } from '../../src/control/judge.js'
+import type { TestReading } from '../../src/control/analysis/evidence.js'
+import { decideRevert, decideStep, describe as explain, readCeiling } from '../../src/control/analysis/judge.js'
 
 const reading = (over: Partial<TestReading> = {}): TestReading => ({
   test: 'errors',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { OTHER_ROUTE, RouteGroups } from '../../src/control/route-groups.js'
+import { OTHER_ROUTE, RouteGroups } from '../../src/outcomes/route-groups.js'
 
 const groups = (settings: { depth?: number; max?: number; prefixes?: string[] } = {}) =>
   new RouteGroups({ depth: settings.depth ?? 1, max: settings.max ?? 100, prefixes: settings.prefixes ?? [] })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { batchLogRatios, ceilingLogE, logFactorial, RateRatioTest } from '../../src/control/sequential.js'
+import { batchLogRatios, ceilingLogE, logFactorial, RateRatioTest } from '../../src/control/analysis/sequential.js'
 import { rng } from '../../bench/judge/simulate.js'
 
 /** ln C(n, k) the slow way. */

@@ -2,10 +2,10 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FileStateStore } from '../../src/control/file-store.js'
+import { FileStateStore } from '../../src/state/file-store.js'
 import { GenerationConflictError } from '../../src/control/errors.js'
-import { SplitController } from '../../src/control/split-controller.js'
-import type { PersistedState, StateStore } from '../../src/control/types.js'
+import { SplitController } from '../../src/control/release/split-controller.js'
+import type { PersistedState, StateStore } from '../../src/state/types.js'
 import { memoryLogger } from '../helpers/logs.js'
 
 async function fileStore(): Promise<FileStateStore> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { mergeHealth } from '../../src/data-plane.js'
+import { mergeHealth } from '../../src/dataplane/plane.js'
 import type { TargetHealth } from '../../src/proxy/types.js'
 
 const A = 'http://127.0.0.1:3001'

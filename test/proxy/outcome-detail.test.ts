@@ -1,6 +1,6 @@
 import http from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
-import { countsAsError } from '../../src/control/error-window.js'
+import { countsAsError } from '../../src/outcomes/window-delta.js'
 import { admin, startTestApp, testConfig } from '../helpers/app.js'
 import { fetchPartial, Resources, send, startProxy, type Outcome } from '../helpers/upstream-proxy-harness.js'
 import { closedPort, startUpstream, type Upstream, type UpstreamHandler } from '../helpers/upstream-server.js'

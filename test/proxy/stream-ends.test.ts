@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { fetch } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
-import { countsAsError } from '../../src/control/error-window.js'
+import { countsAsError } from '../../src/outcomes/window-delta.js'
 import { admin, startTestApp, testConfig } from '../helpers/app.js'
 import { parseResponses, rawConnect, type RawConnection } from '../helpers/raw-http.js'
 import { Resources, startProxy, type TestProxy } from '../helpers/upstream-proxy-harness.js'

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
-import { COLORS, type Color } from '../routing/types.js'
-import type { WindowDelta } from './error-window.js'
-import type { RedisLink } from './redis-link.js'
+import { COLORS, type Color } from '../../routing/types.js'
+import type { WindowDelta } from '../../outcomes/window-delta.js'
+import type { RedisLink } from './link.js'
 
 /** Seconds still re-read on every exchange: replicas send their counts up to ~0.3 s late. */
 const SETTLE_SECONDS = 3

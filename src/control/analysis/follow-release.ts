@@ -1,6 +1,6 @@
 import type { Evidence } from './evidence.js'
 import { describe } from './judge.js'
-import type { SplitController } from './split-controller.js'
+import type { SplitController } from '../release/split-controller.js'
 
 /**
  * Keeps the release's evidence in step with the split, here or on another replica (every

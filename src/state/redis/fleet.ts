@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
-import type { RedisSettings } from '../config/schema.js'
-import type { WindowDelta } from './error-window.js'
-import { FleetCounters } from './fleet-counters.js'
-import { LeaderLease } from './leader-lease.js'
-import { RedisLink } from './redis-link.js'
-import { RedisStateStore } from './redis-store.js'
-import type { StoreStatus } from './types.js'
+import type { RedisSettings } from '../../config/schema.js'
+import type { WindowDelta } from '../../outcomes/window-delta.js'
+import { FleetCounters } from './counters.js'
+import { LeaderLease } from './lease.js'
+import { RedisLink } from './link.js'
+import { RedisStateStore } from './store.js'
+import type { StoreStatus } from '../types.js'
 
 /** How often a replica sends its window counts to Redis and reads the fleet's back. */
 const EXCHANGE_EVERY_MS = 200

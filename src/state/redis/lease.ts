@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { RedisLink } from './redis-link.js'
+import type { RedisLink } from './link.js'
 
 /** Takes the lease when free, renews it when ours; 1 when this replica holds it after the call. */
 const ACQUIRE = `

@@ -2,9 +2,9 @@ import { mkdtemp, readdir, readFile, writeFile, chmod } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { FileStateStore } from '../../src/control/file-store.js'
-import { StateFileError } from '../../src/control/errors.js'
-import type { PersistedState } from '../../src/control/types.js'
+import { FileStateStore } from '../../src/state/file-store.js'
+import { StateFileError } from '../../src/state/errors.js'
+import type { PersistedState } from '../../src/state/types.js'
 
 const state: PersistedState = {
   split: { greenBuckets: 1234, generation: 7, reverted: { at: '2026-01-01T00:00:00.000Z', reason: 'r', errorRate: 0.5, requests: 40 } },

@@ -1,10 +1,10 @@
-import type { Config } from '../config/schema.js'
-import type { WindowDelta } from '../control/error-window.js'
-import type { HealthCheckSettings } from '../config/schema.js'
-import type { ConnectionCounts } from '../proxy/proxy-state.js'
-import type { Certificate } from '../proxy/tls.js'
-import type { ProxyTimeouts, TargetHealth } from '../proxy/types.js'
-import type { Color } from '../routing/types.js'
+import type { Config } from '../../config/schema.js'
+import type { WindowDelta } from '../../outcomes/window-delta.js'
+import type { HealthCheckSettings } from '../../config/schema.js'
+import type { ConnectionCounts } from '../../proxy/proxy-state.js'
+import type { Certificate } from '../../proxy/tls.js'
+import type { ProxyTimeouts, TargetHealth } from '../../proxy/types.js'
+import type { Color } from '../../routing/types.js'
 
 /** Primary -> worker. */
 export type ToWorker =

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import type { RedisSettings } from '../config/schema.js'
-import { redactUrl } from '../config/load.js'
-import { StateUnavailableError } from './errors.js'
+import type { RedisSettings } from '../../config/schema.js'
+import { redactUrl } from '../../config/load.js'
+import { StateUnavailableError } from '../errors.js'
 
 /** A command that gets no answer in this long counts as Redis being unreachable. */
 const COMMAND_TIMEOUT_MS = 1_000

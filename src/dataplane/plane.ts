@@ -1,12 +1,12 @@
 import type { Logger } from 'pino'
-import type { Config, HealthCheckSettings } from './config/schema.js'
-import { createProxyServer, type ProxyServer } from './proxy/proxy-server.js'
-import { readCaFile, type Certificate } from './proxy/tls.js'
-import type { ConnectionCounts } from './proxy/proxy-state.js'
-import type { ActiveHealth, OutcomeSink, ProxyTimeouts, TargetHealth } from './proxy/types.js'
-import { PreviewSigner } from './routing/preview.js'
-import { Router } from './routing/router.js'
-import type { Color, RoutingTable, TableSource } from './routing/types.js'
+import type { Config, HealthCheckSettings } from '../config/schema.js'
+import { createProxyServer, type ProxyServer } from '../proxy/proxy-server.js'
+import { readCaFile, type Certificate } from '../proxy/tls.js'
+import type { ConnectionCounts } from '../proxy/proxy-state.js'
+import type { ActiveHealth, OutcomeSink, ProxyTimeouts, TargetHealth } from '../proxy/types.js'
+import { PreviewSigner } from '../routing/preview.js'
+import { Router } from '../routing/router.js'
+import type { Color, RoutingTable, TableSource } from '../routing/types.js'
 
 /** One proxy process as /v1/status lists it. */
 export interface WorkerInfo {

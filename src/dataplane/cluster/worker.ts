@@ -1,10 +1,10 @@
-import { countsAsError, WindowRecorder } from '../control/error-window.js'
-import { RouteGroups } from '../control/route-groups.js'
-import { buildProxy } from '../data-plane.js'
-import { createLogger } from '../logger.js'
-import { Metrics } from '../metrics/metrics.js'
-import type { ErrorKind, OutcomeSink } from '../proxy/types.js'
-import { makeTable, type Color, type RoutingTable } from '../routing/types.js'
+import { countsAsError, WindowRecorder } from '../../outcomes/window-delta.js'
+import { RouteGroups } from '../../outcomes/route-groups.js'
+import { buildProxy } from '../plane.js'
+import { createLogger } from '../../logger.js'
+import { Metrics } from '../../metrics/metrics.js'
+import type { ErrorKind, OutcomeSink } from '../../proxy/types.js'
+import { makeTable, type Color, type RoutingTable } from '../../routing/types.js'
 import { WINDOW_REPORT_MS, WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
 
 function send(message: FromWorker): Promise<void> {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { StateUnavailableError, WriteConflictError } from './errors.js'
-import type { RedisLink } from './redis-link.js'
-import { decodeState, encodeState } from './state-codec.js'
-import type { AuditEvent, PersistedState, StateStore, StoreStatus } from './types.js'
+import { StateUnavailableError, WriteConflictError } from '../errors.js'
+import type { RedisLink } from './link.js'
+import { decodeState, encodeState } from '../codec.js'
+import type { AuditEvent, PersistedState, StateStore, StoreStatus } from '../types.js'
 
 /** How often each replica compares its write version with Redis's: heals a missed message. */
 const RECONCILE_EVERY_MS = 500

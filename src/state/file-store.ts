@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { StateFileError } from './errors.js'
-import { decodeState, encodeState } from './state-codec.js'
+import { decodeState, encodeState } from './codec.js'
 import type { PersistedState, StateStore } from './types.js'
 
 /**

@@ -1,6 +1,6 @@
-import type { AnalysisSettings } from '../config/schema.js'
-import type { Color } from '../routing/types.js'
-import { BINS, binOf, binUpperMs, type WindowDelta } from './error-window.js'
+import type { AnalysisSettings } from '../../config/schema.js'
+import type { Color } from '../../routing/types.js'
+import { BINS, binOf, binUpperMs, type WindowDelta } from '../../outcomes/window-delta.js'
 import { RateRatioTest, type BatchSide } from './sequential.js'
 
 /** The edges of the latency bins (error-window.ts), precomputed: a value in bin b is in [LOWER[b], UPPER[b]). */

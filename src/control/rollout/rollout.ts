@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import type { AnalysisSettings, RolloutSettings } from '../config/schema.js'
-import type { ErrorWindow } from './error-window.js'
-import { ControlErrors, GenerationConflictError, RolloutError, WriteConflictError } from './errors.js'
-import type { Evidence } from './evidence.js'
-import { decideStep, readCeiling } from './judge.js'
-import type { ChangeOrigin, SplitController } from './split-controller.js'
-import { durationField, effectiveAnalysis, planAnalysis, planSteps, type RolloutPlan } from './rollout-plan.js'
-import type { AuditEvent, RolloutState } from './types.js'
+import type { AnalysisSettings, RolloutSettings } from '../../config/schema.js'
+import type { ErrorWindow } from '../analysis/error-window.js'
+import { ControlErrors, GenerationConflictError, RolloutError } from '../errors.js'
+import { WriteConflictError } from '../../state/errors.js'
+import type { Evidence } from '../analysis/evidence.js'
+import { decideStep, readCeiling } from '../analysis/judge.js'
+import type { ChangeOrigin, SplitController } from '../release/split-controller.js'
+import { durationField, effectiveAnalysis, planAnalysis, planSteps, type RolloutPlan } from './plan.js'
+import type { AuditEvent, RolloutState } from '../../state/types.js'
 
 /** How often the controller looks at the clock; checks run every `rollout.analysis.interval`. */
 const TICK_MS = 50

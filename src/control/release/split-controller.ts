@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
-import { makeTable, type RoutingTable, type TableSource } from '../routing/types.js'
-import { ControlErrors, GenerationConflictError, RolloutError, StateUnavailableError, WriteConflictError } from './errors.js'
-import type { Color } from '../routing/types.js'
+import { makeTable, type RoutingTable, type TableSource } from '../../routing/types.js'
+import { ControlErrors, GenerationConflictError, RolloutError } from '../errors.js'
+import { StateUnavailableError, WriteConflictError } from '../../state/errors.js'
+import type { Color } from '../../routing/types.js'
 import type {
   AuditEvent,
   EventType,
@@ -14,7 +15,7 @@ import type {
   StateStore,
   TargetOverride,
   TargetOverrides,
-} from './types.js'
+} from '../../state/types.js'
 
 /** An operator's (or a script's) change of the split. */
 export interface SplitChange {

@@ -1,7 +1,7 @@
-import { parseDuration } from '../config/duration.js'
-import type { AnalysisSettings, RolloutSettings } from '../config/schema.js'
-import { ControlErrors, RolloutError } from './errors.js'
-import type { AnalysisOverrides, RolloutStep } from './types.js'
+import { parseDuration } from '../../config/duration.js'
+import type { AnalysisSettings, RolloutSettings } from '../../config/schema.js'
+import { ControlErrors, RolloutError } from '../errors.js'
+import type { AnalysisOverrides, RolloutStep } from '../../state/types.js'
 
 /** POST /v1/rollout: explicit steps, or a step weight plan (defaults from the `rollout` config). */
 export interface RolloutPlan {

@@ -1,0 +1,56 @@
+/** Error codes of the state stores; keys equal their codes. */
+export const StateErrors = Object.freeze({
+  SY_ERR_STATE_FILE: 'SY_ERR_STATE_FILE',
+  SY_ERR_WRITE_CONFLICT: 'SY_ERR_WRITE_CONFLICT',
+  SY_ERR_STATE_UNAVAILABLE: 'SY_ERR_STATE_UNAVAILABLE',
+} as const)
+
+/** The state file exists but cannot be read or trusted; start-up must stop. */
+export class StateFileError extends Error {
+  override readonly name = 'StateFileError'
+  readonly code = StateErrors.SY_ERR_STATE_FILE
+  constructor(
+    readonly file: string,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `state file ${file} ${problem}; fix it, or move it aside to start from the config's split (the audit log in it would be lost)`,
+      options,
+    )
+  }
+}
+
+/**
+ * Another replica wrote the shared state between this replica's read and its write (the
+ * compare-and-set on the write version failed). Nothing was written; the admin API answers 409.
+ */
+export class WriteConflictError extends Error {
+  override readonly name = 'WriteConflictError'
+  readonly code = StateErrors.SY_ERR_WRITE_CONFLICT
+  readonly statusCode = 409
+  constructor(readonly generation: number) {
+    super(
+      `the split was changed through another replica while this write was in flight (it is now at generation ${generation}); ` +
+        'nothing was written: read it again and retry',
+    )
+  }
+}
+
+/**
+ * The shared state store (Redis) cannot be reached. The replica keeps routing with its last
+ * split; changes are refused with 503 so that no admin is told a change succeeded that the
+ * fleet does not hold.
+ */
+export class StateUnavailableError extends Error {
+  override readonly name = 'StateUnavailableError'
+  readonly code = StateErrors.SY_ERR_STATE_UNAVAILABLE
+  readonly statusCode = 503
+  constructor(detail: string, options?: ErrorOptions) {
+    super(
+      `the shared state store is unavailable (${detail}); this replica keeps routing with its last known split ` +
+        'but cannot change it until the store answers; retry later',
+      options,
+    )
+  }
+}
