@@ -1,5 +1,6 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import switchyard from './eslint-rules/index.js'
 
 export default tseslint.config(
   { ignores: ['dist/', 'coverage/', 'node_modules/', 'bench/results/'] },
@@ -13,6 +14,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       // fastify handlers and interface methods are async by contract even when they do not await.
       '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // The layers of src/ (the table is eslint-rules/layers.js) and files of one concept each.
+    files: ['src/**/*.ts'],
+    plugins: { switchyard },
+    rules: {
+      'switchyard/layers': ['error', { root: `${import.meta.dirname}/src` }],
+      'switchyard/file-length': ['error', { max: 300 }],
     },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },

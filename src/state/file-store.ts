@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { StateFileError } from './errors.js'
@@ -9,12 +10,11 @@ import type { PersistedState, StateStore } from './types.js'
  * rename it over the old one, fsync the directory. A crash leaves the old or the new file.
  */
 export class FileStateStore implements StateStore {
+  readonly kind = 'file'
   readonly #file: string
-  readonly #temp: string
 
   constructor(file: string) {
     this.#file = file
-    this.#temp = `${file}.${process.pid}.tmp`
   }
 
   get file(): string {
@@ -45,12 +45,13 @@ export class FileStateStore implements StateStore {
   /**
    * A process killed between writing its temp file and the rename leaves that file behind,
    * named for its pid; at start-up they are only litter (the state file is the old or the new
-   * one), so they go. The state file is one process's, so no other writer can own them.
+   * one), so they go. The state file is one process's, so no other process can own them; temps
+   * named for this process's pid stay, since another store in this process (two apps on one
+   * state path, as tests run them) may be between its write and its rename.
    */
   async #removeStaleTemps(): Promise<void> {
     const dir = dirname(this.#file)
     const pattern = tempPattern(this.#file)
-    const own = basename(this.#temp)
     let names: string[]
     try {
       names = await readdir(dir)
@@ -58,7 +59,8 @@ export class FileStateStore implements StateStore {
       return
     }
     for (const name of names) {
-      if (name !== own && pattern.test(name)) await unlink(join(dir, name)).catch(() => undefined)
+      const pid = pattern.exec(name)?.[1]
+      if (pid !== undefined && pid !== String(process.pid)) await unlink(join(dir, name)).catch(() => undefined)
     }
   }
 
@@ -66,26 +68,33 @@ export class FileStateStore implements StateStore {
     const body = JSON.stringify(encodeState(state, true))
     const dir = dirname(this.#file)
     await mkdir(dir, { recursive: true })
-    const handle = await open(this.#temp, 'w', 0o600)
+    // Unique per write: two stores on one path in one process must not share a temp file,
+    // or one's rename finds the other's already gone (ENOENT).
+    const temp = `${this.#file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+    const handle = await open(temp, 'w', 0o600)
     try {
-      await handle.writeFile(`${body}\n`, 'utf8')
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    try {
-      await rename(this.#temp, this.#file)
+      try {
+        await handle.writeFile(`${body}\n`, 'utf8')
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await rename(temp, this.#file)
     } catch (err) {
-      await unlink(this.#temp).catch(() => undefined)
+      // A failed write (a full disk) must not leave its uniquely named temp file behind.
+      await unlink(temp).catch(() => undefined)
       throw err
     }
     await syncDir(dir)
   }
 }
 
-/** Matches the temp files of `file`'s writers: `state.json.<pid>.tmp`. */
+/**
+ * Matches the temp files of `file`'s writers, capturing the writer's pid: today's
+ * `state.json.<pid>.<hex>.tmp` and the older `state.json.<pid>.tmp`.
+ */
 function tempPattern(file: string): RegExp {
-  return new RegExp(`^${basename(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+\\.tmp$`)
+  return new RegExp(`^${basename(file).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)(?:\\.[0-9a-f]+)?\\.tmp$`)
 }
 
 /** Makes the rename itself durable; some filesystems refuse to open a directory, which is fine. */

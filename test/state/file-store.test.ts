@@ -69,4 +69,30 @@ describe('FileStateStore temp files', () => {
     expect(await new FileStateStore(file).load()).toEqual(state)
     expect((await readdir(dir)).sort()).toEqual(['other.json.4242.tmp', 'state.json', 'state.json.bak'])
   })
+
+  it('removes leftover temps of both shapes (state.json.<pid>.tmp and state.json.<pid>.<hex>.tmp), but not this process\'s', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'state.json')
+    await new FileStateStore(file).save(state)
+    await writeFile(join(dir, 'state.json.4242.tmp'), 'old shape')
+    await writeFile(join(dir, 'state.json.4242.0a1b2c3d4e5f.tmp'), 'new shape')
+    // Another store of this process may be between its write and its rename: its temp stays.
+    const inFlight = `state.json.${process.pid}.ffffffffffff.tmp`
+    await writeFile(join(dir, inFlight), 'in flight')
+    expect(await new FileStateStore(file).load()).toEqual(state)
+    expect((await readdir(dir)).sort()).toEqual([inFlight, 'state.json'].sort())
+  })
+
+  // Regression: two app instances in one process on one state path shared `state.json.<pid>.tmp`,
+  // and one's rename failed with ENOENT because the other had already renamed it away.
+  it('lets two stores of one process save the same path at once', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'state.json')
+    const stores = [new FileStateStore(file), new FileStateStore(file)]
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(stores.flatMap((store) => [store.save(state), store.save(state), store.load()]))
+    }
+    expect(await readdir(dir)).toEqual(['state.json'])
+    expect(await new FileStateStore(file).load()).toEqual(state)
+  })
 })
