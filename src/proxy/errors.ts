@@ -1,9 +1,12 @@
+import { ERRORS as CATALOG } from '../errors.js'
 import type { ErrorKind } from './types.js'
+
+type ProxyStatus = 400 | 405 | 408 | 413 | 431 | 499 | 502 | 503 | 504
 
 /** One entry of the error catalog: what the client gets and how the outcome is counted. */
 export interface ErrorSpec<C extends string = string> {
   readonly code: C
-  readonly statusCode: 400 | 405 | 408 | 413 | 431 | 499 | 502 | 503 | 504
+  readonly statusCode: ProxyStatus
   /** The reason phrase, as Fastify puts it in `error`. */
   readonly error: string
   /** How the outcome is counted; undefined when nobody upstream failed. */
@@ -11,115 +14,99 @@ export interface ErrorSpec<C extends string = string> {
   readonly message: string
 }
 
-// Keys must equal their codes; `defineCatalog` checks it at compile time.
-function defineCatalog<T extends { readonly [K in keyof T]: ErrorSpec<K & string> }>(catalog: T): Readonly<T> {
-  for (const spec of Object.values<ErrorSpec>(catalog)) Object.freeze(spec)
-  return Object.freeze(catalog)
+/** What the data path adds to an entry of the program's catalog (src/errors.ts). */
+type DataPathSpec = Omit<ErrorSpec, 'code' | 'statusCode'>
+
+type Catalog = typeof CATALOG
+
+/** The specs a data path entry may have: none for a code the catalog lacks or gives no data path status. */
+type SpecsOf<T> = { readonly [K in keyof T]: K extends keyof Catalog ? (Catalog[K]['status'] extends ProxyStatus ? DataPathSpec : never) : never }
+
+/** The specs completed with their code and the catalog's status. */
+type DataPathCatalog<T> = { readonly [K in keyof T & keyof Catalog]: ErrorSpec<K> & { readonly statusCode: Catalog[K]['status'] } }
+
+// Keys must be codes of the program's catalog; the code and status are filled in from it.
+function defineCatalog<T extends SpecsOf<T>>(specs: T): DataPathCatalog<T> {
+  const entries = Object.entries<DataPathSpec>(specs).map(([code, spec]) => {
+    const { status } = CATALOG[code as keyof Catalog]
+    return [code, Object.freeze({ code, statusCode: status, ...spec })]
+  })
+  return Object.freeze(Object.fromEntries(entries)) as DataPathCatalog<T>
 }
 
 /** Every error the data path answers with, keyed by its code. */
 export const ERRORS = defineCatalog({
   SY_ERR_UPSTREAM_CONNECT: {
-    code: 'SY_ERR_UPSTREAM_CONNECT',
-    statusCode: 502,
     error: 'Bad Gateway',
     kind: 'connect',
     message: 'The upstream could not be reached',
   },
   SY_ERR_NO_TARGETS: {
-    code: 'SY_ERR_NO_TARGETS',
-    statusCode: 502,
     error: 'Bad Gateway',
     kind: 'connect',
     message: 'No upstream targets are configured for this colour',
   },
   SY_ERR_UPSTREAM_TIMEOUT: {
-    code: 'SY_ERR_UPSTREAM_TIMEOUT',
-    statusCode: 504,
     error: 'Gateway Timeout',
     kind: 'timeout',
     message: 'The upstream sent no response headers in time',
   },
   SY_ERR_UPSTREAM_IDLE: {
-    code: 'SY_ERR_UPSTREAM_IDLE',
-    statusCode: 504,
     error: 'Gateway Timeout',
     kind: 'idle',
     message: 'The upstream went silent inside the response body for too long',
   },
   SY_ERR_UPSTREAM_RESET: {
-    code: 'SY_ERR_UPSTREAM_RESET',
-    statusCode: 502,
     error: 'Bad Gateway',
     kind: 'reset',
     message: 'The upstream closed the connection before the response was complete',
   },
   SY_ERR_UPSTREAM_PROTOCOL: {
-    code: 'SY_ERR_UPSTREAM_PROTOCOL',
-    statusCode: 502,
     error: 'Bad Gateway',
     kind: 'protocol',
     message: 'The upstream sent an invalid HTTP response',
   },
   SY_ERR_CLIENT_CLOSED: {
-    code: 'SY_ERR_CLIENT_CLOSED',
-    statusCode: 499,
     error: 'Client Closed Request',
     kind: 'client',
     message: 'The client went away before the response was complete',
   },
   SY_ERR_BAD_REQUEST: {
-    code: 'SY_ERR_BAD_REQUEST',
-    statusCode: 400,
     error: 'Bad Request',
     kind: undefined,
     message: 'The request cannot be forwarded upstream',
   },
   SY_ERR_MALFORMED_REQUEST: {
-    code: 'SY_ERR_MALFORMED_REQUEST',
-    statusCode: 400,
     error: 'Bad Request',
     kind: undefined,
     message: 'The request is not valid HTTP/1.1',
   },
   SY_ERR_METHOD_NOT_ALLOWED: {
-    code: 'SY_ERR_METHOD_NOT_ALLOWED',
-    statusCode: 405,
     error: 'Method Not Allowed',
     kind: undefined,
     message: 'CONNECT is not supported: switchyard is a reverse proxy, not a forward proxy',
   },
   SY_ERR_REQUEST_TIMEOUT: {
-    code: 'SY_ERR_REQUEST_TIMEOUT',
-    statusCode: 408,
     error: 'Request Timeout',
     kind: undefined,
     message: 'The request headers did not arrive in time',
   },
   SY_ERR_BODY_TIMEOUT: {
-    code: 'SY_ERR_BODY_TIMEOUT',
-    statusCode: 408,
     error: 'Request Timeout',
     kind: undefined,
     message: 'The request body stalled for longer than timeouts.body',
   },
   SY_ERR_BODY_TOO_LARGE: {
-    code: 'SY_ERR_BODY_TOO_LARGE',
-    statusCode: 413,
     error: 'Payload Too Large',
     kind: undefined,
     message: 'The request body is larger than limits.maxBodySize',
   },
   SY_ERR_HEADERS_TOO_LARGE: {
-    code: 'SY_ERR_HEADERS_TOO_LARGE',
-    statusCode: 431,
     error: 'Request Header Fields Too Large',
     kind: undefined,
     message: 'The request headers are larger than limits.maxHeaderSize',
   },
   SY_ERR_UPSTREAM_BUSY: {
-    code: 'SY_ERR_UPSTREAM_BUSY',
-    statusCode: 503,
     error: 'Service Unavailable',
     kind: 'busy',
     message: 'The upstream has too many requests waiting for a connection; retry shortly',

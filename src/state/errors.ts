@@ -1,9 +1,7 @@
-/** Error codes of the state stores; keys equal their codes. */
-export const StateErrors = Object.freeze({
-  SY_ERR_STATE_FILE: 'SY_ERR_STATE_FILE',
-  SY_ERR_WRITE_CONFLICT: 'SY_ERR_WRITE_CONFLICT',
-  SY_ERR_STATE_UNAVAILABLE: 'SY_ERR_STATE_UNAVAILABLE',
-} as const)
+import { ERRORS, errorCodes } from '../errors.js'
+
+/** Error codes of the state stores, from the program's catalog; keys equal their codes. */
+export const StateErrors = errorCodes('SY_ERR_STATE_FILE', 'SY_ERR_WRITE_CONFLICT', 'SY_ERR_STATE_UNAVAILABLE')
 
 /** The state file exists but cannot be read or trusted; start-up must stop. */
 export class StateFileError extends Error {
@@ -28,7 +26,7 @@ export class StateFileError extends Error {
 export class WriteConflictError extends Error {
   override readonly name = 'WriteConflictError'
   readonly code = StateErrors.SY_ERR_WRITE_CONFLICT
-  readonly statusCode = 409
+  readonly statusCode = ERRORS.SY_ERR_WRITE_CONFLICT.status
   constructor(readonly generation: number) {
     super(
       `the split was changed through another replica while this write was in flight (it is now at generation ${generation}); ` +
@@ -45,7 +43,7 @@ export class WriteConflictError extends Error {
 export class StateUnavailableError extends Error {
   override readonly name = 'StateUnavailableError'
   readonly code = StateErrors.SY_ERR_STATE_UNAVAILABLE
-  readonly statusCode = 503
+  readonly statusCode = ERRORS.SY_ERR_STATE_UNAVAILABLE.status
   constructor(detail: string, options?: ErrorOptions) {
     super(
       `the shared state store is unavailable (${detail}); this replica keeps routing with its last known split ` +
