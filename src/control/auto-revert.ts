@@ -3,7 +3,7 @@ import type { AnalysisSettings } from '../config/schema.js'
 import type { ErrorWindow } from './analysis/error-window.js'
 import type { Evidence } from './analysis/evidence.js'
 import { decideRevert, readCeiling } from './analysis/judge.js'
-import type { SplitController } from './release/split-controller.js'
+import type { Release } from './release/release.js'
 
 /** The `autoRevert` config section, durations in ms. */
 export interface AutoRevertSettings {
@@ -28,7 +28,7 @@ const SHARED_QUIET_MS = 10_000
  * request path; checking often costs nothing in false reverts (the tests are anytime-valid).
  */
 export class AutoRevert {
-  readonly #controller: SplitController
+  readonly #release: Release
   readonly #evidence: () => Evidence
   readonly #window: () => ErrorWindow
   readonly #analysis: () => AnalysisSettings
@@ -44,7 +44,7 @@ export class AutoRevert {
   #sharedSeenAt = 0
 
   constructor(options: {
-    controller: SplitController
+    release: Release
     evidence: () => Evidence
     window: () => ErrorWindow
     settings: AutoRevertSettings
@@ -55,7 +55,7 @@ export class AutoRevert {
     /** In a fleet, only the lease holder reports a shared degradation (one event, not one per replica). */
     leads?: () => boolean
   }) {
-    this.#controller = options.controller
+    this.#release = options.release
     this.#evidence = options.evidence
     this.#window = options.window
     this.#settings = options.settings
@@ -86,7 +86,7 @@ export class AutoRevert {
     evidence.update()
     // A check still at work (a revert being written, a degradation being reported) is left alone.
     if (this.#busy) return false
-    if (!s.enabled || this.#controller.state().greenBuckets === 0) {
+    if (!s.enabled || this.#release.state().greenBuckets === 0) {
       this.#shared = false
       return false
     }
@@ -109,7 +109,7 @@ export class AutoRevert {
       const failing = decision.failing[0]
       const errorRate = failing === undefined ? ceiling.green.rate : failing.green.rate
       const requests = failing === undefined ? ceiling.green.requests : failing.green.requests
-      const reverted = await this.#controller.revert({ reason: decision.reason, errorRate, requests })
+      const reverted = await this.#release.revert({ reason: decision.reason, errorRate, requests })
       // The errors that caused this revert must not trip the next split.
       if (reverted) {
         window.reset('green')

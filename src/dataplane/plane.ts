@@ -1,12 +1,8 @@
-import type { Logger } from 'pino'
 import type { Config, HealthCheckSettings } from '../config/schema.js'
-import { createProxyServer, type ProxyServer } from '../proxy/proxy-server.js'
-import { readCaFile, type Certificate } from '../proxy/tls.js'
+import type { Certificate } from '../proxy/tls.js'
 import type { ConnectionCounts } from '../proxy/proxy-state.js'
-import type { ActiveHealth, OutcomeSink, ProxyTimeouts, TargetHealth } from '../proxy/types.js'
-import { PreviewSigner } from '../routing/preview.js'
-import { Router } from '../routing/router.js'
-import type { Color, RoutingTable, TableSource } from '../routing/types.js'
+import type { ActiveHealth, ProxyTimeouts, TargetHealth } from '../proxy/types.js'
+import type { Color, RoutingTable } from '../routing/types.js'
 
 /** One proxy process as /v1/status lists it. */
 export interface WorkerInfo {
@@ -26,7 +22,10 @@ export interface DataPlane {
   setTimeouts(timeouts: ProxyTimeouts): void
   /** New health-check and outlier settings (config reload). */
   setHealth(healthCheck: HealthCheckSettings, outlier: Config['outlierDetection']): void
-  /** Resolves once every proxy process routes with `table` (at once for a local proxy). */
+  /**
+   * Every proxy process routes with `table` from now on: pushed, never pulled, the same way
+   * for one process and for N workers. Resolves once each of them has it.
+   */
   publish(table: RoutingTable): Promise<void>
   health(): Promise<Record<Color, TargetHealth[]>>
   inFlight(): Promise<Record<Color, number>>
@@ -42,48 +41,6 @@ export interface DataPlane {
   remoteMetrics(): Promise<object[]>
   workers(): Promise<WorkerInfo[]>
   close(deadlineMs: number): Promise<void>
-}
-
-/** Builds one process's proxy from the config: the sticky policy, the targets and the timeouts. */
-export function buildProxy(
-  config: Config,
-  targets: Record<Color, readonly string[]>,
-  tables: TableSource,
-  sink: OutcomeSink,
-  logger: Logger,
-  /** proxy.tls, read and checked (the primary reads them for its workers); null: plain HTTP. */
-  certificates: readonly Certificate[] | null = null,
-): ProxyServer {
-  const router = new Router({
-    keys: config.sticky.keys,
-    cookie: config.sticky.cookie,
-    cookieMaxAgeSeconds: Math.round(config.sticky.cookieMaxAge / 1000),
-    cookieSameSite: config.sticky.cookieSameSite,
-    cookieSecure: config.sticky.cookieSecure,
-    overrideHeader: config.override.header,
-    preview: new PreviewSigner(config.override.previewSecret),
-    previewCookie: config.override.previewCookie,
-  })
-  return createProxyServer({
-    tables,
-    router,
-    sink,
-    upstreams: targets,
-    timeouts: config.timeouts,
-    logger,
-    accessLog: config.log.access,
-    healthCheck: config.healthCheck,
-    outlier: config.outlierDetection,
-    limits: config.limits,
-    tls: certificates,
-    redirectHttp: config.proxy.redirectHttp,
-    trustedProxies: config.proxy.trustedProxies,
-    upstreamTls: {
-      rejectUnauthorized: !config.upstreams.tls.insecureSkipVerify,
-      ca: config.upstreams.tls.ca === null ? undefined : readCaFile('upstreams.tls.ca', config.upstreams.tls.ca),
-      servername: config.upstreams.tls.servername ?? undefined,
-    },
-  })
 }
 
 /** Active verdicts from the least to the most alarming, for mergeHealth. */
@@ -119,23 +76,4 @@ export function mergeHealth(reports: readonly Record<Color, readonly TargetHealt
     return [...byUrl.values()]
   }
   return { blue: merge('blue'), green: merge('green') }
-}
-
-/** The data plane of a single-process switchyard: the proxy in this process. */
-export function localDataPlane(proxy: ProxyServer, served: () => number): DataPlane {
-  return {
-    setTargets: (color, targets) => proxy.setTargets(color, targets),
-    setTimeouts: (timeouts) => proxy.setTimeouts(timeouts),
-    setHealth: (healthCheck, outlier) => proxy.setHealth(healthCheck, outlier),
-    publish: async () => undefined,
-    health: async () => proxy.health(),
-    inFlight: async () => proxy.inFlight(),
-    connections: async () => proxy.connections(),
-    drainColor: (color, deadlineMs) => proxy.drainColor(color, deadlineMs),
-    cancelDrain: (color) => proxy.cancelDrain(color),
-    remoteMetrics: async () => [],
-    workers: async () => [{ id: 0, pid: process.pid, requests: served(), inFlight: proxy.inFlight() }],
-    setCertificates: (certificates) => proxy.setCertificates(certificates),
-    close: (deadlineMs) => proxy.close(deadlineMs),
-  }
 }

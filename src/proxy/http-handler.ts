@@ -1,3 +1,8 @@
+/*
+ * Over 300 lines because one proxied exchange is one state machine: request body, upstream
+ * head, response body, trailers and every way each can fail must settle exactly once, and
+ * that is easiest to check when the transitions sit together.
+ */
 import { ServerResponse, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Dispatcher } from 'undici'

@@ -1,3 +1,9 @@
+/*
+ * Over 300 lines because it owns the listening sockets' whole life: HTTP and HTTPS servers,
+ * the redirect port, connection tracking, per-colour drains and the orderly close all act on
+ * the same connection sets. The request path itself lives in request-handler.ts and
+ * http-handler.ts.
+ */
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'

@@ -138,6 +138,8 @@ export interface StoreStatus {
  * shared store (Redis) implements the same interface plus `refresh` and `watch`.
  */
 export interface StateStore {
+  /** `file`: this process alone writes it. `shared`: other replicas write it too (refresh, restore and watch are there). */
+  readonly kind: 'file' | 'shared'
   /** The stored state, or null when nothing was stored yet. Throws when it cannot be trusted. */
   load(): Promise<PersistedState | null>
   /**

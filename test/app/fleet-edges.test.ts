@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { FleetCounters } from '../../src/state/redis/counters.js'
 import { RedisLink } from '../../src/state/redis/link.js'
 import { RedisStateStore } from '../../src/state/redis/store.js'
-import { SplitController } from '../../src/control/release/split-controller.js'
+import { Release } from '../../src/control/release/release.js'
 import { admin, startTestApp, testConfig } from '../helpers/app.js'
 import { startColorUpstream } from '../helpers/color-upstream.js'
 import { memoryLogger } from '../helpers/logs.js'
@@ -35,10 +35,10 @@ async function link(url = SHARED_REDIS_URL): Promise<RedisLink> {
   return l
 }
 
-async function controller(keyPrefix: string, seed = 0): Promise<{ c: SplitController; store: RedisStateStore }> {
+async function controller(keyPrefix: string, seed = 0): Promise<{ c: Release; store: RedisStateStore }> {
   const store = new RedisStateStore(await link(), { keyPrefix, logger: memoryLogger().logger })
   closers.push(() => store.close())
-  const c = new SplitController(store, { logger: memoryLogger().logger })
+  const c = new Release(store, { logger: memoryLogger().logger })
   await c.init(seed)
   return { c, store }
 }
@@ -92,20 +92,20 @@ describe('fleet edges: Redis back from an older snapshot', () => {
     const p = prefix()
     const a = await controller(p, 1000)
     await a.store.close() // no periodic reconcile: we drive a's adopt explicitly (pub/sub still works)
-    await a.c.change({ greenBuckets: 2000, type: 'split', source: 'test' })
+    await a.c.setSplit({ greenBuckets: 2000, type: 'split', source: 'test' })
     const client = redisClient()
     closers.push(async () => void client.disconnect())
     const snapshot = await client.hgetall(`${p}state`)
     const snapEvents = await client.lrange(`${p}events`, 0, -1)
-    await a.c.change({ greenBuckets: 3000, type: 'split', source: 'test' })
-    await a.c.change({ greenBuckets: 4000, type: 'split', source: 'test' })
+    await a.c.setSplit({ greenBuckets: 3000, type: 'split', source: 'test' })
+    await a.c.setSplit({ greenBuckets: 4000, type: 'split', source: 'test' })
     // Redis restarts from the snapshot (same epoch, older write version).
     await client.del(`${p}events`)
     await client.hset(`${p}state`, snapshot)
     if (snapEvents.length > 0) await client.rpush(`${p}events`, ...snapEvents)
     // A replica that starts now reads the older state and an admin writes through it: acknowledged.
     const c = await controller(p, 0)
-    const acked = await c.c.change({ greenBuckets: 7000, type: 'split', source: 'admin-through-c' })
+    const { value: acked } = await c.c.setSplit({ greenBuckets: 7000, type: 'split', source: 'admin-through-c' })
     expect(acked.greenBuckets).toBe(7000)
     // a syncs (reconnect / reconcile): it sees a version below the one it saw and "restores".
     await a.c.adopt()

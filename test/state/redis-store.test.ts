@@ -5,7 +5,7 @@ import { FleetCounters } from '../../src/state/redis/counters.js'
 import { LeaderLease } from '../../src/state/redis/lease.js'
 import { RedisLink } from '../../src/state/redis/link.js'
 import { RedisStateStore } from '../../src/state/redis/store.js'
-import { SplitController } from '../../src/control/release/split-controller.js'
+import { Release } from '../../src/control/release/release.js'
 import type { PersistedState } from '../../src/state/types.js'
 import { memoryLogger } from '../helpers/logs.js'
 import { dropPrefix, redisClient, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js'
@@ -34,8 +34,8 @@ async function store(keyPrefix: string, maxEvents?: number): Promise<RedisStateS
   return s
 }
 
-async function controller(keyPrefix: string, seed = 0): Promise<SplitController> {
-  const c = new SplitController(await store(keyPrefix), { logger: memoryLogger().logger })
+async function controller(keyPrefix: string, seed = 0): Promise<Release> {
+  const c = new Release(await store(keyPrefix), { logger: memoryLogger().logger })
   await c.init(seed)
   return c
 }
@@ -84,9 +84,9 @@ describe('RedisStateStore', () => {
 
   it('keeps the audit log newest first, at most maxEvents, byte for byte', async () => {
     const p = prefix()
-    const c = new SplitController(await store(p, 3), { logger: memoryLogger().logger, maxEvents: 3 })
+    const c = new Release(await store(p, 3), { logger: memoryLogger().logger, maxEvents: 3 })
     await c.init(0)
-    for (const g of [1, 2, 3, 4, 5]) await c.change({ greenBuckets: g * 100, type: 'split', source: 'api', reason: `step ${g}` })
+    for (const g of [1, 2, 3, 4, 5]) await c.setSplit({ greenBuckets: g * 100, type: 'split', source: 'api', reason: `step ${g}` })
     const loaded = await (await store(p, 3)).load()
     expect(loaded?.events.map((e) => e.reason)).toEqual(['step 5', 'step 4', 'step 3'])
     expect(JSON.stringify(loaded?.events)).toBe(JSON.stringify(c.events()))
@@ -116,11 +116,11 @@ describe('RedisStateStore', () => {
   })
 })
 
-describe('SplitController on Redis', () => {
+describe('Release on Redis', () => {
   it('seeds once: the second replica restores what the first stored', async () => {
     const p = prefix()
     const a = await controller(p, 1000)
-    const b = new SplitController(await store(p), { logger: memoryLogger().logger })
+    const b = new Release(await store(p), { logger: memoryLogger().logger })
     expect(await b.init(5000)).toEqual({ restored: true })
     expect(b.state()).toEqual(a.state())
   })
@@ -131,7 +131,7 @@ describe('SplitController on Redis', () => {
     const b = await controller(p)
     const seen: string[] = []
     b.onChange((s, event, origin) => seen.push(`${origin}:${event.type}:${s.greenBuckets}`))
-    await a.change({ greenBuckets: 3000, type: 'split', source: 'api' })
+    await a.setSplit({ greenBuckets: 3000, type: 'split', source: 'api' })
     // The pub/sub message (or the reconcile) makes b adopt it without being asked.
     await eventually(async () => b.state().greenBuckets === 3000, 2_000)
     expect(b.current()).toEqual(a.current())
@@ -147,8 +147,8 @@ describe('SplitController on Redis', () => {
       const generation = a.state().generation
       await eventually(async () => b.state().generation === generation, 2_000)
       const results = await Promise.allSettled([
-        a.change({ greenBuckets: 100 + round, type: 'split', source: 'api', ifGeneration: generation }),
-        b.change({ greenBuckets: 200 + round, type: 'split', source: 'api', ifGeneration: generation }),
+        a.setSplit({ greenBuckets: 100 + round, type: 'split', source: 'api', ifGeneration: generation }),
+        b.setSplit({ greenBuckets: 200 + round, type: 'split', source: 'api', ifGeneration: generation }),
       ])
       const won = results.filter((r) => r.status === 'fulfilled')
       const lost = results.filter((r) => r.status === 'rejected')
@@ -168,7 +168,7 @@ describe('SplitController on Redis', () => {
     const a = await controller(p)
     const b = await controller(p)
     const writes = Array.from({ length: 20 }, (_, i) =>
-      (i % 2 === 0 ? a : b).change({ greenBuckets: i * 10, type: 'split', source: 'api', reason: String(i) }),
+      (i % 2 === 0 ? a : b).setSplit({ greenBuckets: i * 10, type: 'split', source: 'api', reason: String(i) }),
     )
     const results = await Promise.allSettled(writes)
     const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))

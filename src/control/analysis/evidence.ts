@@ -1,3 +1,8 @@
+/*
+ * Over 300 lines because the batches, the per-test bookkeeping and the readings share one
+ * clock and one split boundary: a batch must never mix two splits, and every test must close
+ * the same batch at the same moment. The pure mathematics lives in sequential.ts and judge.ts.
+ */
 import type { AnalysisSettings } from '../../config/schema.js'
 import type { Color } from '../../routing/types.js'
 import { BINS, binOf, binUpperMs, type WindowDelta } from '../../outcomes/window-delta.js'

@@ -1,6 +1,6 @@
 import type { Evidence } from './evidence.js'
 import { describe } from './judge.js'
-import type { SplitController } from '../release/split-controller.js'
+import type { Release } from '../release/release.js'
 
 /**
  * Keeps the release's evidence in step with the split, here or on another replica (every
@@ -8,12 +8,12 @@ import type { SplitController } from '../release/split-controller.js'
  * rises from 0, a new rollout, a revert; new targets restart it where they are applied), a
  * batch never mixes two splits, and a rollout step counts green's requests from its start.
  */
-export function followRelease(controller: SplitController, evidence: Evidence): void {
-  let green = controller.state().greenBuckets
-  let rollout = controller.rollout()?.id ?? null
-  controller.onChange((state, event) => {
+export function followRelease(release: Release, evidence: Evidence): void {
+  let green = release.state().greenBuckets
+  let rollout = release.rollout()?.id ?? null
+  release.onChange((state, event) => {
     const now = state.greenBuckets
-    const id = controller.rollout()?.id ?? null
+    const id = release.rollout()?.id ?? null
     const newRollout = event.type === 'step' && id !== null && id !== rollout
     if (event.type === 'revert' || newRollout || (green === 0 && now > 0)) evidence.restart()
     else if (now !== green) evidence.splitChanged()

@@ -1,3 +1,8 @@
+/*
+ * Over 300 lines because the primary is the one place that knows each worker's life: start,
+ * ready, table confirmations, queries with timeouts, crash-loop restarts and the drain on close
+ * all read the same slots.
+ */
 import cluster, { type Worker } from 'node:cluster'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,8 +29,8 @@ export interface ClusterOptions {
   readonly config: Config
   readonly count: number
   readonly targets: Record<Color, readonly string[]>
-  /** The split to hand to each (re)started worker. */
-  readonly table: () => RoutingTable
+  /** The table the workers start with; publish() brings every later one (also to workers started later). */
+  readonly table: RoutingTable
   /** Receives the workers' outcome counts, for auto-revert, rollout analysis and /v1/status. */
   readonly report: (deltas: readonly WindowDelta[]) => void
   readonly logger: Logger
@@ -62,6 +67,7 @@ export class ClusterDataPlane implements DataPlane {
   /** Pending query answers, keyed by `queryId:slotId`. */
   readonly #answers = new Map<string, (answer: Answer) => void>()
   #targets: Record<Color, readonly string[]>
+  #table: RoutingTable
   #timeouts: ProxyTimeouts
   #certificates: readonly Certificate[] | null
   #health: Extract<ToWorker, { t: 'health' }> | undefined
@@ -75,6 +81,7 @@ export class ClusterDataPlane implements DataPlane {
   constructor(options: ClusterOptions) {
     this.#options = options
     this.#targets = { ...options.targets }
+    this.#table = options.table
     this.#timeouts = options.config.timeouts
     this.#certificates = options.certificates
     this.#slots = Array.from({ length: options.count }, (_, id) => ({ id, worker: undefined, startedAt: 0, ready: false, applied: 0 }))
@@ -136,6 +143,7 @@ export class ClusterDataPlane implements DataPlane {
   }
 
   async publish(table: RoutingTable): Promise<void> {
+    this.#table = table
     this.#broadcast({ t: 'table', generation: table.generation, greenBuckets: table.greenBuckets, salt: table.salt })
     const late = await this.#until(
       () => this.#slots.every((s) => !s.ready || s.applied >= table.generation),
@@ -197,7 +205,7 @@ export class ClusterDataPlane implements DataPlane {
     if (slot.worker !== worker) return
     switch (message.t) {
       case 'hello': {
-        const table = this.#options.table()
+        const table = this.#table
         worker.send({
           t: 'init',
           config: this.#options.config,
@@ -214,7 +222,7 @@ export class ClusterDataPlane implements DataPlane {
       }
       case 'ready':
         slot.ready = true
-        slot.applied = Math.max(slot.applied, this.#options.table().generation)
+        slot.applied = Math.max(slot.applied, this.#table.generation)
         this.port = message.port
         this.#options.logger.debug({ worker: slot.id, workerPid: worker.process.pid }, 'proxy worker ready')
         // A change published while it started reaches it now.
@@ -256,7 +264,7 @@ export class ClusterDataPlane implements DataPlane {
   }
 
   #sendTable(worker: Worker): void {
-    const table = this.#options.table()
+    const table = this.#table
     worker.send({ t: 'table', generation: table.generation, greenBuckets: table.greenBuckets, salt: table.salt } satisfies ToWorker)
   }
 

@@ -1,10 +1,9 @@
-import { countsAsError, WindowRecorder } from '../../outcomes/window-delta.js'
-import { RouteGroups } from '../../outcomes/route-groups.js'
-import { buildProxy } from '../plane.js'
+import { WindowRecorder } from '../../outcomes/window-delta.js'
+import { buildProxy } from '../build-proxy.js'
+import { outcomeSink } from '../outcome-sink.js'
 import { createLogger } from '../../logger.js'
 import { Metrics } from '../../metrics/metrics.js'
-import type { ErrorKind, OutcomeSink } from '../../proxy/types.js'
-import { makeTable, type Color, type RoutingTable } from '../../routing/types.js'
+import { makeTable, type RoutingTable } from '../../routing/types.js'
 import { WINDOW_REPORT_MS, WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
 
 function send(message: FromWorker): Promise<void> {
@@ -42,18 +41,10 @@ export async function runWorker(): Promise<void> {
   let table: RoutingTable = makeTable(init.generation, init.greenBuckets, init.salt)
   const metrics = new Metrics()
   const recorder = new WindowRecorder()
-  // As the config was at start: a reload of these takes effect when the workers restart.
-  const { abandonAfter, routes } = config.rollout.analysis
-  const routeGroups = new RouteGroups(routes)
-  let served = 0
-  const sink: OutcomeSink = {
-    record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined, ttfbMs: number, url: string | undefined): void {
-      served++
-      metrics.record(color, status, durationMs, errorKind, ttfbMs)
-      const isError = countsAsError(status, errorKind, ttfbMs, durationMs, abandonAfter)
-      recorder.record(color, durationMs, isError, ttfbMs, routeGroups.group(url))
-    },
-  }
+  // As the config was at start: a reload of the analysis settings takes effect when the workers restart.
+  const sink = outcomeSink(metrics, () => config.rollout.analysis, (color, durationMs, isError, ttfbMs, route) =>
+    recorder.record(color, durationMs, isError, ttfbMs, route),
+  )
   const proxy = buildProxy(config, init.targets, { current: () => table }, sink, logger, init.certificates)
   try {
     const address = await proxy.listen(config.proxy.port, config.proxy.host)
@@ -118,7 +109,7 @@ export async function runWorker(): Promise<void> {
             health: proxy.health(),
             inFlight: proxy.inFlight(),
             connections: proxy.connections(),
-            requests: served,
+            requests: sink.served(),
           })
         }
         break

@@ -1,3 +1,7 @@
+/*
+ * Over 300 lines because the Lua scripts (load, compare-and-set save, restore) are kept beside
+ * the code that calls them and checks their replies, so the write protocol reads in one place.
+ */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import { StateUnavailableError, WriteConflictError } from '../errors.js'
@@ -90,6 +94,7 @@ function versionOf(rev: string | null, epoch: string | null, wid: string | null)
  * writing through two replicas cannot interleave; the loser gets WriteConflictError.
  */
 export class RedisStateStore implements StateStore {
+  readonly kind = 'shared'
   readonly #link: RedisLink
   readonly #logger: Logger
   readonly #maxEvents: number

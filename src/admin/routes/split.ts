@@ -1,0 +1,40 @@
+import type { ControlPort } from '../../control/port.js'
+import { httpError } from '../http-errors.js'
+import { ActionBody, SplitBody } from '../schemas.js'
+import type { AdminApp } from '../server.js'
+
+/** Reads `{green}`, `{blue}` or both (summing to 100) into green buckets; throws a 400 otherwise. */
+export function greenBucketsFromBody(body: { green?: number; blue?: number }): number {
+  const { green, blue } = body
+  if (green === undefined && blue === undefined) {
+    throw httpError('SY_ERR_HTTP_400', 'body must set "green" or "blue" (a percent from 0 to 100)')
+  }
+  if (green !== undefined && blue !== undefined && Math.abs(green + blue - 100) > 1e-9) {
+    throw httpError('SY_ERR_HTTP_400', `"green" (${green}) and "blue" (${blue}) must sum to 100`)
+  }
+  const value = green ?? 100 - blue!
+  const field = green !== undefined ? 'green' : 'blue'
+  const buckets = Math.round(value * 100)
+  if (Math.abs(buckets - value * 100) > 1e-6) {
+    throw httpError('SY_ERR_HTTP_400', `"${field}" must have at most two decimals (0.01 resolution)`)
+  }
+  return buckets
+}
+
+/** GET/PUT /v1/split, POST /v1/promote and /v1/rollback: each answered once every proxy process routes with it. */
+export function splitRoutes(app: AdminApp, control: ControlPort): void {
+  type Body = { ifGeneration?: number; reason?: string; force?: boolean } | null | undefined
+  const change = (greenBuckets: number, type: 'split' | 'promote' | 'rollback', body: Body) =>
+    control.setSplit({
+      greenBuckets,
+      type,
+      reason: body?.reason ?? null,
+      ...(body?.ifGeneration === undefined ? {} : { ifGeneration: body.ifGeneration }),
+      ...(body?.force === undefined ? {} : { force: body.force }),
+    })
+
+  app.get('/v1/split', async () => control.split())
+  app.put('/v1/split', { schema: { body: SplitBody } }, async (request) => change(greenBucketsFromBody(request.body), 'split', request.body))
+  app.post('/v1/promote', { schema: { body: ActionBody } }, async (request) => change(10_000, 'promote', request.body))
+  app.post('/v1/rollback', { schema: { body: ActionBody } }, async (request) => change(0, 'rollback', request.body))
+}

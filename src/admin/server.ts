@@ -1,0 +1,109 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Server } from 'node:http'
+import https from 'node:https'
+import type { Logger } from 'pino'
+import type { ControlPort } from '../control/port.js'
+import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS, AuthFailureLimiter, bearerChecker } from './auth.js'
+import { formatSchemaErrors, httpError } from './http-errors.js'
+import { previewRoutes, type PreviewLinks } from './routes/preview.js'
+import { rolloutRoutes } from './routes/rollout.js'
+import { splitRoutes } from './routes/split.js'
+import { statusRoutes } from './routes/status.js'
+import { upstreamRoutes } from './routes/upstreams.js'
+
+/** The admin API's fastify instance, typed for TypeBox schemas. */
+export type AdminApp = ReturnType<typeof adminFastify>
+
+/** Certificates the admin's HTTPS server serves and can replace while it runs (admin.tls). */
+export interface AdminTls {
+  serverOptions(): https.ServerOptions
+  attach(server: https.Server): void
+}
+
+export interface AdminOptions {
+  /** The control side, through its one port. */
+  readonly control: ControlPort
+  readonly token: string | undefined
+  readonly logger: Logger
+  /** admin.tls: HTTPS with these certificates; plain HTTP when absent. */
+  readonly tls?: AdminTls | null | undefined
+  readonly preview?: PreviewLinks
+}
+
+/**
+ * For admin.tls: an https server whose certificates can be replaced while it runs (fastify's
+ * own `https` option could not be reloaded). Typed as fastify's default node:http server,
+ * whose interface https.Server carries.
+ */
+function adminServerFactory(tls: AdminTls | null | undefined): { serverFactory?: (handler: Parameters<typeof https.createServer>[1]) => Server } {
+  if (tls === undefined || tls === null) return {}
+  return {
+    serverFactory: (handler) => {
+      const server = https.createServer(tls.serverOptions(), handler)
+      tls.attach(server)
+      return server
+    },
+  }
+}
+
+function adminFastify(logger: Logger, tls: AdminTls | null | undefined) {
+  return Fastify({
+    // The cast keeps fastify's instance type on its own logger interface (pino's is wider).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+    loggerInstance: logger.child({ component: 'admin' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 64 * 1024,
+    // Admin bodies are never coerced: "25" is not 25, and unknown fields are refused, not dropped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    schemaErrorFormatter: formatSchemaErrors,
+    ...adminServerFactory(tls),
+  }).withTypeProvider<TypeBoxTypeProvider>()
+}
+
+/** Builds the admin API on its own fastify instance (never the proxy's server): HTTP in front of the control port. */
+export function createAdminServer(options: AdminOptions): FastifyInstance {
+  const app = adminFastify(options.logger, options.tls)
+
+  const authorized = options.token === undefined ? undefined : bearerChecker(options.token)
+  const failures = new AuthFailureLimiter()
+  app.addHook('onRequest', async (request, reply) => {
+    if (authorized === undefined || !request.url.startsWith('/v1/')) return
+    // Logs name the address and route, never the Authorization header or anything from it.
+    const address = request.ip
+    const wait = failures.blockedFor(address)
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait))
+      throw httpError('SY_ERR_AUTH_RATE_LIMITED', `too many failed bearer attempts from this address; retry in ${wait}s`)
+    }
+    if (!authorized(request.headers.authorization)) {
+      if (failures.failed(address)) {
+        request.log.warn(
+          { ip: address, failures: AUTH_FAILURE_LIMIT, windowSeconds: AUTH_FAILURE_WINDOW_MS / 1000 },
+          'admin auth failures from this address reached the limit; refusing it with 429 until the window ends',
+        )
+      } else {
+        request.log.warn({ ip: address, method: request.method, url: request.url }, 'admin request refused: bad or missing bearer token')
+      }
+      void reply.header('www-authenticate', 'Bearer')
+      throw httpError('SY_ERR_HTTP_401', 'missing or invalid bearer token: send "Authorization: Bearer <admin.token>"')
+    }
+  })
+  // An empty body with a JSON content type is "no body" for the action routes, not an error.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = (body as string).trim()
+    if (text === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch {
+      done(httpError('SY_ERR_HTTP_400', 'body is not valid JSON'), undefined)
+    }
+  })
+
+  statusRoutes(app, options.control)
+  splitRoutes(app, options.control)
+  upstreamRoutes(app, options.control)
+  rolloutRoutes(app, options.control)
+  previewRoutes(app, options.preview)
+  return app
+}

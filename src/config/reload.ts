@@ -1,0 +1,50 @@
+import { isDeepStrictEqual } from 'node:util'
+import type { Config } from './schema.js'
+
+/**
+ * How each top-level config key takes a reload (SIGHUP): `live` applies at once, `restart`
+ * on the next start, `seed` is only read on the first start (the stored state wins after), or
+ * a function that names the parts of the key that need a restart. Typed over every key, so a
+ * new key does not compile until it is given its rule here.
+ */
+type ReloadRule = 'live' | 'restart' | 'seed' | ((before: Config, after: Config) => string[])
+
+/** TLS certificate files reload live; turning TLS on or off takes a restart. */
+const tlsOnOff =
+  (key: 'proxy' | 'admin') =>
+  (before: Config, after: Config): string[] => {
+    const view = (c: Config) => ({ ...c[key], tls: c[key].tls !== null })
+    return isDeepStrictEqual(view(before), view(after)) ? [] : [key]
+  }
+
+export const RELOAD_RULES: { readonly [K in keyof Config]: ReloadRule } = {
+  proxy: tlsOnOff('proxy'),
+  admin: tlsOnOff('admin'),
+  // Targets follow the file live; how https targets are verified is read when the proxy starts.
+  upstreams: (before, after) => (isDeepStrictEqual(before.upstreams.tls, after.upstreams.tls) ? [] : ['upstreams.tls']),
+  split: 'seed',
+  sticky: 'restart',
+  override: 'restart',
+  autoRevert: 'live',
+  state: 'restart',
+  timeouts: 'live',
+  drain: 'live',
+  limits: 'restart',
+  healthCheck: 'live',
+  outlierDetection: 'live',
+  webhooks: 'live',
+  rollout: 'live',
+  log: 'restart',
+  workers: 'restart',
+  demo: 'restart',
+}
+
+/** The keys (or parts of keys) whose new values in `after` only take effect on restart. */
+export function restartOnlyChanges(before: Config, after: Config): string[] {
+  const keys: string[] = []
+  for (const [key, rule] of Object.entries(RELOAD_RULES) as [keyof Config, ReloadRule][]) {
+    if (typeof rule === 'function') keys.push(...rule(before, after))
+    else if (rule === 'restart' && !isDeepStrictEqual(before[key], after[key])) keys.push(key)
+  }
+  return keys
+}

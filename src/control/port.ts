@@ -1,0 +1,72 @@
+import type { TargetHealth } from '../proxy/types.js'
+import type { ConnectionCounts } from '../proxy/proxy-state.js'
+import type { Color } from '../routing/types.js'
+import type { AuditEvent, SplitState } from '../state/types.js'
+import type { RolloutPlan } from './rollout/plan.js'
+
+export type { TargetHealth } from '../proxy/types.js'
+export type { AuditEvent } from '../state/types.js'
+export type { RolloutPlan } from './rollout/plan.js'
+
+/** The GET /v1/split shape. */
+export interface SplitView {
+  readonly blue: number
+  readonly green: number
+  readonly generation: number
+  readonly reverted: SplitState['reverted']
+}
+
+/** A split change asked for through the admin API. */
+export interface SplitRequest {
+  readonly greenBuckets: number
+  readonly type: 'split' | 'promote' | 'rollback'
+  readonly reason: string | null
+  readonly ifGeneration?: number
+  readonly force?: boolean
+}
+
+export type RolloutAction = 'pause' | 'resume' | 'abort' | 'promote-step' | 'skip-analysis'
+
+/** /healthz: this process serves traffic; with a shared store, how the store is doing. */
+export type Liveness = { readonly status: 'ok' } | { readonly status: 'ok' | 'degraded'; readonly detail: Record<string, unknown> }
+
+/** The per-colour data plane readings /v1/status shows. */
+export interface PlaneReadings {
+  readonly inFlight: Record<Color, number>
+  readonly connections: Record<Color, ConnectionCounts>
+  readonly upstreams: Record<Color, readonly TargetHealth[]>
+  readonly workers: readonly unknown[]
+}
+
+/**
+ * Everything the admin API reads and drives, and nothing else: the one door from HTTP into
+ * the control side. Each change resolves once it is durable and routes in every proxy
+ * process; refusals throw errors that carry their HTTP `statusCode` and catalog `code`.
+ */
+export interface ControlPort {
+  split(): SplitView
+  /** Moves the split through the release's writer (health gate included). */
+  setSplit(request: SplitRequest): Promise<SplitView>
+
+  /** Every target of each colour with its health. */
+  upstreams(): Promise<Record<Color, readonly TargetHealth[]>>
+  /** Points a colour at new targets (a `targets` event); resolves with its targets' health. */
+  setTargets(color: Color, targets: readonly string[], reason: string | null): Promise<readonly TargetHealth[]>
+
+  /** GET /v1/rollout, or null when no rollout was ever started. */
+  rollout(): Record<string, unknown> | null
+  /** Green's share of a plan's first step, in percent (for the health gate's message). */
+  startRollout(plan: RolloutPlan, reason: string | null, force: boolean): Promise<Record<string, unknown> | null>
+  rolloutAction(action: RolloutAction, reason: string | null): Promise<Record<string, unknown> | null>
+
+  /** GET /v1/status. */
+  status(): Promise<Record<string, unknown>>
+  /** The audit log, newest first, at most `limit`. */
+  events(limit?: number): readonly AuditEvent[]
+  liveness(): Liveness
+  /** Why this process should get no new traffic now, or null when it is ready. */
+  notReadyBecause(): string | null
+  /** Prometheus text of every proxy process. */
+  metricsText(): Promise<string>
+  readonly metricsContentType: string
+}
