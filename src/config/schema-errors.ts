@@ -24,7 +24,6 @@ function keyName(path: readonly string[]): string {
   return path.reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc === '' ? part : `${acc}.${part}`), '')
 }
 
-/** Turns the first schema violation into one sentence that names the key. */
 /** One line naming the config key a schema error is about, and what it must be. */
 export function describeSchemaError(validator: ReturnType<typeof Compile>, raw: unknown): string {
   const errors = [...validator.Errors(raw)]

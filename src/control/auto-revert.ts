@@ -1,19 +1,9 @@
 import type { Logger } from 'pino'
-import type { AnalysisSettings } from '../config/schema.js'
+import type { AnalysisSettings, AutoRevertSettings } from '../config/schema.js'
 import type { ErrorWindow } from './analysis/error-window.js'
 import type { Evidence } from './analysis/evidence.js'
 import { decideRevert, readCeiling } from './analysis/judge.js'
 import type { Release } from './release/release.js'
-
-/** The `autoRevert` config section, durations in ms. */
-export interface AutoRevertSettings {
-  readonly enabled: boolean
-  readonly window: number
-  /** Kept for compatibility: how much evidence is enough is the sequential test's call. */
-  readonly minRequests: number
-  readonly maxErrorRate: number
-  readonly ceilingVsBlue: boolean
-}
 
 /** How often the evidence is judged; a decided failure is acted on within this. */
 const CHECK_EVERY_MS = 200

@@ -1,19 +1,14 @@
 import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
+import { DEFAULTS } from '../config/defaults.js'
 import { describeError } from './errors.js'
 import type { ActiveHealth, HealthCheckSettings, OutlierSettings } from './types.js'
 
-/** Active health checks off: what a proxy built without `healthCheck` uses. */
-export const HEALTH_CHECK_OFF: HealthCheckSettings = Object.freeze({
-  path: '',
-  interval: 5_000,
-  timeout: 2_000,
-  healthyThreshold: 2,
-  unhealthyThreshold: 3,
-})
+/** Active health checks off (the config's defaults, `path: ''`): what a proxy built without `healthCheck` uses. */
+export const HEALTH_CHECK_OFF: HealthCheckSettings = DEFAULTS.healthCheck
 
-/** Envoy's defaults for consecutive-5xx ejection; what a proxy built without `outlier` uses. */
-export const DEFAULT_OUTLIER: OutlierSettings = Object.freeze({ consecutiveErrors: 5, ejectionTime: 30_000 })
+/** The config's defaults for consecutive-5xx ejection (Envoy's); what a proxy built without `outlier` uses. */
+export const DEFAULT_OUTLIER: OutlierSettings = DEFAULTS.outlierDetection
 
 /** A change of a target's health, for the log: an active verdict flipped, or an ejection began. */
 export interface HealthEvent {

@@ -1,0 +1,106 @@
+/** The config's data-path sections: listeners, upstreams, timeouts, limits and target health. */
+import { Type } from 'typebox'
+import { Duration, File, Host, Port, Targets, TlsFront, strict } from './fields.js'
+import { OrNull, WithDefault } from './schema-kit.js'
+
+export const ProxySchema = Type.Object(
+  {
+    host: WithDefault(Host, '0.0.0.0'),
+    port: WithDefault(Port, 8080),
+    /** HTTPS when set: the certificates' PEM files, the first the default (SNI picks the others). */
+    tls: OrNull(TlsFront),
+    /** A plain HTTP port that answers 308 to HTTPS; 0 = none. */
+    redirectHttp: WithDefault(Port, 0),
+    /** Peers (addresses, CIDRs) whose X-Forwarded-* headers are kept and believed. */
+    trustedProxies: WithDefault(Type.Array(Type.String({ minLength: 1 })), []),
+  },
+  strict,
+)
+
+export const AdminSchema = Type.Object(
+  {
+    host: WithDefault(Host, '127.0.0.1'),
+    port: WithDefault(Port, 9090),
+    /** Required off loopback; SWITCHYARD_ADMIN_TOKEN overrides it. */
+    token: Type.Optional(Type.String()),
+    tls: OrNull(TlsFront),
+  },
+  strict,
+)
+
+/** Verification of https:// upstream targets (both colours). */
+export const UpstreamTlsSchema = Type.Object(
+  {
+    /** A PEM file of the CAs to trust instead of Node's bundled ones; null = the bundled ones. */
+    ca: OrNull(File),
+    /** Accept any certificate (testing only). */
+    insecureSkipVerify: WithDefault(Type.Boolean(), false),
+    /** The name to send as SNI and to verify the certificate against; null = the target's host. */
+    servername: OrNull(Type.String({ minLength: 1 })),
+  },
+  strict,
+)
+
+// An empty list is no valid value to write, but it is what an absent colour reads as: the
+// demo upstreams fill it in at start, and without them load.ts names the missing key.
+const NO_TARGETS = { targets: [] as string[] }
+
+/** Targets per colour; empty only when the demo upstreams fill them in at start. */
+export const UpstreamsSchema = Type.Object(
+  {
+    blue: WithDefault(Type.Object({ targets: Targets }, strict), NO_TARGETS),
+    green: WithDefault(Type.Object({ targets: Targets }, strict), NO_TARGETS),
+    tls: WithDefault(UpstreamTlsSchema, {}),
+  },
+  strict,
+)
+
+/** Timeouts, 0 meaning none (connect and header must be above 0). */
+export const TimeoutsSchema = Type.Object(
+  {
+    connect: WithDefault(Duration, '5s'),
+    /** Until the upstream's response headers. */
+    request: WithDefault(Duration, '5m'),
+    /** Longest silence inside a streamed response body. */
+    idle: WithDefault(Duration, 0),
+    /** Longest wait for a client's request headers (node's headersTimeout). */
+    header: WithDefault(Duration, '30s'),
+    /** Longest silence between two reads of a request body. */
+    body: WithDefault(Duration, '1m'),
+  },
+  strict,
+)
+
+export const DrainSchema = Type.Object({ deadline: WithDefault(Duration, '30s') }, strict)
+
+/** Request size and upstream queue limits; 0 means none (see ProxyLimits). */
+export const LimitsSchema = Type.Object(
+  {
+    maxBodySize: WithDefault(Type.Integer({ minimum: 0 }), 0),
+    maxHeaderSize: WithDefault(Type.Integer({ minimum: 1024, maximum: 1_048_576 }), 16_384),
+    maxConnectionsPerTarget: WithDefault(Type.Integer({ minimum: 0, maximum: 100_000 }), 0),
+    maxPending: WithDefault(Type.Integer({ minimum: 0, maximum: 1_000_000 }), 1000),
+  },
+  strict,
+)
+
+/** Active health checks of every target; `path: ""` (the default) turns them off. */
+export const HealthCheckSchema = Type.Object(
+  {
+    path: WithDefault(Type.String({ pattern: '^(/.*)?$' }), ''),
+    interval: WithDefault(Duration, '5s'),
+    timeout: WithDefault(Duration, '2s'),
+    healthyThreshold: WithDefault(Type.Integer({ minimum: 1, maximum: 100 }), 2),
+    unhealthyThreshold: WithDefault(Type.Integer({ minimum: 1, maximum: 100 }), 3),
+  },
+  strict,
+)
+
+/** Passive ejection of a target after consecutive errors (Envoy's defaults); consecutiveErrors 0 turns it off. */
+export const OutlierDetectionSchema = Type.Object(
+  {
+    consecutiveErrors: WithDefault(Type.Integer({ minimum: 0, maximum: 1000 }), 5),
+    ejectionTime: WithDefault(Duration, '30s'),
+  },
+  strict,
+)
