@@ -5,9 +5,10 @@ import { restartOnlyChanges } from './config/reload.js'
 import type { Config } from './config/schema.js'
 import { Control } from './control/control.js'
 import { Release } from './control/release/release.js'
+import { logRelease } from './control/release/start-log.js'
 import type { DataPlane } from './dataplane/plane.js'
 import { startDataPlane } from './dataplane/start.js'
-import { startDemoUpstreams, type DemoUpstreams } from './demo/demo-upstreams.js'
+import { configTargets, startDemoUpstreams } from './demo/demo-upstreams.js'
 import { Metrics } from './metrics/metrics.js'
 import { CertificateWatcher } from './proxy/certificate-watcher.js'
 import { CertificateStore, loadCertificates, type Certificate, type TlsFiles } from './proxy/tls.js'
@@ -54,11 +55,11 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
 
     const release = new Release(store, {
       logger,
-      configTargets: targetsOf(config, demo),
+      configTargets: configTargets(config, demo),
       reshuffle: () => config.sticky.reshuffle === 'perRelease',
       drainDeadline: () => config.drain.deadline,
     })
-    logStart(logger, await release.init(percentToBuckets(config.split.green)), release, fleet?.link)
+    logRelease(logger, await release.init(percentToBuckets(config.split.green)), release, fleet?.link)
 
     const metrics = new Metrics()
     const started: { plane?: DataPlane } = {}
@@ -131,7 +132,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       metrics,
       targets: () => release.targets(),
       async reload(next: Config): Promise<void> {
-        await release.reloadTargets(targetsOf(next, demo))
+        await release.reloadTargets(configTargets(next, demo))
         dataPlane().setTimeouts(next.timeouts)
         dataPlane().setHealth(next.healthCheck, next.outlierDetection)
         // Re-read even when the paths are the same: SIGHUP is how an operator says "new certificates".
@@ -154,40 +155,6 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     await runCleanup(cleanup)
     throw err
   }
-}
-
-/** The config's targets per colour; the demo upstreams fill in a colour the config leaves empty. */
-function targetsOf(config: Config, demo: DemoUpstreams | undefined): Record<Color, readonly string[]> {
-  const pick = (color: Color) => (config.upstreams[color].targets.length > 0 || demo === undefined ? config.upstreams[color].targets : [demo.urls[color]])
-  return { blue: pick('blue'), green: pick('green') }
-}
-
-function logStart(logger: Logger, init: { restored: boolean; offline?: string }, release: Release, link: { where: unknown; connected: boolean } | undefined): void {
-  const split = release.state()
-  if (init.offline !== undefined) {
-    logger.warn(
-      { green: split.greenBuckets / 100, redis: link?.where, reason: init.offline },
-      link?.connected === true
-        ? 'the shared state in Redis cannot be read at start: routing with the config split until it can (see /healthz)'
-        : 'Redis is unreachable at start: routing with the config split until it answers, then adopting the stored split',
-    )
-  } else {
-    logger.info(
-      { green: split.greenBuckets / 100, generation: split.generation, restored: init.restored, store: link === undefined ? 'file' : 'redis' },
-      init.restored ? 'split restored from the state (config split.green is only the first-start value)' : 'split seeded from config',
-    )
-  }
-  const overrides = release.targetOverrides()
-  for (const color of ['blue', 'green'] as const) {
-    const override = overrides[color]
-    if (override !== undefined && sameList(release.targets()[color], override.targets) && !sameList(override.targets, override.over)) {
-      logger.info({ color, targets: override.targets, config: override.over }, `${color} follows the targets set through the admin API, not the config's`)
-    }
-  }
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i])
 }
 
 function urlOf(address: Pick<AddressInfo, 'address' | 'port' | 'family'>, tls = false): string {

@@ -1,3 +1,4 @@
+import type { Config } from '../config/schema.js'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Color } from '../routing/types.js'
@@ -90,4 +91,10 @@ export async function startDemoUpstreams(ports: Readonly<Record<Color, number>>)
       )
     },
   }
+}
+
+/** The config's targets per colour; the demo upstreams fill in a colour the config leaves empty. */
+export function configTargets(config: Config, demo: DemoUpstreams | undefined): Record<Color, readonly string[]> {
+  const pick = (color: Color) => (config.upstreams[color].targets.length > 0 || demo === undefined ? config.upstreams[color].targets : [demo.urls[color]])
+  return { blue: pick('blue'), green: pick('green') }
 }
