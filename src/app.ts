@@ -84,21 +84,21 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
 
     // Alone, each request goes straight into the analysis; in a fleet, counts go through Redis and come back summed.
     const counters = fleet?.counters ?? null
+    const startedWith = { table: release.current(), targets: release.targets() }
     const { plane, port, takeOwn } = await startDataPlane({
       config,
-      targets: release.targets(),
-      table: release.current(),
+      ...startedWith,
       metrics,
       certificates: proxyCertificates,
       logger,
       outcomes: {
         merge: (deltas) => (counters === null ? control.analysis.merge(deltas) : counters.add(deltas)),
-        direct: counters === null ? (...outcome) => control.analysis.record(...outcome) : null,
+        direct: counters === null ? (color, durationMs, isError, ttfbMs, route) => control.analysis.record(color, durationMs, isError, ttfbMs, route) : null,
       },
     })
     started.plane = plane
     cleanup.push(() => plane.close(config.drain.deadline))
-    release.attach(plane)
+    release.attach(plane, startedWith)
     const proxyUrl = urlOf({ address: config.proxy.host, port, family: config.proxy.host.includes(':') ? 'IPv6' : 'IPv4' }, proxyCertificates !== null)
     listening.proxyUrl = proxyUrl
 

@@ -17,6 +17,12 @@ const tlsOnOff =
     return isDeepStrictEqual(view(before), view(after)) ? [] : [key]
   }
 
+/** A preview secret drawn at random (none configured) is new at every read: it is no change. */
+const override = (before: Config, after: Config): string[] => {
+  const view = (c: Config) => ({ ...c.override, previewSecret: c.override.previewSecretRandom ? 'random' : c.override.previewSecret })
+  return isDeepStrictEqual(view(before), view(after)) ? [] : ['override']
+}
+
 export const RELOAD_RULES: { readonly [K in keyof Config]: ReloadRule } = {
   proxy: tlsOnOff('proxy'),
   admin: tlsOnOff('admin'),
@@ -24,7 +30,7 @@ export const RELOAD_RULES: { readonly [K in keyof Config]: ReloadRule } = {
   upstreams: (before, after) => (isDeepStrictEqual(before.upstreams.tls, after.upstreams.tls) ? [] : ['upstreams.tls']),
   split: 'seed',
   sticky: 'restart',
-  override: 'restart',
+  override,
   autoRevert: 'live',
   state: 'restart',
   timeouts: 'live',

@@ -234,6 +234,41 @@ describe('rollout gates and notifications', () => {
     expect((await admin(app, 'POST', '/v1/rollout', { stepWeight: 10 })).status).toBe(201)
   })
 
+  it("a rollout's next step passes the release's health gate: it waits while green has no healthy target, then moves", async () => {
+    const { startColorUpstream } = await import('../helpers/color-upstream.js')
+    const blue = await startColorUpstream('blue')
+    const green = await startColorUpstream('green')
+    opened.push(blue, green)
+    const app = await startTestApp(
+      await testConfig([blue.url], [green.url], {
+        autoRevert: { enabled: false },
+        rollout: { analysis: fastAnalysis },
+        healthCheck: { path: '/health', interval: '100ms', timeout: '500ms', healthyThreshold: 1, unhealthyThreshold: 1 },
+      }),
+    )
+    opened.push(app)
+    const healthy = async () => ((await admin(app, 'GET', '/v1/upstreams')).body as { green: { targets: { healthy: boolean }[] } }).green.targets[0]!.healthy
+    const waitHealth = async (want: boolean) => {
+      const start = Date.now()
+      while ((await healthy()) !== want) {
+        if (Date.now() - start > 5_000) throw new Error(`green never became ${want ? 'healthy' : 'unhealthy'}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+    await waitHealth(true)
+    expect((await admin(app, 'POST', '/v1/rollout', { steps: [{ green: 10, hold: '100ms' }, { green: 50, hold: '1m' }] })).status).toBe(201)
+    green.status = 503
+    await waitHealth(false)
+    // No traffic: the operator lets the step pass on its hold alone, so only the gate holds it.
+    expect((await admin(app, 'POST', '/v1/rollout/skip-analysis')).status).toBe(200)
+    const held = await until(app, (r) => (r.analysis.last?.reasons ?? []).some((x) => /the next step waits: green has no healthy target/.test(x)), 5_000)
+    expect(held).toMatchObject({ phase: 'progressing', step: 1, green: 10 })
+    expect((await admin(app, 'GET', '/v1/split')).body).toMatchObject({ green: 10 })
+    green.status = 200
+    const moved = await until(app, (r) => r.step === 2, 5_000)
+    expect(moved).toMatchObject({ phase: 'progressing', green: 50 })
+  })
+
   it('a webhook receiver gets signed events for each step and the abort', async () => {
     const { startWebhookReceiver } = await import('../helpers/webhook-receiver.js')
     const { sign } = await import('../../src/control/webhooks.js')

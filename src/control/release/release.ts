@@ -8,19 +8,7 @@ import { checkGreenHealthy, type ReleasePlane } from './plane.js'
 import { TargetBook } from './targets.js'
 import { DrainPolicy } from './drain-policy.js'
 import type { Applied, ChangeListener, ReleaseOptions, SplitChange } from './types.js'
-import {
-  ALL,
-  auditEvent,
-  checkBasis,
-  revertTo,
-  rolloutTo,
-  seedDocument,
-  splitTo,
-  targetsTo,
-  withEvent,
-  type Cause,
-  type RolloutCarriage,
-} from './transitions.js'
+import { ALL, auditEvent, checkBasis, revertTo, rolloutTo, sameList, seedDocument, splitTo, targetsTo, withEvent, type Cause, type RolloutCarriage } from './transitions.js'
 
 export type { ChangeOrigin } from '../../state/replica.js'
 export type { Applied, ChangeListener, ReleaseOptions, SplitChange } from './types.js'
@@ -74,12 +62,17 @@ export class Release implements TableSource {
   }
 
   /**
-   * From now on the release drives `plane`: new tables, targets and drains. Until then the
-   * plane reads `current()` and `targets()` when it starts.
+   * From now on the release drives `plane`: new tables, targets and drains. `startedWith` is
+   * the `current()` and `targets()` the plane started with; what changed since is pushed now.
    */
-  attach(plane: ReleasePlane): void {
+  attach(plane: ReleasePlane, startedWith: { readonly table: RoutingTable; readonly targets: Record<Color, readonly string[]> }): void {
     this.#plane = plane
     this.#drains.reset(this.state().greenBuckets)
+    // A change adopted while the plane was starting (a fleet's split read meanwhile) reaches it now.
+    if (startedWith.table !== this.#table) this.#propagation = plane.publish(this.#table)
+    for (const color of COLORS) {
+      if (!sameList(startedWith.targets[color], this.#targets.of(color))) plane.setTargets(color, this.#targets.of(color))
+    }
   }
 
   /** The current routing snapshot (TableSource). One reference read. */
