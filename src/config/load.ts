@@ -9,7 +9,7 @@ import { describeSchemaError } from './schema-errors.js'
 import { deepFreeze, resolveSchema } from './schema-kit.js'
 import { RawConfigSchema, WEBHOOK_EVENTS, type Config, type WebhookEvent } from './schema.js'
 import { compileKey } from '../routing/sticky.js'
-import { COLORS, percentToBuckets } from '../routing/types.js'
+import { COLORS, exactBuckets } from '../routing/types.js'
 import { loadCertificates, readCaFile, TlsFileError } from '../proxy/tls.js'
 import { TrustedProxies } from '../proxy/trusted-proxies.js'
 
@@ -90,7 +90,7 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   }
 
   const green = c.split.green
-  if (Math.abs(percentToBuckets(green) - green * 100) > 1e-6) {
+  if (exactBuckets(green) === undefined) {
     throw new ConfigError(`split.green must have at most two decimals (0.01 resolution), got ${green}`)
   }
   c.sticky.keys.forEach((key, i) => {

@@ -37,6 +37,15 @@ export function percentToBuckets(percent: number): number {
   return Math.round(percent * 100)
 }
 
+/**
+ * The buckets of a percentage that has at most two decimals (0.01 resolution), or undefined
+ * when it has more: the one rule for every place that takes a percent from outside.
+ */
+export function exactBuckets(percent: number): number | undefined {
+  const buckets = percentToBuckets(percent)
+  return Math.abs(buckets - percent * 100) > 1e-6 ? undefined : buckets
+}
+
 /** Converts buckets back to a percentage, e.g. 1234 -> 12.34. */
 export function bucketsToPercent(buckets: number): number {
   return buckets / 100

@@ -1,6 +1,7 @@
 import { Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { AuditEvent, PersistedState, RolloutState } from './types.js'
+import { percentToBuckets } from '../routing/types.js'
 
 /** How a state is written down (state file, Redis): split in percent, version 1. */
 const StateSchema = Type.Object({
@@ -78,7 +79,7 @@ export function decodeState(data: unknown): PersistedState | string {
     return `${where} (${first?.message ?? 'bad shape'})`
   }
   return {
-    split: { greenBuckets: Math.round(data.split.green * 100), generation: data.split.generation, reverted: data.split.reverted },
+    split: { greenBuckets: percentToBuckets(data.split.green), generation: data.split.generation, reverted: data.split.reverted },
     events: data.events as AuditEvent[],
     rollout: (data.rollout ?? null) as RolloutState | null,
     targets: data.targets ?? null,

@@ -1,4 +1,5 @@
 import type { ControlPort } from '../../control/port.js'
+import { exactBuckets } from '../../routing/types.js'
 import { httpError } from '../http-errors.js'
 import { ActionBody, SplitBody } from '../schemas.js'
 import type { AdminApp } from '../server.js'
@@ -14,10 +15,8 @@ export function greenBucketsFromBody(body: { green?: number; blue?: number }): n
   }
   const value = green ?? 100 - blue!
   const field = green !== undefined ? 'green' : 'blue'
-  const buckets = Math.round(value * 100)
-  if (Math.abs(buckets - value * 100) > 1e-6) {
-    throw httpError('SY_ERR_HTTP_400', `"${field}" must have at most two decimals (0.01 resolution)`)
-  }
+  const buckets = exactBuckets(value)
+  if (buckets === undefined) throw httpError('SY_ERR_HTTP_400', `"${field}" must have at most two decimals (0.01 resolution)`)
   return buckets
 }
 

@@ -1,6 +1,7 @@
 import { parseDuration } from '../../config/duration.js'
 import type { AnalysisSettings, RolloutSettings } from '../../config/schema.js'
 import { ControlErrors, RolloutError } from '../errors.js'
+import { exactBuckets } from '../../routing/types.js'
 import type { AnalysisOverrides, RolloutStep } from '../../state/types.js'
 
 /** POST /v1/rollout: explicit steps, or a step weight plan (defaults from the `rollout` config). */
@@ -30,8 +31,8 @@ export interface AnalysisPlan {
 const planError = (message: string) => new RolloutError(ControlErrors.SY_ERR_ROLLOUT_PLAN, message)
 
 function toBuckets(field: string, green: number): number {
-  const buckets = Math.round(green * 100)
-  if (Math.abs(buckets - green * 100) > 1e-6) throw planError(`${field} must have at most two decimals (0.01 resolution)`)
+  const buckets = exactBuckets(green)
+  if (buckets === undefined) throw planError(`${field} must have at most two decimals (0.01 resolution)`)
   if (buckets < 1 || buckets > 10_000) throw planError(`${field} must be above 0 and at most 100`)
   return buckets
 }
