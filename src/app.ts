@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
+import type { Reload } from './admin/routes/reload.js'
 import { createAdminServer } from './admin/server.js'
 import { restartOnlyChanges } from './config/reload.js'
 import type { Config } from './config/schema.js'
@@ -36,6 +37,8 @@ export interface AppOptions {
   readonly logger: Logger
   /** Defaults to the file store at `state.file` (or Redis with `state.redis`). */
   readonly store?: StateStore
+  /** What POST /v1/reload calls (the CLI's config reloader); without it the route answers 409. */
+  readonly reload?: Reload
 }
 
 /** The composition root: the only place that wires config, state, release, control, data plane and admin. Wiring only. */
@@ -78,7 +81,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     }
     // The same secret as the proxy's router (the config is resolved once), so its links open.
     const preview = { signer: new PreviewSigner(config.override.previewSecret), baseUrl: () => config.override.publicUrl || listening.proxyUrl }
-    const admin = createAdminServer({ control: control.port(), token: config.admin.token, logger, tls: adminCertificates, preview })
+    const admin = createAdminServer({ control: control.port(), token: config.admin.token, logger, tls: adminCertificates, preview, reload: options.reload })
     // Closed after the data plane has drained, so operators can watch the drain.
     cleanup.push(() => admin.close())
 

@@ -1,20 +1,26 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util'
-import { readFileSync } from 'node:fs'
+import { isDeepStrictEqual, parseArgs } from 'node:util'
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import type { Logger } from 'pino'
+import type { Reload, ReloadResult } from './admin/routes/reload.js'
 import { startApp, type App } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
+import { restartOnlyChanges } from './config/reload.js'
+import type { Config } from './config/schema.js'
+import { TlsFileError } from './proxy/tls.js'
 import { StateFileError } from './state/errors.js'
 import { createLogger } from './logger.js'
 
-const USAGE = `usage: switchyard [--config FILE] [--check]
+const USAGE = `usage: switchyard [--config FILE] [--check] [--pid-file PATH]
 
   -c, --config FILE   YAML (or JSON) config file (default config/default.yaml)
       --check         validate the config file (and the TLS files it names) and exit
+      --pid-file PATH write this process's PID to PATH while it runs (for kill -HUP)
   -h, --help          this help
   -v, --version       print the version
 
 Environment: SWITCHYARD_ADMIN_TOKEN overrides admin.token, SWITCHYARD_REDIS_URL state.redis.url.
-Signals: SIGHUP reloads the config file and TLS certificates; SIGTERM drains and exits 0 (a second one exits at once).`
+Signals: SIGHUP reloads the config file and TLS certificates (as POST /v1/reload does); SIGTERM drains and exits 0 (a second one exits at once).`
 
 /** One plain line on stderr, then exit 1: start-up problems are read by people, not log parsers. */
 function fail(message: string): never {
@@ -27,6 +33,71 @@ function version(): string {
   return pkg.version
 }
 
+/** Where two configs differ: top-level keys, or their parts down to three levels (`upstreams.green.targets`). */
+function changedKeys(before: unknown, after: unknown, path = '', depth = 3): string[] {
+  if (isDeepStrictEqual(before, after)) return []
+  const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+  if (depth === 0 || !isRecord(before) || !isRecord(after)) return [path]
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)])
+  return [...keys].flatMap((key) => changedKeys(before[key], after[key], path === '' ? key : `${path}.${key}`, depth - 1))
+}
+
+/** A preview secret drawn at random is new at every read; the running one stays (its links keep opening). */
+function keepRandomSecret(running: Config, next: Config): Config {
+  if (!running.override.previewSecretRandom || !next.override.previewSecretRandom) return next
+  return Object.freeze({ ...next, override: Object.freeze({ ...next.override, previewSecret: running.override.previewSecret }) })
+}
+
+/**
+ * The one reload path, for SIGHUP and POST /v1/reload: re-reads `file`, applies it to the app
+ * and says what changed. Reloads run one after another, never interleaved (one waits for the
+ * app to have started). A refused file throws ConfigError naming the key, logged once, and
+ * the running config stays.
+ */
+function configReloader(file: string, initial: Config, app: Promise<App>, logger: Logger): Reload {
+  let running = initial
+  let queue: Promise<unknown> = app
+  const reloadOnce = async (): Promise<ReloadResult> => {
+    try {
+      const next = keepRandomSecret(running, await loadConfigFile(file))
+      const result = { changed: changedKeys(running, next), restartRequired: restartOnlyChanges(running, next) }
+      await (await app).reload(next)
+      running = next
+      return result
+    } catch (err) {
+      // app.reload re-reads certificate files too: one may have changed since loadConfigFile checked it.
+      const refused = err instanceof ConfigError ? err : err instanceof TlsFileError ? new ConfigError(err.message) : undefined
+      const message = refused?.message ?? String(err)
+      logger.error({ file, err: message }, refused === undefined ? `config reload failed: ${message}` : `config reload refused, the running config stays: ${message}`)
+      throw refused ?? err
+    }
+  }
+  return () => {
+    const run = queue.then(reloadOnce)
+    queue = run.catch(() => undefined)
+    return run
+  }
+}
+
+/** Writes the PID to `path` atomically (temp file, rename); removes it at exit while it still holds ours. */
+function writePidFile(path: string): void {
+  const temp = `${path}.${process.pid}.tmp`
+  try {
+    writeFileSync(temp, `${process.pid}\n`)
+    renameSync(temp, path)
+  } catch (err) {
+    rmSync(temp, { force: true })
+    fail(`cannot write --pid-file ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+  }
+  process.on('exit', () => {
+    try {
+      if (readFileSync(path, 'utf8').trim() === String(process.pid)) rmSync(path)
+    } catch {
+      // Already gone, or replaced by another process's: nothing of ours to remove.
+    }
+  })
+}
+
 async function main(): Promise<void> {
   let args
   try {
@@ -34,6 +105,7 @@ async function main(): Promise<void> {
       options: {
         config: { type: 'string', short: 'c', default: 'config/default.yaml' },
         check: { type: 'boolean', default: false },
+        'pid-file': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -62,10 +134,18 @@ async function main(): Promise<void> {
     return
   }
 
+  const pidFile = args['pid-file']
+  if (pidFile !== undefined) writePidFile(pidFile)
   const logger = createLogger(config.log.level)
+  let started!: (app: App) => void
+  const reload = configReloader(file, config, new Promise<App>((resolve) => (started = resolve)), logger)
+  // From here on SIGHUP reloads (a signal during start-up waits for the app) instead of ending the process.
+  // Refusals and failures are logged by the reloader; the signal has no one else to tell.
+  process.on('SIGHUP', () => void reload().catch(() => undefined))
   let app: App
   try {
-    app = await startApp(config, { logger })
+    app = await startApp(config, { logger, reload })
+    started(app)
   } catch (err) {
     logger.flush()
     if (err instanceof StateFileError) fail(err.message)
@@ -75,19 +155,6 @@ async function main(): Promise<void> {
     }
     fail(`cannot start: ${e.message}`)
   }
-
-  let reloading = Promise.resolve()
-  process.on('SIGHUP', () => {
-    reloading = reloading.then(async () => {
-      try {
-        const next = await loadConfigFile(file)
-        await app.reload(next)
-      } catch (err) {
-        const message = err instanceof ConfigError ? err.message : String(err)
-        logger.error({ file, err: message }, `config reload refused, the running config stays: ${message}`)
-      }
-    })
-  })
 
   let stopping = false
   const stop = (signal: string) => {

@@ -108,6 +108,14 @@ export const ERRORS = defineCatalog({
     status: 404,
     summary: 'This admin API was started without a preview signer, so `POST /v1/preview` cannot make links',
   },
+  SY_ERR_RELOAD_REFUSED: {
+    status: 400,
+    summary: 'The re-read config file is invalid (`POST /v1/reload`); the message names the key; the running config stays; fix the file and reload again',
+  },
+  SY_ERR_RELOAD_OFF: {
+    status: 409,
+    summary: 'This switchyard was started without a config file (programmatically), so `POST /v1/reload` has nothing to re-read; start it with `--config`',
+  },
 
   // The release and its store.
   SY_ERR_GENERATION_CONFLICT: {

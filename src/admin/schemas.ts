@@ -1,15 +1,19 @@
 import { Type } from 'typebox'
 
-const Percent = Type.Number({ minimum: 0, maximum: 100 })
+const Percent = { minimum: 0, maximum: 100 }
+// The descriptions are for the OpenAPI document; they change no validation.
+const IfGeneration = Type.Integer({ minimum: 0, description: 'Apply only if the split is still at this generation (else 409)' })
+const Reason = Type.String({ maxLength: 500, description: 'Why, for the audit log' })
+const Force = Type.Boolean({ description: 'Skip the health gate: green takes traffic even with no healthy target' })
 
 /** PUT /v1/split. Which combination is allowed is checked in the handler (see splitFromBody). */
 export const SplitBody = Type.Object(
   {
-    green: Type.Optional(Percent),
-    blue: Type.Optional(Percent),
-    ifGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
-    reason: Type.Optional(Type.String({ maxLength: 500 })),
-    force: Type.Optional(Type.Boolean()),
+    green: Type.Optional(Type.Number({ ...Percent, description: "Green's share of new requests, in percent, 0.01 resolution" })),
+    blue: Type.Optional(Type.Number({ ...Percent, description: "Blue's share instead (or as well, summing to 100)" })),
+    ifGeneration: Type.Optional(IfGeneration),
+    reason: Type.Optional(Reason),
+    force: Type.Optional(Force),
   },
   { additionalProperties: false },
 )
@@ -19,15 +23,15 @@ export const ActionBody = Type.Union([
   Type.Null(),
   Type.Object(
     {
-      ifGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
-      reason: Type.Optional(Type.String({ maxLength: 500 })),
-      force: Type.Optional(Type.Boolean()),
+      ifGeneration: Type.Optional(IfGeneration),
+      reason: Type.Optional(Reason),
+      force: Type.Optional(Force),
     },
     { additionalProperties: false },
   ),
 ])
 
-const Duration = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 32 })])
+const Duration = Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 32 })], { description: 'Milliseconds, or a string such as "30s", "2m"' })
 
 /** POST /v1/rollout: explicit steps or a step weight plan; the plan's logic is checked in control/. */
 export const RolloutBody = Type.Union([
@@ -35,10 +39,13 @@ export const RolloutBody = Type.Union([
   Type.Object(
     {
       steps: Type.Optional(
-        Type.Array(Type.Object({ green: Type.Number(), hold: Duration }, { additionalProperties: false }), { maxItems: 1000 }),
+        Type.Array(Type.Object({ green: Type.Number(), hold: Duration }, { additionalProperties: false }), {
+          maxItems: 1000,
+          description: "Green's share at each step, rising, and how long each step holds",
+        }),
       ),
-      stepWeight: Type.Optional(Type.Number()),
-      maxWeight: Type.Optional(Type.Number()),
+      stepWeight: Type.Optional(Type.Number({ description: 'Instead of steps: raise green by this much each interval' })),
+      maxWeight: Type.Optional(Type.Number({ description: '... up to this share, then promote' })),
       interval: Type.Optional(Duration),
       progressDeadline: Type.Optional(Duration),
       analysis: Type.Optional(
@@ -54,11 +61,11 @@ export const RolloutBody = Type.Union([
               Type.Object({ percent: Type.Optional(Type.Number()), ms: Type.Optional(Duration) }, { additionalProperties: false }),
             ),
           },
-          { additionalProperties: false },
+          { additionalProperties: false, description: 'Overrides of the configured analysis for this rollout' },
         ),
       ),
-      reason: Type.Optional(Type.String({ maxLength: 500 })),
-      force: Type.Optional(Type.Boolean()),
+      reason: Type.Optional(Reason),
+      force: Type.Optional(Force),
     },
     { additionalProperties: false },
   ),
@@ -67,13 +74,13 @@ export const RolloutBody = Type.Union([
 /** POST /v1/rollout/pause, /resume, /abort. */
 export const ReasonBody = Type.Union([
   Type.Null(),
-  Type.Object({ reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
+  Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }),
 ])
 
 export const TargetsBody = Type.Object(
   {
-    targets: Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { minItems: 1, maxItems: 64 }),
-    reason: Type.Optional(Type.String({ maxLength: 500 })),
+    targets: Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), { minItems: 1, maxItems: 64, description: 'http(s) URLs of the colour\'s servers, none twice' }),
+    reason: Type.Optional(Reason),
   },
   { additionalProperties: false },
 )
@@ -81,7 +88,7 @@ export const TargetsBody = Type.Object(
 export const ColorParams = Type.Object({ color: Type.Union([Type.Literal('blue'), Type.Literal('green')]) })
 
 export const EventsQuery = Type.Object(
-  { limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$' })) },
+  { limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: 'At most this many events, 1 to 9999' })) },
   { additionalProperties: false },
 )
 
@@ -89,7 +96,7 @@ export const EventsQuery = Type.Object(
 export const PreviewBody = Type.Object(
   {
     color: Type.Union([Type.Literal('blue'), Type.Literal('green')]),
-    ttl: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 32 })])),
+    ttl: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ maxLength: 32 })], { description: 'How long the link works: milliseconds or "30m", "1h", from 1s to 7d; default 1h' })),
   },
   { additionalProperties: false },
 )

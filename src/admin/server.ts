@@ -1,3 +1,4 @@
+import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Server } from 'node:http'
@@ -6,7 +7,10 @@ import type { Logger } from 'pino'
 import type { ControlPort } from '../control/port.js'
 import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS, AuthFailureLimiter, bearerChecker } from './auth.js'
 import { formatSchemaErrors, httpError } from './http-errors.js'
+import { openApiOptions } from './openapi/document.js'
+import { docsRoutes } from './openapi/docs-routes.js'
 import { previewRoutes, type PreviewLinks } from './routes/preview.js'
+import { reloadRoutes, type Reload } from './routes/reload.js'
 import { rolloutRoutes } from './routes/rollout.js'
 import { splitRoutes } from './routes/split.js'
 import { statusRoutes } from './routes/status.js'
@@ -29,6 +33,8 @@ export interface AdminOptions {
   /** admin.tls: HTTPS with these certificates; plain HTTP when absent. */
   readonly tls?: AdminTls | null | undefined
   readonly preview?: PreviewLinks
+  /** POST /v1/reload re-reads the config file through this; absent (no config file), the route answers 409. */
+  readonly reload?: Reload | undefined
 }
 
 /**
@@ -100,10 +106,17 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
     }
   })
 
-  statusRoutes(app, options.control)
-  splitRoutes(app, options.control)
-  upstreamRoutes(app, options.control)
-  rolloutRoutes(app, options.control)
-  previewRoutes(app, options.preview)
+  // @fastify/swagger documents the routes registered after it loads (its onRoute hook sees
+  // them), so the routes are registered in a plugin of their own that loads after it.
+  void app.register(fastifySwagger, openApiOptions())
+  void app.register(docsRoutes)
+  void app.register(async (api: AdminApp) => {
+    statusRoutes(api, options.control)
+    splitRoutes(api, options.control)
+    upstreamRoutes(api, options.control)
+    rolloutRoutes(api, options.control)
+    previewRoutes(api, options.preview)
+    reloadRoutes(api, options.reload)
+  })
   return app
 }
