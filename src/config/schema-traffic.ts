@@ -1,5 +1,11 @@
-/** The config's data-path sections: listeners, upstreams, timeouts, limits and target health. */
+/**
+ * The config's data-path sections: listeners, upstreams, timeouts, limits and target health.
+ * The limits' and target health's defaults are the data path's own (proxy/), written there
+ * once: a proxy worker then never loads the config schema (TypeBox) to get them.
+ */
 import { Type } from 'typebox'
+import { DEFAULT_OUTLIER, HEALTH_CHECK_OFF } from '../proxy/health-checker.js'
+import { DEFAULT_LIMITS } from '../proxy/types.js'
 import { Duration, File, Host, Port, Targets, TlsFront, strict } from './fields.js'
 import { OrNull, WithDefault } from './schema-kit.js'
 
@@ -76,10 +82,10 @@ export const DrainSchema = Type.Object({ deadline: WithDefault(Duration, '30s') 
 /** Request size and upstream queue limits; 0 means none (see ProxyLimits). */
 export const LimitsSchema = Type.Object(
   {
-    maxBodySize: WithDefault(Type.Integer({ minimum: 0 }), 0),
-    maxHeaderSize: WithDefault(Type.Integer({ minimum: 1024, maximum: 1_048_576 }), 16_384),
-    maxConnectionsPerTarget: WithDefault(Type.Integer({ minimum: 0, maximum: 100_000 }), 0),
-    maxPending: WithDefault(Type.Integer({ minimum: 0, maximum: 1_000_000 }), 1000),
+    maxBodySize: WithDefault(Type.Integer({ minimum: 0 }), DEFAULT_LIMITS.maxBodySize),
+    maxHeaderSize: WithDefault(Type.Integer({ minimum: 1024, maximum: 1_048_576 }), DEFAULT_LIMITS.maxHeaderSize),
+    maxConnectionsPerTarget: WithDefault(Type.Integer({ minimum: 0, maximum: 100_000 }), DEFAULT_LIMITS.maxConnectionsPerTarget),
+    maxPending: WithDefault(Type.Integer({ minimum: 0, maximum: 1_000_000 }), DEFAULT_LIMITS.maxPending),
   },
   strict,
 )
@@ -87,11 +93,11 @@ export const LimitsSchema = Type.Object(
 /** Active health checks of every target; `path: ""` (the default) turns them off. */
 export const HealthCheckSchema = Type.Object(
   {
-    path: WithDefault(Type.String({ pattern: '^(/.*)?$' }), ''),
-    interval: WithDefault(Duration, '5s'),
-    timeout: WithDefault(Duration, '2s'),
-    healthyThreshold: WithDefault(Type.Integer({ minimum: 1, maximum: 100 }), 2),
-    unhealthyThreshold: WithDefault(Type.Integer({ minimum: 1, maximum: 100 }), 3),
+    path: WithDefault(Type.String({ pattern: '^(/.*)?$' }), HEALTH_CHECK_OFF.path),
+    interval: WithDefault(Duration, HEALTH_CHECK_OFF.interval),
+    timeout: WithDefault(Duration, HEALTH_CHECK_OFF.timeout),
+    healthyThreshold: WithDefault(Type.Integer({ minimum: 1, maximum: 100 }), HEALTH_CHECK_OFF.healthyThreshold),
+    unhealthyThreshold: WithDefault(Type.Integer({ minimum: 1, maximum: 100 }), HEALTH_CHECK_OFF.unhealthyThreshold),
   },
   strict,
 )
@@ -99,8 +105,8 @@ export const HealthCheckSchema = Type.Object(
 /** Passive ejection of a target after consecutive errors (Envoy's defaults); consecutiveErrors 0 turns it off. */
 export const OutlierDetectionSchema = Type.Object(
   {
-    consecutiveErrors: WithDefault(Type.Integer({ minimum: 0, maximum: 1000 }), 5),
-    ejectionTime: WithDefault(Duration, '30s'),
+    consecutiveErrors: WithDefault(Type.Integer({ minimum: 0, maximum: 1000 }), DEFAULT_OUTLIER.consecutiveErrors),
+    ejectionTime: WithDefault(Duration, DEFAULT_OUTLIER.ejectionTime),
   },
   strict,
 )

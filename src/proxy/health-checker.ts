@@ -1,14 +1,20 @@
 import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
-import { DEFAULTS } from '../config/defaults.js'
 import { describeError } from './errors.js'
 import type { ActiveHealth, HealthCheckSettings, OutlierSettings } from './types.js'
 
-/** Active health checks off (the config's defaults, `path: ''`): what a proxy built without `healthCheck` uses. */
-export const HEALTH_CHECK_OFF: HealthCheckSettings = DEFAULTS.healthCheck
+/** Active health checks off: what a proxy built without `healthCheck` uses, and the config's `healthCheck:` defaults. */
+// Not annotated with HealthCheckSettings: that type is derived from the config schema, whose defaults are these.
+export const HEALTH_CHECK_OFF = Object.freeze({
+  path: '',
+  interval: 5_000,
+  timeout: 2_000,
+  healthyThreshold: 2,
+  unhealthyThreshold: 3,
+})
 
-/** The config's defaults for consecutive-5xx ejection (Envoy's); what a proxy built without `outlier` uses. */
-export const DEFAULT_OUTLIER: OutlierSettings = DEFAULTS.outlierDetection
+/** Envoy's defaults for consecutive-5xx ejection: what a proxy built without `outlier` uses, and the config's. */
+export const DEFAULT_OUTLIER: OutlierSettings = Object.freeze({ consecutiveErrors: 5, ejectionTime: 30_000 })
 
 /** A change of a target's health, for the log: an active verdict flipped, or an ejection began. */
 export interface HealthEvent {

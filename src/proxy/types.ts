@@ -1,4 +1,3 @@
-import { DEFAULTS } from '../config/defaults.js'
 import type { HealthCheckSettings } from '../config/schema.js'
 import type { Color } from '../routing/types.js'
 
@@ -55,8 +54,8 @@ export interface ProxyLimits {
   readonly maxPending: number
 }
 
-/** The limits when none are given: the config's defaults (`limits:` left out). */
-export const DEFAULT_LIMITS: ProxyLimits = DEFAULTS.limits
+/** The limits when none are given; the config's `limits:` defaults are these. */
+export const DEFAULT_LIMITS: ProxyLimits = Object.freeze({ maxBodySize: 0, maxHeaderSize: 16_384, maxConnectionsPerTarget: 0, maxPending: 1000 })
 
 /**
  * Passive ejection, as Envoy's consecutive-5xx outlier detection: a target whose answers are
