@@ -1,4 +1,5 @@
 import type { FastifyError } from 'fastify'
+import { mostTellingError } from '../config/schema-errors.js'
 import { ERRORS, type ErrorCode } from '../errors.js'
 
 /** An error of the catalog that fastify's default handler renders as `{statusCode, error, message, code}`. */
@@ -11,10 +12,7 @@ export function formatSchemaErrors(
   errors: readonly { instancePath: string; keyword: string; message?: string | undefined; params: Record<string, unknown> }[],
   dataVar: string,
 ): Error {
-  // An unknown field first; else the deepest error (a union reports its branches above it).
-  const first =
-    errors.find((e) => e.keyword === 'additionalProperties') ??
-    errors.reduce<(typeof errors)[number] | undefined>((best, e) => (best === undefined || e.instancePath.length > best.instancePath.length ? e : best), undefined)
+  const first = mostTellingError(errors)
   if (first === undefined) return httpError('SY_ERR_HTTP_400', `${dataVar} is invalid`)
   const where = dataVar + first.instancePath.replaceAll('/', '.')
   if (first.keyword === 'additionalProperties') {

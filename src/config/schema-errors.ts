@@ -24,17 +24,33 @@ function keyName(path: readonly string[]): string {
   return path.reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc === '' ? part : `${acc}.${part}`), '')
 }
 
+/** What every JSON-schema validator's errors have (TypeBox's and ajv's). */
+export interface SchemaErrorLike {
+  readonly instancePath: string
+  readonly keyword: string
+}
+
+/**
+ * The one error worth reporting among a validator's: an unknown field first (a typo is the
+ * likeliest mistake), else the deepest error, the most specific one (a union reports its
+ * branches above it). The config loader and the admin API both answer with it.
+ */
+export function mostTellingError<E extends SchemaErrorLike>(errors: readonly E[]): E | undefined {
+  return (
+    errors.find((e) => e.keyword === 'additionalProperties') ??
+    errors.reduce<E | undefined>((best, e) => (best === undefined || e.instancePath.length > best.instancePath.length ? e : best), undefined)
+  )
+}
+
 /** One line naming the config key a schema error is about, and what it must be. */
 export function describeSchemaError(validator: ReturnType<typeof Compile>, raw: unknown): string {
-  const errors = [...validator.Errors(raw)]
-  const unknown = errors.find((e) => e.keyword === 'additionalProperties')
-  if (unknown !== undefined) {
-    const parent = unknown.instancePath.split('/').filter(Boolean)
-    const extra = (unknown.params as { additionalProperties?: string[] }).additionalProperties?.[0] ?? '?'
+  const error = mostTellingError([...validator.Errors(raw)])
+  if (error === undefined) return 'the config is invalid'
+  if (error.keyword === 'additionalProperties') {
+    const parent = error.instancePath.split('/').filter(Boolean)
+    const extra = (error.params as { additionalProperties?: string[] }).additionalProperties?.[0] ?? '?'
     return `${keyName([...parent, extra])} is not a known config key`
   }
-  // The deepest error is the most specific one (a union reports its branches below it).
-  const error = errors.reduce((best, e) => (e.instancePath.length > best.instancePath.length ? e : best), errors[0]!)
   const path = error.instancePath.split('/').filter(Boolean)
   const key = keyName(path)
   const node = schemaAt(path)
