@@ -88,7 +88,22 @@ export const TargetsBody = Type.Object(
 export const ColorParams = Type.Object({ color: Type.Union([Type.Literal('blue'), Type.Literal('green')]) })
 
 export const EventsQuery = Type.Object(
-  { limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: 'At most this many events, 1 to 9999' })) },
+  {
+    limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: 'At most this many events, 1 to 9999' })),
+    type: Type.Optional(Type.String({ pattern: '^[a-z-]+(,[a-z-]+)*$', description: 'Only these event types, comma-separated, e.g. revert,step' })),
+    since: Type.Optional(
+      Type.String({
+        pattern: '^([0-9]{1,15}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2}))$',
+        description: 'Only events after this one: an event id, or an ISO time such as 2025-06-01T10:00:00Z',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+/** GET /v1/events/stream: the same filter of types. */
+export const StreamQuery = Type.Object(
+  { type: Type.Optional(Type.String({ pattern: '^[a-z-]+(,[a-z-]+)*$', description: 'Only these event types, comma-separated' })) },
   { additionalProperties: false },
 )
 

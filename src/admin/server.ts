@@ -14,6 +14,7 @@ import { reloadRoutes, type Reload } from './routes/reload.js'
 import { rolloutRoutes } from './routes/rollout.js'
 import { splitRoutes } from './routes/split.js'
 import { statusRoutes } from './routes/status.js'
+import { eventRoutes } from './routes/events.js'
 import { upstreamRoutes } from './routes/upstreams.js'
 
 /** The admin API's fastify instance, typed for TypeBox schemas. */
@@ -112,6 +113,7 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
   void app.register(docsRoutes)
   void app.register(async (api: AdminApp) => {
     statusRoutes(api, options.control)
+    eventRoutes(api, options.control)
     splitRoutes(api, options.control)
     upstreamRoutes(api, options.control)
     rolloutRoutes(api, options.control)

@@ -8,7 +8,8 @@ import { sameData } from '../state/same-data.js'
 import type { FleetStatus } from '../state/redis/fleet.js'
 import { ReleaseAnalysis } from './analysis/release-analysis.js'
 import { AutoRevert } from './auto-revert.js'
-import type { ControlPort, RolloutAction } from './port.js'
+import type { ControlPort, EventQuery, RolloutAction } from './port.js'
+import type { AuditEvent } from '../state/types.js'
 import type { Release } from './release/release.js'
 import { splitView } from './release/transitions.js'
 import type { RolloutPlan } from './rollout/plan.js'
@@ -55,6 +56,8 @@ export class Control {
   readonly #o: ControlOptions
   #config: Config
   #webhooks: WebhookNotifier
+  /** Listeners of the live event stream (GET /v1/events/stream). */
+  readonly #streams = new Set<(event: AuditEvent) => void>()
 
   constructor(options: ControlOptions) {
     this.#o = options
@@ -98,6 +101,8 @@ export class Control {
     metrics.setSplit(release.state().greenBuckets)
     release.onChange((state, event, origin) => {
       metrics.setSplit(state.greenBuckets)
+      // Every replica streams every event of the release (a stand-in for an adopted change has no id and is not one).
+      if (event.id !== undefined) for (const listener of this.#streams) listener(event)
       // Counted, and told to the webhooks, where the change was made: a fleet's sum counts each change once.
       if (origin === 'remote') return
       if (event.type !== 'targets') metrics.splitChanged(event.source)
@@ -194,7 +199,11 @@ export class Control {
           rollout: view(),
         }
       },
-      events: (limit) => (limit === undefined ? release.events() : release.events().slice(0, limit)),
+      events: (query = {}) => selectEvents(release.events(), query),
+      subscribe: (listener) => {
+        this.#streams.add(listener)
+        return () => void this.#streams.delete(listener)
+      },
       liveness: () => {
         // 200 while this process serves traffic, also when degraded: the proxy keeps routing with
         // its last split while Redis is away, so a load balancer must not take it out for that.
@@ -232,4 +241,17 @@ export class Control {
       onDelivery: (result, event) => this.#o.metrics.webhook(result, event),
     })
   }
+}
+
+/** The events of `log` (newest first) that `query` asks for. */
+export function selectEvents(log: readonly AuditEvent[], query: EventQuery): readonly AuditEvent[] {
+  const { types, since, limit } = query
+  const after =
+    since === undefined
+      ? () => true
+      : typeof since === 'number'
+        ? (e: AuditEvent) => e.id !== undefined && e.id > since
+        : (e: AuditEvent) => Date.parse(e.at) > Date.parse(since)
+  const picked = log.filter((e) => (types === undefined || types.includes(e.type)) && after(e))
+  return limit === undefined ? picked : picked.slice(0, limit)
 }

@@ -25,6 +25,16 @@ export interface SplitRequest {
   readonly force?: boolean
 }
 
+/** Which events of the audit log to read. */
+export interface EventQuery {
+  /** At most this many, the newest. */
+  readonly limit?: number
+  /** Only these types (split, revert, step, ...). */
+  readonly types?: readonly string[]
+  /** Only events after this one: an event id, or an ISO time. */
+  readonly since?: number | string
+}
+
 export type RolloutAction = 'pause' | 'resume' | 'abort' | 'promote-step' | 'skip-analysis'
 
 /** /healthz: this process serves traffic; with a shared store, how the store is doing. */
@@ -61,8 +71,13 @@ export interface ControlPort {
 
   /** GET /v1/status. */
   status(): Promise<Record<string, unknown>>
-  /** The audit log, newest first, at most `limit`. */
-  events(limit?: number): readonly AuditEvent[]
+  /** The audit log, newest first, filtered (see EventQuery). */
+  events(query?: EventQuery): readonly AuditEvent[]
+  /**
+   * `listener` gets every event from now on as it happens (made here or adopted from another
+   * replica), oldest first; the returned function stops it.
+   */
+  subscribe(listener: (event: AuditEvent) => void): () => void
   liveness(): Liveness
   /** Why this process should get no new traffic now, or null when it is ready. */
   notReadyBecause(): string | null

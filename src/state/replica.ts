@@ -34,7 +34,7 @@ export interface Transition<T = void> {
  */
 export interface PendingWrite {
   readonly event: AuditEvent
-  /** The document to write over `stored`, or null when the write no longer applies. */
+  /** The document to write over `stored` (this write's event first in its log), or null when the write no longer applies. */
   rebase(stored: PersistedState): PersistedState | null
 }
 
@@ -280,7 +280,8 @@ export class Replica {
       return
     }
     try {
-      await this.#store.save(next, pending.event)
+      // The re-based document's first event is this write's, with its place in the stored log.
+      await this.#store.save(next, next.events[0] ?? pending.event)
       // What the others did meanwhile (targets, events) reaches the listeners like any adopted change.
       this.#adopt(
         next,

@@ -29,6 +29,8 @@ export type EventType =
 
 /** One audit log entry. `from`/`to` hold a SplitPercent, or a target list for `targets`. */
 export interface AuditEvent {
+  /** Rises by one with every event of the release (the event stream's id); absent on events stored by older versions. */
+  readonly id?: number
   readonly at: string
   readonly type: EventType
   readonly from: unknown

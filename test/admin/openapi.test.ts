@@ -131,8 +131,8 @@ describe('GET /openapi.json', () => {
     const undescribed = (schema: unknown) => Object.fromEntries(Object.entries(json(schema) as Schema).filter(([k]) => k !== 'description'))
     const color = undescribed(ColorParams.properties.color)
     expect(operation('PUT /v1/upstreams/:color').parameters).toEqual([expect.objectContaining({ in: 'path', name: 'color', required: true, schema: color })])
-    const limit = undescribed(EventsQuery.properties.limit)
-    expect(operation('GET /v1/events').parameters).toEqual([expect.objectContaining({ in: 'query', name: 'limit', required: false, schema: limit })])
+    const query = (name: 'limit' | 'type' | 'since'): unknown => expect.objectContaining({ in: 'query', name, required: false, schema: undescribed(EventsQuery.properties[name]) })
+    expect(operation('GET /v1/events').parameters).toEqual([query('limit'), query('type'), query('since')])
     // A body that may be left out is not required.
     expect(operation('POST /v1/promote').requestBody!.required).toBe(false)
     expect(operation('PUT /v1/split').requestBody!.required).toBe(true)

@@ -80,9 +80,16 @@ const transform: SwaggerTransform = ({ schema: routeSchema, url, route }) => {
   return { schema: documented, url }
 }
 
-type Operation = { requestBody?: { required?: boolean; content?: Record<string, { schema?: { anyOf?: { type?: unknown }[] } }> } }
+type Operation = {
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: { anyOf?: { type?: unknown }[] } }> }
+  responses?: Record<string, { content?: Record<string, unknown> }>
+}
 
-/** @fastify/swagger marks every body required; one whose schema takes null may be left out. */
+/**
+ * @fastify/swagger marks every body required; one whose schema takes null may be left out. It
+ * also puts a route's refusals under the route's own media type (text/event-stream): they are
+ * JSON like every refusal.
+ */
 const transformObject: SwaggerTransformObject = (document) => {
   if (!('openapiObject' in document)) return document.swaggerObject
   for (const item of Object.values(document.openapiObject.paths ?? {})) {
@@ -90,6 +97,12 @@ const transformObject: SwaggerTransformObject = (document) => {
       const body = operation.requestBody
       const schema = body?.content?.['application/json']?.schema
       if (body !== undefined && schema?.anyOf?.some((branch) => branch.type === 'null') === true) body.required = false
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const content = response.content
+        if (Number(status) < 400 || content === undefined || 'application/json' in content) continue
+        const [only] = Object.values(content)
+        if (only !== undefined) response.content = { 'application/json': only }
+      }
     }
   }
   return document.openapiObject

@@ -206,7 +206,8 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
   'GET /v1/events': {
     tag: 'observe',
     summary: 'Read the audit log',
-    description: 'Every change of the split, targets and rollout, newest first, with who and why. `limit` caps the count (1 to 9999).',
+    description:
+      'Every change of the split, targets and rollout, newest first, with who and why. `limit` caps the count (1 to 9999); `type` keeps only some types (`revert,step`); `since` keeps the events after an event id or an ISO time.',
     answers: {
       200: {
         description: 'Audit events, newest first',
@@ -214,6 +215,19 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
         example: [{ at: '2025-06-01T10:02:00.000Z', type: 'step', from: { blue: 95, green: 5 }, to: { blue: 75, green: 25 }, source: 'rollout', reason: 'step 2 of 4' }],
       },
     },
+  },
+  'GET /v1/events/stream': {
+    tag: 'observe',
+    summary: 'Follow the audit log live (Server-Sent Events)',
+    description:
+      'Each event of the release as it happens, made here or through another replica: `id:` (rises by one per event), `event:` (its type) and `data:` (the event as JSON). Send `Last-Event-ID` when reconnecting to get the events missed meanwhile first (as far as the log reaches). `type` keeps only some types. A comment line every 15 s keeps the connection open; the stream ends when switchyard stops.',
+    answers: {
+      200: {
+        description: 'An endless text/event-stream',
+        example: 'retry: 2000\n\nid: 42\nevent: revert\ndata: {"id":42,"at":"2025-06-01T10:02:00.000Z","type":"revert","from":{"blue":75,"green":25},"to":{"blue":100,"green":0},"source":"auto-revert","reason":"green error rate ..."}\n\n',
+      },
+    },
+    produces: 'text/event-stream',
   },
   'POST /v1/preview': {
     tag: 'preview',

@@ -106,6 +106,7 @@ export const StatusAnswer = Type.Object(
 
 /** One entry of the audit log. */
 const AuditEvent = Type.Object({
+  id: Type.Optional(Type.Integer({ minimum: 1, description: 'Rises by one per event of the release: the event stream resumes after it (Last-Event-ID)' })),
   at: Iso,
   type: Type.String({ description: 'split, promote, rollback, revert, targets, step, pause, resume, abort, succeeded, degradation, skip-analysis, ...' }),
   from: Type.Unknown({ description: 'The split `{blue, green}` before, a target list for `targets`, a phase for pause/resume' }),

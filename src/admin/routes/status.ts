@@ -1,8 +1,7 @@
 import type { ControlPort } from '../../control/port.js'
-import { EventsQuery } from '../schemas.js'
 import type { AdminApp } from '../server.js'
 
-/** /healthz, /readyz, /metrics, GET /v1/status and /v1/events: reading, never changing. */
+/** /healthz, /readyz, /metrics and GET /v1/status: reading, never changing. */
 export function statusRoutes(app: AdminApp, control: ControlPort): void {
   // 200 while this process serves traffic, also when degraded (see ControlPort.liveness).
   app.get('/healthz', async () => control.liveness())
@@ -18,7 +17,4 @@ export function statusRoutes(app: AdminApp, control: ControlPort): void {
     return control.metricsText()
   })
   app.get('/v1/status', async () => control.status())
-  app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (request) => {
-    return control.events(request.query.limit === undefined ? undefined : Number(request.query.limit))
-  })
 }

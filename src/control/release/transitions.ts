@@ -67,14 +67,20 @@ export function withEvent(
   maxEvents: number,
   parts: { split?: SplitState; rollout?: RolloutState | null | undefined; targets?: TargetOverrides; release?: string } = {},
 ): Transition<AuditEvent> {
+  const stamped = stampEvent(event, doc.events)
   const next: PersistedState = {
     split: parts.split ?? doc.split,
-    events: [event, ...doc.events].slice(0, maxEvents),
+    events: [stamped, ...doc.events].slice(0, maxEvents),
     rollout: parts.rollout === undefined ? (doc.rollout ?? null) : parts.rollout,
     targets: parts.targets ?? doc.targets ?? {},
     release: parts.release ?? doc.release ?? '',
   }
-  return { next, event, result: event }
+  return { next, event: stamped, result: stamped }
+}
+
+/** `event` with the id after the newest in `log` (newest first): ids rise by one per event of the release. */
+export function stampEvent(event: AuditEvent, log: readonly AuditEvent[]): AuditEvent {
+  return Object.freeze({ ...event, id: (log[0]?.id ?? log.length) + 1 })
 }
 
 /** The split moves to `greenBuckets`: a new generation, the revert latch cleared. */
@@ -106,24 +112,24 @@ export function revertTo(
   const info: RevertInfo = { at: new Date(at).toISOString(), ...reason }
   const event = auditEvent(at, 'revert', toPercent(before.greenBuckets), toPercent(0), { source: 'auto-revert', reason: reason.reason })
   const split: SplitState = { greenBuckets: 0, generation: before.generation + 1, reverted: info }
-  const { next } = withEvent(doc, event, maxEvents, { split, rollout: abortedBy(doc.rollout ?? null, info) })
+  const { next, result: stamped } = withEvent(doc, event, maxEvents, { split, rollout: abortedBy(doc.rollout ?? null, info) })
   const greenThen = doc.targets?.green
   const pending: PendingWrite = {
-    event,
+    event: stamped,
     // Judged on green's release of then: if the split or green's targets moved meanwhile, it does not apply.
     rebase: (stored) => {
       const greenMoved = !sameOverride(stored.targets?.green, greenThen)
       if (stored.split.generation !== before.generation || stored.split.greenBuckets === 0 || greenMoved) return null
       return {
         split: { greenBuckets: 0, generation: stored.split.generation + 1, reverted: info },
-        events: [event, ...stored.events].slice(0, maxEvents),
+        events: [stampEvent(event, stored.events), ...stored.events].slice(0, maxEvents),
         rollout: abortedBy(stored.rollout ?? null, info),
         targets: stored.targets ?? null,
         release: stored.release ?? null,
       }
     },
   }
-  return { next, event, result: pending }
+  return { next, event: stamped, result: pending }
 }
 
 /** A colour follows other targets (`override`), or its config's again (null). */
