@@ -52,7 +52,10 @@ describe('HTTP proxying', () => {
     })
     const echo = JSON.parse(reply) as Echo
     expect(echo.body).toBe('part one, part two')
-    expect(echo.headers['transfer-encoding']).toBe('chunked')
+    // Chunked while the body is still arriving. On a loaded machine the whole body can be in
+    // before the proxy dispatches it; undici then frames that ended stream by its length.
+    const framing = echo.headers['transfer-encoding'] ?? `content-length: ${echo.headers['content-length']}`
+    expect(['chunked', `content-length: ${'part one, part two'.length}`]).toContain(framing)
   })
 
   it('passes status, reason and headers through, keeping every Set-Cookie', async () => {
