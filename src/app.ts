@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { Reload } from './admin/routes/reload.js'
 import { createAdminServer } from './admin/server.js'
-import { restartOnlyChanges } from './config/reload.js'
+import { carryRandomSecret, changedKeys, restartOnlyChanges, type ConfigChanges } from './config/reload.js'
 import type { Config } from './config/schema.js'
 import { Control } from './control/control.js'
 import { Release } from './control/release/release.js'
@@ -27,8 +27,8 @@ export interface App {
   readonly metrics: Metrics
   /** Targets each colour points at now. */
   targets(): Record<Color, readonly string[]>
-  /** Applies a re-read config: targets, timeouts and thresholds; the live split stays. */
-  reload(config: Config): Promise<void>
+  /** Applies a re-read config: targets, timeouts and thresholds; the live split stays. Says what changed. */
+  reload(config: Config): Promise<ConfigChanges>
   /** Stops accepting, lets in-flight work finish up to drain.deadline, then closes everything. */
   close(): Promise<void>
 }
@@ -92,6 +92,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       config,
       ...startedWith,
       metrics,
+      analysis: () => config.rollout.analysis,
       certificates: proxyCertificates,
       logger,
       outcomes: {
@@ -134,7 +135,9 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       controller: release,
       metrics,
       targets: () => release.targets(),
-      async reload(next: Config): Promise<void> {
+      async reload(read: Config): Promise<ConfigChanges> {
+        const next = carryRandomSecret(config, read)
+        const changes = { changed: changedKeys(config, next), restartRequired: restartOnlyChanges(config, next) }
         await release.reloadTargets(configTargets(next, demo))
         dataPlane().setTimeouts(next.timeouts)
         dataPlane().setHealth(next.healthCheck, next.outlierDetection)
@@ -143,11 +146,12 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         if (next.admin.tls !== null) await adminWatcher?.reload(next.admin.tls)
         if (next.autoRevert.window !== config.autoRevert.window) counters?.setWindow(next.autoRevert.window)
         control.reload(next)
-        const restartOnly = restartOnlyChanges(config, next)
-        if (restartOnly.length > 0) logger.warn({ keys: restartOnly }, `config reloaded; changes to ${restartOnly.join(', ')} take effect on restart`)
+        const { restartRequired } = changes
+        if (restartRequired.length > 0) logger.warn({ keys: restartRequired }, `config reloaded; changes to ${restartRequired.join(', ')} take effect on restart`)
         config = next
         const now = release.targets()
         logger.info({ blue: now.blue, green: now.green, timeouts: next.timeouts }, 'config reloaded')
+        return changes
       },
       close(): Promise<void> {
         closing ??= runCleanup(cleanup)

@@ -1,12 +1,10 @@
 #!/usr/bin/env node
-import { isDeepStrictEqual, parseArgs } from 'node:util'
+import { parseArgs } from 'node:util'
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { Reload, ReloadResult } from './admin/routes/reload.js'
 import { startApp, type App } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
-import { restartOnlyChanges } from './config/reload.js'
-import type { Config } from './config/schema.js'
 import { TlsFileError } from './proxy/tls.js'
 import { StateFileError } from './state/errors.js'
 import { createLogger } from './logger.js'
@@ -33,37 +31,17 @@ function version(): string {
   return pkg.version
 }
 
-/** Where two configs differ: top-level keys, or their parts down to three levels (`upstreams.green.targets`). */
-function changedKeys(before: unknown, after: unknown, path = '', depth = 3): string[] {
-  if (isDeepStrictEqual(before, after)) return []
-  const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-  if (depth === 0 || !isRecord(before) || !isRecord(after)) return [path]
-  const keys = new Set([...Object.keys(before), ...Object.keys(after)])
-  return [...keys].flatMap((key) => changedKeys(before[key], after[key], path === '' ? key : `${path}.${key}`, depth - 1))
-}
-
-/** A preview secret drawn at random is new at every read; the running one stays (its links keep opening). */
-function keepRandomSecret(running: Config, next: Config): Config {
-  if (!running.override.previewSecretRandom || !next.override.previewSecretRandom) return next
-  return Object.freeze({ ...next, override: Object.freeze({ ...next.override, previewSecret: running.override.previewSecret }) })
-}
-
 /**
  * The one reload path, for SIGHUP and POST /v1/reload: re-reads `file`, applies it to the app
  * and says what changed. Reloads run one after another, never interleaved (one waits for the
  * app to have started). A refused file throws ConfigError naming the key, logged once, and
  * the running config stays.
  */
-function configReloader(file: string, initial: Config, app: Promise<App>, logger: Logger): Reload {
-  let running = initial
+function configReloader(file: string, app: Promise<App>, logger: Logger): Reload {
   let queue: Promise<unknown> = app
   const reloadOnce = async (): Promise<ReloadResult> => {
     try {
-      const next = keepRandomSecret(running, await loadConfigFile(file))
-      const result = { changed: changedKeys(running, next), restartRequired: restartOnlyChanges(running, next) }
-      await (await app).reload(next)
-      running = next
-      return result
+      return await (await app).reload(await loadConfigFile(file))
     } catch (err) {
       // app.reload re-reads certificate files too: one may have changed since loadConfigFile checked it.
       const refused = err instanceof ConfigError ? err : err instanceof TlsFileError ? new ConfigError(err.message) : undefined
@@ -138,7 +116,7 @@ async function main(): Promise<void> {
   if (pidFile !== undefined) writePidFile(pidFile)
   const logger = createLogger(config.log.level)
   let started!: (app: App) => void
-  const reload = configReloader(file, config, new Promise<App>((resolve) => (started = resolve)), logger)
+  const reload = configReloader(file, new Promise<App>((resolve) => (started = resolve)), logger)
   // From here on SIGHUP reloads (a signal during start-up waits for the app) instead of ending the process.
   // Refusals and failures are logged by the reloader; the signal has no one else to tell.
   process.on('SIGHUP', () => void reload().catch(() => undefined))

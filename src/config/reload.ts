@@ -17,12 +17,6 @@ const tlsOnOff =
     return isDeepStrictEqual(view(before), view(after)) ? [] : [key]
   }
 
-/** A preview secret drawn at random (none configured) is new at every read: it is no change. */
-const override = (before: Config, after: Config): string[] => {
-  const view = (c: Config) => ({ ...c.override, previewSecret: c.override.previewSecretRandom ? 'random' : c.override.previewSecret })
-  return isDeepStrictEqual(view(before), view(after)) ? [] : ['override']
-}
-
 export const RELOAD_RULES: { readonly [K in keyof Config]: ReloadRule } = {
   proxy: tlsOnOff('proxy'),
   admin: tlsOnOff('admin'),
@@ -30,7 +24,7 @@ export const RELOAD_RULES: { readonly [K in keyof Config]: ReloadRule } = {
   upstreams: (before, after) => (isDeepStrictEqual(before.upstreams.tls, after.upstreams.tls) ? [] : ['upstreams.tls']),
   split: 'seed',
   sticky: 'restart',
-  override,
+  override: 'restart',
   autoRevert: 'live',
   state: 'restart',
   timeouts: 'live',
@@ -53,4 +47,28 @@ export function restartOnlyChanges(before: Config, after: Config): string[] {
     else if (rule === 'restart' && !isDeepStrictEqual(before[key], after[key])) keys.push(key)
   }
   return keys
+}
+
+/** What a reload changes: where the configs differ, and which of those only apply on restart. */
+export interface ConfigChanges {
+  readonly changed: readonly string[]
+  readonly restartRequired: readonly string[]
+}
+
+/** Where two configs differ: top-level keys, or their parts down to three levels (`upstreams.green.targets`). */
+export function changedKeys(before: unknown, after: unknown, path = '', depth = 3): string[] {
+  if (isDeepStrictEqual(before, after)) return []
+  const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+  if (depth === 0 || !isRecord(before) || !isRecord(after)) return [path]
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)])
+  return [...keys].flatMap((key) => changedKeys(before[key], after[key], path === '' ? key : `${path}.${key}`, depth - 1))
+}
+
+/**
+ * `next` as a reload applies it over `running`: a preview secret drawn at random (none
+ * configured) is new at every read, so the running one stays and its links keep opening.
+ */
+export function carryRandomSecret(running: Config, next: Config): Config {
+  if (!running.override.previewSecretRandom || !next.override.previewSecretRandom) return next
+  return Object.freeze({ ...next, override: Object.freeze({ ...next.override, previewSecret: running.override.previewSecret }) })
 }

@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { RELOAD_RULES, restartOnlyChanges } from '../../src/config/reload.js'
+import { carryRandomSecret, RELOAD_RULES, restartOnlyChanges } from '../../src/config/reload.js'
 import { resolveConfig } from '../../src/config/load.js'
 import { Release } from '../../src/control/release/release.js'
 import type { ReleasePlane } from '../../src/control/release/plane.js'
@@ -115,8 +115,15 @@ describe('config reload rules', () => {
       autoRevert: { maxErrorRate: 0.2 },
       split: { green: 50 },
     })
-    expect(restartOnlyChanges(base, next)).toEqual(['upstreams.tls', 'sticky', 'workers'])
+    // Neither names a previewSecret: each read draws one at random, and a reload keeps the running one.
+    expect(next.override.previewSecret).not.toBe(base.override.previewSecret)
+    expect(restartOnlyChanges(base, carryRandomSecret(base, next))).toEqual(['upstreams.tls', 'sticky', 'workers'])
     expect(restartOnlyChanges(base, base)).toEqual([])
+    // A configured secret is the file's word: it is taken as read.
+    const secret = 'preview-secret-0123456789-0123456789-abcdef'
+    const configured = resolveConfig({ upstreams: { blue: { targets: ['http://127.0.0.1:1'] }, green: { targets: ['http://127.0.0.1:2'] } }, override: { previewSecret: secret } })
+    expect(carryRandomSecret(base, configured).override.previewSecret).toBe(secret)
+    expect(restartOnlyChanges(base, carryRandomSecret(base, configured))).toEqual(['override'])
   })
 
   it('has a rule for every top-level key of the config', () => {

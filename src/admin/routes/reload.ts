@@ -1,13 +1,11 @@
 import { Type } from 'typebox'
 import { ConfigError } from '../../config/config-error.js'
+import type { ConfigChanges } from '../../config/reload.js'
 import { httpError } from '../http-errors.js'
 import type { AdminApp } from '../server.js'
 
 /** What a config reload did: the keys whose values changed, and those of them that wait for a restart. */
-export interface ReloadResult {
-  readonly changed: readonly string[]
-  readonly restartRequired: readonly string[]
-}
+export type ReloadResult = ConfigChanges
 
 /**
  * Re-reads the config file and applies it, as SIGHUP does (cli.ts gives the one function both
