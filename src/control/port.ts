@@ -1,5 +1,4 @@
 import type { TargetHealth } from '../proxy/types.js'
-import type { ConnectionCounts } from '../proxy/proxy-state.js'
 import type { Color } from '../routing/types.js'
 import type { AuditEvent, SplitState } from '../state/types.js'
 import type { RolloutPlan } from './rollout/plan.js'
@@ -40,14 +39,6 @@ export type RolloutAction = 'pause' | 'resume' | 'abort' | 'promote-step' | 'ski
 /** /healthz: this process serves traffic; with a shared store, how the store is doing. */
 export type Liveness = { readonly status: 'ok' } | { readonly status: 'ok' | 'degraded'; readonly detail: Record<string, unknown> }
 
-/** The per-colour data plane readings /v1/status shows. */
-export interface PlaneReadings {
-  readonly inFlight: Record<Color, number>
-  readonly connections: Record<Color, ConnectionCounts>
-  readonly upstreams: Record<Color, readonly TargetHealth[]>
-  readonly workers: readonly unknown[]
-}
-
 /**
  * Everything the admin API reads and drives, and nothing else: the one door from HTTP into
  * the control side. Each change resolves once it is durable and routes in every proxy
@@ -65,7 +56,7 @@ export interface ControlPort {
 
   /** GET /v1/rollout, or null when no rollout was ever started. */
   rollout(): Record<string, unknown> | null
-  /** Green's share of a plan's first step, in percent (for the health gate's message). */
+  /** Starts a rollout (its first step passes the release's health gate unless `force`). */
   startRollout(plan: RolloutPlan, reason: string | null, force: boolean): Promise<Record<string, unknown> | null>
   rolloutAction(action: RolloutAction, reason: string | null): Promise<Record<string, unknown> | null>
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { Config } from '../config/schema.js'
+import type { AnalysisSettings, Config } from '../config/schema.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { WindowDelta } from '../outcomes/window-delta.js'
 import { WindowRecorder } from '../outcomes/window-delta.js'
@@ -17,6 +17,8 @@ export interface DataPlaneOptions {
   /** The table every proxy process starts with; later ones come through DataPlane.publish. */
   readonly table: RoutingTable
   readonly metrics: Metrics
+  /** The analysis settings as they are now (a reload of abandonAfter applies at once in this process). */
+  readonly analysis: () => AnalysisSettings
   /** proxy.tls, read and checked (null: plain HTTP). */
   readonly certificates: readonly Certificate[] | null
   readonly logger: Logger
@@ -53,7 +55,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Started
   }
   const recorder = outcomes.direct === null ? new WindowRecorder() : null
   const record: OutcomeRecord = outcomes.direct ?? ((color, durationMs, isError, ttfbMs, route) => recorder!.record(color, durationMs, isError, ttfbMs, route))
-  const sink = outcomeSink(metrics, () => config.rollout.analysis, record)
+  const sink = outcomeSink(metrics, options.analysis, record)
   const tables = new TableHolder(table)
   const proxy = buildProxy(config, targets, tables, sink, logger, certificates)
   const plane = localDataPlane(proxy, tables, () => sink.served())

@@ -183,6 +183,21 @@ describe('auto-revert judges green against blue', () => {
     expect(status.window.green.errors).toBe(0)
     expect(await split(app)).toMatchObject({ green: 10, reverted: null })
   })
+  it('a reloaded abandonAfter applies at once: clients that give up on green then count as failures', async () => {
+    const { app, blue, green } = await setup({ split: { green: 10 }, autoRevert: { enabled: false } })
+    await app.reload(
+      await testConfig([blue.url], [green.url], {
+        sticky: { keys: ['header:x-user-id'], cookie: '' },
+        split: { green: 10 },
+        autoRevert: { enabled: false },
+        rollout: { analysis: { abandonAfter: '200ms' } },
+      }),
+    )
+    green.hang = true
+    track(startPacedLoad(app.proxyUrl, 50, 30_000, { timeoutMs: 300 }))
+    const errors = async () => ((await admin(app, 'GET', '/v1/status')).body as { window: { green: { errors: number } } }).window.green.errors
+    await eventually(async () => (await errors()) >= 3, 10_000)
+  })
 })
 
 describe('rollouts judge green against blue', () => {
@@ -217,7 +232,9 @@ describe('rollouts judge green against blue', () => {
     expect(aborted.reason).toMatch(/^green is worse than blue at step 1: .*slow answers \(slow: blue over [\d.]+ ms, green over [\d.]+ ms\): green \d+ of \d+/)
     const latency = aborted.analysis.last!.tests.find((t) => t.test === 'latency')!
     expect(latency.state).toBe('fail')
-    expect(latency.green.rate).toBeGreaterThan(0.9)
+    // On a quiet machine nearly every green answer is over blue's line; on a loaded one blue's
+    // own answers stretch too. Either way green's share of slow answers is well above blue's.
+    expect(latency.green.rate).toBeGreaterThan(2 * latency.blue.rate)
   })
 
   it('both colours at the same latency (15 ms): a healthy rollout succeeds, no latency false alarm', async () => {

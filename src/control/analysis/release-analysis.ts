@@ -51,11 +51,6 @@ export class ReleaseAnalysis {
     }
   }
 
-  /** Errors that caused a revert must not trip the next split. */
-  reverted(): void {
-    this.#restart('green')
-  }
-
   /** A reload: a new window length starts an empty window; new analysis settings apply from the next look. */
   configure(windowMs: number, analysis: AnalysisSettings, windowChanged: boolean): void {
     if (windowChanged) this.#window = new ErrorWindow(windowMs)

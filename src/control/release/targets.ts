@@ -26,10 +26,6 @@ export class TargetBook {
     return this.#now[color]
   }
 
-  config(color: Color): readonly string[] {
-    return this.#config[color]
-  }
-
   /** The override that pointing `color` at `next` stores: null when `next` is the config's own list. */
   overrideFor(color: Color, next: readonly string[]): TargetOverride | null {
     const config = this.#config[color]

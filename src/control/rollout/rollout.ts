@@ -205,11 +205,6 @@ export class RolloutController {
     }, this.#o.logger)
   }
 
-  /** The first step of a default (stepWeight) plan, in percent. */
-  firstStepPercent(): number {
-    return this.#o.settings().stepWeight
-  }
-
   /** GET /v1/rollout. */
   view(): Record<string, unknown> | null {
     const r = this.#o.release.rollout()

@@ -3,7 +3,8 @@ import { buildProxy } from '../build-proxy.js'
 import { outcomeSink } from '../outcome-sink.js'
 import { createLogger } from '../../logger.js'
 import { Metrics } from '../../metrics/metrics.js'
-import { makeTable, type RoutingTable } from '../../routing/types.js'
+import { makeTable } from '../../routing/types.js'
+import { TableHolder } from '../local.js'
 import { WINDOW_REPORT_MS, WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
 
 function send(message: FromWorker): Promise<void> {
@@ -38,14 +39,14 @@ export async function runWorker(): Promise<void> {
   const init = await firstInit()
   const config = init.config
   const logger = createLogger(config.log.level).child({ worker: slot })
-  let table: RoutingTable = makeTable(init.generation, init.greenBuckets, init.salt)
+  const tables = new TableHolder(makeTable(init.generation, init.greenBuckets, init.salt))
   const metrics = new Metrics()
   const recorder = new WindowRecorder()
   // As the config was at start: a reload of the analysis settings takes effect when the workers restart.
   const sink = outcomeSink(metrics, () => config.rollout.analysis, (color, durationMs, isError, ttfbMs, route) =>
     recorder.record(color, durationMs, isError, ttfbMs, route),
   )
-  const proxy = buildProxy(config, init.targets, { current: () => table }, sink, logger, init.certificates)
+  const proxy = buildProxy(config, init.targets, tables, sink, logger, init.certificates)
   try {
     const address = await proxy.listen(config.proxy.port, config.proxy.host)
     await send({ t: 'ready', port: address.port })
@@ -74,7 +75,7 @@ export async function runWorker(): Promise<void> {
     switch (message.t) {
       case 'table':
         // One reference swap: a request reads either the old table or the new one, never a mix.
-        table = makeTable(message.generation, message.greenBuckets, message.salt)
+        tables.set(makeTable(message.generation, message.greenBuckets, message.salt))
         void send({ t: 'applied', generation: message.generation })
         break
       case 'targets':
