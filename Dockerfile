@@ -16,11 +16,17 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY config ./config
+COPY dashboard ./dashboard
+# The state file (config/docker.yaml: /app/var/state.json) lives on a volume, so the live
+# split, its generation and the audit log outlive the container.
 RUN mkdir -p /app/var && chown -R node:node /app/var
+VOLUME ["/app/var"]
 USER node
+# 8080 the proxy; 9090 the admin API, which config/docker.yaml binds to 0.0.0.0 and which
+# therefore refuses to start without SWITCHYARD_ADMIN_TOKEN.
 EXPOSE 8080 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:9090/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "dist/cli.js"]
-CMD ["--config", "config/default.yaml"]
+CMD ["--config", "config/docker.yaml"]

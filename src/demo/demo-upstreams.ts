@@ -60,20 +60,24 @@ export interface DemoUpstreams {
   close(): Promise<void>
 }
 
+/** One colour's demo upstream, listening on `host:port` (port 0 picks a free one). */
+export async function listenDemoUpstream(color: Color, port: number, host = '127.0.0.1'): Promise<Server> {
+  const server = createServer((req, res) => handle(color, req, res))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`demo.${color} cannot listen on ${host}:${port} (${err.code ?? err.message})`)))
+    server.listen(port, host, resolve)
+  })
+  return server
+}
+
 /** Starts the blue (v1) and green (v2) demo upstreams on loopback. Port 0 picks a free port. */
 export async function startDemoUpstreams(ports: Readonly<Record<Color, number>>): Promise<DemoUpstreams> {
   const servers: Server[] = []
   const urls: Partial<Record<Color, string>> = {}
   try {
     for (const color of ['blue', 'green'] as const) {
-      const server = createServer((req, res) => handle(color, req, res))
+      const server = await listenDemoUpstream(color, ports[color])
       servers.push(server)
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err: NodeJS.ErrnoException) =>
-          reject(new Error(`demo.${color} cannot listen on 127.0.0.1:${ports[color]} (${err.code ?? err.message})`)),
-        )
-        server.listen(ports[color], '127.0.0.1', resolve)
-      })
       urls[color] = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
     }
   } catch (err) {
