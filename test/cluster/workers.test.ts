@@ -12,40 +12,58 @@ interface Status {
   window: Record<'blue' | 'green', { requests: number; errors: number; ttfbP50Ms: number | null }>
 }
 
+type Cluster = CliProcess & { proxyUrl: string; adminUrl: string; config: Record<string, unknown>; dir: string }
+
 let blue: ColorUpstream
 let green: ColorUpstream
+/**
+ * Starting a cluster (a primary and three workers, each loading the TypeScript sources) is most
+ * of this file's time, so two serve all of it, started at once. `shared` takes the tests in
+ * order: counting first, while it has served nothing; SIGTERM last. Each test between sets the
+ * split it needs, and the worker one kills is replaced before it ends. `judged` serves only the
+ * test that fails green on purpose: its window must hold nothing else, and the errors eject
+ * green from passive health for a while, so that a later split change would be refused (409).
+ */
+let shared: Cluster
+let judged: Cluster
 const running: CliProcess[] = []
+const closeAfterAll: { close(): Promise<void> }[] = []
 
 beforeAll(async () => {
   ;[blue, green] = await Promise.all([startColorUpstream('blue'), startColorUpstream('green')])
-})
-afterEach(async () => {
+  ;[shared, judged] = await Promise.all([
+    start({ split: { green: 50 } }),
+    start({ split: { green: 100 }, autoRevert: { window: '10s', minRequests: 30, maxErrorRate: 0.5 } }),
+  ])
+}, 90_000)
+afterEach(() => {
   green.status = 200
-  for (const proc of running.splice(0)) {
-    proc.kill('SIGTERM')
-    await proc.exit()
-  }
 })
 afterAll(async () => {
-  await Promise.all([blue.close(), green.close()])
-})
-
-async function start(extra: Record<string, unknown> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'sy-workers-'))
-  const proc = await startCli(
-    await writeConfig({
-      proxy: { host: '127.0.0.1', port: 0 },
-      admin: { host: '127.0.0.1', port: 0 },
-      upstreams: { blue: { targets: [blue.url] }, green: { targets: [green.url] } },
-      state: { file: join(dir, 'state.json') },
-      sticky: { keys: ['header:x-user-id'], cookie: '' },
-      drain: { deadline: '2s' },
-      workers: 3,
-      ...extra,
+  await Promise.all(
+    running.map(async (proc) => {
+      proc.kill('SIGTERM')
+      await proc.exit()
     }),
   )
+  await Promise.all([blue.close(), green.close(), ...closeAfterAll.map((c) => c.close())])
+})
+
+async function start(extra: Record<string, unknown> = {}): Promise<Cluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'sy-workers-'))
+  const config = {
+    proxy: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0 },
+    upstreams: { blue: { targets: [blue.url] }, green: { targets: [green.url] } },
+    state: { file: join(dir, 'state.json') },
+    sticky: { keys: ['header:x-user-id'], cookie: '' },
+    drain: { deadline: '2s' },
+    workers: 3,
+    ...extra,
+  }
+  const proc = await startCli(await writeConfig(config, dir))
   running.push(proc)
-  return proc
+  return Object.assign(proc, { config, dir })
 }
 
 async function status(proc: { adminUrl: string }): Promise<Status> {
@@ -70,7 +88,8 @@ async function waitFor<T>(probe: () => Promise<T | undefined>, ms: number): Prom
 
 describe('workers', { timeout: 60_000 }, () => {
   it('every worker sends a key to the same colour, and each serves', async () => {
-    const proc = await start({ split: { green: 50 } })
+    // First on the fresh cluster, at its configured split: every count below starts from zero.
+    const proc = shared
     expect((await status(proc)).workers).toHaveLength(3)
     for (let k = 0; k < 15; k++) {
       const colors = new Set<string | undefined>()
@@ -97,8 +116,8 @@ describe('workers', { timeout: 60_000 }, () => {
   })
 
   it('a split change routes on every worker by the time the API answers', async () => {
-    const proc = await start({ split: { green: 0 } })
-    for (const [green, expected] of [[100, 'green'], [0, 'blue'], [100, 'green']] as const) {
+    const proc = shared
+    for (const [green, expected] of [[0, 'blue'], [100, 'green'], [0, 'blue'], [100, 'green']] as const) {
       expect(await put(proc, { green })).toBe(200)
       const colors = await Promise.all(Array.from({ length: 60 }, (_, i) => freshGet(proc.proxyUrl, { 'x-user-id': `u${green}-${i}` }).then((r) => r.color)))
       expect(new Set(colors)).toEqual(new Set([expected]))
@@ -106,8 +125,8 @@ describe('workers', { timeout: 60_000 }, () => {
   })
 
   it('auto-revert judges the errors of all workers together', async () => {
-    // No single worker sees 30 green requests; together they do.
-    const proc = await start({ split: { green: 100 }, autoRevert: { window: '10s', minRequests: 30, maxErrorRate: 0.5 } })
+    // No single worker sees 30 green requests; together they do. This cluster served nothing before.
+    const proc = judged
     green.status = 503
     for (let i = 0; i < 45; i++) await freshGet(proc.proxyUrl, { 'x-user-id': `e${i}` })
     const reverted = await waitFor(async () => {
@@ -116,12 +135,13 @@ describe('workers', { timeout: 60_000 }, () => {
     }, 2000)
     expect(reverted.split.reverted).toMatchObject({ requests: expect.any(Number) as number })
     const perWorker = reverted.workers.map((w) => w.requests)
+    expect(perWorker.reduce((n, r) => n + r, 0)).toBe(45)
     expect(Math.max(...perWorker)).toBeLessThan(30)
     expect(perWorker.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2)
   })
 
   it('a worker that dies is replaced while the others keep serving', async () => {
-    const proc = await start({ split: { green: 0 } })
+    const proc = shared
     const before = (await status(proc)).workers
     expect(before).toHaveLength(3)
     const victim = before.find((w) => w.id === 1)!
@@ -138,32 +158,23 @@ describe('workers', { timeout: 60_000 }, () => {
   }, 30_000)
 
   it('SIGHUP points every worker at the new targets', async () => {
+    const proc = shared
+    // Left running until the end: the shared cluster's blue stays on it after this test.
     const other = await startColorUpstream('other')
-    try {
-      const dir = await mkdtemp(join(tmpdir(), 'sy-workers-hup-'))
-      const config = {
-        proxy: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0 },
-        upstreams: { blue: { targets: [blue.url] }, green: { targets: [green.url] } },
-        state: { file: join(dir, 'state.json') },
-        workers: 3,
-      }
-      const file = await writeConfig(config, dir)
-      const proc = await startCli(file)
-      running.push(proc)
-      await writeConfig({ ...config, upstreams: { blue: { targets: [other.url] }, green: { targets: [green.url] } } }, dir)
-      proc.kill('SIGHUP')
-      await proc.waitForLog((l) => l.msg === 'config reloaded')
-      const bodies = await Promise.all(Array.from({ length: 30 }, () => freshGet(proc.proxyUrl).then((r) => r.body)))
-      expect(new Set(bodies)).toEqual(new Set(['other']))
-    } finally {
-      await other.close()
-    }
+    closeAfterAll.push(other)
+    expect(await put(proc, { green: 0 })).toBe(200)
+    await writeConfig({ ...proc.config, upstreams: { blue: { targets: [other.url] }, green: { targets: [green.url] } } }, proc.dir)
+    proc.kill('SIGHUP')
+    await proc.waitForLog((l) => l.msg === 'config reloaded')
+    const bodies = await Promise.all(Array.from({ length: 30 }, () => freshGet(proc.proxyUrl).then((r) => r.body)))
+    expect(new Set(bodies)).toEqual(new Set(['other']))
   })
 
+  // Last: it ends the shared cluster.
   it('SIGTERM drains the workers and exits 0', async () => {
-    const proc = await start()
+    const proc = shared
     const pids = (await status(proc)).workers.map((w) => w.pid)
+    expect(pids).toHaveLength(3)
     proc.kill('SIGTERM')
     expect(await proc.exit()).toBe(0)
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow()
