@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The CLI tests run the built binary: build dist/ first when src/ is newer (a cheap check otherwise).
+    globalSetup: ['test/helpers/build-once.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',

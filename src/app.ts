@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { Reload } from './admin/routes/reload.js'
@@ -5,6 +6,7 @@ import { createAdminServer } from './admin/server.js'
 import { carryRandomSecret, changedKeys, restartOnlyChanges, type ConfigChanges } from './config/reload.js'
 import type { Config } from './config/schema.js'
 import { Control } from './control/control.js'
+import { callerName } from './control/port.js'
 import { Release } from './control/release/release.js'
 import { logRelease } from './control/release/start-log.js'
 import type { DataPlane } from './dataplane/plane.js'
@@ -27,8 +29,12 @@ export interface App {
   readonly metrics: Metrics
   /** Targets each colour points at now. */
   targets(): Record<Color, readonly string[]>
-  /** Applies a re-read config: targets, timeouts and thresholds; the live split stays. Says what changed. */
-  reload(config: Config): Promise<ConfigChanges>
+  /**
+   * Applies a re-read config: targets, timeouts and thresholds; the live split stays. Says what
+   * changed, and logs it as `who`'s action (by default the caller of POST /v1/reload whose
+   * reload this is, else `sighup`).
+   */
+  reload(config: Config, who?: string): Promise<ConfigChanges>
   /** Stops accepting, lets in-flight work finish up to drain.deadline, then closes everything. */
   close(): Promise<void>
 }
@@ -81,7 +87,12 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     }
     // The same secret as the proxy's router (the config is resolved once), so its links open.
     const preview = { signer: new PreviewSigner(config.override.previewSecret), baseUrl: () => config.override.publicUrl || listening.proxyUrl }
-    const admin = createAdminServer({ control: control.port(), token: config.admin.token, logger, tls: adminCertificates, preview, reload: options.reload })
+    // POST /v1/reload runs the reloader (which calls app.reload below) with its caller in this
+    // context, so the reload's log line names who asked; a signal's reload runs outside it.
+    const reloadCaller = new AsyncLocalStorage<string>()
+    const reloader = options.reload
+    const reload: Reload | undefined = reloader && ((caller) => reloadCaller.run(caller === undefined ? 'sighup' : callerName(caller), () => reloader()))
+    const admin = createAdminServer({ control: control.port(), token: config.admin.token, failedAuthLimit: config.admin.failedAuthLimit, logger, tls: adminCertificates, preview, reload })
     // Closed after the data plane has drained, so operators can watch the drain.
     cleanup.push(() => admin.close())
 
@@ -135,10 +146,10 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       controller: release,
       metrics,
       targets: () => release.targets(),
-      async reload(read: Config): Promise<ConfigChanges> {
+      async reload(read: Config, who = reloadCaller.getStore() ?? 'sighup'): Promise<ConfigChanges> {
         const next = carryRandomSecret(config, read)
         const changes = { changed: changedKeys(config, next), restartRequired: restartOnlyChanges(config, next) }
-        await release.reloadTargets(configTargets(next, demo))
+        await release.reloadTargets(configTargets(next, demo), who)
         dataPlane().setTimeouts(next.timeouts)
         dataPlane().setHealth(next.healthCheck, next.outlierDetection)
         // Re-read even when the paths are the same: SIGHUP is how an operator says "new certificates".
@@ -146,11 +157,12 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         if (next.admin.tls !== null) await adminWatcher?.reload(next.admin.tls)
         if (next.autoRevert.window !== config.autoRevert.window) counters?.setWindow(next.autoRevert.window)
         control.reload(next)
-        const { restartRequired } = changes
-        if (restartRequired.length > 0) logger.warn({ keys: restartRequired }, `config reloaded; changes to ${restartRequired.join(', ')} take effect on restart`)
         config = next
+        // One line per reload, a warning when some changes wait for a restart (restartRequired).
         const now = release.targets()
-        logger.info({ blue: now.blue, green: now.green, timeouts: next.timeouts }, 'config reloaded')
+        const line = { action: 'reload', who, why: null, ...changes, blue: now.blue, green: now.green, timeouts: next.timeouts }
+        if (changes.restartRequired.length > 0) logger.warn(line, 'config reloaded')
+        else logger.info(line, 'config reloaded')
         return changes
       },
       close(): Promise<void> {

@@ -94,7 +94,7 @@ export const ERRORS = defineCatalog({
   },
   SY_ERR_AUTH_RATE_LIMITED: {
     status: 429,
-    summary: 'Too many failed bearer attempts from this address within a minute; wait `retry-after` seconds',
+    summary: 'Too many failed bearer attempts from this address within a minute (`admin.failedAuthLimit`, default 10); wait `retry-after` seconds, fix the token the client sends, or raise the limit',
   },
   SY_ERR_GREEN_UNHEALTHY: {
     status: 409,

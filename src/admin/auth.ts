@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Caller } from '../control/port.js'
 
 /**
  * Checks `Authorization: Bearer <token>` in constant time: both sides are hashed to the same
@@ -79,4 +80,13 @@ export class AuthFailureLimiter {
       this.#windows.delete(address)
     }
   }
+}
+
+/**
+ * Who sent an admin request, as the log line of its change names it: `token` when it carried
+ * a bearer token (one that passed the check whenever admin.token is set), else `anonymous`,
+ * and the client's address.
+ */
+export function callerOf(request: { readonly headers: { readonly authorization?: string | undefined }; readonly ip: string }): Caller {
+  return { auth: request.headers.authorization?.startsWith('Bearer ') === true ? 'token' : 'anonymous', address: request.ip }
 }

@@ -101,9 +101,12 @@ export const EventsQuery = Type.Object(
   { additionalProperties: false },
 )
 
-/** GET /v1/events/stream: the same filter of types. */
+/** GET /v1/events/stream: the same filter of types, and whether to add the live stats. */
 export const StreamQuery = Type.Object(
-  { type: Type.Optional(Type.String({ pattern: '^[a-z-]+(,[a-z-]+)*$', description: 'Only these event types, comma-separated' })) },
+  {
+    type: Type.Optional(Type.String({ pattern: '^[a-z-]+(,[a-z-]+)*$', description: 'Only these event types, comma-separated (`health` included)' })),
+    stats: Type.Optional(Type.String({ pattern: '^(0|1|true|false)$', description: 'With 1 (or true): also one id-less `stats` frame a second' })),
+  },
   { additionalProperties: false },
 )
 

@@ -9,6 +9,7 @@ import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS, AuthFailureLimiter, bearerC
 import { formatSchemaErrors, httpError } from './http-errors.js'
 import { openApiOptions } from './openapi/document.js'
 import { docsRoutes } from './openapi/docs-routes.js'
+import { dashboardRoutes } from './routes/dashboard.js'
 import { previewRoutes, type PreviewLinks } from './routes/preview.js'
 import { reloadRoutes, type Reload } from './routes/reload.js'
 import { rolloutRoutes } from './routes/rollout.js'
@@ -30,6 +31,8 @@ export interface AdminOptions {
   /** The control side, through its one port. */
   readonly control: ControlPort
   readonly token: string | undefined
+  /** admin.failedAuthLimit: failed bearer attempts per address and minute before 429; 0 = no limit. */
+  readonly failedAuthLimit?: number
   readonly logger: Logger
   /** admin.tls: HTTPS with these certificates; plain HTTP when absent. */
   readonly tls?: AdminTls | null | undefined
@@ -73,21 +76,22 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
   const app = adminFastify(options.logger, options.tls)
 
   const authorized = options.token === undefined ? undefined : bearerChecker(options.token)
-  const failures = new AuthFailureLimiter()
+  const limit = options.failedAuthLimit ?? AUTH_FAILURE_LIMIT
+  const failures = limit === 0 ? undefined : new AuthFailureLimiter(limit)
   app.addHook('onRequest', async (request, reply) => {
     if (authorized === undefined || !request.url.startsWith('/v1/')) return
     // Logs name the address and route, never the Authorization header or anything from it.
     const address = request.ip
-    const wait = failures.blockedFor(address)
+    const wait = failures?.blockedFor(address) ?? 0
     if (wait > 0) {
       void reply.header('retry-after', String(wait))
       throw httpError('SY_ERR_AUTH_RATE_LIMITED', `too many failed bearer attempts from this address; retry in ${wait}s`)
     }
     if (!authorized(request.headers.authorization)) {
-      if (failures.failed(address)) {
+      if (failures?.failed(address) === true) {
         request.log.warn(
-          { ip: address, failures: AUTH_FAILURE_LIMIT, windowSeconds: AUTH_FAILURE_WINDOW_MS / 1000 },
-          'admin auth failures from this address reached the limit; refusing it with 429 until the window ends',
+          { ip: address, failures: limit, windowSeconds: AUTH_FAILURE_WINDOW_MS / 1000 },
+          'admin auth failures from this address reached the limit (admin.failedAuthLimit); refusing it with 429 until the window ends',
         )
       } else {
         request.log.warn({ ip: address, method: request.method, url: request.url }, 'admin request refused: bad or missing bearer token')
@@ -119,6 +123,7 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
     rolloutRoutes(api, options.control)
     previewRoutes(api, options.preview)
     reloadRoutes(api, options.reload)
+    dashboardRoutes(api)
   })
   return app
 }

@@ -34,6 +34,7 @@ export const RELOAD_RULES: { readonly [K in keyof Config]: ReloadRule } = {
   outlierDetection: 'live',
   webhooks: 'live',
   rollout: 'live',
+  // The logger (level, format) and the proxy's access log and request ids are built once at start.
   log: 'restart',
   workers: 'restart',
   demo: 'restart',

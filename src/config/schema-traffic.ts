@@ -30,6 +30,11 @@ export const AdminSchema = Type.Object(
     /** Required off loopback; SWITCHYARD_ADMIN_TOKEN overrides it. */
     token: Type.Optional(Type.String()),
     tls: OrNull(TlsFront),
+    /**
+     * Failed bearer attempts one client address may make in a minute before it is refused
+     * with 429 until the minute ends (a token cannot be guessed faster); 0 = no limit.
+     */
+    failedAuthLimit: WithDefault(Type.Integer({ minimum: 0, maximum: 1_000_000 }), 10),
   },
   strict,
 )

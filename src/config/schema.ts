@@ -37,7 +37,15 @@ export const RedisSchema = Type.Object(
 export const StateSchema = Type.Object({ file: WithDefault(Type.String({ minLength: 1 }), 'var/state.json'), redis: Type.Optional(RedisSchema) }, strict)
 
 export const LogSchema = Type.Object(
-  { level: WithDefault(OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'), access: WithDefault(Type.Boolean(), false) },
+  {
+    level: WithDefault(OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+    /** auto: pretty lines on a terminal, JSON lines otherwise; pretty or json force one. */
+    format: WithDefault(OneOf(['auto', 'pretty', 'json']), 'auto'),
+    /** One line per proxied request (client, colour, target, status, duration, request id). */
+    access: WithDefault(Type.Boolean(), false),
+    /** Every proxied request carries an x-request-id upstream (the client's when valid, else a new one). */
+    requestId: WithDefault(Type.Boolean(), true),
+  },
   strict,
 )
 

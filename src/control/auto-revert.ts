@@ -92,7 +92,7 @@ export class AutoRevert {
         this.#sharedSeenAt = Date.now()
         if (this.#shared || !this.#leads()) return false
         this.#shared = true
-        this.#logger.warn({ green: ceiling.green, blue: ceiling.blue }, decision.reason)
+        // Logged with its event (the release logs every action once).
         await this.#onShared(decision.reason)
         return false
       }

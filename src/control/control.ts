@@ -8,7 +8,8 @@ import { sameData } from '../state/same-data.js'
 import type { FleetStatus } from '../state/redis/fleet.js'
 import { ReleaseAnalysis } from './analysis/release-analysis.js'
 import { AutoRevert } from './auto-revert.js'
-import type { ControlPort, EventQuery, RolloutAction } from './port.js'
+import { LiveFeed } from './live-feed.js'
+import { callerName, type ControlPort, type EventQuery, type RolloutAction } from './port.js'
 import type { AuditEvent } from '../state/types.js'
 import type { Release } from './release/release.js'
 import { splitView } from './release/transitions.js'
@@ -58,6 +59,8 @@ export class Control {
   #webhooks: WebhookNotifier
   /** Listeners of the live event stream (GET /v1/events/stream). */
   readonly #streams = new Set<(event: AuditEvent) => void>()
+  /** The stream-only frames: live stats and health changes. */
+  readonly #live: LiveFeed
 
   constructor(options: ControlOptions) {
     this.#o = options
@@ -80,7 +83,7 @@ export class Control {
         if (release.rollout()?.phase === 'progressing') await this.rollouts.pause('auto-revert', `shared degradation: ${reason}`).catch(() => undefined)
         await release
           .record({ type: 'degradation', from: null, to: null, source: 'auto-revert', reason })
-          .catch((err: unknown) => logger.warn({ err: String(err) }, 'the shared-degradation event could not be stored'))
+          .catch((err: unknown) => logger.warn({ err: String(err), reason }, 'the shared-degradation event could not be stored'))
       },
       ...leads,
     })
@@ -99,6 +102,14 @@ export class Control {
     this.analysis.follow(release)
 
     metrics.setSplit(release.state().greenBuckets)
+    this.#live = new LiveFeed({
+      window: () => this.analysis.window,
+      plane: () => options.plane(),
+      greenBuckets: () => release.state().greenBuckets,
+      rollout: () => this.rollouts.view(),
+      fleet: () => fleet?.status() ?? null,
+      logger,
+    })
     release.onChange((state, event, origin) => {
       metrics.setSplit(state.greenBuckets)
       // Every replica streams every event of the release (a stand-in for an adopted change has no id and is not one).
@@ -126,6 +137,7 @@ export class Control {
   stop(): void {
     this.#autoRevert.stop()
     this.rollouts.stop()
+    this.#live.stop()
   }
 
   /** Delivers what the webhooks still have queued, for up to 5 s. */
@@ -154,28 +166,29 @@ export class Control {
     const view = () => rollouts.view()
     return {
       split: () => splitView(release.state()),
-      setSplit: async (request) => {
-        const { value, propagated } = await release.setSplit({ ...request, source: 'api' })
+      setSplit: async ({ caller, ...request }) => {
+        const { value, propagated } = await release.setSplit({ ...request, source: 'api', who: callerName(caller) })
         // Answered once every proxy process routes with the new split.
         await propagated
         return splitView(value)
       },
       upstreams: () => plane().health(),
-      setTargets: async (color, targets, reason) => {
-        await release.setTargets(color, targets, { source: 'api', reason })
+      setTargets: async (color, targets, reason, caller) => {
+        await release.setTargets(color, targets, { source: 'api', reason, who: callerName(caller) })
         return (await plane().health())[color]
       },
       rollout: view,
-      startRollout: async (plan: RolloutPlan, reason, force) => {
-        await rollouts.begin(plan, 'api', reason, force)
+      startRollout: async (plan: RolloutPlan, reason, force, caller) => {
+        await rollouts.begin(plan, 'api', reason, force, callerName(caller))
         await release.propagated()
         return view()
       },
-      rolloutAction: async (action: RolloutAction, reason) => {
-        if (action === 'abort') await rollouts.abort('api', reason ?? 'aborted by an operator')
-        else if (action === 'promote-step') await rollouts.promoteStep('api', reason)
-        else if (action === 'skip-analysis') await rollouts.skipAnalysis('api', reason)
-        else await rollouts[action]('api', reason)
+      rolloutAction: async (action: RolloutAction, reason, caller) => {
+        const who = callerName(caller)
+        if (action === 'abort') await rollouts.abort('api', reason ?? 'aborted by an operator', who)
+        else if (action === 'promote-step') await rollouts.promoteStep('api', reason, who)
+        else if (action === 'skip-analysis') await rollouts.skipAnalysis('api', reason, who)
+        else await rollouts[action]('api', reason, who)
         await release.propagated()
         return view()
       },
@@ -204,6 +217,7 @@ export class Control {
         this.#streams.add(listener)
         return () => void this.#streams.delete(listener)
       },
+      live: (listener, options) => this.#live.subscribe(listener, options),
       liveness: () => {
         // 200 while this process serves traffic, also when degraded: the proxy keeps routing with
         // its last split while Redis is away, so a load balancer must not take it out for that.

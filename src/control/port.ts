@@ -1,11 +1,13 @@
 import type { TargetHealth } from '../proxy/types.js'
 import type { Color } from '../routing/types.js'
 import type { AuditEvent, SplitState } from '../state/types.js'
+import type { LiveFrame } from './live-feed.js'
 import type { RolloutPlan } from './rollout/plan.js'
 
 export type { TargetHealth } from '../proxy/types.js'
 export type { AuditEvent } from '../state/types.js'
 export type { RolloutPlan } from './rollout/plan.js'
+export type { HealthFrame, LiveFrame, StatsFrame } from './live-feed.js'
 
 /** The GET /v1/split shape. */
 export interface SplitView {
@@ -15,6 +17,21 @@ export interface SplitView {
   readonly reverted: SplitState['reverted']
 }
 
+/**
+ * Who sent an admin request, for the log line of the change it makes: `token` when it
+ * carried a bearer token (checked whenever admin.token is set), else `anonymous`; and the
+ * client's address.
+ */
+export interface Caller {
+  readonly auth: 'token' | 'anonymous'
+  readonly address: string
+}
+
+/** A caller as log lines name it: `token@10.0.0.7`. */
+export function callerName(caller: Caller): string {
+  return `${caller.auth}@${caller.address}`
+}
+
 /** A split change asked for through the admin API. */
 export interface SplitRequest {
   readonly greenBuckets: number
@@ -22,6 +39,7 @@ export interface SplitRequest {
   readonly reason: string | null
   readonly ifGeneration?: number
   readonly force?: boolean
+  readonly caller: Caller
 }
 
 /** Which events of the audit log to read. */
@@ -52,13 +70,13 @@ export interface ControlPort {
   /** Every target of each colour with its health. */
   upstreams(): Promise<Record<Color, readonly TargetHealth[]>>
   /** Points a colour at new targets (a `targets` event); resolves with its targets' health. */
-  setTargets(color: Color, targets: readonly string[], reason: string | null): Promise<readonly TargetHealth[]>
+  setTargets(color: Color, targets: readonly string[], reason: string | null, caller: Caller): Promise<readonly TargetHealth[]>
 
   /** GET /v1/rollout, or null when no rollout was ever started. */
   rollout(): Record<string, unknown> | null
   /** Starts a rollout (its first step passes the release's health gate unless `force`). */
-  startRollout(plan: RolloutPlan, reason: string | null, force: boolean): Promise<Record<string, unknown> | null>
-  rolloutAction(action: RolloutAction, reason: string | null): Promise<Record<string, unknown> | null>
+  startRollout(plan: RolloutPlan, reason: string | null, force: boolean, caller: Caller): Promise<Record<string, unknown> | null>
+  rolloutAction(action: RolloutAction, reason: string | null, caller: Caller): Promise<Record<string, unknown> | null>
 
   /** GET /v1/status. */
   status(): Promise<Record<string, unknown>>
@@ -69,6 +87,11 @@ export interface ControlPort {
    * replica), oldest first; the returned function stops it.
    */
   subscribe(listener: (event: AuditEvent) => void): () => void
+  /**
+   * The stream-only frames of this replica: target health changes as they are seen, and with
+   * `stats` one frame a second of live traffic numbers. Not audit events (no id); see LiveFeed.
+   */
+  live(listener: (frame: LiveFrame) => void, options: { readonly stats: boolean }): () => void
   liveness(): Liveness
   /** Why this process should get no new traffic now, or null when it is ready. */
   notReadyBecause(): string | null

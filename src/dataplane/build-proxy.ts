@@ -35,6 +35,7 @@ export function buildProxy(
     timeouts: config.timeouts,
     logger,
     accessLog: config.log.access,
+    requestId: config.log.requestId,
     healthCheck: config.healthCheck,
     outlier: config.outlierDetection,
     limits: config.limits,

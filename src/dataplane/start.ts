@@ -58,6 +58,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Started
   const sink = outcomeSink(metrics, options.analysis, record)
   const tables = new TableHolder(table)
   const proxy = buildProxy(config, targets, tables, sink, logger, certificates)
+  metrics.countConnections(() => proxy.inFlight())
   const plane = localDataPlane(proxy, tables, () => sink.served())
   try {
     const address = await proxy.listen(config.proxy.port, config.proxy.host)

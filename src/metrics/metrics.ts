@@ -17,6 +17,8 @@ export class Metrics implements OutcomeSink {
   readonly #splitChanges: Counter<'source'>
   readonly #webhooks: Counter<'result' | 'event'>
   readonly #targetHealthy: Gauge<'color' | 'target'>
+  /** What `switchyard_connections` reads at scrape time: the proxy's in-flight count per colour. */
+  #openConnections: (() => Record<Color, number>) | undefined
   /** Registered on first use: only fleet replicas have a shared store. */
   #stateConnected: Gauge | undefined
   readonly #byStatus: (Counter.Internal | undefined)[][]
@@ -83,6 +85,18 @@ export class Metrics implements OutcomeSink {
       labelNames: ['color', 'target'],
       registers,
     })
+    const open = () => this.#openConnections?.()
+    new Gauge({
+      name: 'switchyard_connections',
+      help: 'Client requests being proxied to each colour right now, streamed responses and open WebSockets included',
+      labelNames: ['color'],
+      registers,
+      // Read at scrape time from counts the proxy keeps anyway: nothing is added to a request.
+      collect() {
+        const counts = open()
+        for (const color of COLORS) this.labels(color).set(counts?.[color] ?? 0)
+      },
+    })
     this.#byStatus = COLORS.map(() => new Array<Counter.Internal | undefined>(MAX_STATUS))
     this.#duration = { blue: duration.labels('blue'), green: duration.labels('green') }
     this.#ttfb = { blue: ttfb.labels('blue'), green: ttfb.labels('green') }
@@ -117,6 +131,14 @@ export class Metrics implements OutcomeSink {
 
   splitChanged(source: string): void {
     this.#splitChanges.labels(source).inc()
+  }
+
+  /**
+   * `switchyard_connections` reads this process's proxy from now on (one process, or a worker);
+   * a primary of workers has no proxy and reads 0, so the sum over processes is the workers'.
+   */
+  countConnections(read: () => Record<Color, number>): void {
+    this.#openConnections = read
   }
 
   /** Sets the target health gauge from a health report (at scrape time, off the request path). */

@@ -10,7 +10,7 @@ import type { Color } from '../routing/types.js'
 import type { BodyLimit } from './client-errors.js'
 import { describeError, ProxyError, toProxyError } from './errors.js'
 import { clientResponseHeaders, COLOR_HEADER } from './headers.js'
-import type { Drainable, ProxyState } from './proxy-state.js'
+import type { Drainable, ProxyState, Recorded } from './proxy-state.js'
 import type { ErrorKind } from './types.js'
 import type { UpstreamPool, UpstreamTarget } from './upstream-pool.js'
 
@@ -39,10 +39,12 @@ function uncork(socket: Socket): void {
  * One proxied request, as an undici dispatch handler: streams the upstream response to the
  * client with backpressure and records exactly one outcome, whichever side ends it first.
  */
-export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
+export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Recorded {
   readonly epoch: number
   /** The client's address (through trusted proxies), for the access log; set by handleRequest. */
   client: string | undefined = undefined
+  /** Its x-request-id (log.requestId); set by handleRequest. */
+  requestId: string | undefined = undefined
   readonly #state: ProxyState
   readonly #req: IncomingMessage
   readonly #res: ProxyResponse
@@ -89,6 +91,19 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
 
   get color(): Color {
     return this.#color
+  }
+
+  get request(): IncomingMessage {
+    return this.#req
+  }
+
+  get startedAt(): number {
+    return this.#startedAt
+  }
+
+  /** The target's origin: after a retry, the one that took the request. */
+  get origin(): string | undefined {
+    return this.#target?.origin
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -290,7 +305,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable {
     const state = this.#state
     if (this.#streaming) state.streams.delete(this)
     state.release(this.#color, this.#target)
-    state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind, this.#ttfbMs, this.client)
+    state.record(this, status, kind, this.#ttfbMs)
   }
 }
 

@@ -14,6 +14,7 @@ import type { Color, TableSource } from '../routing/types.js'
 import { bodyTooLarge, handleClientError, handleConnect } from './client-errors.js'
 import { ProxyResponse } from './http-handler.js'
 import { handleRequest } from './request-handler.js'
+import { RequestIds } from './request-id.js'
 import { ProxyState, type ConnectionCounts } from './proxy-state.js'
 import { DEFAULT_OUTLIER, HEALTH_CHECK_OFF, logHealthEvents } from './health-checker.js'
 import { DEFAULT_LIMITS, type HealthCheckSettings, type OutcomeSink, type OutlierSettings, type ProxyLimits, type ProxyTimeouts, type TargetHealth } from './types.js'
@@ -38,6 +39,11 @@ export interface ProxyOptions {
   logger: Logger
   /** One info line per request when true; nothing is logged on the request path otherwise. */
   accessLog: boolean
+  /**
+   * Every request carries an x-request-id upstream: the client's when valid, else a new one
+   * (see request-id.ts); it is the access log's `requestId`. On when absent, as log.requestId.
+   */
+  requestId?: boolean | undefined
   /** Active health checks of each target; off when absent. */
   healthCheck?: HealthCheckSettings | undefined
   /** Passive ejection after consecutive errors; Envoy's defaults (5, 30 s) when absent. */
@@ -137,7 +143,8 @@ class NodeProxyServer implements ProxyServer {
     blue.setHealth(this.#health)
     green.setHealth(this.#health)
     const certificates = this.#certificates
-    const state = new ProxyState({ ...options, limits, pools: { blue, green }, trust, tls: certificates !== undefined })
+    const requestIds = options.requestId === false ? null : new RequestIds()
+    const state = new ProxyState({ ...options, limits, pools: { blue, green }, trust, tls: certificates !== undefined, requestIds })
     this.#state = state
     const headersTimeout = options.timeouts.header ?? DEFAULT_HEADER_TIMEOUT_MS
     const httpOptions: http.ServerOptions<typeof IncomingMessage, typeof ProxyResponse> = {

@@ -1,6 +1,8 @@
+import type { IncomingMessage } from 'node:http'
 import type { Logger } from 'pino'
 import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
+import type { RequestIds } from './request-id.js'
 import type { TrustedProxies } from './trusted-proxies.js'
 import type { ErrorKind, OutcomeSink, ProxyLimits, ProxyTimeouts } from './types.js'
 import type { UpstreamPool, UpstreamTarget } from './upstream-pool.js'
@@ -12,6 +14,8 @@ export interface ProxyStateOptions {
   readonly sink: OutcomeSink
   readonly logger: Logger
   readonly accessLog: boolean
+  /** Gives each request its x-request-id (log.requestId); null when off. */
+  readonly requestIds: RequestIds | null
   readonly timeouts: ProxyTimeouts
   readonly limits: ProxyLimits
   readonly pools: Record<Color, UpstreamPool>
@@ -29,6 +33,20 @@ export interface ConnectionCounts {
   readonly streams: number
   /** Open upgrade tunnels (WebSockets, in practice). */
   readonly websockets: number
+}
+
+/** A proxied request or WebSocket handshake as its outcome is recorded, and logged when the access log is on. */
+export interface Recorded {
+  readonly color: Color
+  readonly request: IncomingMessage
+  /** performance.now() when it arrived. */
+  readonly startedAt: number
+  /** The client's address (through trusted proxies). */
+  readonly client: string | undefined
+  /** The upstream origin it was sent to (after a retry, the second one); undefined when none was picked. */
+  readonly origin: string | undefined
+  /** Its x-request-id; undefined with log.requestId off. */
+  readonly requestId: string | undefined
 }
 
 /** Something open on a colour that a drain of the colour ends at its deadline. */
@@ -62,6 +80,8 @@ export class ProxyState {
   readonly #sink: OutcomeSink
   readonly #logger: Logger
   readonly #accessLog: boolean
+  /** Null when requests get no x-request-id. */
+  readonly requestIds: RequestIds | null
   /** Read once per request; `setTargets` replaces an entry, never mutates a pool. */
   readonly pools: Record<Color, UpstreamPool>
   /** Replaced whole by `setTimeouts`; a request reads it once when it starts. */
@@ -92,6 +112,7 @@ export class ProxyState {
     this.#sink = options.sink
     this.#logger = options.logger
     this.#accessLog = options.accessLog
+    this.requestIds = options.requestIds
     this.timeouts = options.timeouts
     this.limits = options.limits
     this.pools = options.pools
@@ -127,24 +148,17 @@ export class ProxyState {
   }
 
   /**
-   * Reports one finished request to the sink, and to the access log when it is on, with the
-   * client's address (`client`: through trusted proxies).
+   * Reports one finished request to the sink, and to the access log when it is on: client,
+   * request, colour, the target it went to, status, duration and request id.
    * `ttfbMs`: time to the first byte the client got (-1: none), see OutcomeSink.
    */
-  record(
-    color: Color,
-    method: string | undefined,
-    url: string | undefined,
-    status: number,
-    startedAt: number,
-    kind: ErrorKind | undefined,
-    ttfbMs: number,
-    client?: string,
-  ): void {
-    const ms = performance.now() - startedAt
-    this.#sink.record(color, status, ms, kind, ttfbMs, url)
+  record(r: Recorded, status: number, kind: ErrorKind | undefined, ttfbMs: number): void {
+    const ms = performance.now() - r.startedAt
+    const { method, url } = r.request
+    this.#sink.record(r.color, status, ms, kind, ttfbMs, url)
     if (this.#accessLog) {
-      this.#logger.info({ method, url, status, color, ms: Math.round(ms * 100) / 100, errorKind: kind, client }, 'request')
+      const entry = { client: r.client, method, url, status, color: r.color, target: r.origin, ms: Math.round(ms * 100) / 100, errorKind: kind, requestId: r.requestId }
+      this.#logger.info(entry, 'request')
     }
   }
 

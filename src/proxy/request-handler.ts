@@ -5,6 +5,7 @@ import { ProxyError } from './errors.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { HttpExchange, onClientClose, type ProxyResponse } from './http-handler.js'
 import type { ProxyState } from './proxy-state.js'
+import { forwardRequestId, REQUEST_ID_HEADER } from './request-id.js'
 import { clientInfo } from './trusted-proxies.js'
 
 /**
@@ -63,6 +64,9 @@ export function handleRequest(state: ProxyState, req: IncomingMessage, res: Prox
   const exchange = new HttpExchange(state, req, res, color, route.setCookie, target, startedAt, pool)
   res.exchange = exchange
   exchange.client = remoteAddress
+  const incomingId = req.headers[REQUEST_ID_HEADER]
+  const requestId = state.requestIds?.of(incomingId)
+  exchange.requestId = requestId
   res.on('close', onClientClose)
   setCurrentExchange(req.socket, exchange)
   state.acquire(color, target)
@@ -105,12 +109,14 @@ export function handleRequest(state: ProxyState, req: IncomingMessage, res: Prox
   const bodyLimit =
     withBody && limits.maxBodySize > 0 && req.headers['content-length'] === undefined ? new BodyLimit(req, limits.maxBodySize) : undefined
   if (withBody && timeouts.body !== undefined && timeouts.body > 0) watchBody(req, exchange, timeouts.body)
+  const upstreamHeaders = upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true)
+  if (requestId !== undefined) forwardRequestId(upstreamHeaders, requestId, incomingId)
   exchange.dispatch(
     target,
     {
       path: requested.path,
       method: req.method ?? 'GET',
-      headers: upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true),
+      headers: upstreamHeaders,
       // The IncomingMessage itself: undici streams it upstream with backpressure.
       body: bodyLimit ?? (withBody ? req : null),
       headersTimeout: timeouts.request,

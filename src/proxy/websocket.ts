@@ -5,7 +5,8 @@ import type { Duplex } from 'node:stream'
 import type { Color } from '../routing/types.js'
 import { describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
 import { COLOR_HEADER, rawResponseHead, upstreamRequestHeaders } from './headers.js'
-import type { OpenUpgrade, ProxyState } from './proxy-state.js'
+import type { OpenUpgrade, ProxyState, Recorded } from './proxy-state.js'
+import { forwardRequestId, REQUEST_ID_HEADER } from './request-id.js'
 import { clientInfo } from './trusted-proxies.js'
 import { Tunnel } from './tunnel.js'
 import type { ErrorKind } from './types.js'
@@ -22,8 +23,10 @@ export const SHUTDOWN_REASON = 'switchyard: shutting down'
  * replayed upstream, and on 101 turned into a two-way tunnel. The handshake outcome is
  * recorded once; the tunnel counts as in flight until the client's socket closes.
  */
-class UpgradeExchange implements OpenUpgrade {
+class UpgradeExchange implements OpenUpgrade, Recorded {
   readonly epoch: number
+  /** Its x-request-id (log.requestId), sent upstream with the handshake. */
+  readonly requestId: string | undefined
   readonly #state: ProxyState
   readonly #req: IncomingMessage
   readonly #client: Duplex
@@ -60,10 +63,27 @@ class UpgradeExchange implements OpenUpgrade {
     this.#color = route.color
     this.#setCookie = route.setCookie
     this.#target = state.pools[route.color].pick()
+    this.requestId = state.requestIds?.of(req.headers[REQUEST_ID_HEADER])
   }
 
   get color(): Color {
     return this.#color
+  }
+
+  get request(): IncomingMessage {
+    return this.#req
+  }
+
+  get startedAt(): number {
+    return this.#startedAt
+  }
+
+  get client(): string | undefined {
+    return this.#clientAddress
+  }
+
+  get origin(): string | undefined {
+    return this.#target?.origin
   }
 
   get tunnelled(): boolean {
@@ -100,6 +120,7 @@ class UpgradeExchange implements OpenUpgrade {
     const peer = req.socket.remoteAddress
     const headers = upstreamRequestHeaders(req.headers, peer, this.#state.tls, this.#state.trust?.has(peer) === true)
     headers.push('connection', 'Upgrade', 'upgrade', headerValue(req.headers.upgrade) ?? 'websocket')
+    if (this.requestId !== undefined) forwardRequestId(headers, this.requestId, req.headers[REQUEST_ID_HEADER])
     if (req.headers.host === undefined) headers.push('host', target.port === 80 ? target.hostname : `${target.hostname}:${target.port}`)
 
     const request = (target.secure ? https : http).request({
@@ -221,7 +242,7 @@ class UpgradeExchange implements OpenUpgrade {
   #record(status: number, kind: ErrorKind | undefined): void {
     this.#recorded = true
     // A handshake has no first byte of a body to time: -1.
-    this.#state.record(this.#color, this.#req.method, this.#req.url, status, this.#startedAt, kind, -1, this.#clientAddress)
+    this.#state.record(this, status, kind, -1)
   }
 }
 

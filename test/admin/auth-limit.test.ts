@@ -67,6 +67,29 @@ describe('failed-auth rate limit on the admin API', () => {
   })
 })
 
+describe('admin.failedAuthLimit', () => {
+  it('sets how many failures an address may make (3 here), and 0 lifts the limit', async () => {
+    const blue: Upstream = await startUpstream('blue')
+    const green: Upstream = await startUpstream('green')
+    closers.push(() => blue.close(), () => green.close())
+    const [strict, open] = await Promise.all([
+      startTestApp(await testConfig([blue.url], [green.url], { admin: { host: '127.0.0.1', port: 0, token: TOKEN, failedAuthLimit: 3 } })),
+      startTestApp(await testConfig([blue.url], [green.url], { admin: { host: '127.0.0.1', port: 0, token: TOKEN, failedAuthLimit: 0 } })),
+    ])
+    closers.push(() => strict.close(), () => open.close())
+
+    const statuses = async (url: string, n: number) => {
+      const seen: number[] = []
+      for (let i = 0; i < n; i++) seen.push((await adminFrom(url, '127.0.0.1', '/v1/split', `wrong-${i}`)).status)
+      return seen
+    }
+    expect(await statuses(strict.adminUrl, 5)).toEqual([401, 401, 401, 429, 429])
+    expect(await statuses(open.adminUrl, 25)).toEqual(Array<number>(25).fill(401))
+    expect((await adminFrom(open.adminUrl, '127.0.0.1', '/v1/split', TOKEN)).status).toBe(200)
+    expect(open.logs.lines().filter((line) => String(line.msg).includes('reached the limit'))).toHaveLength(0)
+  })
+})
+
 describe('AuthFailureLimiter', () => {
   it('blocks at the limit within a window and forgets after it', () => {
     const limiter = new AuthFailureLimiter(3, 60_000)

@@ -38,6 +38,22 @@ describe('ErrorWindow', () => {
     expect(p99Ms).toBeLessThanOrEqual(990 * 1.1)
   })
 
+  it('second() reads one whole second from the same buckets, and nothing once it left the window', () => {
+    let now = 7_000_000
+    const window = new ErrorWindow(3000, () => now)
+    window.record('green', 4, true)
+    window.record('blue', 2, false)
+    now += 1000
+    for (let i = 0; i < 3; i++) window.record('blue', 8, false)
+    const first = Math.floor(now / 1000) - 1
+    expect(window.second(first).green).toMatchObject({ requests: 1, errors: 1, errorRate: 1 })
+    expect(window.second(first).blue).toMatchObject({ requests: 1, errors: 0 })
+    expect(window.second(first + 1).blue).toMatchObject({ requests: 3 })
+    expect(window.second(first + 1).blue.p50Ms).toBeGreaterThanOrEqual(8)
+    now += 3000
+    expect(window.second(first).blue).toMatchObject({ requests: 0, p50Ms: null })
+  })
+
   it('reset forgets one colour', () => {
     const window = new ErrorWindow(5000, () => 10_000)
     window.record('green', 1, true)

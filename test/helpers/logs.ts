@@ -11,7 +11,7 @@ export function memoryLogger(level = 'info'): { logger: Logger; lines: () => Rec
       done()
     },
   })
-  const logger = createLogger(level, stream)
+  const logger = createLogger({ level, format: 'json' }, stream)
   const text = () => chunks.join('')
   const lines = () =>
     text()

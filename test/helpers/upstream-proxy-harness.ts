@@ -70,6 +70,8 @@ export interface TestProxyOptions {
   readonly timeouts?: Partial<ProxyTimeouts>
   readonly logger?: Logger
   readonly accessLog?: boolean
+  /** x-request-id on every request (the proxy's default: on). */
+  readonly requestId?: boolean
   /** Merged over the proxy's defaults. */
   readonly limits?: Partial<ProxyLimits>
 }
@@ -86,6 +88,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     timeouts: { ...TIMEOUTS, ...options.timeouts },
     logger: options.logger ?? pino({ level: 'silent' }),
     accessLog: options.accessLog ?? false,
+    ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
     ...(options.limits === undefined ? {} : { limits: { ...DEFAULT_LIMITS, ...options.limits } }),
   })
   const address = await proxy.listen(0, '127.0.0.1')

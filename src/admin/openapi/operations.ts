@@ -207,7 +207,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: 'observe',
     summary: 'Read the audit log',
     description:
-      'Every change of the split, targets and rollout, newest first, with who and why. `limit` caps the count (1 to 9999); `type` keeps only some types (`revert,step`); `since` keeps the events after an event id or an ISO time.',
+      'Every change of the split, targets and rollout, newest first, with who and why. `limit` caps the count (1 to 9999); `type` keeps only some types (`revert,step`); `since` keeps the events after an event id or an ISO time. Target health changes are not in the log: each replica streams its own on GET /v1/events/stream.',
     answers: {
       200: {
         description: 'Audit events, newest first',
@@ -220,11 +220,17 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: 'observe',
     summary: 'Follow the audit log live (Server-Sent Events)',
     description:
-      'Each event of the release as it happens, made here or through another replica: `id:` (rises by one per event), `event:` (its type) and `data:` (the event as JSON). Send `Last-Event-ID` when reconnecting to get the events missed meanwhile first (as far as the log reaches). `type` keeps only some types. A comment line every 15 s keeps the connection open; the stream ends when switchyard stops.',
+      'Each event of the release as it happens, made here or through another replica: `id:` (rises by one per event), `event:` (its type) and `data:` (the event as JSON). Send `Last-Event-ID` when reconnecting to get the events missed meanwhile first (as far as the log reaches). `type` keeps only some types. ' +
+      'Between them come frames without an `id:` (they leave Last-Event-ID alone and are not replayed): `event: health` when one of this replica\'s targets becomes routable or stops being so (active checks, ejection, the end of an ejection; `{at, type, target, color, healthy, why, active, ejectedUntil, replica}`), within a second; and with `stats=1`, once a second, `event: stats`: ' +
+      "each colour's `requests`, `errors`, `errorRate`, `p50Ms` and `p99Ms` in the last whole second (`second`, epoch seconds; fleet-wide in a fleet), this replica's open `connections` and those `draining` on a colour at 0 %, a digest of the rollout (`id`, `phase`, `step`, `checks`, `verdictAt`) and, in a fleet, `fleet` (`replica`, `leader`, `members`). " +
+      'A comment line every 15 s keeps the connection open; the stream ends when switchyard stops.',
     answers: {
       200: {
         description: 'An endless text/event-stream',
-        example: 'retry: 2000\n\nid: 42\nevent: revert\ndata: {"id":42,"at":"2025-06-01T10:02:00.000Z","type":"revert","from":{"blue":75,"green":25},"to":{"blue":100,"green":0},"source":"auto-revert","reason":"green error rate ..."}\n\n',
+        example:
+          'retry: 2000\n\nid: 42\nevent: revert\ndata: {"id":42,"at":"2025-06-01T10:02:00.000Z","type":"revert","from":{"blue":75,"green":25},"to":{"blue":100,"green":0},"source":"auto-revert","reason":"green error rate ..."}\n\n' +
+          'event: health\ndata: {"type":"health","at":"2025-06-01T10:02:00.300Z","target":"http://10.0.0.7:8000","color":"green","healthy":false,"why":"ejected after 5 errors in a row: status 503","active":"off","ejectedUntil":"2025-06-01T10:02:30.000Z","replica":null}\n\n' +
+          'event: stats\ndata: {"type":"stats","at":"2025-06-01T10:02:01.400Z","second":1748772120,"seconds":1,"blue":{"requests":180,"errors":0,"errorRate":0,"p50Ms":4.1,"p99Ms":22},"green":{"requests":0,"errors":0,"errorRate":0,"p50Ms":null,"p99Ms":null},"connections":{"blue":{"requests":3,"streams":1,"websockets":0},"green":{"requests":0,"streams":1,"websockets":2}},"draining":{"blue":0,"green":3},"rollout":null,"fleet":null}\n\n',
       },
     },
     produces: 'text/event-stream',

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import type { AuditEvent, ControlPort } from '../../control/port.js'
+import type { AuditEvent, ControlPort, LiveFrame } from '../../control/port.js'
 import { httpError } from '../http-errors.js'
 import { EventsQuery, StreamQuery } from '../schemas.js'
 import type { AdminApp } from '../server.js'
@@ -14,10 +14,17 @@ function frame(event: AuditEvent): string {
   return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
 }
 
+/** A stream-only frame: no `id`, so a client's Last-Event-ID stays that of the last audit event. */
+function liveFrame(live: LiveFrame): string {
+  return `event: ${live.type}\ndata: ${JSON.stringify(live)}\n\n`
+}
+
 /**
  * GET /v1/events (the audit log, filtered) and GET /v1/events/stream: the same events as
  * Server-Sent Events as they happen. A client that comes back with `Last-Event-ID` first gets
  * what it missed (as far as the log reaches), then the live events, each exactly once.
+ * Between them come this replica's id-less frames: `health` changes, and with `stats=1` one
+ * `stats` frame a second (control/live-feed.ts); they are not replayed on a reconnect.
  */
 export function eventRoutes(app: AdminApp, control: ControlPort): void {
   app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (request) => {
@@ -41,7 +48,7 @@ export function eventRoutes(app: AdminApp, control: ControlPort): void {
     if (last !== undefined && !(Number.isSafeInteger(last) && last >= 0)) {
       throw httpError('SY_ERR_HTTP_400', 'Last-Event-ID must be the id of an event (a whole number)')
     }
-    const { type } = request.query
+    const { type, stats } = request.query
     const types = type === undefined ? undefined : type.split(',')
     const wanted = (event: AuditEvent) => event.id !== undefined && (types === undefined || types.includes(event.type))
     const res = reply.raw
@@ -63,12 +70,19 @@ export function eventRoutes(app: AdminApp, control: ControlPort): void {
       res.write(frame(event))
     }
     const stop = control.subscribe(send)
+    const stopLive = control.live(
+      (live) => {
+        if (live.type === 'stats' || types === undefined || types.includes(live.type)) res.write(liveFrame(live))
+      },
+      { stats: stats === '1' || stats === 'true' },
+    )
     if (last !== undefined) for (const event of [...control.events({ since: last })].reverse()) send(event)
     else sent = control.events({ limit: 1 })[0]?.id ?? 0
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS)
     heartbeat.unref()
     res.on('close', () => {
       stop()
+      stopLive()
       clearInterval(heartbeat)
       open.delete(res)
     })

@@ -1,4 +1,5 @@
 import type { ControlPort } from '../../control/port.js'
+import { callerOf } from '../auth.js'
 import { httpError } from '../http-errors.js'
 import { ReasonBody, RolloutBody } from '../schemas.js'
 import type { AdminApp } from '../server.js'
@@ -12,11 +13,11 @@ export function rolloutRoutes(app: AdminApp, control: ControlPort): void {
   })
   app.post('/v1/rollout', { schema: { body: RolloutBody } }, async (request, reply) => {
     const { reason, force, ...plan } = request.body ?? {}
-    const view = await control.startRollout(plan, reason ?? null, force === true)
+    const view = await control.startRollout(plan, reason ?? null, force === true, callerOf(request))
     void reply.code(201)
     return view
   })
   for (const action of ['pause', 'resume', 'abort', 'promote-step', 'skip-analysis'] as const) {
-    app.post(`/v1/rollout/${action}`, { schema: { body: ReasonBody } }, async (request) => control.rolloutAction(action, request.body?.reason ?? null))
+    app.post(`/v1/rollout/${action}`, { schema: { body: ReasonBody } }, async (request) => control.rolloutAction(action, request.body?.reason ?? null, callerOf(request)))
   }
 }

@@ -1,4 +1,5 @@
-import type { ControlPort } from '../../control/port.js'
+import type { Caller, ControlPort } from '../../control/port.js'
+import { callerOf } from '../auth.js'
 import { exactBuckets } from '../../routing/types.js'
 import { httpError } from '../http-errors.js'
 import { ActionBody, SplitBody } from '../schemas.js'
@@ -23,17 +24,18 @@ export function greenBucketsFromBody(body: { green?: number; blue?: number }): n
 /** GET/PUT /v1/split, POST /v1/promote and /v1/rollback: each answered once every proxy process routes with it. */
 export function splitRoutes(app: AdminApp, control: ControlPort): void {
   type Body = { ifGeneration?: number; reason?: string; force?: boolean } | null | undefined
-  const change = (greenBuckets: number, type: 'split' | 'promote' | 'rollback', body: Body) =>
+  const change = (greenBuckets: number, type: 'split' | 'promote' | 'rollback', body: Body, caller: Caller) =>
     control.setSplit({
       greenBuckets,
       type,
       reason: body?.reason ?? null,
+      caller,
       ...(body?.ifGeneration === undefined ? {} : { ifGeneration: body.ifGeneration }),
       ...(body?.force === undefined ? {} : { force: body.force }),
     })
 
   app.get('/v1/split', async () => control.split())
-  app.put('/v1/split', { schema: { body: SplitBody } }, async (request) => change(greenBucketsFromBody(request.body), 'split', request.body))
-  app.post('/v1/promote', { schema: { body: ActionBody } }, async (request) => change(10_000, 'promote', request.body))
-  app.post('/v1/rollback', { schema: { body: ActionBody } }, async (request) => change(0, 'rollback', request.body))
+  app.put('/v1/split', { schema: { body: SplitBody } }, async (request) => change(greenBucketsFromBody(request.body), 'split', request.body, callerOf(request)))
+  app.post('/v1/promote', { schema: { body: ActionBody } }, async (request) => change(10_000, 'promote', request.body, callerOf(request)))
+  app.post('/v1/rollback', { schema: { body: ActionBody } }, async (request) => change(0, 'rollback', request.body, callerOf(request)))
 }

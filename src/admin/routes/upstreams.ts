@@ -1,5 +1,6 @@
 import { checkTarget } from '../../config/load.js'
 import type { ControlPort } from '../../control/port.js'
+import { callerOf } from '../auth.js'
 import { httpError } from '../http-errors.js'
 import { ColorParams, TargetsBody } from '../schemas.js'
 import type { AdminApp } from '../server.js'
@@ -21,6 +22,6 @@ export function upstreamRoutes(app: AdminApp, control: ControlPort): void {
       }
     })
     if (new Set(targets).size !== targets.length) throw httpError('SY_ERR_HTTP_400', 'targets must not list the same URL twice')
-    return { [color]: { targets: await control.setTargets(color, targets, request.body.reason ?? null) } }
+    return { [color]: { targets: await control.setTargets(color, targets, request.body.reason ?? null, callerOf(request)) } }
   })
 }

@@ -71,6 +71,11 @@ class ColorRing {
   }
 
   stats(nowSecond: number): WindowStats {
+    return this.range(nowSecond - this.#size + 1, nowSecond)
+  }
+
+  /** The statistics of the seconds `first` to `last` (both included) that the ring still holds. */
+  range(first: number, last: number): WindowStats {
     let requests = 0
     let errors = 0
     let ttfbs = 0
@@ -78,7 +83,7 @@ class ColorRing {
     const ttfb = new Float64Array(BINS)
     for (let slot = 0; slot < this.#size; slot++) {
       const second = this.#second[slot]!
-      if (second < 0 || second <= nowSecond - this.#size || second > nowSecond) continue
+      if (second < 0 || second < first || second > last) continue
       requests += this.#requests[slot]!
       errors += this.#errors[slot]!
       for (let bin = 0; bin < BINS; bin++) histogram[bin]! += this.#latency[slot * BINS + bin]!
@@ -120,11 +125,13 @@ function percentile(histogram: Float64Array, total: number, q: number): number |
 export class ErrorWindow {
   readonly #rings: Record<Color, ColorRing>
   readonly #clock: () => number
+  readonly #seconds: number
   /** When each colour was last reset (epoch ms); 0 = never. */
   readonly #resetAt: Record<Color, number> = { blue: 0, green: 0 }
 
   constructor(windowMs: number, clock: () => number = Date.now) {
     const seconds = Math.max(1, Math.round(windowMs / 1000))
+    this.#seconds = seconds
     this.#rings = { blue: new ColorRing(seconds), green: new ColorRing(seconds) }
     this.#clock = clock
   }
@@ -141,6 +148,17 @@ export class ErrorWindow {
   all(): Record<Color, WindowStats> {
     const second = Math.floor(this.#clock() / 1000)
     return Object.fromEntries(COLORS.map((c) => [c, this.#rings[c].stats(second)])) as Record<Color, WindowStats>
+  }
+
+  /**
+   * Each colour's statistics for one whole second (epoch seconds), for the live stats of the
+   * event stream: read from the same buckets, so recording does no extra work. Empty once the
+   * second has left the window.
+   */
+  second(second: number): Record<Color, WindowStats> {
+    const now = Math.floor(this.#clock() / 1000)
+    const first = Math.max(second, now - this.#seconds + 1)
+    return Object.fromEntries(COLORS.map((c) => [c, this.#rings[c].range(first, second)])) as Record<Color, WindowStats>
   }
 
   /**

@@ -8,7 +8,8 @@ import { checkGreenHealthy, type ReleasePlane } from './plane.js'
 import { TargetBook } from './targets.js'
 import { DrainPolicy } from './drain-policy.js'
 import type { Applied, ChangeListener, ReleaseOptions, SplitChange } from './types.js'
-import { ALL, auditEvent, checkBasis, revertTo, rolloutTo, sameList, seedDocument, splitTo, targetsTo, withEvent, type Cause, type RolloutCarriage } from './transitions.js'
+import { logAction } from './action-log.js'
+import { ALL, auditEvent, checkBasis, revertTo, rolloutTo, sameList, seedDocument, splitTo, targetsTo, toPercent, withEvent, type Cause, type RolloutCarriage } from './transitions.js'
 
 export type { ChangeOrigin } from '../../state/replica.js'
 export type { Applied, ChangeListener, ReleaseOptions, SplitChange } from './types.js'
@@ -144,10 +145,7 @@ export class Release implements TableSource {
       return splitTo(doc, { ...change, ...(change.newRelease === true ? { salt: newSalt() } : {}) }, this.#now(), this.#maxEvents)
     })
     const split = this.state()
-    this.#logger.info(
-      { event: change.type, from: event.from, to: event.to, generation: split.generation, source: change.source },
-      `split ${change.type}: green ${(event.from as { green: number }).green}% -> ${split.greenBuckets / 100}%`,
-    )
+    logAction(this.#logger, event, change, split.generation)
     return { value: split, propagated: this.#propagation }
   }
 
@@ -168,10 +166,8 @@ export class Release implements TableSource {
     const before = this.state().greenBuckets
     const reverted = await this.#replica.writeFirst(REVERT_ATTEMPTS, (doc) => revertTo(doc, reason, this.#now(), this.#maxEvents))
     if (reverted) {
-      this.#logger.warn(
-        { event: 'revert', errorRate: reason.errorRate, requests: reason.requests, generation: this.state().generation },
-        `auto-revert: green ${before / 100}% -> 0%: ${reason.reason}`,
-      )
+      const event = { type: 'revert', from: toPercent(before), to: toPercent(0), source: 'auto-revert', reason: reason.reason } as const
+      logAction(this.#logger, event, {}, this.state().generation, { errorRate: reason.errorRate, requests: reason.requests })
     }
     return reverted
   }
@@ -189,6 +185,7 @@ export class Release implements TableSource {
       targetsTo(doc, { color, override, from, to: next, ...cause, ...(salt === undefined ? {} : { salt }) }, this.#now(), this.#maxEvents),
     )
     this.#targets.apply(color, next, true)
+    logAction(this.#logger, event, cause, this.state().generation)
     if (color === 'green') await this.#runNewGreenHooks()
     return { value: event, propagated: this.#propagation }
   }
@@ -210,7 +207,7 @@ export class Release implements TableSource {
    * targets set through the API, whose shared override stays for replicas on the old config).
    * The file is this replica's truth, so they apply even when the event cannot be stored.
    */
-  async reloadTargets(wanted: Record<Color, readonly string[]>): Promise<void> {
+  async reloadTargets(wanted: Record<Color, readonly string[]>, who?: string): Promise<void> {
     const before = this.#targets.all()
     for (const color of this.#targets.setConfig(wanted)) {
       const from = before[color]
@@ -218,11 +215,11 @@ export class Release implements TableSource {
       const salt = color === 'green' && this.#reshuffle() ? newSalt() : undefined
       const override = this.targetOverrides()[color] ?? null
       const to = this.#targets.of(color)
+      const cause = { source: 'reload', reason: 'config reloaded', who }
       await this.#replica
-        .write((doc) =>
-          targetsTo(doc, { color, override, from, to, source: 'reload', reason: 'config reloaded', ...(salt === undefined ? {} : { salt }) }, this.#now(), this.#maxEvents),
-        )
+        .write((doc) => targetsTo(doc, { color, override, from, to, ...cause, ...(salt === undefined ? {} : { salt }) }, this.#now(), this.#maxEvents))
         .catch((err: unknown) => this.#logger.warn({ err: String(err) }, 'new targets from the config apply; their audit event could not be stored'))
+      logAction(this.#logger, { type: 'targets', from: { color, targets: [...from] }, to: { color, targets: [...to] }, ...cause }, cause, this.state().generation)
       if (color === 'green') await this.#runNewGreenHooks().catch(() => undefined)
     }
   }
@@ -232,10 +229,12 @@ export class Release implements TableSource {
    * with the rollout state to store in the same write when given.
    */
   async record(event: { readonly type: EventType; readonly from: unknown; readonly to: unknown } & Cause, carriage: RolloutCarriage = {}): Promise<AuditEvent> {
-    return this.#replica.write((doc) => {
+    const stored = await this.#replica.write((doc) => {
       checkBasis(doc, carriage.basedOn)
       return withEvent(doc, auditEvent(this.#now(), event.type, event.from, event.to, event), this.#maxEvents, { rollout: carriage.rollout })
     })
+    logAction(this.#logger, stored, event, this.state().generation)
+    return stored
   }
 
   /** Stores rollout progress (checks, counters) without an audit event. */

@@ -1,6 +1,7 @@
 import type { Color } from '../../routing/types.js'
 import { sameData } from '../../state/same-data.js'
 import { ControlErrors, RolloutError } from '../errors.js'
+import type { ActionNote } from './action-log.js'
 import type { PendingWrite, Transition } from '../../state/replica.js'
 import type {
   AuditEvent,
@@ -34,8 +35,11 @@ export function splitView(state: SplitState): { blue: number; green: number; gen
   return { ...toPercent(state.greenBuckets), generation: state.generation, reverted: state.reverted }
 }
 
-/** Who changed the release and why, as the audit log keeps it. */
-export interface Cause {
+/**
+ * Who changed the release and why, as the audit log keeps it (`source`, `reason`); `who` and
+ * `action` go to the change's log line only (action-log.ts), never into the stored event.
+ */
+export interface Cause extends ActionNote {
   readonly source: string
   readonly reason?: string | null
 }

@@ -74,9 +74,10 @@ export class RolloutController {
 
   /**
    * Starts a rollout at its first step. 409 when one is progressing or paused, or when green
-   * has no healthy target (unless `force`).
+   * has no healthy target (unless `force`). `who` (here and in the other actions) names the
+   * caller in the action's log line; `source` when absent.
    */
-  async begin(plan: RolloutPlan, source: string, reason: string | null, force = false): Promise<RolloutState> {
+  async begin(plan: RolloutPlan, source: string, reason: string | null, force = false, who?: string): Promise<RolloutState> {
     const steps = planSteps(plan, this.#o.settings())
     const analysis = planAnalysis(plan.analysis)
     const progressDeadlineMs = durationField('progressDeadline', plan.progressDeadline)
@@ -94,6 +95,8 @@ export class RolloutController {
       greenBuckets: first.greenBuckets,
       type: 'step',
       source,
+      who,
+      action: 'rollout.start',
       reason: `rollout started: step 1 of ${steps.length}${reason === null ? '' : ` (${reason})`}`,
       rollout,
       basedOn: current,
@@ -103,21 +106,21 @@ export class RolloutController {
     return rollout
   }
 
-  async pause(source: string, reason: string | null): Promise<RolloutState> {
+  async pause(source: string, reason: string | null, who?: string): Promise<RolloutState> {
     await this.#o.release.adopt()
     const r = this.#require('progressing', 'pause')
     const next: RolloutState = { ...r, phase: 'paused', holdLeftMs: Math.max(0, r.holdUntil - Date.now()) }
-    await this.#o.release.record({ type: 'pause', from: r.phase, to: 'paused', source, reason }, { rollout: next, basedOn: r })
+    await this.#o.release.record({ type: 'pause', from: r.phase, to: 'paused', source, reason, who }, { rollout: next, basedOn: r })
     return next
   }
 
-  async resume(source: string, reason: string | null): Promise<RolloutState> {
+  async resume(source: string, reason: string | null, who?: string): Promise<RolloutState> {
     await this.#o.release.adopt()
     const r = this.#require('paused', 'resume')
     const now = Date.now()
     const next: RolloutState = { ...r, phase: 'progressing', holdUntil: now + (r.holdLeftMs ?? 0), holdLeftMs: null }
     this.#restartAnalysis(now, r)
-    await this.#o.release.record({ type: 'resume', from: 'paused', to: 'progressing', source, reason }, { rollout: next, basedOn: r })
+    await this.#o.release.record({ type: 'resume', from: 'paused', to: 'progressing', source, reason, who }, { rollout: next, basedOn: r })
     return next
   }
 
@@ -126,16 +129,15 @@ export class RolloutController {
    * When green is already at 0 (a revert or a rollback did it), only the rollout ends, so
    * the revert's latch and numbers stay as they are.
    */
-  async abort(source: string, reason: string): Promise<RolloutState> {
+  async abort(source: string, reason: string, who?: string): Promise<RolloutState> {
     const r = await this.#active()
     const next: RolloutState = { ...r, phase: 'aborted', endedAt: new Date().toISOString(), reason, holdLeftMs: null }
     const why = `rollout aborted: ${reason}`
     if (this.#o.release.state().greenBuckets === 0) {
-      await this.#o.release.record({ type: 'abort', from: r.phase, to: 'aborted', source, reason: why }, { rollout: next, basedOn: r })
+      await this.#o.release.record({ type: 'abort', from: r.phase, to: 'aborted', source, reason: why, who }, { rollout: next, basedOn: r })
     } else {
-      await this.#o.release.setSplit({ greenBuckets: 0, type: 'abort', source, reason: why, rollout: next, basedOn: r })
+      await this.#o.release.setSplit({ greenBuckets: 0, type: 'abort', source, reason: why, who, rollout: next, basedOn: r })
     }
-    this.#o.logger.warn({ rollout: r.id, step: r.step + 1, source }, why)
     return next
   }
 
@@ -143,7 +145,7 @@ export class RolloutController {
    * An operator moves the rollout to its next step now (or promotes after the last), whatever
    * the analysis says; recorded as a `step` event whose reason says so. A paused rollout resumes.
    */
-  async promoteStep(source: string, reason: string | null): Promise<RolloutState> {
+  async promoteStep(source: string, reason: string | null, who?: string): Promise<RolloutState> {
     const r = await this.#active()
     const now = Date.now()
     const why = `promote-step by an operator${reason === null ? '' : `: ${reason}`}`
@@ -161,13 +163,14 @@ export class RolloutController {
         passedThisStep: false,
         consecutiveFailures: 0,
       }
-      await this.#o.release.setSplit({ greenBuckets: step.greenBuckets, type: 'step', source, reason: `step ${next + 1} of ${r.steps.length}: ${why}`, rollout: moved, basedOn: r, force: true })
+      const note = { who, action: 'rollout.promote-step' }
+      await this.#o.release.setSplit({ greenBuckets: step.greenBuckets, type: 'step', source, ...note, reason: `step ${next + 1} of ${r.steps.length}: ${why}`, rollout: moved, basedOn: r, force: true })
       return moved
     }
     const last: RolloutState = { ...r, phase: 'progressing', holdLeftMs: null }
-    await this.#o.release.setSplit({ greenBuckets: 10_000, type: 'promote', source, reason: why, rollout: last, basedOn: r, force: true })
+    await this.#o.release.setSplit({ greenBuckets: 10_000, type: 'promote', source, who, action: 'rollout.promote-step', reason: why, rollout: last, basedOn: r, force: true })
     const done: RolloutState = { ...last, phase: 'succeeded', endedAt: new Date(now).toISOString(), reason: why }
-    await this.#o.release.record({ type: 'succeeded', from: null, to: { green: 100 }, source, reason: why }, { rollout: done, basedOn: last })
+    await this.#o.release.record({ type: 'succeeded', from: null, to: { green: 100 }, source, reason: why, who }, { rollout: done, basedOn: last })
     if (this.#o.settings().swapOnPromote) await this.#o.release.swapColors('rollout')
     return done
   }
@@ -177,10 +180,13 @@ export class RolloutController {
    * wait (too little traffic, evidence leaning against green, the progress deadline). A test
    * that finds green worse still aborts. Recorded as a `skip-analysis` event.
    */
-  async skipAnalysis(source: string, reason: string | null): Promise<RolloutState> {
+  async skipAnalysis(source: string, reason: string | null, who?: string): Promise<RolloutState> {
     const r = await this.#active()
     const next: RolloutState = { ...r, skipAnalysisStep: r.step }
-    await this.#o.release.record({ type: 'skip-analysis', from: { step: r.step + 1 }, to: { step: r.step + 1 }, source, reason: reason ?? 'analysis skipped by an operator' }, { rollout: next, basedOn: r })
+    await this.#o.release.record(
+      { type: 'skip-analysis', from: { step: r.step + 1 }, to: { step: r.step + 1 }, source, reason: reason ?? 'analysis skipped by an operator', who },
+      { rollout: next, basedOn: r },
+    )
     return next
   }
 
@@ -259,11 +265,12 @@ export class RolloutController {
     const act = async (): Promise<void> => {
       const r = this.#o.release.rollout()
       if (r === null || (r.phase !== 'progressing' && r.phase !== 'paused')) return
-      if (event.type === 'rollback') await this.abort(event.source, 'rolled back by an operator')
+      // Stored as the operator's (source), logged as the rollout's reaction to it (who).
+      if (event.type === 'rollback') await this.abort(event.source, 'rolled back by an operator', 'rollout')
       else if (event.type === 'promote') {
         await this.#o.release.saveRollout({ ...r, phase: 'succeeded', endedAt: new Date().toISOString(), reason: 'promoted by an operator' }, r)
       } else if (r.phase === 'progressing') {
-        await this.pause(event.source, 'a manual split change paused the rollout')
+        await this.pause(event.source, 'a manual split change paused the rollout', 'rollout')
       }
     }
     void followManualChange(act, this.#o.logger)

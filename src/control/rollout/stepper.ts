@@ -162,7 +162,7 @@ export class RolloutStepper {
         return
       }
       // The phase turns to succeeded with the 'succeeded' event, so whoever sees it sees the event.
-      await this.#o.release.setSplit({ greenBuckets: 10_000, type: 'promote', source: 'rollout', reason: 'rollout succeeded', rollout: r, basedOn: start })
+      await this.#o.release.setSplit({ greenBuckets: 10_000, type: 'promote', source: 'rollout', action: 'rollout.step', reason: 'rollout succeeded', rollout: r, basedOn: start })
     } catch (err) {
       if (!(err instanceof GreenUnhealthyError)) throw err
       // The release's health gate: green takes no more traffic while none of its targets is healthy. The step waits.
@@ -173,7 +173,6 @@ export class RolloutStepper {
     }
     const done: RolloutState = { ...r, phase: 'succeeded', endedAt: new Date(now).toISOString() }
     await this.#o.release.record({ type: 'succeeded', from: null, to: { green: 100 }, source: 'rollout', reason: `all ${r.steps.length} steps passed` }, { rollout: done, basedOn: r })
-    this.#o.logger.info({ rollout: r.id, steps: r.steps.length }, 'rollout succeeded: green is at 100%')
     if (this.#o.settings().swapOnPromote) await this.#o.release.swapColors('rollout')
   }
 

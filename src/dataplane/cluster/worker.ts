@@ -38,7 +38,7 @@ export async function runWorker(): Promise<void> {
 
   const init = await firstInit()
   const config = init.config
-  const logger = createLogger(config.log.level).child({ worker: slot })
+  const logger = createLogger(config.log).child({ worker: slot })
   const tables = new TableHolder(makeTable(init.generation, init.greenBuckets, init.salt))
   const metrics = new Metrics()
   const recorder = new WindowRecorder()
@@ -47,6 +47,7 @@ export async function runWorker(): Promise<void> {
     recorder.record(color, durationMs, isError, ttfbMs, route),
   )
   const proxy = buildProxy(config, init.targets, tables, sink, logger, init.certificates)
+  metrics.countConnections(() => proxy.inFlight())
   try {
     const address = await proxy.listen(config.proxy.port, config.proxy.host)
     await send({ t: 'ready', port: address.port })

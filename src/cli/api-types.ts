@@ -1,0 +1,128 @@
+// The admin API's answers as the CLI reads them: only the fields it shows, all of them
+// documented (README "Admin API", GET /openapi.json). The CLI never imports the server's own
+// types: it is a client of the published contract, like any script.
+
+/** GET /v1/split and every change of it. */
+export interface SplitView {
+  readonly blue: number
+  readonly green: number
+  readonly generation: number
+  readonly reverted: { readonly at: string; readonly reason: string; readonly errorRate: number; readonly requests: number } | null
+}
+
+/** One target with its health (GET /v1/upstreams, /v1/status). */
+export interface TargetView {
+  readonly url: string
+  readonly healthy: boolean
+  readonly active?: string
+  readonly ejectedUntil?: string | null
+  readonly consecutiveFailures?: number
+  readonly lastError?: string | null
+  readonly inFlight?: number
+}
+
+export type Color = 'blue' | 'green'
+
+/** GET /v1/upstreams (PUT answers the changed colour only). */
+export type UpstreamsView = Partial<Record<Color, { readonly targets: readonly TargetView[] }>>
+
+/** One audit event (GET /v1/events, the event stream). */
+export interface EventView {
+  readonly id?: number
+  readonly at: string
+  readonly type: string
+  readonly from: unknown
+  readonly to: unknown
+  readonly source: string
+  readonly reason: string | null
+}
+
+/** One test's standing in a verdict. */
+export interface TestReading {
+  readonly test: string
+  readonly state: string
+  readonly evidence?: number
+  readonly threshold?: number
+  readonly route?: string
+  readonly green?: { readonly requests: number; readonly events: number; readonly rate: number }
+  readonly blue?: { readonly requests: number; readonly events: number; readonly rate: number }
+}
+
+/** The latest look at the evidence (GET /v1/rollout → analysis.last). */
+export interface VerdictView {
+  readonly at: string
+  readonly result: string
+  readonly action: string
+  readonly reasons: readonly string[]
+  readonly greenThisStep?: number
+  readonly minRequests?: number
+  readonly tests?: readonly TestReading[]
+}
+
+export type Phase = 'progressing' | 'paused' | 'succeeded' | 'aborted'
+
+/** GET /v1/rollout and the answers of its actions. */
+export interface RolloutView {
+  readonly id: string
+  readonly phase: Phase
+  /** The current step, from 1. */
+  readonly step: number
+  readonly steps: readonly { readonly green: number; readonly holdMs: number }[]
+  readonly green: number
+  readonly holdLeftMs: number | null
+  readonly startedAt: string
+  readonly stepStartedAt: string
+  readonly endedAt: string | null
+  readonly reason: string | null
+  readonly progressDeadlineMs?: number
+  readonly skipAnalysis?: boolean
+  readonly analysis?: {
+    readonly checks?: number
+    readonly failedChecks?: number
+    readonly passedThisStep?: boolean
+    readonly greenThisStep?: number
+    readonly settings?: { readonly minRequests?: number }
+    readonly last?: VerdictView | null
+  }
+}
+
+/** Whether a rollout has ended (succeeded or aborted): nothing will move it any more. */
+export function ended(rollout: RolloutView): boolean {
+  return rollout.phase === 'succeeded' || rollout.phase === 'aborted'
+}
+
+/** Per-colour stats of the sliding window (GET /v1/status → window). */
+export interface WindowStats {
+  readonly requests: number
+  readonly errors: number
+  readonly errorRate: number
+  /** null while the colour served nothing in the window. */
+  readonly p50Ms: number | null
+  readonly p99Ms: number | null
+}
+
+/** GET /v1/status, the parts the CLI shows. */
+export interface StatusView {
+  readonly status: string
+  readonly split: SplitView
+  readonly state?: { readonly store?: string; readonly file?: string; readonly replica?: string; readonly leader?: boolean; readonly members?: readonly unknown[] }
+  readonly window?: { readonly seconds?: number; readonly blue?: WindowStats; readonly green?: WindowStats }
+  readonly upstreams?: Partial<Record<Color, readonly TargetView[]>>
+  readonly connections?: Partial<Record<Color, { readonly requests?: number; readonly streams?: number; readonly websockets?: number }>>
+  readonly rollout?: RolloutView | null
+}
+
+/** POST /v1/reload. */
+export interface ReloadView {
+  readonly reloaded: boolean
+  readonly changed: readonly string[]
+  readonly restartRequired: readonly string[]
+}
+
+/** POST /v1/preview. */
+export interface PreviewView {
+  readonly color: Color
+  readonly expiresAt: string
+  readonly path: string
+  readonly url: string
+}
