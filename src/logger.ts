@@ -48,9 +48,21 @@ export function createLogger(settings: LogSettings, destination?: DestinationStr
     redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
   }
   if (resolveLogFormat(settings.format, destination === undefined) === 'json') {
-    return destination === undefined ? pino(options) : pino(options, destination)
+    return pino(options, destination ?? stdout())
   }
   return pino(options, prettyStream(destination))
+}
+
+/**
+ * stdout as pino writes it by default (asynchronously, one write in flight, the rest queued),
+ * but with a minLength of 1 byte, which changes when nothing is written (every line is at
+ * least that) and makes `flush(done)` wait until the write in flight has landed or failed.
+ * With pino's default of 0 it calls back at once, and a process that exits then, with a line
+ * still in flight to a reader that has gone, hangs in pino's exit handler (sonic-boom retries
+ * a broken pipe's write for ever); once the failed write is seen, pino drops further lines.
+ */
+function stdout(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, minLength: 1 })
 }
 
 /**

@@ -85,6 +85,20 @@ function writePidFile(path: string): void {
 }
 
 /** Starts switchyard as a server from its command line (argv without node and the script). */
+/** The longest an exit waits for log lines still being written (a stuck log reader). */
+const LOG_FLUSH_MS = 1_000
+
+/**
+ * Exits with `code` once the log lines written so far are out, or once stdout is found broken
+ * (its reader gone: pino then drops further lines), and at the latest after LOG_FLUSH_MS.
+ * Exiting at once instead would leave pino's exit handler retrying a write to a closed pipe
+ * forever: the process would never end.
+ */
+function exitAfterLogs(logger: Logger, code: number): void {
+  setTimeout(() => process.exit(code), LOG_FLUSH_MS).unref()
+  logger.flush(() => process.exit(code))
+}
+
 /** How often a process started by npm looks whether its launcher is still there. */
 const LAUNCHER_CHECK_MS = 500
 
@@ -177,21 +191,18 @@ export async function serve(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) {
       logger.warn({ signal }, 'second stop signal: exiting now')
-      logger.flush()
-      process.exit(1)
+      exitAfterLogs(logger, 1)
     }
     stopping = true
     logger.info({ signal, deadlineMs: config.drain.deadline }, 'draining: no new connections, in-flight requests finish')
     app.close().then(
       () => {
         logger.info('stopped')
-        logger.flush()
-        process.exit(0)
+        exitAfterLogs(logger, 0)
       },
       (err: unknown) => {
         logger.error({ err }, 'error while stopping')
-        logger.flush()
-        process.exit(1)
+        exitAfterLogs(logger, 1)
       },
     )
   }

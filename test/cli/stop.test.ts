@@ -102,6 +102,17 @@ describe('graceful stop of the switchyard process', () => {
     expect(stream.events()).toBeGreaterThanOrEqual(15)
   })
 
+  it.each([1, 2])('workers: %i: SIGTERM still ends the process when whoever read its stdout has gone (a broken pipe)', async (workers) => {
+    const proc = await start('10s', workers)
+    // The log reader goes away (a log shipper that died, `| head`): every later log line meets EPIPE.
+    proc.child.stdout!.destroy()
+    const signalled = Date.now()
+    proc.kill('SIGTERM')
+    expect(await proc.exit()).toBe(0)
+    // Nothing in flight, so no drain to wait for: the exit is bounded by the one-second log flush at most.
+    expect(Date.now() - signalled).toBeLessThan(5_000)
+  })
+
   it.each([1, 2])('workers: %i: a second SIGTERM exits at once, without waiting for the drain', async (workers) => {
     const proc = await start('10s', workers)
     const stream = await openStream(proc.proxyUrl)
