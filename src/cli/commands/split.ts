@@ -39,7 +39,8 @@ function printSplit(out: Output, split: SplitView): void {
 function stats(s: WindowStats | undefined): string {
   if (s === undefined) return '-'
   const ms = (v: number | null) => (v === null ? '-' : `${v} ms`)
-  return `${s.requests} requests, ${s.errors} errors (${(s.errorRate * 100).toFixed(2)} %), p50 ${ms(s.p50Ms)}, p99 ${ms(s.p99Ms)}`
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+  return `${plural(s.requests, 'request')}, ${plural(s.errors, 'error')} (${(s.errorRate * 100).toFixed(2)} %), p50 ${ms(s.p50Ms)}, p99 ${ms(s.p99Ms)}`
 }
 
 function health(t: TargetView): string {
