@@ -64,5 +64,7 @@ state: { file: var/state.json }
 
 timeouts: { connect: 5s, request: 300s, idle: 0 }   # request: until the upstream's headers
 drain: { deadline: 30s }            # streams and WebSockets of a colour sent to 0 get this long
-log: { level: info, access: false } # pino JSON on stdout; access: one line per request
+# Logs on stdout: readable lines on a terminal, JSON lines otherwise (format: pretty|json forces
+# one); access: one line per request, with its x-request-id.
+log: { level: info, format: auto, access: false }
 `
