@@ -103,8 +103,10 @@ describe('stats frames', () => {
     expect(b.p99Ms).toBeGreaterThanOrEqual(b.p50Ms!)
     expect(g.errors).toBe(g.requests)
     expect(g.errorRate).toBe(1)
-    // 100 a second split about evenly: one second holds about that many.
-    expect(b.requests + g.requests).toBeGreaterThan(40)
+    // The load is paced at 100 a second, split about evenly: a second holds at most that many
+    // (a margin for pacing catching up), and at least what made it "busy" (a loaded machine
+    // paces slower, so no tighter floor).
+    expect(b.requests + g.requests).toBeGreaterThan(20)
     expect(b.requests + g.requests).toBeLessThan(200)
     const open = connections as Record<'blue' | 'green', { requests: number; streams: number; websockets: number }>
     expect(open.blue).toMatchObject({ streams: 0, websockets: 0 })
