@@ -5,7 +5,7 @@ import path from 'node:path'
  * (`state/` holds `state/redis/`), or a file at the top of src/.
  */
 export const LAYERS = [
-  'routing/', 'proxy/', 'outcomes/', 'control/', 'state/', 'dataplane/', 'admin/', 'metrics/',
+  'routing/', 'proxy/', 'outcomes/', 'shadow/', 'control/', 'state/', 'dataplane/', 'admin/', 'metrics/',
   'config/', 'demo/', 'cli/', 'app.ts', 'cli.ts', 'serve.ts', 'logger.ts', 'errors.ts',
 ]
 
@@ -22,6 +22,8 @@ export const LAYER_RULES = [
     why: 'the data path never reaches into release logic: it sees TableSource and OutcomeSink, which app.ts plugs in' },
   { layer: 'outcomes/', never: ['control/', 'state/', 'dataplane/', 'admin/', 'metrics/'],
     why: 'what finished requests leave behind is plain data that others read; it depends on none of them' },
+  { layer: 'shadow/', only: ['outcomes/', 'routing/'],
+    why: 'shadow comparison is pure and bounded: it judges captured answers handed to it, and of src/ reads only outcomes/ (route groups) and routing/ types, never the data path or the release logic' },
   { layer: 'state/', never: ['control/', 'admin/', 'dataplane/', 'metrics/'],
     why: 'storage keeps the release document; the logic that decides it sits above, never below' },
   { layer: 'control/', never: ['admin/', 'dataplane/', 'app.ts', 'cli.ts'],

@@ -1,0 +1,72 @@
+/**
+ * What the data path hands the comparison for one mirrored request: blue's answer (the one the
+ * client got), green's answer to the shadow copy, and sometimes a second blue target's answer
+ * to learn noise from. Plain data; captured off the client path.
+ */
+
+/** One upstream's answer as captured. */
+export interface Captured {
+  readonly status: number
+  /** Lower-case names; repeated headers joined with ", " (set-cookie with "\n"). */
+  readonly headers: Readonly<Record<string, string>>
+  /** The body, or null when it was not kept (over the size cap, or not kept for this mode). */
+  readonly body: Buffer | null
+  /** Only the first bytes were kept: `body` is a prefix of the answer. */
+  readonly truncated: boolean
+  /** Sent without a length: SSE, or chunked without content-length. */
+  readonly streamed: boolean
+  /** The answer ended cleanly (false: cut by the upstream, a timeout or an idle limit). */
+  readonly complete: boolean
+  /** SSE frames seen (`text/event-stream` only). */
+  readonly events?: number
+  /** From sending the request to the last body byte. */
+  readonly durationMs: number
+  /** To the first body byte; -1 when none came. */
+  readonly ttfbMs: number
+}
+
+/** One mirrored request and its answers. */
+export interface Pair {
+  /** The route group (outcomes/route-groups), "" when grouping is off. */
+  readonly route: string
+  readonly method: string
+  /** The request target as the client sent it (path and query). */
+  readonly path: string
+  readonly blue: Captured
+  readonly green: Captured
+  /** Another blue target's answer to the same request: what differs between it and `blue` is noise. */
+  readonly blueTwin?: Captured
+}
+
+/** The media type of an answer, lower-case, without parameters ("" when absent). */
+export function mediaType(c: Captured): string {
+  const value = c.headers['content-type'] ?? ''
+  const semi = value.indexOf(';')
+  return (semi < 0 ? value : value.slice(0, semi)).trim().toLowerCase()
+}
+
+/** `application/json` or any `+json` type. */
+export function isJsonType(c: Captured): boolean {
+  const type = mediaType(c)
+  return type === 'application/json' || type.endsWith('+json')
+}
+
+/** A Server-Sent Events stream. */
+export function isSse(c: Captured): boolean {
+  return mediaType(c) === 'text/event-stream'
+}
+
+/** Whether the whole body is at hand: captured, not cut by the cap, ended cleanly. */
+export function hasWholeBody(c: Captured): c is Captured & { readonly body: Buffer } {
+  return c.body !== null && !c.truncated && c.complete
+}
+
+/** The parsed body when it is whole and JSON-typed; undefined otherwise (unparseable included). */
+export function jsonBody(c: Captured): unknown {
+  if (!hasWholeBody(c) || !isJsonType(c)) return undefined
+  try {
+    return JSON.parse(c.body.toString('utf8')) as unknown
+  } catch {
+    return undefined
+  }
+}
