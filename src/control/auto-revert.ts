@@ -82,7 +82,8 @@ export class AutoRevert {
     }
     const window = this.#window()
     const alpha = 1 - this.#analysis().confidence
-    const ceiling = readCeiling(window.stats('green'), window.stats('blue'), s.maxErrorRate, alpha)
+    const { green, blue } = window.shared()
+    const ceiling = readCeiling(green, blue, s.maxErrorRate, alpha)
     const decision = decideRevert(evidence.readings(), ceiling, s.ceilingVsBlue)
     if (decision.action !== 'shared-degradation' && Date.now() - this.#sharedSeenAt >= SHARED_QUIET_MS) this.#shared = false
     if (decision.action === 'none') return false

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ErrorWindow } from '../../src/control/analysis/error-window.js'
+import { decideRevert, readCeiling } from '../../src/control/analysis/judge.js'
 
 describe('ErrorWindow', () => {
   it('counts requests and errors per colour inside the window only', () => {
@@ -195,5 +196,49 @@ describe('time to first byte and routes', () => {
     window.record('green', 5, false, 2)
     window.record('green', 5, false, -1)
     expect(window.stats('green').ttfbP99Ms).toBeLessThanOrEqual(2.2)
+  })
+})
+
+describe('ErrorWindow.shared: both colours over the same seconds', () => {
+  it('after green is reset (a revert), blue counts only from then: a failure both now share is not pinned on green', () => {
+    let now = 5_000_000
+    const window = new ErrorWindow(30_000, () => now)
+    // 20 s of healthy traffic, 90 % on blue.
+    for (let s = 0; s < 20; s++, now += 1000) for (let i = 0; i < 200; i++) window.record(i % 10 === 0 ? 'green' : 'blue', 5, false)
+    // Green is reverted (its history forgotten); then both colours fail everything.
+    window.reset('green')
+    for (let s = 0; s < 2; s++, now += 1000) {
+      for (let i = 0; i < 7; i++) window.record('green', 5, true)
+      for (let i = 0; i < 60; i++) window.record('blue', 5, true)
+    }
+    now -= 1
+    // Whole windows: blue looks healthy (3 % errors, its old successes), green alone looks broken.
+    expect(window.stats('blue').errorRate).toBeLessThan(0.05)
+    const { green, blue } = window.shared()
+    expect(green).toMatchObject({ requests: 14, errors: 14 })
+    expect(blue).toMatchObject({ requests: 120, errors: 120 })
+    // So the ceiling sees a shared degradation, not a green to revert.
+    const ceiling = readCeiling(green, blue, 0.05, 0.01)
+    expect(decideRevert([], ceiling, true).action).toBe('shared-degradation')
+    const wholeWindows = readCeiling(window.stats('green'), window.stats('blue'), 0.05, 0.01)
+    expect(decideRevert([], wholeWindows, true).action).toBe('revert') // what auto-revert did before
+  })
+
+  it('is the whole window for both while neither was reset, and follows whichever was reset last', () => {
+    let now = 9_000_000
+    const window = new ErrorWindow(10_000, () => now)
+    for (let s = 0; s < 5; s++, now += 1000) {
+      window.record('blue', 5, false)
+      window.record('green', 5, false)
+    }
+    expect(window.shared().blue.requests).toBe(5)
+    expect(window.shared().green.requests).toBe(5)
+    window.reset('blue') // blue got new targets: green is compared from then on too
+    window.record('blue', 5, true)
+    window.record('green', 5, true)
+    expect(window.shared().blue).toMatchObject({ requests: 1, errors: 1 })
+    expect(window.shared().green).toMatchObject({ requests: 1, errors: 1 })
+    now += 20_000 // long after: the window bounds it again
+    expect(window.shared().green.requests).toBe(0)
   })
 })

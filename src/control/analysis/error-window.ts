@@ -145,6 +145,18 @@ export class ErrorWindow {
     return this.#rings[color].stats(Math.floor(this.#clock() / 1000))
   }
 
+  /**
+   * Both colours over the same seconds: the window since the later of their last resets. A
+   * comparison of the two (the ceiling's "is blue failing too?") must not set green's fresh
+   * history after a revert against blue's whole window: blue's successes from before a
+   * failure both colours now share would make the shared failure look like green's alone.
+   */
+  shared(): Record<Color, WindowStats> {
+    const now = Math.floor(this.#clock() / 1000)
+    const first = Math.max(now - this.#seconds + 1, Math.floor(Math.max(this.#resetAt.blue, this.#resetAt.green) / 1000))
+    return Object.fromEntries(COLORS.map((c) => [c, this.#rings[c].range(first, now)])) as Record<Color, WindowStats>
+  }
+
   all(): Record<Color, WindowStats> {
     const second = Math.floor(this.#clock() / 1000)
     return Object.fromEntries(COLORS.map((c) => [c, this.#rings[c].stats(second)])) as Record<Color, WindowStats>

@@ -26,7 +26,8 @@ export function judgeStep(
 ): { decision: StepDecision; verdict: RolloutVerdict } {
   evidence.configure(analysis)
   evidence.update()
-  const ceiling = readCeiling(window.stats('green'), window.stats('blue'), analysis.maxErrorRate, 1 - analysis.confidence)
+  const { green, blue } = window.shared()
+  const ceiling = readCeiling(green, blue, analysis.maxErrorRate, 1 - analysis.confidence)
   const readings = evidence.readings()
   const holdOver = now >= r.holdUntil
   let decision = decideStep({ readings, ceiling, vsBlue, greenThisStep: evidence.greenSinceMark, minRequests: analysis.minRequests, holdOver })
