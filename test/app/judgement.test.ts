@@ -106,9 +106,12 @@ describe('auto-revert judges green against blue', () => {
     await eventually(async () => green.firstFailureAt > 0, 10_000, 5)
     await eventually(async () => (await split(app)).green === 0, 10_000, 10)
     const tookMs = Date.now() - green.firstFailureAt
-    // About 0.5 s on an idle machine (three green failures, then the next 200 ms check).
-    expect(tookMs).toBeLessThan(2_500)
+    // About 0.5 s on an idle machine (three green failures, then the next 200 ms check). The
+    // bound that holds under load is in requests: green served fewer than 50 (5 s of its share)
+    // before it was sent back. Wall time is only a sanity bound here: with the browser tests
+    // beside it on two cores this took 5 s once; the timing figures come from npm run judge:sim.
     expect(green.hits).toBeLessThan(50)
+    expect(tookMs).toBeLessThan(10_000)
     expect((await events(app))[0]).toMatchObject({ type: 'revert', source: 'auto-revert', to: { green: 0 } })
   })
 
