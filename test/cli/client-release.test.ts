@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as pause } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startColorUpstream, type ColorUpstream } from '../helpers/color-upstream.js'
-import { runBin, spawnBin, startBinServer, type BinProcess, type BinServer } from '../helpers/switchyard-bin.js'
+import { BIN, runBin, spawnBin, startBinServer, type BinProcess, type BinServer } from '../helpers/switchyard-bin.js'
 
 // `switchyard release --wait`, `rollout start --wait` and `rollout get --watch` of the built
 // binary against one real switchyard with real upstreams and real traffic: a rollout step
@@ -127,6 +128,31 @@ describe('switchyard release and rollout --wait / --watch', { timeout: 45_000 },
     for (const line of lines.slice(0, -1)) expect(line).toMatch(/^\d\d:\d\d:\d\d step [12]\/2 · green \d+ % · (progressing|succeeded)/)
     expect(lines.at(-1)).toMatch(/^rollout succeeded: green 100 %/)
     expect(watch.stdout).not.toContain('\x1b[')
+    await rollback()
+  })
+
+  it('rollout get --watch, on a terminal: redraws its view in place until the rollout ends', async () => {
+    expect((await sy('rollout', 'start', '--steps', '50,100', '--hold', '1s')).code).toBe(0)
+    // util-linux `script` gives the command a pseudo-terminal and copies what it draws.
+    const command = `${process.execPath} ${BIN} rollout get --watch`
+    const run = await new Promise<{ code: number | null; out: string }>((done, fail) => {
+      const child = spawn('script', ['-qefc', command, '/dev/null'], { env: { ...process.env, ...env, TERM: 'xterm', NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+      child.on('error', fail)
+      child.on('close', (code) => done({ code, out }))
+    })
+    expect(run.code).toBe(0)
+    expect(run.out).toContain('\x1b[?25l') // the cursor hidden while it draws ...
+    // ... each redraw moves back up over the view it drew and clears below: several during the holds.
+    const ESC = '\x1b'
+    expect(run.out.match(new RegExp(`${ESC}\\[\\d+F${ESC}\\[J`, 'g'))?.length ?? 0).toBeGreaterThanOrEqual(2)
+    // The last frame drawn is the ended rollout.
+    const last = run.out.slice(run.out.lastIndexOf('\x1b[J'))
+    expect(last.startsWith(`${ESC}[Jrollout `)).toBe(true)
+    expect(last).toMatch(/^.\[Jrollout \w+ · succeeded · step 2\/2 · green 100 %/)
+    expect(last).toMatch(/\nended: /)
+    expect(run.out).toContain('\x1b[?25h') // and shown again at the end
     await rollback()
   })
 
