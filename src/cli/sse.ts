@@ -4,6 +4,13 @@ import type { AdminClient } from './client.js'
 import { RefusedError, UnreachableError } from './errors.js'
 
 /** One Server-Sent Event as it arrived. */
+/**
+ * Answers that say "not now" rather than "no": a switchyard that is stopping (its admin API
+ * answers 503 while it closes), its state store away (503), or a proxy in front of it that
+ * cannot reach it (502, 504). The stream is reopened after them, as after a lost connection.
+ */
+const TRANSIENT: ReadonlySet<number> = new Set([502, 503, 504])
+
 export interface SseMessage {
   /** The last event id (it carries over to messages without one, as EventSource keeps it). */
   readonly id: string | undefined
@@ -73,7 +80,7 @@ export interface FollowOptions {
   readonly lastEventId: number | undefined
   /** Ends the following (Ctrl-C, a finished wait); followStream then returns. */
   readonly signal: AbortSignal
-  /** Each audit event (a message with its own id), in order, once. A RefusedError it throws ends the following; others count as a lost stream. */
+  /** Each audit event (a message with its own id), in order, once. A RefusedError it throws ends the following (unless 502, 503 or 504: a switchyard stopping or a store away); others count as a lost stream. */
   readonly onEvent: (event: EventView) => void | Promise<void>
   /** The stream is open (again, when `afterLoss`: an earlier try failed or the stream dropped): every new event will come. */
   readonly onOpen?: (afterLoss: boolean) => void | Promise<void>
@@ -126,8 +133,8 @@ export async function followStream(client: AdminClient, options: FollowOptions):
       }
     } catch (err) {
       if (signal.aborted) return
-      if (err instanceof RefusedError) throw err
-      reason = err instanceof UnreachableError ? err.reason : connection.signal.aborted ? String((connection.signal.reason as Error).message) : String((err as Error).message)
+      if (err instanceof RefusedError && !TRANSIENT.has(err.status)) throw err
+      reason = err instanceof RefusedError ? err.message : err instanceof UnreachableError ? err.reason : connection.signal.aborted ? String((connection.signal.reason as Error).message) : String((err as Error).message)
     } finally {
       clearTimeout(idle)
       connection.abort()

@@ -177,7 +177,7 @@ describe('switchyard release and rollout --wait / --watch', { timeout: 45_000 },
     await server.stop()
     server = await startBinServer(config(proxyPort!, adminPort!), dir)
 
-    expect(await release.exit()).toBe(0)
+    expect(await release.exit(), `release said: ${release.stdout()}${release.stderr()}`).toBe(0)
     expect(release.stdout()).toMatch(/^rollout succeeded: green 100 %/m)
     expect(release.stderr()).toMatch(/^switchyard: event stream lost \(.*\); reconnecting with Last-Event-ID\n/)
     expect(release.stderr()).toContain('switchyard: event stream back; the rollout was read again')
