@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { Reload } from './admin/routes/reload.js'
@@ -6,7 +5,6 @@ import { createAdminServer } from './admin/server.js'
 import { carryRandomSecret, changedKeys, restartOnlyChanges, type ConfigChanges } from './config/reload.js'
 import type { Config } from './config/schema.js'
 import { Control } from './control/control.js'
-import { callerName } from './control/port.js'
 import { Release } from './control/release/release.js'
 import { logRelease } from './control/release/start-log.js'
 import type { DataPlane } from './dataplane/plane.js'
@@ -31,8 +29,7 @@ export interface App {
   targets(): Record<Color, readonly string[]>
   /**
    * Applies a re-read config: targets, timeouts and thresholds; the live split stays. Says what
-   * changed, and logs it as `who`'s action (by default the caller of POST /v1/reload whose
-   * reload this is, else `sighup`).
+   * changed, and logs it as `who`'s action (the caller of POST /v1/reload, or `sighup`).
    */
   reload(config: Config, who?: string): Promise<ConfigChanges>
   /** Stops accepting, lets in-flight work finish up to drain.deadline, then closes everything. */
@@ -87,12 +84,15 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     }
     // The same secret as the proxy's router (the config is resolved once), so its links open.
     const preview = { signer: new PreviewSigner(config.override.previewSecret), baseUrl: () => config.override.publicUrl || listening.proxyUrl }
-    // POST /v1/reload runs the reloader (which calls app.reload below) with its caller in this
-    // context, so the reload's log line names who asked; a signal's reload runs outside it.
-    const reloadCaller = new AsyncLocalStorage<string>()
-    const reloader = options.reload
-    const reload: Reload | undefined = reloader && ((caller) => reloadCaller.run(caller === undefined ? 'sighup' : callerName(caller), () => reloader()))
-    const admin = createAdminServer({ control: control.port(), token: config.admin.token, failedAuthLimit: config.admin.failedAuthLimit, logger, tls: adminCertificates, preview, reload })
+    const admin = createAdminServer({
+      control: control.port(),
+      token: config.admin.token,
+      failedAuthLimit: config.admin.failedAuthLimit,
+      logger,
+      tls: adminCertificates,
+      preview,
+      reload: options.reload,
+    })
     // Closed after the data plane has drained, so operators can watch the drain.
     cleanup.push(() => admin.close())
 
@@ -146,7 +146,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       controller: release,
       metrics,
       targets: () => release.targets(),
-      async reload(read: Config, who = reloadCaller.getStore() ?? 'sighup'): Promise<ConfigChanges> {
+      async reload(read: Config, who = 'sighup'): Promise<ConfigChanges> {
         const next = carryRandomSecret(config, read)
         const changes = { changed: changedKeys(config, next), restartRequired: restartOnlyChanges(config, next) }
         await release.reloadTargets(configTargets(next, demo), who)

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util'
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import type { Reload, ReloadResult } from './admin/routes/reload.js'
+import { callerName } from './control/port.js'
 import type { App } from './app.js'
 import { ConfigError, loadConfigFile } from './config/load.js'
 import { TlsFileError } from './proxy/tls.js'
@@ -47,19 +48,21 @@ function version(): string {
  */
 function configReloader(file: string, app: Promise<App>, logger: Logger): Reload {
   let queue: Promise<unknown> = app
-  const reloadOnce = async (): Promise<ReloadResult> => {
+  const reloadOnce = async (who: string): Promise<ReloadResult> => {
     try {
-      return await (await app).reload(await loadConfigFile(file))
+      return await (await app).reload(await loadConfigFile(file), who)
     } catch (err) {
       // app.reload re-reads certificate files too: one may have changed since loadConfigFile checked it.
       const refused = err instanceof ConfigError ? err : err instanceof TlsFileError ? new ConfigError(err.message) : undefined
       const message = refused?.message ?? String(err)
-      logger.error({ file, err: message }, refused === undefined ? `config reload failed: ${message}` : `config reload refused, the running config stays: ${message}`)
+      const line = { action: 'reload', who, file, err: message }
+      logger.error(line, refused === undefined ? `config reload failed: ${message}` : `config reload refused, the running config stays: ${message}`)
       throw refused ?? err
     }
   }
-  return () => {
-    const run = queue.then(reloadOnce)
+  // The caller of POST /v1/reload, or a signal.
+  return (caller) => {
+    const run = queue.then(() => reloadOnce(caller === undefined ? 'sighup' : callerName(caller)))
     queue = run.catch(() => undefined)
     return run
   }

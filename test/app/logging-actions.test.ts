@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { startApp, type App } from '../../src/app.js'
 import type { Config } from '../../src/config/schema.js'
+import { callerName } from '../../src/control/port.js'
 import { admin, testConfig } from '../helpers/app.js'
 import { memoryLogger } from '../helpers/logs.js'
 import { echo, startUpstream, type Upstream } from '../helpers/upstream-server.js'
@@ -47,7 +48,7 @@ beforeAll(async () => {
   })
   // POST /v1/reload goes through this reloader, as through the CLI's.
   const reloadable: { app?: App } = {}
-  app = await startApp(config, { logger: logs.logger, reload: () => reloadable.app!.reload(config) })
+  app = await startApp(config, { logger: logs.logger, reload: (caller) => reloadable.app!.reload(config, caller === undefined ? 'sighup' : callerName(caller)) })
   reloadable.app = app
 })
 

@@ -79,6 +79,9 @@ describe('POST /v1/reload', () => {
     expect(body.restartRequired).toEqual(['workers'])
     expect(await colour(proxyUrl, 'green')).toBe('other')
     expect(await colour(proxyUrl, 'blue')).toBe('blue')
+    // Its log line names who asked: the token's holder, from its address.
+    const applied = await proc.waitForLog((l) => l.action === 'reload' && Array.isArray(l.changed) && (l.changed as string[]).includes('workers'))
+    expect(applied).toMatchObject({ who: 'token@127.0.0.1', restartRequired: ['workers'] })
 
     // An invalid file: 400 naming the key, logged, and the running config keeps serving.
     await rewrite({ ...config, upstreams: { blue: { targets: [other.url] }, green: { targets: [other.url] } }, timeouts: { request: 'soon' } })
@@ -90,6 +93,7 @@ describe('POST /v1/reload', () => {
     expect(await colour(proxyUrl, 'green')).toBe('other')
     const logged = await proc.waitForLog((l) => l.level === 50 && String(l.msg).includes('config reload refused'))
     expect(String(logged.msg)).toContain('timeouts.request')
+    expect(logged).toMatchObject({ action: 'reload', who: 'token@127.0.0.1' })
     await writeFile(file, 'upstreams: [not, a, map\n')
     const broken = await reload(adminUrl)
     expect(broken).toMatchObject({ status: 400, body: { code: 'SY_ERR_RELOAD_REFUSED' } })
@@ -112,6 +116,7 @@ describe('POST /v1/reload', () => {
     proc.kill('SIGHUP')
     const refusedBySignal = await proc.waitForLog((l) => l.level === 50 && String(l.msg).includes('split.green must be between 0 and 100'))
     expect(String(refusedBySignal.msg)).toContain('config reload refused')
+    expect(refusedBySignal).toMatchObject({ action: 'reload', who: 'sighup' })
     expect(await colour(proxyUrl, 'green')).toBe('other')
     expect(proc.child.exitCode).toBeNull()
 
