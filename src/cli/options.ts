@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
+import { checkTarget, httpUrl } from '../config/addresses.js'
 import { parseDuration } from '../config/duration.js'
 
 /** The flags every command that talks to a switchyard takes. */
@@ -23,13 +24,11 @@ export function withCommon(command: Command): Command {
 // config are the server's to refuse (exit 1).
 
 export function adminUrl(value: string): string {
-  let url: URL
   try {
-    url = new URL(value)
+    httpUrl('--url', value)
   } catch {
     throw new InvalidArgumentError('must be an http(s) URL such as http://127.0.0.1:9090')
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('must be an http(s) URL such as http://127.0.0.1:9090')
   return value
 }
 
@@ -83,19 +82,16 @@ export function stepList(value: string): StepArg[] {
   })
 }
 
-/** `http://a:8000,http://b:8000`: the http(s) origins of a colour. */
+/** `http://a:8000,http://b:8000`: the http(s) origins of a colour, checked as the config checks them. */
 export function targetList(value: string, previous: string[] = []): string[] {
   const targets = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
   if (targets.length === 0) throw new InvalidArgumentError('must list at least one http(s) URL')
   for (const target of targets) {
-    let url: URL | undefined
+    // The server's own rule for a target (an http(s) origin), so the CLI refuses what it would.
     try {
-      url = new URL(target)
+      checkTarget('target', target)
     } catch {
-      url = undefined
-    }
-    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      throw new InvalidArgumentError(`${JSON.stringify(target)} is not an http(s) URL such as http://10.0.0.7:8000`)
+      throw new InvalidArgumentError(`${JSON.stringify(target)} is not an http(s) origin such as http://10.0.0.7:8000 (no path or query)`)
     }
   }
   return [...previous, ...targets]
