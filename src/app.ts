@@ -65,7 +65,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       reshuffle: () => config.sticky.reshuffle === 'perRelease',
       drainDeadline: () => config.drain.deadline,
     })
-    logRelease(logger, await release.init(percentToBuckets(config.split.green)), release, fleet?.link)
+    logRelease(logger, await release.init(percentToBuckets(config.split.green), percentToBuckets(config.mirror.percent)), release, fleet?.link)
 
     const metrics = new Metrics()
     const started: { plane?: DataPlane } = {}
@@ -106,6 +106,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       analysis: () => config.rollout.analysis,
       certificates: proxyCertificates,
       logger,
+      shadows: (pairs) => control.shadows.add(pairs),
       outcomes: {
         merge: (deltas) => (counters === null ? control.analysis.merge(deltas) : counters.add(deltas)),
         direct: counters === null ? (color, durationMs, isError, ttfbMs, route) => control.analysis.record(color, durationMs, isError, ttfbMs, route) : null,

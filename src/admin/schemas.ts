@@ -39,10 +39,23 @@ export const RolloutBody = Type.Union([
   Type.Object(
     {
       steps: Type.Optional(
-        Type.Array(Type.Object({ green: Type.Number(), hold: Duration }, { additionalProperties: false }), {
-          maxItems: 1000,
-          description: "Green's share at each step, rising, and how long each step holds",
-        }),
+        Type.Array(
+          Type.Object(
+            {
+              green: Type.Optional(Type.Number({ description: "A weight step: green's share of users" })),
+              mirror: Type.Optional(Type.Number({ description: "A mirror step (first only): the share of blue's requests whose shadows go to green; no user reaches green" })),
+              hold: Duration,
+            },
+            { additionalProperties: false },
+          ),
+          { maxItems: 1000, description: "Green's share at each step, rising, and how long each step holds; mirror steps first" },
+        ),
+      ),
+      mirror: Type.Optional(
+        Type.Object(
+          { percent: Type.Number(), hold: Duration },
+          { additionalProperties: false, description: 'A mirror stage before the steps: green is judged on shadows of this share of blue\'s requests for `hold`' },
+        ),
       ),
       stepWeight: Type.Optional(Type.Number({ description: 'Instead of steps: raise green by this much each interval' })),
       maxWeight: Type.Optional(Type.Number({ description: '... up to this share, then promote' })),
@@ -70,6 +83,15 @@ export const RolloutBody = Type.Union([
     { additionalProperties: false },
   ),
 ])
+
+/** PUT /v1/mirror. */
+export const MirrorBody = Type.Object(
+  {
+    percent: Type.Number({ description: "Share of blue's requests (by sticky key) also sent to green as shadows, 0 to 100, 0.01 resolution" }),
+    reason: Type.Optional(Reason),
+  },
+  { additionalProperties: false },
+)
 
 /** POST /v1/rollout/pause, /resume, /abort. */
 export const ReasonBody = Type.Union([

@@ -13,6 +13,7 @@ import { dashboardRoutes } from './routes/dashboard.js'
 import { previewRoutes, type PreviewLinks } from './routes/preview.js'
 import { reloadRoutes, type Reload } from './routes/reload.js'
 import { rolloutRoutes } from './routes/rollout.js'
+import { mirrorRoutes } from './routes/mirror.js'
 import { splitRoutes } from './routes/split.js'
 import { statusRoutes } from './routes/status.js'
 import { eventRoutes } from './routes/events.js'
@@ -121,6 +122,7 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
     splitRoutes(api, options.control)
     upstreamRoutes(api, options.control)
     rolloutRoutes(api, options.control)
+    mirrorRoutes(api, options.control)
     previewRoutes(api, options.preview)
     reloadRoutes(api, options.reload)
     dashboardRoutes(api)

@@ -7,7 +7,8 @@ import { ConfigError } from './config-error.js'
 import { redisSettings } from './redis-settings.js'
 import { describeSchemaError } from './schema-errors.js'
 import { deepFreeze, resolveSchema } from './schema-kit.js'
-import { RawConfigSchema, WEBHOOK_EVENTS, type Config, type WebhookEvent } from './schema.js'
+import { RawConfigSchema, WEBHOOK_EVENTS, type Config, type DefaultedConfig, type WebhookEvent } from './schema.js'
+import { PathMatcher } from '../shadow/json-path.js'
 import { compileKey } from '../routing/sticky.js'
 import { COLORS, exactBuckets } from '../routing/types.js'
 import { loadCertificates, readCaFile, TlsFileError } from '../proxy/tls.js'
@@ -93,6 +94,7 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   if (exactBuckets(green) === undefined) {
     throw new ConfigError(`split.green must have at most two decimals (0.01 resolution), got ${green}`)
   }
+  checkMirror(c.mirror)
   c.sticky.keys.forEach((key, i) => {
     try {
       compileKey(key)
@@ -172,4 +174,19 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
     state: { ...c.state, redis: redisSettings(c.state.redis, env.SWITCHYARD_REDIS_URL) },
     webhooks,
   })
+}
+
+/** mirror: a share with at most two decimals, and JSON paths that parse (each named by its key). */
+function checkMirror(m: DefaultedConfig['mirror']): void {
+  for (const [key, value] of [['mirror.percent', m.percent], ['mirror.noise.percent', m.noise.percent]] as const) {
+    if (exactBuckets(value) === undefined) throw new ConfigError(`${key} must have at most two decimals (0.01 resolution), got ${value}`)
+  }
+  const paths = [...m.compare.ignore.map((p, i) => [`mirror.compare.ignore[${i}]`, p] as const), ...m.report.redactFields.map((p, i) => [`mirror.report.redactFields[${i}]`, p] as const)]
+  for (const [key, path] of paths) {
+    try {
+      new PathMatcher([path])
+    } catch (err) {
+      throw new ConfigError(`${key} ${(err as Error).message}`)
+    }
+  }
 }

@@ -34,6 +34,12 @@ export const RELOAD_RULES: { readonly [K in keyof Config]: ReloadRule } = {
   outlierDetection: 'live',
   webhooks: 'live',
   rollout: 'live',
+  // The share is state (seeded once); how a shadow is sent is built into the proxy at start;
+  // how answers are compared and reported applies live.
+  mirror: (before, after) => {
+    const sending = (c: Config) => ({ ...c.mirror, percent: 0, compare: null, noise: { ...c.mirror.noise, minDiffs: 0 }, report: null })
+    return isDeepStrictEqual(sending(before), sending(after)) ? [] : ['mirror']
+  },
   // The logger (level, format) and the proxy's access log and request ids are built once at start.
   log: 'restart',
   workers: 'restart',

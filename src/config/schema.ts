@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os'
 import { Type, type Static } from 'typebox'
 import { OneOf, Port, strict } from './fields.js'
 import { Convert, OrNull, WithDefault } from './schema-kit.js'
+import { MirrorSchema } from './schema-mirror.js'
 import { AutoRevertSchema, OverrideSchema, RolloutSchema, SplitSchema, StickySchema, WebhookSchema } from './schema-release.js'
 import {
   AdminSchema,
@@ -79,6 +80,7 @@ export const RawConfigSchema = Type.Object(
     outlierDetection: WithDefault(OutlierDetectionSchema, {}),
     webhooks: WithDefault(Type.Array(WebhookSchema), []),
     rollout: WithDefault(RolloutSchema, {}),
+    mirror: WithDefault(MirrorSchema, {}),
     log: WithDefault(LogSchema, {}),
     workers: WithDefault(Workers, 1),
     /** Null when absent or `enabled: false`. */

@@ -9,7 +9,8 @@ import type { FleetStatus } from '../state/redis/fleet.js'
 import { ReleaseAnalysis } from './analysis/release-analysis.js'
 import { AutoRevert } from './auto-revert.js'
 import { LiveFeed } from './live-feed.js'
-import { callerName, type ControlPort, type EventQuery, type RolloutAction } from './port.js'
+import { ShadowJudge } from './mirror/shadow-judge.js'
+import { callerName, type ControlPort, type EventQuery, type MirrorView, type RolloutAction } from './port.js'
 import type { AuditEvent } from '../state/types.js'
 import type { Release } from './release/release.js'
 import { splitView } from './release/transitions.js'
@@ -52,6 +53,8 @@ export interface ControlOptions {
  */
 export class Control {
   readonly analysis: ReleaseAnalysis
+  /** Shadow pairs compared, reported and judged (a rollout's mirror stage). */
+  readonly shadows: ShadowJudge
   readonly rollouts: RolloutController
   readonly #autoRevert: AutoRevert
   readonly #o: ControlOptions
@@ -68,6 +71,7 @@ export class Control {
     this.#config = options.config
     const config = () => this.#config
     this.analysis = new ReleaseAnalysis(config().autoRevert.window, config().rollout.analysis)
+    this.shadows = new ShadowJudge(config(), metrics)
     this.#webhooks = this.#notifier(config())
     const leads = fleet === null ? {} : { leads: () => fleet.leads() }
 
@@ -91,6 +95,7 @@ export class Control {
       release,
       evidence: () => this.analysis.evidence,
       window: () => this.analysis.window,
+      shadow: { evidence: () => this.shadows.evidence, window: () => this.shadows.window },
       ceilingVsBlue: () => config().autoRevert.ceilingVsBlue,
       settings: () => config().rollout,
       logger,
@@ -100,6 +105,7 @@ export class Control {
     // New green targets are a new release: a rollout's analysis starts over.
     release.onNewGreen(() => this.rollouts.restartForNewTargets())
     this.analysis.follow(release)
+    this.shadows.follow(release)
 
     metrics.setSplit(release.state().greenBuckets)
     this.#live = new LiveFeed({
@@ -151,6 +157,7 @@ export class Control {
     const before = this.#config
     this.#config = next
     this.analysis.configure(next.autoRevert.window, next.rollout.analysis, next.autoRevert.window !== before.autoRevert.window)
+    this.shadows.configure(next, next.autoRevert.window !== before.autoRevert.window)
     this.#autoRevert.configure(next.autoRevert)
     if (!sameData(next.webhooks, before.webhooks)) {
       const previous = this.#webhooks
@@ -172,6 +179,15 @@ export class Control {
         await propagated
         return splitView(value)
       },
+      mirror: () => this.#mirrorView(),
+      setMirror: async (buckets, reason, caller) => {
+        const { propagated } = await release.setMirror(buckets, { source: 'api', reason, who: callerName(caller) })
+        // Answered once every proxy process samples with the new share.
+        await propagated
+        return this.#mirrorView()
+      },
+      mirrorReport: () => this.shadows.report(),
+      resetMirrorReport: () => this.shadows.reset(),
       upstreams: () => plane().health(),
       setTargets: async (color, targets, reason, caller) => {
         await release.setTargets(color, targets, { source: 'api', reason, who: callerName(caller) })
@@ -245,6 +261,16 @@ export class Control {
         return metrics.text(remote)
       },
       metricsContentType: metrics.registry.contentType,
+    }
+  }
+
+  #mirrorView(): MirrorView {
+    const m = this.#config.mirror
+    return {
+      percent: this.#o.release.mirror() / 100,
+      generation: this.#o.release.state().generation,
+      settings: { methods: m.methods, maxBodySize: m.maxBodySize, concurrency: m.concurrency, timeout: m.timeout, header: m.header, mode: m.compare.mode },
+      ...this.shadows.counts(),
     }
   }
 

@@ -3,11 +3,13 @@ import type { Color } from '../routing/types.js'
 import type { AuditEvent, SplitState } from '../state/types.js'
 import type { LiveFrame } from './live-feed.js'
 import type { RolloutPlan } from './rollout/plan.js'
+import type { MirrorReportView } from './mirror/shadow-judge.js'
 
 export type { TargetHealth } from '../proxy/types.js'
 export type { AuditEvent } from '../state/types.js'
 export type { RolloutPlan } from './rollout/plan.js'
 export type { HealthFrame, LiveFrame, StatsFrame } from './live-feed.js'
+export type { MirrorReportView } from './mirror/shadow-judge.js'
 
 /** The GET /v1/split shape. */
 export interface SplitView {
@@ -42,6 +44,24 @@ export interface SplitRequest {
   readonly caller: Caller
 }
 
+/** GET /v1/mirror: the share mirrored, how shadows are sent, and how many pairs differed so far. */
+export interface MirrorView {
+  readonly percent: number
+  readonly generation: number
+  readonly settings: {
+    readonly methods: readonly string[]
+    readonly maxBodySize: number
+    readonly concurrency: number
+    /** ms */
+    readonly timeout: number
+    readonly header: string
+    readonly mode: string
+  }
+  readonly pairs: number
+  readonly differing: number
+  readonly share: number
+}
+
 /** Which events of the audit log to read. */
 export interface EventQuery {
   /** At most this many, the newest. */
@@ -66,6 +86,14 @@ export interface ControlPort {
   split(): SplitView
   /** Moves the split through the release's writer (health gate included). */
   setSplit(request: SplitRequest): Promise<SplitView>
+
+  mirror(): MirrorView
+  /** Mirrors this share of blue's requests (a `mirror` event); resolves once every proxy process samples with it. */
+  setMirror(buckets: number, reason: string | null, caller: Caller): Promise<MirrorView>
+  /** GET /v1/mirror/report. */
+  mirrorReport(): MirrorReportView
+  /** Forgets the report and the noise learned. */
+  resetMirrorReport(): void
 
   /** Every target of each colour with its health. */
   upstreams(): Promise<Record<Color, readonly TargetHealth[]>>

@@ -6,6 +6,8 @@ import type { OutcomeSink } from '../proxy/types.js'
 import { PreviewSigner } from '../routing/preview.js'
 import { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
+import type { MirrorSink } from '../proxy/mirror.js'
+import { mirrorSettings } from './mirror-sink.js'
 
 /** Builds one process's proxy from the config: the sticky policy, the targets and the timeouts. */
 export function buildProxy(
@@ -16,6 +18,8 @@ export function buildProxy(
   logger: Logger,
   /** proxy.tls, read and checked (the primary reads them for its workers); null: plain HTTP. */
   certificates: readonly Certificate[] | null = null,
+  /** Where shadow pairs and counts go; no mirroring in this process without it. */
+  mirror?: MirrorSink,
 ): ProxyServer {
   const router = new Router({
     keys: config.sticky.keys,
@@ -42,6 +46,7 @@ export function buildProxy(
     tls: certificates,
     redirectHttp: config.proxy.redirectHttp,
     trustedProxies: config.proxy.trustedProxies,
+    mirror: mirror === undefined ? undefined : { settings: mirrorSettings(config), sink: mirror },
     upstreamTls: {
       rejectUnauthorized: !config.upstreams.tls.insecureSkipVerify,
       ca: config.upstreams.tls.ca === null ? undefined : readCaFile('upstreams.tls.ca', config.upstreams.tls.ca),

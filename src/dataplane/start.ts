@@ -10,6 +10,8 @@ import { ClusterDataPlane } from './cluster/primary.js'
 import { localDataPlane, TableHolder } from './local.js'
 import { outcomeSink, type OutcomeRecord } from './outcome-sink.js'
 import type { DataPlane } from './plane.js'
+import { PairQueue } from './mirror-sink.js'
+import type { Pair } from '../shadow/captured.js'
 
 export interface DataPlaneOptions {
   readonly config: Config
@@ -22,6 +24,8 @@ export interface DataPlaneOptions {
   /** proxy.tls, read and checked (null: plain HTTP). */
   readonly certificates: readonly Certificate[] | null
   readonly logger: Logger
+  /** Where shadow pairs go for comparison (off the request path, in batches). */
+  readonly shadows: (pairs: readonly Pair[]) => void
   /** Where outcomes go. */
   readonly outcomes: {
     /** Batches of counts reported by the proxy workers. */
@@ -49,7 +53,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Started
   const { config, targets, table, metrics, certificates, logger, outcomes } = options
   if (config.workers > 1) {
     // Proxy workers report their outcomes into this process; this process steers.
-    const workers = new ClusterDataPlane({ config, count: config.workers, targets, table, report: outcomes.merge, logger, certificates })
+    const workers = new ClusterDataPlane({ config, count: config.workers, targets, table, report: outcomes.merge, shadows: options.shadows, logger, certificates })
     await workers.start()
     return { plane: workers, port: workers.port, takeOwn: undefined }
   }
@@ -57,7 +61,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Started
   const record: OutcomeRecord = outcomes.direct ?? ((color, durationMs, isError, ttfbMs, route) => recorder!.record(color, durationMs, isError, ttfbMs, route))
   const sink = outcomeSink(metrics, options.analysis, record)
   const tables = new TableHolder(table)
-  const proxy = buildProxy(config, targets, tables, sink, logger, certificates)
+  const proxy = buildProxy(config, targets, tables, sink, logger, certificates, new PairQueue(metrics, options.shadows))
   metrics.countConnections(() => proxy.inFlight())
   const plane = localDataPlane(proxy, tables, () => sink.served())
   try {

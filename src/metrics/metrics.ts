@@ -25,6 +25,9 @@ export class Metrics implements OutcomeSink {
   readonly #duration: Record<Color, Histogram.Internal<"color">>
   readonly #ttfb: Record<Color, Histogram.Internal<'color'>>
   readonly #errors: Record<Color, Record<ErrorKind, Counter.Internal>>
+  readonly #mirrorRequests: Counter<'result'>
+  readonly #mirrorDiffs: Counter<'route' | 'kind'>
+  readonly #mirrorPercent: Gauge
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry]
@@ -97,6 +100,19 @@ export class Metrics implements OutcomeSink {
         for (const color of COLORS) this.labels(color).set(counts?.[color] ?? 0)
       },
     })
+    this.#mirrorRequests = new Counter({
+      name: 'switchyard_mirror_requests_total',
+      help: 'Sampled blue requests by what became of their shadow: compared, dropped (concurrency bound), too_large (body), method (not mirrored), no_target, cancelled (client left), timeout (blue outlasted mirror.timeout)',
+      labelNames: ['result'],
+      registers,
+    })
+    this.#mirrorDiffs = new Counter({
+      name: 'switchyard_mirror_diffs_total',
+      help: "Mirrored pairs where green's answer differed from blue's, by route group and kind (status, body, field, stream, latency)",
+      labelNames: ['route', 'kind'],
+      registers,
+    })
+    this.#mirrorPercent = new Gauge({ name: 'switchyard_mirror_percent', help: "Share of blue's requests mirrored to green as shadows", registers })
     this.#byStatus = COLORS.map(() => new Array<Counter.Internal | undefined>(MAX_STATUS))
     this.#duration = { blue: duration.labels('blue'), green: duration.labels('green') }
     this.#ttfb = { blue: ttfb.labels('blue'), green: ttfb.labels('green') }
@@ -165,6 +181,20 @@ export class Metrics implements OutcomeSink {
 
   reverted(): void {
     this.#reverts.inc()
+  }
+
+  /** One sampled request's shadow, by result (the data path counts; off the client's answer). */
+  mirrorRequest(result: string): void {
+    this.#mirrorRequests.labels(result).inc()
+  }
+
+  /** One differing pair (route groups are bounded by rollout.analysis.routes.max, kinds by five). */
+  mirrorDiff(route: string, kind: string): void {
+    this.#mirrorDiffs.labels(route, kind).inc()
+  }
+
+  setMirror(buckets: number): void {
+    this.#mirrorPercent.set(buckets / 100)
   }
 
   /** Prometheus text of this registry, summed with other processes' (`getMetricsAsJSON()`) ones. */

@@ -11,6 +11,7 @@ import type { BodyLimit } from './client-errors.js'
 import { describeError, ProxyError, toProxyError } from './errors.js'
 import { clientResponseHeaders, COLOR_HEADER } from './headers.js'
 import type { Drainable, ProxyState, Recorded } from './proxy-state.js'
+import type { MirrorJob } from './mirror.js'
 import type { ErrorKind } from './types.js'
 import type { UpstreamPool, UpstreamTarget } from './upstream-pool.js'
 
@@ -45,6 +46,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
   client: string | undefined = undefined
   /** Its x-request-id (log.requestId); set by handleRequest. */
   requestId: string | undefined = undefined
+  /** A sampled request's shadow: blue's answer is captured for it as it streams. */
+  mirror: MirrorJob | undefined = undefined
   readonly #state: ProxyState
   readonly #req: IncomingMessage
   readonly #res: ProxyResponse
@@ -136,6 +139,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
       return
     }
     this.#headMs = performance.now() - this.#startedAt
+    this.mirror?.blue.head(statusCode, headers, this.#req.method ?? 'GET')
     // A body of unknown length is likely a stream (SSE, chunked tokens): let the client see the
     // head now. The cork joins head and first chunk in one write when both are already here.
     if (headers['content-length'] === undefined && statusCode !== 204 && statusCode !== 304 && this.#req.method !== 'HEAD') {
@@ -154,6 +158,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
     if (this.#settled) return
     // For a streamed answer this is the first token: what a user waits for.
     if (this.#ttfbMs < 0 && chunk.length > 0) this.#ttfbMs = performance.now() - this.#startedAt
+    this.mirror?.blue.data(chunk)
     if (!this.#res.write(chunk)) {
       controller.pause()
       if (!this.#drainHooked) {
@@ -167,6 +172,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
     if (this.#settled) return
     // An answer without a body: its head was the first byte.
     if (this.#ttfbMs < 0) this.#ttfbMs = this.#headMs
+    this.mirror?.blue.end(true)
     this.#settle(this.#res.statusCode, undefined)
     this.#res.end()
   }
@@ -306,6 +312,12 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
     if (this.#streaming) state.streams.delete(this)
     state.release(this.#color, this.#target)
     state.record(this, status, kind, this.#ttfbMs)
+    const mirror = this.mirror
+    if (mirror !== undefined && !mirror.blue.done) {
+      // The client left, or sent a broken body: blue's answer says nothing about green's.
+      if (kind === 'client' || status === 408 || status === 400 || status === 413) mirror.cancel()
+      else mirror.blue.end(false, status)
+    }
   }
 }
 

@@ -13,6 +13,7 @@ import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
 import { bodyTooLarge, handleClientError, handleConnect } from './client-errors.js'
 import { ProxyResponse } from './http-handler.js'
+import { Mirror, type MirrorSettings, type MirrorSink } from './mirror.js'
 import { handleRequest } from './request-handler.js'
 import { RequestIds } from './request-id.js'
 import { ProxyState, type ConnectionCounts } from './proxy-state.js'
@@ -58,6 +59,8 @@ export interface ProxyOptions {
   trustedProxies?: readonly string[] | undefined
   /** How https:// targets are verified; node's CAs and the target's name when absent. */
   upstreamTls?: UpstreamTls | undefined
+  /** Shadow traffic: how shadows are sent and where their pairs go; none when absent. */
+  mirror?: { readonly settings: MirrorSettings; readonly sink: MirrorSink } | undefined
 }
 
 /** node's default headersTimeout, used when `timeouts.header` is absent. */
@@ -146,6 +149,7 @@ class NodeProxyServer implements ProxyServer {
     const requestIds = options.requestId === false ? null : new RequestIds()
     const state = new ProxyState({ ...options, limits, pools: { blue, green }, trust, tls: certificates !== undefined, requestIds })
     this.#state = state
+    if (options.mirror !== undefined) state.mirror = new Mirror(options.mirror.settings, state.pools, options.mirror.sink)
     const headersTimeout = options.timeouts.header ?? DEFAULT_HEADER_TIMEOUT_MS
     const httpOptions: http.ServerOptions<typeof IncomingMessage, typeof ProxyResponse> = {
       ServerResponse: ProxyResponse,
@@ -321,6 +325,8 @@ class NodeProxyServer implements ProxyServer {
         // Destroyed exchanges settle on their sockets' 'close' events, a tick or so later.
         await Promise.race([state.whenIdle(), delay(SETTLE_GRACE_MS)])
       }
+      // Shadows never hold a shutdown: what is still out is cancelled, uncompared.
+      state.mirror?.close()
       const pools = [state.pools.blue, state.pools.green, ...this.#retiring]
       await Promise.all(pools.map((pool) => (drained ? pool.close() : pool.destroy()).catch(() => undefined)))
       await serverClosed

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Logger } from 'pino'
 import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
+import type { Mirror } from './mirror.js'
 import type { RequestIds } from './request-id.js'
 import type { TrustedProxies } from './trusted-proxies.js'
 import type { ErrorKind, OutcomeSink, ProxyLimits, ProxyTimeouts } from './types.js'
@@ -92,6 +93,8 @@ export class ProxyState {
   readonly trust: TrustedProxies | null
   /** The listener is HTTPS: every request on it is secure. */
   readonly tls: boolean
+  /** Sends shadows of sampled blue requests to green; null when mirroring is not configured here. */
+  mirror: Mirror | null = null
   /** Requests sent to a second target after a connect failure. */
   retries = 0
   /** Set when the server drains: responses ask clients to close their connections. */

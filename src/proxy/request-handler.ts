@@ -4,6 +4,7 @@ import { BodyLimit, bodyTooLarge, malformedHead, requestTarget, setCurrentExchan
 import { ProxyError } from './errors.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { HttpExchange, onClientClose, type ProxyResponse } from './http-handler.js'
+import { BodyTee } from './mirror.js'
 import type { ProxyState } from './proxy-state.js'
 import { forwardRequestId, REQUEST_ID_HEADER } from './request-id.js'
 import { clientInfo } from './trusted-proxies.js'
@@ -111,18 +112,20 @@ export function handleRequest(state: ProxyState, req: IncomingMessage, res: Prox
   if (withBody && timeouts.body !== undefined && timeouts.body > 0) watchBody(req, exchange, timeouts.body)
   const upstreamHeaders = upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true)
   if (requestId !== undefined) forwardRequestId(upstreamHeaders, requestId, incomingId)
+  const method = req.method ?? 'GET'
+  // The IncomingMessage itself: undici streams it upstream with backpressure.
+  let body: IncomingMessage | BodyLimit | BodyTee | null = bodyLimit ?? (withBody ? req : null)
+  const mirror = route.mirror === true && state.mirror !== null ? state.mirror.begin(method, requested.path, req.headers, upstreamHeaders, target) : undefined
+  if (mirror !== undefined) {
+    exchange.mirror = mirror
+    // A body (of known length, within mirror.maxBodySize) is teed on its way to blue; the shadows get it once whole.
+    if (withBody) body = new BodyTee(req, mirror)
+  }
   exchange.dispatch(
     target,
-    {
-      path: requested.path,
-      method: req.method ?? 'GET',
-      headers: upstreamHeaders,
-      // The IncomingMessage itself: undici streams it upstream with backpressure.
-      body: bodyLimit ?? (withBody ? req : null),
-      headersTimeout: timeouts.request,
-      bodyTimeout: timeouts.idle,
-    },
+    { path: requested.path, method, headers: upstreamHeaders, body, headersTimeout: timeouts.request, bodyTimeout: timeouts.idle },
     !withBody,
     bodyLimit,
   )
+  if (mirror !== undefined && !withBody) mirror.send(null)
 }

@@ -34,16 +34,39 @@ export interface Route {
   readonly color: Color
   readonly setCookie: string | undefined
   readonly reject?: string
+  /** A blue request whose sticky key is sampled for mirroring: its shadow also goes to green. */
+  readonly mirror?: boolean
 }
 
 const PLAIN: Readonly<Record<Color, Route>> = Object.freeze({
   blue: Object.freeze({ color: 'blue', setCookie: undefined }),
   green: Object.freeze({ color: 'green', setCookie: undefined }),
 })
+const MIRRORED: Route = Object.freeze({ color: 'blue', setCookie: undefined, mirror: true })
 
 /** Picks a colour for a key: green when its bucket (salted by the release) is below the table's green buckets. */
 export function pickColor(table: RoutingTable, key: string): Color {
   return bucketOf(key, table.seed) < table.greenBuckets ? 'green' : 'blue'
+}
+
+/**
+ * Whether a blue request with this key is mirrored: its bucket under the mirror's own seed is
+ * below the mirror share. By key, so a user's whole session is mirrored or none of it.
+ */
+export function isMirrored(table: RoutingTable, key: string): boolean {
+  return table.mirrorBuckets > 0 && bucketOf(key, table.mirrorSeed) < table.mirrorBuckets
+}
+
+/** The route of a key: its colour, and for blue whether it is mirrored. Allocates nothing. */
+function keyed(table: RoutingTable, key: string): Route {
+  const color = pickColor(table, key)
+  return color === 'blue' && isMirrored(table, key) ? MIRRORED : PLAIN[color]
+}
+
+/** The route of a key that also sets (or refreshes) the assigned cookie. */
+function keyedWithCookie(table: RoutingTable, key: string, setCookie: string): Route {
+  const color = pickColor(table, key)
+  return color === 'blue' && isMirrored(table, key) ? { color, setCookie, mirror: true } : { color, setCookie }
 }
 
 /** The id in an assigned cookie value `<id>.<issued, epoch seconds base 36>` (older values are the id alone). */
@@ -133,19 +156,18 @@ export class Router {
       if (value !== undefined) {
         const id = cookieId(value)
         const now = Math.floor(this.#now() / 1000)
-        const color = pickColor(table, id)
         // Sliding: an active user's cookie never runs out under them.
-        if (now - cookieIssued(value) < this.#maxAge / 2) return PLAIN[color]
-        return { color, setCookie: this.#setCookie(id, now, secure) }
+        if (now - cookieIssued(value) < this.#maxAge / 2) return keyed(table, id)
+        return keyedWithCookie(table, id, this.#setCookie(id, now, secure))
       }
     }
     const key = this.#extract(headers, remoteAddress)
-    if (key !== undefined) return PLAIN[pickColor(table, key)]
-    if (this.#cookie === '') return PLAIN[pickColor(table, remoteAddress ?? '')]
+    if (key !== undefined) return keyed(table, key)
+    if (this.#cookie === '') return keyed(table, remoteAddress ?? '')
     const id = randomUUID()
     // A request that came without the cookie the browser may hold: route it, overwrite nothing.
-    if (withheldCrossSite(headers, method)) return PLAIN[pickColor(table, id)]
-    return { color: pickColor(table, id), setCookie: this.#setCookie(id, Math.floor(this.#now() / 1000), secure) }
+    if (withheldCrossSite(headers, method)) return keyed(table, id)
+    return keyedWithCookie(table, id, this.#setCookie(id, Math.floor(this.#now() / 1000), secure))
   }
 
   /** The answer to a preview link (PREVIEW_PATH); 403 when previews are off. */

@@ -20,6 +20,13 @@ export interface RoutingTable {
   readonly salt: string
   /** The hash seed of `salt`, computed once per table. */
   readonly seed: number
+  /** Blue requests whose mirror bucket is below this also go to green as shadows: 0..10000. */
+  readonly mirrorBuckets: number
+  /**
+   * The hash seed of mirror sampling: its own salt (drawn from the release's), so the users
+   * whose sessions are mirrored are not the ones nearest to going green.
+   */
+  readonly mirrorSeed: number
 }
 
 /** Where the data path reads the current table from; plugged in by app.ts. */
@@ -27,9 +34,9 @@ export interface TableSource {
   current(): RoutingTable
 }
 
-/** Builds a frozen table. `greenBuckets` must already be an integer in 0..10000. */
-export function makeTable(generation: number, greenBuckets: number, salt = ''): RoutingTable {
-  return Object.freeze({ generation, greenBuckets, salt, seed: saltSeed(salt) })
+/** Builds a frozen table. `greenBuckets` and `mirrorBuckets` must already be integers in 0..10000. */
+export function makeTable(generation: number, greenBuckets: number, salt = '', mirrorBuckets = 0): RoutingTable {
+  return Object.freeze({ generation, greenBuckets, salt, seed: saltSeed(salt), mirrorBuckets, mirrorSeed: saltSeed(`mirror/${salt}`) })
 }
 
 /** Converts a percentage with 0.01 resolution to buckets, e.g. 12.34 -> 1234. */

@@ -56,6 +56,17 @@ export function isSse(c: Captured): boolean {
   return mediaType(c) === 'text/event-stream'
 }
 
+/** Media types of answers that stream by nature (events, tokens, lines): judged on framing and completion, never by bytes. */
+const STREAM_TYPES: ReadonlySet<string> = new Set(['text/event-stream', 'application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/stream+json'])
+
+/**
+ * A streamed answer in the comparison's sense: an event or line stream by its media type. An
+ * answer that merely came chunked (no content-length) is not one: once whole, its body is compared.
+ */
+export function isStream(c: Captured): boolean {
+  return STREAM_TYPES.has(mediaType(c))
+}
+
 /** Whether the whole body is at hand: captured, not cut by the cap, ended cleanly. */
 export function hasWholeBody(c: Captured): c is Captured & { readonly body: Buffer } {
   return c.body !== null && !c.truncated && c.complete

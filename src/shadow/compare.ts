@@ -3,7 +3,7 @@
  * bounded (the JSON diff has its caps; headers are a handful). What differs is named by
  * `kinds`, the labels of `switchyard_mirror_diffs_total{kind}`.
  */
-import { hasWholeBody, isJsonType, isSse, jsonBody, type Captured, type Pair } from './captured.js'
+import { hasWholeBody, isJsonType, isSse, isStream, jsonBody, type Captured, type Pair } from './captured.js'
 import { DEFAULT_MAX_NODES, DEFAULT_MAX_PATHS, diffJson, type DiffPath } from './json-diff.js'
 import { PathMatcher } from './json-path.js'
 
@@ -19,8 +19,8 @@ export type ShadowKind = 'status' | 'body' | 'field' | 'stream' | 'latency'
 
 /**
  * Why a body was not compared (`equal` null) — or, for `not-json`, why a `json` comparison fell
- * back to bytes. `streamed`: streams are judged on framing and completion, never by bytes (two
- * token streams differ by nature); `incomplete`: an answer was cut; `too-large`: the JSON diff
+ * back to bytes. `streamed`: streams (SSE, NDJSON: captured.ts isStream) are judged on framing
+ * and completion, never by bytes (two token streams differ by nature); `incomplete`: an answer was cut; `too-large`: the JSON diff
  * hit its node cap before finding any difference.
  */
 export type BodyReason = 'mode-none' | 'streamed' | 'not-captured' | 'truncated' | 'incomplete' | 'not-json' | 'too-large'
@@ -40,7 +40,7 @@ export interface BodyComparison {
 }
 
 export interface StreamComparison {
-  /** Both streamed (SSE or chunked without length), or neither. */
+  /** Both are streams by their media type (SSE, NDJSON, ...), or neither. */
   readonly framing: boolean
   /** Both ended cleanly, or both were cut. */
   readonly completion: boolean
@@ -166,7 +166,7 @@ function slower(blueMs: number, greenMs: number, settings: CompareSettings): boo
 function compareStreams(blue: Captured, green: Captured): StreamComparison {
   const counted = isSse(blue) && isSse(green) && blue.events !== undefined && green.events !== undefined
   return {
-    framing: blue.streamed === green.streamed,
+    framing: isStream(blue) === isStream(green),
     completion: blue.complete === green.complete,
     events: counted ? blue.events === green.events : null,
   }
@@ -177,7 +177,7 @@ function compareBodies(pair: Pair, settings: CompareSettings, noise: NoiseFilter
   const mode = settings.mode
   const none = (why: BodyReason): BodyComparison => ({ mode, compared: null, equal: null, why, paths: [], noise: [], truncated: false })
   if (mode === 'none' || mode === 'status') return none('mode-none')
-  if (blue.streamed || green.streamed) return none('streamed')
+  if (isStream(blue) || isStream(green)) return none('streamed')
   if (blue.body === null || green.body === null) return none('not-captured')
   if (blue.truncated || green.truncated) return none('truncated')
   if (!hasWholeBody(blue) || !hasWholeBody(green)) return none('incomplete')

@@ -194,7 +194,7 @@ export class ShadowReport {
 
   #example(pair: Pair, c: Comparison): Example {
     const side = (s: 'blue' | 'green') => {
-      const base = { status: pair[s].status, durationMs: pair[s].durationMs }
+      const base = { status: pair[s].status, durationMs: Math.round(pair[s].durationMs * 100) / 100 }
       return this.#includeBodies ? { ...base, body: bodyExcerpt(pair[s], this.#redactFields, this.#excerptChars) } : base
     }
     const example: Example = {

@@ -24,13 +24,21 @@ const StateSchema = Type.Object({
     ]),
   ),
   release: Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength: 64 })])),
+  mirror: Type.Optional(Type.Union([Type.Null(), Type.Object({ percent: Type.Number({ minimum: 0, maximum: 100 }) })])),
   rollout: Type.Optional(
     Type.Union([
       Type.Null(),
       Type.Object({
         id: Type.String(),
         phase: Type.Union([Type.Literal('progressing'), Type.Literal('paused'), Type.Literal('succeeded'), Type.Literal('aborted')]),
-        steps: Type.Array(Type.Object({ greenBuckets: Type.Integer({ minimum: 1, maximum: 10_000 }), holdMs: Type.Integer({ minimum: 0 }) }), { minItems: 1 }),
+        steps: Type.Array(
+          Type.Object({
+            greenBuckets: Type.Integer({ minimum: 0, maximum: 10_000 }),
+            holdMs: Type.Integer({ minimum: 0 }),
+            mirrorBuckets: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          }),
+          { minItems: 1 },
+        ),
         step: Type.Integer({ minimum: 0 }),
         startedAt: Type.String(),
         stepStartedAt: Type.String(),
@@ -68,6 +76,8 @@ export function encodeState(state: PersistedState, withEvents: boolean): Record<
     rollout: state.rollout ?? null,
     targets: state.targets ?? null,
     release: state.release ?? null,
+    // Only while mirroring: a document that never mirrored reads as it always did.
+    ...(state.mirror == null || state.mirror.buckets === 0 ? {} : { mirror: { percent: state.mirror.buckets / 100 } }),
   }
 }
 
@@ -84,5 +94,6 @@ export function decodeState(data: unknown): PersistedState | string {
     rollout: (data.rollout ?? null) as RolloutState | null,
     targets: data.targets ?? null,
     release: data.release ?? null,
+    ...(data.mirror == null ? {} : { mirror: { buckets: percentToBuckets(data.mirror.percent) } }),
   }
 }

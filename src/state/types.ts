@@ -26,6 +26,7 @@ export type EventType =
   | 'succeeded'
   | 'degradation'
   | 'skip-analysis'
+  | 'mirror'
 
 /** One audit log entry. `from`/`to` hold a SplitPercent, or a target list for `targets`. */
 export interface AuditEvent {
@@ -50,9 +51,14 @@ export interface SplitState {
 
 /** One step of a rollout plan. */
 export interface RolloutStep {
-  /** green share in buckets, 1..10000 */
+  /** green share in buckets, 1..10000; 0 for a mirror step */
   readonly greenBuckets: number
   readonly holdMs: number
+  /**
+   * A mirror step (before any weight step): this share of blue's requests, in buckets 1..10000,
+   * is also sent to green as shadows, and the step is judged on their evidence alone.
+   */
+  readonly mirrorBuckets?: number
 }
 
 export type RolloutPhase = 'progressing' | 'paused' | 'succeeded' | 'aborted'
@@ -119,6 +125,14 @@ export interface PersistedState {
   readonly targets?: TargetOverrides | null
   /** The current release's salt for sticky hashing ("" or absent: none). */
   readonly release?: string | null
+  /** The share of blue's requests also sent to green as shadows; absent: none. */
+  readonly mirror?: MirrorState | null
+}
+
+/** Mirroring as stored: the share of blue's requests (by sticky key) whose shadow goes to green. */
+export interface MirrorState {
+  /** In buckets of 0.01 %, 0..10000. */
+  readonly buckets: number
 }
 
 /** How a shared store is doing, for /healthz and /v1/status. */

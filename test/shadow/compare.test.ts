@@ -70,9 +70,13 @@ describe('comparePair', () => {
     expect(cut.kinds).toEqual(['stream'])
     expect(comparePair(pair(sse(12), sse(13)), compareSettings({ compareEvents: false })).kinds).toEqual([])
     expect(comparePair(pair(sse(12), sse(13)), settings).kinds).toEqual(['stream'])
-    const framing = comparePair(pair(answer(), answer({ streamed: true })), settings)
+    const framing = comparePair(pair(answer(), sse(3)), settings)
     expect(framing.stream.framing).toBe(false)
-    expect(framing.kinds).toEqual(['stream'])
+    expect(framing.kinds).toContain('stream')
+    // Chunked without a length is no stream: once whole, its body is compared like any other.
+    const chunked = comparePair(pair(json({ a: 1 }, { streamed: true }), json({ a: 2 })), settings)
+    expect(chunked.stream.framing).toBe(true)
+    expect(chunked.kinds).toEqual(['field'])
   })
 
   it('calls green slow past the factor, with blue counted as at least the floor', () => {

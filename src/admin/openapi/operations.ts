@@ -12,6 +12,7 @@ import {
   StatusAnswer,
   UpstreamsAnswer,
 } from './responses.js'
+import { MIRROR_OPERATIONS } from './mirror-operations.js'
 
 /** The groups of the reference, in the order the docs page shows them. */
 export const TAGS = {
@@ -20,6 +21,7 @@ export const TAGS = {
   rollout: 'A stepped rollout with analysis: start, watch, pause, resume, abort, move on',
   observe: 'Status and the audit log',
   preview: 'Signed links that show a tester one colour',
+  mirror: "Shadow traffic: blue's requests copied to green, and where green's answers differ",
   config: 'Re-reading the config file',
   probes: 'Liveness, readiness and metrics, without the token',
 } as const
@@ -144,6 +146,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     requests: { one: { summary: 'Green on a new build', value: { targets: ['http://10.0.0.7:8000'], reason: 'build 1.8.0' } } },
     answers: { 200: { description: "The colour's new targets with their health", schema: ColorUpstreamsAnswer, example: { green: { targets: [target('http://10.0.0.7:8000')] } } } },
   },
+  ...MIRROR_OPERATIONS,
   'GET /v1/rollout': {
     tag: 'rollout',
     summary: 'Read the rollout',
@@ -163,6 +166,10 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
         value: { steps: [{ green: 5, hold: '2m' }, { green: 25, hold: '2m' }, { green: 50, hold: '5m' }, { green: 100, hold: 0 }], reason: 'release 1.8.0' },
       },
       weights: { summary: 'A step weight plan with stricter analysis', value: { stepWeight: 10, maxWeight: 50, interval: '1m', analysis: { maxErrorRate: 0.01 } } },
+      mirrored: {
+        summary: 'Judge green on shadows first, then on users',
+        value: { steps: [{ mirror: 100, hold: '5m' }, { green: 5, hold: '2m' }, { green: 50, hold: '5m' }, { green: 100, hold: 0 }] },
+      },
     },
     answers: { 201: rolloutAnswer('The rollout, started (its first step routes everywhere)', 'progressing', 5) },
   },

@@ -65,7 +65,7 @@ export const RolloutAnswer = Type.Object(
     id: Type.String(),
     phase: Type.Union([Type.Literal('progressing'), Type.Literal('paused'), Type.Literal('succeeded'), Type.Literal('aborted')]),
     step: Type.Integer({ minimum: 1, description: 'The current step, from 1' }),
-    steps: Type.Array(Type.Object({ green: Type.Number(), holdMs: Type.Integer() })),
+    steps: Type.Array(Type.Object({ green: Type.Number(), mirror: Type.Optional(Type.Number({ description: 'A mirror step: the share of blue\'s requests shadowed to green' })), holdMs: Type.Integer() })),
     green: Type.Number({ description: "Green's share now, in percent" }),
     holdLeftMs: Nullable(Type.Number()),
     startedAt: Iso,
@@ -143,3 +143,40 @@ export const ReadinessAnswer = Type.Object({ status: Type.String(), reason: Type
 
 /** GET /metrics. */
 export const MetricsAnswer = Type.String({ description: 'Prometheus text exposition of every proxy process' })
+
+export const MirrorAnswer = Type.Object(
+  {
+    percent: Type.Number({ minimum: 0, maximum: 100, description: "Share of blue's requests whose shadows go to green" }),
+    generation: Type.Integer({ description: "The split's generation" }),
+    settings: Type.Object(
+      {
+        methods: Type.Array(Type.String()),
+        maxBodySize: Type.Integer(),
+        concurrency: Type.Integer(),
+        timeout: Type.Integer({ description: 'ms' }),
+        header: Type.String(),
+        mode: Type.String(),
+      },
+      { description: 'How shadows are sent and compared (the `mirror` config)' },
+    ),
+    pairs: Type.Integer({ description: 'Pairs compared since the report began' }),
+    differing: Type.Integer(),
+    share: Type.Number({ description: 'differing / pairs' }),
+  },
+  { description: 'Mirroring now' },
+)
+
+export const MirrorReportAnswer = Type.Object(
+  {
+    percent: Type.Number(),
+    since: Iso,
+    pairs: Type.Integer(),
+    differing: Type.Integer(),
+    share: Type.Number(),
+    kinds: Type.Array(Type.Object({ kind: Type.String(), count: Type.Integer(), share: Type.Number() })),
+    routes: Type.Array(Type.Object({ route: Type.String(), pairs: Type.Integer(), differing: Type.Integer(), share: Type.Number() })),
+    examples: Type.Array(Type.Object({ route: Type.String(), method: Type.String(), path: Type.String() }), { description: 'A few differing pairs, redacted' }),
+    noise: Type.Object({ routes: Type.Array(Type.Object({ route: Type.String() })) }, { description: 'Fields and headers learned as noise per route' }),
+  },
+  { description: "Where green's answers differ from blue's" },
+)

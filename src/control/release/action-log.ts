@@ -41,6 +41,12 @@ function splitMove(event: ActionEvent): string | undefined {
   return from === undefined || to === undefined ? undefined : `green ${from}% -> ${to}%`
 }
 
+/** `0% -> 10% of blue's requests` for a mirror event. */
+function mirrorMove(event: ActionEvent): string {
+  const percent = (v: unknown) => (typeof v === 'object' && v !== null ? (v as { percent?: unknown }).percent : undefined)
+  return `${String(percent(event.from))}% -> ${String(percent(event.to))}% of blue's requests`
+}
+
 /**
  * The one log line of a control action (split, promote, rollback, rollout start, step, pause,
  * resume, abort, promote-step, succeeded, targets, revert, ...), in one shape:
@@ -53,7 +59,8 @@ export function logAction(logger: Logger, event: ActionEvent, note: ActionNote, 
   const fields = { action, who: note.who ?? event.source, why: event.reason, event: event.type, source: event.source, from: event.from, to: event.to, generation, ...extra }
   const move = splitMove(event)
   const headline = event.type === 'targets' ? `${(event.to as { color?: string } | null)?.color ?? ''} targets changed`.trim() : (HEADLINES[action] ?? action)
-  const msg = move === undefined || action === 'rollout.succeeded' ? headline : `${headline}: ${move}`
+  const mirror = event.type === 'mirror' ? mirrorMove(event) : undefined
+  const msg = mirror !== undefined ? `mirroring changed: ${mirror}` : move === undefined || action === 'rollout.succeeded' ? headline : `${headline}: ${move}`
   if (WARN_TYPES.has(event.type)) logger.warn(fields, msg)
   else logger.info(fields, msg)
 }

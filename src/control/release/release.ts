@@ -9,11 +9,10 @@ import { TargetBook } from './targets.js'
 import { DrainPolicy } from './drain-policy.js'
 import type { Applied, ChangeListener, ReleaseOptions, SplitChange } from './types.js'
 import { logAction } from './action-log.js'
-import { ALL, auditEvent, checkBasis, revertTo, rolloutTo, sameList, seedDocument, splitTo, targetsTo, toPercent, withEvent, type Cause, type RolloutCarriage } from './transitions.js'
+import { ALL, auditEvent, checkBasis, mirrorTo, revertTo, rolloutTo, sameList, seedDocument, splitTo, targetsTo, toPercent, withEvent, type Cause, type RolloutCarriage } from './transitions.js'
 
 export type { ChangeOrigin } from '../../state/replica.js'
 export type { Applied, ChangeListener, ReleaseOptions, SplitChange } from './types.js'
-
 /** How many times a revert retries after losing a write race to an unrelated change. */
 const REVERT_ATTEMPTS = 5
 
@@ -55,8 +54,8 @@ export class Release implements TableSource {
   }
 
   /** Restores the stored release, or seeds it with the config's split (see Replica.init). */
-  async init(seedGreenBuckets: number): Promise<{ restored: boolean; offline?: string }> {
-    const result = await this.#replica.init(seedDocument(seedGreenBuckets))
+  async init(seedGreenBuckets: number, seedMirrorBuckets = 0): Promise<{ restored: boolean; offline?: string }> {
+    const result = await this.#replica.init(seedDocument(seedGreenBuckets, seedMirrorBuckets))
     this.#targets.settle(this.targetOverrides())
     this.#drains.reset(this.state().greenBuckets)
     return result
@@ -95,6 +94,11 @@ export class Release implements TableSource {
     return this.#replica.doc().rollout ?? null
   }
 
+  /** The share of blue's requests mirrored to green, in buckets (0: none). */
+  mirror(): number {
+    return this.#replica.doc().mirror?.buckets ?? 0
+  }
+
   /** Targets set through the API in place of the config's (shared by a fleet). */
   targetOverrides(): TargetOverrides {
     return this.#replica.doc().targets ?? {}
@@ -110,7 +114,7 @@ export class Release implements TableSource {
     return this.#replica.startedOffline()
   }
 
-  /** Resolves once the last change routes in every proxy process. */
+  /** Resolves once the last change routes (and samples shadows) in every proxy process. */
   propagated(): Promise<void> {
     return this.#propagation
   }
@@ -147,6 +151,13 @@ export class Release implements TableSource {
     const split = this.state()
     logAction(this.#logger, event, change, split.generation)
     return { value: split, propagated: this.#propagation }
+  }
+
+  /** Mirrors `buckets` of blue's requests to green as shadows (a `mirror` event); no user moves, so no health gate. */
+  async setMirror(buckets: number, cause: Cause): Promise<Applied<number>> {
+    const event = await this.#replica.write((doc) => mirrorTo(doc, buckets, cause, this.#now(), this.#maxEvents))
+    logAction(this.#logger, event, cause, this.state().generation)
+    return { value: this.mirror(), propagated: this.#propagation }
   }
 
   promote(cause: Cause & { readonly ifGeneration?: number; readonly force?: boolean }): Promise<Applied<SplitState>> {
@@ -250,12 +261,13 @@ export class Release implements TableSource {
     checkGreenHealthy((await this.#plane.health()).green)
   }
 
-  /** A document taken up: a new table when the split or the salt moved, pushed to every proxy process. */
+  /** A document taken up: a new table when the split, the salt or the mirror share moved, pushed to every proxy process. */
   #route(doc: PersistedState): void {
     const salt = doc.release ?? ''
+    const mirror = doc.mirror?.buckets ?? 0
     const t = this.#table
-    if (t.generation === doc.split.generation && t.greenBuckets === doc.split.greenBuckets && t.salt === salt) return
-    this.#table = makeTable(doc.split.generation, doc.split.greenBuckets, salt)
+    if (t.generation === doc.split.generation && t.greenBuckets === doc.split.greenBuckets && t.salt === salt && t.mirrorBuckets === mirror) return
+    this.#table = makeTable(doc.split.generation, doc.split.greenBuckets, salt, mirror)
     if (this.#plane !== undefined) this.#propagation = this.#plane.publish(this.#table)
   }
 
@@ -280,7 +292,6 @@ export class Release implements TableSource {
   async #runNewGreenHooks(): Promise<void> {
     for (const hook of this.#newGreenHooks) await hook()
   }
-
 }
 
 /** A new release's sticky salt: short, random, never reused. */

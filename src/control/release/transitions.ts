@@ -13,6 +13,7 @@ import type {
   SplitState,
   TargetOverride,
   TargetOverrides,
+  MirrorState,
 } from '../../state/types.js'
 
 /**
@@ -53,8 +54,13 @@ export interface RolloutCarriage {
 }
 
 /** The first document of a release that was never stored. */
-export function seedDocument(greenBuckets: number): PersistedState {
-  return { split: { greenBuckets, generation: 1, reverted: null }, events: [], rollout: null }
+export function seedDocument(greenBuckets: number, mirrorBuckets = 0): PersistedState {
+  return { split: { greenBuckets, generation: 1, reverted: null }, events: [], rollout: null, ...mirrorPart({ buckets: mirrorBuckets }) }
+}
+
+/** The document's `mirror` key: present only while something is mirrored, as the store keeps it. */
+function mirrorPart(mirror: MirrorState | null | undefined): { mirror?: MirrorState } {
+  return mirror == null || mirror.buckets === 0 ? {} : { mirror }
 }
 
 export function auditEvent(at: number, type: EventType, from: unknown, to: unknown, cause: Cause): AuditEvent {
@@ -69,7 +75,7 @@ export function withEvent(
   doc: PersistedState,
   event: AuditEvent,
   maxEvents: number,
-  parts: { split?: SplitState; rollout?: RolloutState | null | undefined; targets?: TargetOverrides; release?: string } = {},
+  parts: { split?: SplitState; rollout?: RolloutState | null | undefined; targets?: TargetOverrides; release?: string; mirror?: MirrorState } = {},
 ): Transition<AuditEvent> {
   const stamped = stampEvent(event, doc.events)
   const next: PersistedState = {
@@ -78,6 +84,7 @@ export function withEvent(
     rollout: parts.rollout === undefined ? (doc.rollout ?? null) : parts.rollout,
     targets: parts.targets ?? doc.targets ?? {},
     release: parts.release ?? doc.release ?? '',
+    ...mirrorPart(parts.mirror ?? doc.mirror),
   }
   return { next, event: stamped, result: stamped }
 }
@@ -87,17 +94,36 @@ export function stampEvent(event: AuditEvent, log: readonly AuditEvent[]): Audit
   return Object.freeze({ ...event, id: (log[0]?.id ?? log.length) + 1 })
 }
 
-/** The split moves to `greenBuckets`: a new generation, the revert latch cleared. */
+/**
+ * The split moves to `greenBuckets`: a new generation, the revert latch cleared. With
+ * `mirrorBuckets` (a rollout entering or leaving its mirror stage) the mirror share moves in
+ * the same write; the event then carries both shares.
+ */
 export function splitTo(
   doc: PersistedState,
-  change: { readonly greenBuckets: number; readonly type: EventType; readonly salt?: string } & Cause & RolloutCarriage,
+  change: { readonly greenBuckets: number; readonly type: EventType; readonly salt?: string; readonly mirrorBuckets?: number } & Cause & RolloutCarriage,
   at: number,
   maxEvents: number,
 ): Transition<AuditEvent> {
   const before = doc.split
   const split: SplitState = { greenBuckets: change.greenBuckets, generation: before.generation + 1, reverted: null }
-  const event = auditEvent(at, change.type, toPercent(before.greenBuckets), toPercent(split.greenBuckets), change)
-  return withEvent(doc, event, maxEvents, { split, rollout: change.rollout, ...(change.salt === undefined ? {} : { release: change.salt }) })
+  const mirrorBefore = doc.mirror?.buckets ?? 0
+  const moves = change.mirrorBuckets !== undefined && change.mirrorBuckets !== mirrorBefore
+  const from = moves ? { ...toPercent(before.greenBuckets), mirror: mirrorBefore / 100 } : toPercent(before.greenBuckets)
+  const to = moves ? { ...toPercent(split.greenBuckets), mirror: change.mirrorBuckets / 100 } : toPercent(split.greenBuckets)
+  const event = auditEvent(at, change.type, from, to, change)
+  return withEvent(doc, event, maxEvents, {
+    split,
+    rollout: change.rollout,
+    ...(change.salt === undefined ? {} : { release: change.salt }),
+    ...(moves ? { mirror: { buckets: change.mirrorBuckets } } : {}),
+  })
+}
+
+/** Mirroring moves to `buckets` of blue's requests: a `mirror` event; the split stays. */
+export function mirrorTo(doc: PersistedState, buckets: number, cause: Cause, at: number, maxEvents: number): Transition<AuditEvent> {
+  const event = auditEvent(at, 'mirror', { percent: (doc.mirror?.buckets ?? 0) / 100 }, { percent: buckets / 100 }, cause)
+  return withEvent(doc, event, maxEvents, { mirror: { buckets } })
 }
 
 /**
@@ -130,6 +156,7 @@ export function revertTo(
         rollout: abortedBy(stored.rollout ?? null, info),
         targets: stored.targets ?? null,
         release: stored.release ?? null,
+        ...mirrorPart(stored.mirror),
       }
     },
   }

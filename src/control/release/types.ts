@@ -14,6 +14,8 @@ export interface SplitChange extends Cause, RolloutCarriage {
   readonly newRelease?: boolean
   /** Moves green up even while none of its targets is healthy (the health gate is skipped). */
   readonly force?: boolean
+  /** The mirror share moves in the same write (a rollout entering or leaving its mirror stage). */
+  readonly mirrorBuckets?: number
 }
 
 /** A change as the writer made it: the state after it, and when every proxy process routes with it. */

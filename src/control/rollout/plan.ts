@@ -6,7 +6,10 @@ import type { AnalysisOverrides, RolloutStep } from '../../state/types.js'
 
 /** POST /v1/rollout: explicit steps, or a step weight plan (defaults from the `rollout` config). */
 export interface RolloutPlan {
-  readonly steps?: readonly { readonly green: number; readonly hold: string | number }[]
+  /** Weight steps (`green`), after any mirror steps (`mirror`: green takes shadows of that share of blue's requests, no users). */
+  readonly steps?: readonly { readonly green?: number; readonly mirror?: number; readonly hold: string | number }[]
+  /** A mirror stage before the steps (either form of plan): `{percent, hold}`. */
+  readonly mirror?: { readonly percent: number; readonly hold: string | number }
   readonly stepWeight?: number
   readonly maxWeight?: number
   readonly interval?: string | number
@@ -37,20 +40,48 @@ function toBuckets(field: string, green: number): number {
   return buckets
 }
 
-/** Turns a plan into steps; throws a 400 RolloutError naming the field. */
+/** A mirror step's share, 0.01 resolution, above 0 and at most 100. */
+function mirrorBuckets(field: string, percent: number): number {
+  const buckets = exactBuckets(percent)
+  if (buckets === undefined) throw planError(`${field} must have at most two decimals (0.01 resolution)`)
+  if (buckets < 1 || buckets > 10_000) throw planError(`${field} must be above 0 and at most 100`)
+  return buckets
+}
+
+function holdOf(field: string, hold: string | number): number {
+  const holdMs = parseDuration(hold)
+  if (holdMs === undefined) throw planError(`${field} must be a duration such as 500ms, 30s, 5m or an integer of milliseconds`)
+  return holdMs
+}
+
+/**
+ * Turns a plan into steps; throws a 400 RolloutError naming the field. Mirror steps (green 0,
+ * a mirror share) come first: green is judged on shadows before any user reaches it.
+ */
 export function planSteps(plan: RolloutPlan, defaults: RolloutSettings): RolloutStep[] {
+  const stage: RolloutStep[] = plan.mirror === undefined ? [] : [{ greenBuckets: 0, mirrorBuckets: mirrorBuckets('mirror.percent', plan.mirror.percent), holdMs: holdOf('mirror.hold', plan.mirror.hold) }]
+  const steps = weightSteps(plan, defaults)
+  if (steps.length > 0 && steps.every((s) => s.mirrorBuckets !== undefined)) throw planError('the plan needs at least one weight step ("green") after its mirror steps')
+  return [...stage, ...steps]
+}
+
+function weightSteps(plan: RolloutPlan, defaults: RolloutSettings): RolloutStep[] {
   if (plan.steps !== undefined) {
     if (plan.stepWeight !== undefined || plan.maxWeight !== undefined || plan.interval !== undefined) {
       throw planError('give either "steps" or "stepWeight"/"maxWeight"/"interval", not both')
     }
     if (plan.steps.length === 0) throw planError('"steps" must list at least one step')
     let previous = 0
-    return plan.steps.map((step, i) => {
+    return plan.steps.map((step, i): RolloutStep => {
+      const holdMs = holdOf(`steps[${i}].hold`, step.hold)
+      if (step.mirror !== undefined || step.green === undefined) {
+        if (step.mirror === undefined || step.green !== undefined) throw planError(`steps[${i}] must set either "green" (a weight step) or "mirror" (a mirror step)`)
+        if (previous > 0) throw planError(`steps[${i}] is a mirror step after a weight step; mirror steps come first, before any user reaches green`)
+        return { greenBuckets: 0, mirrorBuckets: mirrorBuckets(`steps[${i}].mirror`, step.mirror), holdMs }
+      }
       const greenBuckets = toBuckets(`steps[${i}].green`, step.green)
       if (greenBuckets <= previous) throw planError(`steps[${i}].green must be above the step before it`)
       previous = greenBuckets
-      const holdMs = parseDuration(step.hold)
-      if (holdMs === undefined) throw planError(`steps[${i}].hold must be a duration such as 500ms, 30s, 5m or an integer of milliseconds`)
       return { greenBuckets, holdMs }
     })
   }

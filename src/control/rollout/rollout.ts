@@ -8,6 +8,7 @@ import { durationField, effectiveAnalysis, planAnalysis, planSteps, type Rollout
 import { followManualChange, newRollout, rolloutView } from './state.js'
 import { RolloutStepper } from './stepper.js'
 import type { AuditEvent, RolloutState } from '../../state/types.js'
+import { evidenceOf, isMirrorStep, mirrorMove } from './mirror-stage.js'
 
 const stateError = (message: string) => new RolloutError(ControlErrors.SY_ERR_ROLLOUT_STATE, message)
 
@@ -20,6 +21,8 @@ export interface RolloutControllerOptions {
   readonly evidence: () => Evidence
   /** The recent window, for the error-rate ceiling. */
   readonly window: () => ErrorWindow
+  /** The shadows' evidence and window: what a mirror step is judged on. */
+  readonly shadow?: { readonly evidence: () => Evidence; readonly window: () => ErrorWindow }
   /** autoRevert.ceilingVsBlue: the ceiling counts against green only while blue is under it. */
   readonly ceilingVsBlue: () => boolean
   readonly settings: () => RolloutSettings
@@ -93,6 +96,7 @@ export class RolloutController {
     this.#restartAnalysis(now, rollout)
     await this.#o.release.setSplit({
       greenBuckets: first.greenBuckets,
+      ...(first.mirrorBuckets === undefined ? {} : { mirrorBuckets: first.mirrorBuckets }),
       type: 'step',
       source,
       who,
@@ -133,7 +137,10 @@ export class RolloutController {
     const r = await this.#active()
     const next: RolloutState = { ...r, phase: 'aborted', endedAt: new Date().toISOString(), reason, holdLeftMs: null }
     const why = `rollout aborted: ${reason}`
-    if (this.#o.release.state().greenBuckets === 0) {
+    if (isMirrorStep(r)) {
+      // At the mirror stage no user is on green: the shadows stop, in the abort's own write.
+      await this.#o.release.setSplit({ greenBuckets: 0, mirrorBuckets: 0, type: 'abort', source, reason: why, who, rollout: next, basedOn: r })
+    } else if (this.#o.release.state().greenBuckets === 0) {
       await this.#o.release.record({ type: 'abort', from: r.phase, to: 'aborted', source, reason: why, who }, { rollout: next, basedOn: r })
     } else {
       await this.#o.release.setSplit({ greenBuckets: 0, type: 'abort', source, reason: why, who, rollout: next, basedOn: r })
@@ -164,11 +171,11 @@ export class RolloutController {
         consecutiveFailures: 0,
       }
       const note = { who, action: 'rollout.promote-step' }
-      await this.#o.release.setSplit({ greenBuckets: step.greenBuckets, type: 'step', source, ...note, reason: `step ${next + 1} of ${r.steps.length}: ${why}`, rollout: moved, basedOn: r, force: true })
+      await this.#o.release.setSplit({ greenBuckets: step.greenBuckets, ...mirrorMove(r, step), type: 'step', source, ...note, reason: `step ${next + 1} of ${r.steps.length}: ${why}`, rollout: moved, basedOn: r, force: true })
       return moved
     }
     const last: RolloutState = { ...r, phase: 'progressing', holdLeftMs: null }
-    await this.#o.release.setSplit({ greenBuckets: 10_000, type: 'promote', source, who, action: 'rollout.promote-step', reason: why, rollout: last, basedOn: r, force: true })
+    await this.#o.release.setSplit({ greenBuckets: 10_000, ...mirrorMove(r, undefined), type: 'promote', source, who, action: 'rollout.promote-step', reason: why, rollout: last, basedOn: r, force: true })
     const done: RolloutState = { ...last, phase: 'succeeded', endedAt: new Date(now).toISOString(), reason: why }
     await this.#o.release.record({ type: 'succeeded', from: null, to: { green: 100 }, source, reason: why, who }, { rollout: done, basedOn: last })
     if (this.#o.settings().swapOnPromote) await this.#o.release.swapColors('rollout')
@@ -221,7 +228,7 @@ export class RolloutController {
       green: this.#o.release.state().greenBuckets,
       unstored: this.#stepper.unstored,
       verdict: this.#stepper.verdict,
-      evidence: this.#o.evidence(),
+      evidence: evidenceOf(this.#o, r),
       now: Date.now(),
     })
   }

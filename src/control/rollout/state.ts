@@ -58,7 +58,7 @@ export function rolloutView(
     id: r.id,
     phase: r.phase,
     step: r.step + 1,
-    steps: r.steps.map((s) => ({ green: s.greenBuckets / 100, holdMs: s.holdMs })),
+    steps: r.steps.map((s) => ({ green: s.greenBuckets / 100, ...(s.mirrorBuckets === undefined ? {} : { mirror: s.mirrorBuckets / 100 }), holdMs: s.holdMs })),
     green: at.green / 100,
     holdLeftMs: r.phase === 'progressing' ? Math.max(0, r.holdUntil - at.now) : r.holdLeftMs,
     startedAt: r.startedAt,

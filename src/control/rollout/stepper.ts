@@ -5,6 +5,7 @@ import { GenerationConflictError, GreenUnhealthyError, RolloutError } from '../e
 import { effectiveAnalysis } from './plan.js'
 import type { RolloutControllerOptions } from './rollout.js'
 import { judgeStep, type RolloutVerdict } from './verdict.js'
+import { evidenceOf, mirrorMove, windowOf } from './mirror-stage.js'
 
 /** How often the stepper looks at the clock; checks run every `rollout.analysis.interval`. */
 const TICK_MS = 50
@@ -104,7 +105,7 @@ export class RolloutStepper {
     const analysis = analysisOf(this.#o, r)
     if (now < this.#nextCheckAt) return
     this.#nextCheckAt = now + analysis.interval
-    const { decision, verdict } = judgeStep(r, now, analysis, this.#o.evidence(), this.#o.window(), this.#o.ceilingVsBlue())
+    const { decision, verdict } = judgeStep(r, now, analysis, evidenceOf(this.#o, r), windowOf(this.#o, r), this.#o.ceilingVsBlue())
     const changed = this.#verdict === null || this.#verdict.result !== verdict.result || this.#verdict.action !== verdict.action
     this.#verdict = verdict
     this.#unstored++
@@ -153,6 +154,7 @@ export class RolloutStepper {
         this.restart(now, r)
         await this.#o.release.setSplit({
           greenBuckets: step.greenBuckets,
+          ...mirrorMove(r, step),
           type: 'step',
           source: 'rollout',
           reason: `step ${next + 1} of ${r.steps.length}`,
@@ -162,7 +164,7 @@ export class RolloutStepper {
         return
       }
       // The phase turns to succeeded with the 'succeeded' event, so whoever sees it sees the event.
-      await this.#o.release.setSplit({ greenBuckets: 10_000, type: 'promote', source: 'rollout', action: 'rollout.step', reason: 'rollout succeeded', rollout: r, basedOn: start })
+      await this.#o.release.setSplit({ greenBuckets: 10_000, ...mirrorMove(r, undefined), type: 'promote', source: 'rollout', action: 'rollout.step', reason: 'rollout succeeded', rollout: r, basedOn: start })
     } catch (err) {
       if (!(err instanceof GreenUnhealthyError)) throw err
       // The release's health gate: green takes no more traffic while none of its targets is healthy. The step waits.

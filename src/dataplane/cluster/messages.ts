@@ -5,6 +5,7 @@ import type { ConnectionCounts } from '../../proxy/proxy-state.js'
 import type { Certificate } from '../../proxy/tls.js'
 import type { ProxyTimeouts, TargetHealth } from '../../proxy/types.js'
 import type { Color } from '../../routing/types.js'
+import type { Captured, Pair } from '../../shadow/captured.js'
 
 /** Primary -> worker. */
 export type ToWorker =
@@ -15,10 +16,11 @@ export type ToWorker =
       readonly generation: number
       readonly greenBuckets: number
       readonly salt: string
+      readonly mirrorBuckets: number
       /** proxy.tls as the primary read it (PEM text); null: plain HTTP. */
       readonly certificates: readonly Certificate[] | null
     }
-  | { readonly t: 'table'; readonly generation: number; readonly greenBuckets: number; readonly salt: string }
+  | { readonly t: 'table'; readonly seq: number; readonly generation: number; readonly greenBuckets: number; readonly salt: string; readonly mirrorBuckets: number }
   | { readonly t: 'targets'; readonly color: Color; readonly targets: readonly string[] }
   | { readonly t: 'timeouts'; readonly timeouts: ProxyTimeouts }
   | { readonly t: 'certificates'; readonly certificates: readonly Certificate[] }
@@ -33,8 +35,9 @@ export type FromWorker =
   | { readonly t: 'hello' }
   | { readonly t: 'ready'; readonly port: number }
   | { readonly t: 'failed'; readonly message: string }
-  | { readonly t: 'applied'; readonly generation: number }
+  | { readonly t: 'applied'; readonly seq: number }
   | { readonly t: 'window'; readonly deltas: readonly WindowDelta[] }
+  | { readonly t: 'pairs'; readonly pairs: readonly WirePair[] }
   | { readonly t: 'answer'; readonly id: number; readonly metrics: object }
   | {
       readonly t: 'answer'
@@ -50,3 +53,22 @@ export const WINDOW_REPORT_MS = 100
 
 /** Set in a forked worker's environment: the worker's slot number. */
 export const WORKER_ENV = 'SWITCHYARD_WORKER'
+
+/** A captured answer as IPC carries it: the body in base64 (IPC is JSON). */
+type WireCaptured = Omit<Captured, 'body'> & { readonly body: string | null }
+
+/** A shadow pair as a worker reports it to the primary. */
+export type WirePair = Omit<Pair, 'blue' | 'green' | 'blueTwin'> & { readonly blue: WireCaptured; readonly green: WireCaptured; readonly blueTwin?: WireCaptured }
+
+const toWire = (c: Captured): WireCaptured => ({ ...c, body: c.body === null ? null : c.body.toString('base64') })
+const fromWire = (c: WireCaptured): Captured => ({ ...c, body: c.body === null ? null : Buffer.from(c.body, 'base64') })
+
+export function encodePair(p: Pair): WirePair {
+  const base = { route: p.route, method: p.method, path: p.path, blue: toWire(p.blue), green: toWire(p.green) }
+  return p.blueTwin === undefined ? base : { ...base, blueTwin: toWire(p.blueTwin) }
+}
+
+export function decodePair(p: WirePair): Pair {
+  const base = { route: p.route, method: p.method, path: p.path, blue: fromWire(p.blue), green: fromWire(p.green) }
+  return p.blueTwin === undefined ? base : { ...base, blueTwin: fromWire(p.blueTwin) }
+}

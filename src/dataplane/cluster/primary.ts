@@ -15,7 +15,8 @@ import type { ConnectionCounts } from '../../proxy/proxy-state.js'
 import type { Certificate } from '../../proxy/tls.js'
 import type { ProxyTimeouts, TargetHealth } from '../../proxy/types.js'
 import type { Color, RoutingTable } from '../../routing/types.js'
-import { WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
+import type { Pair } from '../../shadow/captured.js'
+import { decodePair, WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
 
 /** How long a broadcast waits for every worker to confirm; a split change usually takes ~1 ms. */
 const PUBLISH_TIMEOUT_MS = 1_000
@@ -33,6 +34,8 @@ export interface ClusterOptions {
   readonly table: RoutingTable
   /** Receives the workers' outcome counts, for auto-revert, rollout analysis and /v1/status. */
   readonly report: (deltas: readonly WindowDelta[]) => void
+  /** Shadow pairs the workers captured, for the comparison. */
+  readonly shadows: (pairs: readonly Pair[]) => void
   readonly logger: Logger
   /** proxy.tls, read and checked here; each worker gets the PEMs (null: plain HTTP). */
   readonly certificates: readonly Certificate[] | null
@@ -68,6 +71,8 @@ export class ClusterDataPlane implements DataPlane {
   readonly #answers = new Map<string, (answer: Answer) => void>()
   #targets: Record<Color, readonly string[]>
   #table: RoutingTable
+  /** Rises with every published table (a mirror change keeps the split's generation): what workers acknowledge. */
+  #seq = 0
   #timeouts: ProxyTimeouts
   #certificates: readonly Certificate[] | null
   #health: Extract<ToWorker, { t: 'health' }> | undefined
@@ -144,9 +149,10 @@ export class ClusterDataPlane implements DataPlane {
 
   async publish(table: RoutingTable): Promise<void> {
     this.#table = table
-    this.#broadcast({ t: 'table', generation: table.generation, greenBuckets: table.greenBuckets, salt: table.salt })
+    const seq = ++this.#seq
+    this.#broadcast(this.#tableMessage())
     const late = await this.#until(
-      () => this.#slots.every((s) => !s.ready || s.applied >= table.generation),
+      () => this.#slots.every((s) => !s.ready || s.applied >= seq),
       PUBLISH_TIMEOUT_MS,
     )
     if (late !== undefined) {
@@ -213,6 +219,7 @@ export class ClusterDataPlane implements DataPlane {
           generation: table.generation,
           greenBuckets: table.greenBuckets,
           salt: table.salt,
+          mirrorBuckets: table.mirrorBuckets,
           certificates: this.#certificates,
         } satisfies ToWorker)
         // Timeouts and health settings may have changed by reload since the config was read.
@@ -222,7 +229,7 @@ export class ClusterDataPlane implements DataPlane {
       }
       case 'ready':
         slot.ready = true
-        slot.applied = Math.max(slot.applied, this.#table.generation)
+        slot.applied = Math.max(slot.applied, this.#seq)
         this.port = message.port
         this.#options.logger.debug({ worker: slot.id, workerPid: worker.process.pid }, 'proxy worker ready')
         // A change published while it started reaches it now.
@@ -233,10 +240,13 @@ export class ClusterDataPlane implements DataPlane {
         this.#options.logger.error({ worker: slot.id }, `proxy worker ${slot.id} cannot serve: ${message.message}`)
         break
       case 'applied':
-        slot.applied = Math.max(slot.applied, message.generation)
+        slot.applied = Math.max(slot.applied, message.seq)
         break
       case 'window':
         this.#options.report(message.deltas)
+        return
+      case 'pairs':
+        this.#options.shadows(message.pairs.map(decodePair))
         return
       case 'answer':
         this.#answers.get(`${message.id}:${slot.id}`)?.(message)
@@ -264,8 +274,12 @@ export class ClusterDataPlane implements DataPlane {
   }
 
   #sendTable(worker: Worker): void {
+    worker.send(this.#tableMessage())
+  }
+
+  #tableMessage(): ToWorker {
     const table = this.#table
-    worker.send({ t: 'table', generation: table.generation, greenBuckets: table.greenBuckets, salt: table.salt } satisfies ToWorker)
+    return { t: 'table', seq: this.#seq, generation: table.generation, greenBuckets: table.greenBuckets, salt: table.salt, mirrorBuckets: table.mirrorBuckets }
   }
 
   #broadcast(message: ToWorker): void {

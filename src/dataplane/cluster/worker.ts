@@ -5,7 +5,8 @@ import { createLogger } from '../../logger.js'
 import { Metrics } from '../../metrics/metrics.js'
 import { makeTable } from '../../routing/types.js'
 import { TableHolder } from '../local.js'
-import { WINDOW_REPORT_MS, WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
+import { PairQueue } from '../mirror-sink.js'
+import { encodePair, WINDOW_REPORT_MS, WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
 
 function send(message: FromWorker): Promise<void> {
   return new Promise((resolve) => {
@@ -39,14 +40,15 @@ export async function runWorker(): Promise<void> {
   const init = await firstInit()
   const config = init.config
   const logger = createLogger(config.log).child({ worker: slot })
-  const tables = new TableHolder(makeTable(init.generation, init.greenBuckets, init.salt))
+  const tables = new TableHolder(makeTable(init.generation, init.greenBuckets, init.salt, init.mirrorBuckets))
   const metrics = new Metrics()
   const recorder = new WindowRecorder()
   // As the config was at start: a reload of the analysis settings takes effect when the workers restart.
   const sink = outcomeSink(metrics, () => config.rollout.analysis, (color, durationMs, isError, ttfbMs, route) =>
     recorder.record(color, durationMs, isError, ttfbMs, route),
   )
-  const proxy = buildProxy(config, init.targets, tables, sink, logger, init.certificates)
+  const pairs = new PairQueue(metrics, null)
+  const proxy = buildProxy(config, init.targets, tables, sink, logger, init.certificates, pairs)
   metrics.countConnections(() => proxy.inFlight())
   try {
     const address = await proxy.listen(config.proxy.port, config.proxy.host)
@@ -56,9 +58,11 @@ export async function runWorker(): Promise<void> {
     process.exit(1)
   }
 
-  const report = () => {
+  const report = async () => {
     const deltas = recorder.take()
-    return deltas.length === 0 ? Promise.resolve() : send({ t: 'window', deltas })
+    const shadows = pairs.take()
+    if (shadows.length > 0) await send({ t: 'pairs', pairs: shadows.map(encodePair) })
+    if (deltas.length > 0) await send({ t: 'window', deltas })
   }
   const reporter = setInterval(() => void report(), WINDOW_REPORT_MS)
 
@@ -76,8 +80,8 @@ export async function runWorker(): Promise<void> {
     switch (message.t) {
       case 'table':
         // One reference swap: a request reads either the old table or the new one, never a mix.
-        tables.set(makeTable(message.generation, message.greenBuckets, message.salt))
-        void send({ t: 'applied', generation: message.generation })
+        tables.set(makeTable(message.generation, message.greenBuckets, message.salt, message.mirrorBuckets))
+        void send({ t: 'applied', seq: message.seq })
         break
       case 'targets':
         proxy.setTargets(message.color, message.targets)

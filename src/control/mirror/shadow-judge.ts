@@ -1,0 +1,156 @@
+import { isDeepStrictEqual } from 'node:util'
+import type { Config } from '../../config/schema.js'
+import type { Metrics } from '../../metrics/metrics.js'
+import { RouteGroups } from '../../outcomes/route-groups.js'
+import type { Captured, Pair } from '../../shadow/captured.js'
+import { comparePair, compareSettings, type CompareSettings } from '../../shadow/compare.js'
+import { NoiseModel, type NoiseSnapshot } from '../../shadow/noise.js'
+import { ShadowReport, type ReportSnapshot } from '../../shadow/report.js'
+import { ErrorWindow } from '../analysis/error-window.js'
+import { Evidence } from '../analysis/evidence.js'
+import type { Release } from '../release/release.js'
+
+/** GET /v1/mirror/report: the report, since when, and the noise learned. */
+export interface MirrorReportView extends ReportSnapshot {
+  readonly since: string
+  readonly noise: NoiseSnapshot
+}
+
+/** An answer that counts as a failure in the shadow evidence: a 5xx, or cut before its end. */
+function failed(c: Captured): boolean {
+  return c.status >= 500 || !c.complete
+}
+
+/**
+ * The control side of shadow traffic: every pair the proxies captured is compared
+ * (src/shadow/compare.ts, with noise learned from a second blue target), counted in the report
+ * and the diff metrics, and fed to a body of evidence of its own — the same anytime-valid tests
+ * as live traffic (evidence.ts), on blue's and green's answers to the same requests — which a
+ * rollout's mirror stage is judged on. Runs off the request path, on batches the proxies send.
+ */
+export class ShadowJudge {
+  readonly #metrics: Metrics
+  #config: Config
+  #compare: CompareSettings
+  #noise: NoiseModel
+  #report: ShadowReport
+  #routes: RouteGroups
+  #since = Date.now()
+  /** Shadow evidence: blue's answers and green's to the same mirrored requests. */
+  readonly evidence: Evidence
+  /** The recent window of the shadows, for a mirror stage's error-rate ceiling. */
+  #window: ErrorWindow
+
+  constructor(config: Config, metrics: Metrics) {
+    this.#metrics = metrics
+    this.#config = config
+    this.#compare = compareOf(config)
+    this.#noise = noiseOf(config)
+    this.#report = reportOf(config)
+    this.#routes = new RouteGroups(config.rollout.analysis.routes)
+    this.evidence = new Evidence(config.rollout.analysis)
+    this.#window = new ErrorWindow(config.autoRevert.window)
+  }
+
+  get window(): ErrorWindow {
+    return this.#window
+  }
+
+  /**
+   * Follows the release: new green targets are a new release (its report, noise and evidence
+   * start over); mirroring switched on from off starts new evidence, as green's first exposure does.
+   */
+  follow(release: Release): void {
+    let mirror = release.mirror()
+    let rollout = release.rollout()?.id ?? null
+    release.onTargets((color) => {
+      if (color === 'green') this.reset()
+    })
+    release.onChange((_state, event) => {
+      const now = release.mirror()
+      const id = release.rollout()?.id ?? null
+      if ((mirror === 0 && now > 0) || (event.type === 'step' && id !== null && id !== rollout)) this.#restartEvidence()
+      if (now !== mirror) this.evidence.mark()
+      this.#metrics.setMirror(now)
+      mirror = now
+      rollout = id
+    })
+    this.#metrics.setMirror(mirror)
+  }
+
+  /** A batch of pairs from a proxy process. */
+  add(pairs: readonly Pair[]): void {
+    for (const captured of pairs) {
+      const pair: Pair = { ...captured, route: this.#routes.group(captured.path) }
+      if (pair.blueTwin !== undefined) this.#noise.learn(pair)
+      const comparison = comparePair(pair, this.#compare, this.#noise)
+      this.#report.add(pair, comparison)
+      const route = pair.route === '' ? 'all' : pair.route
+      for (const kind of comparison.kinds) this.#metrics.mirrorDiff(route, kind)
+      for (const [color, c] of [['blue', pair.blue], ['green', pair.green]] as const) {
+        this.evidence.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
+        this.#window.record(color, c.durationMs, failed(c), c.ttfbMs)
+      }
+    }
+  }
+
+  /** Pairs compared since the report began, and how many differed. */
+  counts(): { pairs: number; differing: number; share: number } {
+    const { pairs, differing, share } = this.#report.snapshot()
+    return { pairs, differing, share }
+  }
+
+  report(): MirrorReportView {
+    return { since: new Date(this.#since).toISOString(), ...this.#report.snapshot(), noise: this.#noise.snapshot() }
+  }
+
+  /** Forgets the report, the noise learned and the evidence (DELETE /v1/mirror/report, new green targets). */
+  reset(): void {
+    this.#report.reset()
+    this.#noise = noiseOf(this.#config)
+    this.#since = Date.now()
+    this.#restartEvidence()
+  }
+
+  /** A reload: how pairs are compared and reported applies from now on (a changed `mirror` starts a new report). */
+  configure(config: Config, windowChanged: boolean): void {
+    const before = this.#config
+    this.#config = config
+    this.evidence.configure(config.rollout.analysis)
+    if (!isDeepStrictEqual(before.rollout.analysis.routes, config.rollout.analysis.routes)) this.#routes = new RouteGroups(config.rollout.analysis.routes)
+    if (!isDeepStrictEqual(before.mirror, config.mirror)) {
+      this.#compare = compareOf(config)
+      this.#report = reportOf(config)
+      this.#noise = noiseOf(config)
+      this.#since = Date.now()
+    }
+    if (windowChanged) this.#window = new ErrorWindow(config.autoRevert.window)
+  }
+
+  #restartEvidence(): void {
+    this.evidence.restart()
+    this.#window.reset('blue')
+    this.#window.reset('green')
+  }
+}
+
+function compareOf(config: Config): CompareSettings {
+  const c = config.mirror.compare
+  return compareSettings({
+    mode: c.mode,
+    ignore: c.ignore,
+    ignoreHeaders: c.ignoreHeaders,
+    redactHeaders: config.mirror.report.redactHeaders,
+    latencyFactor: c.latencyFactor,
+    latencyFloorMs: c.latencyFloor,
+  })
+}
+
+function noiseOf(config: Config): NoiseModel {
+  return new NoiseModel({ minDiffs: config.mirror.noise.minDiffs })
+}
+
+function reportOf(config: Config): ShadowReport {
+  const r = config.mirror.report
+  return new ShadowReport({ includeBodies: r.includeBodies, redactHeaders: r.redactHeaders, redactFields: r.redactFields })
+}

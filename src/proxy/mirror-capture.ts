@@ -1,0 +1,117 @@
+/**
+ * Captures one upstream answer for the shadow comparison (src/shadow/captured.ts): its head,
+ * its body up to a cap, its framing, how it ended, SSE frames and timings. Used for blue's
+ * answer (fed by the client's exchange as it streams, never delaying it) and for the shadows'.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Captured } from '../shadow/captured.js'
+
+/** Lower-case names; repeated headers joined with ", " (set-cookie with "\n"). */
+function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of Object.keys(headers)) {
+    const value = headers[name]
+    if (value === undefined) continue
+    const lower = name.toLowerCase()
+    out[lower] = typeof value === 'string' ? value : value.join(lower === 'set-cookie' ? '\n' : ', ')
+  }
+  return out
+}
+
+export class AnswerCapture {
+  readonly #startedAt: number
+  readonly #cap: number
+  readonly #onDone: () => void
+  #status = 0
+  #headers: Record<string, string> = {}
+  #chunks: Buffer[] = []
+  #size = 0
+  #truncated = false
+  #streamed = false
+  #sse = false
+  #events = 0
+  /** The last byte seen ended a line (an empty line next is the end of an SSE frame). */
+  #atLineStart = false
+  #ttfbMs = -1
+  #durationMs = -1
+  #complete = false
+  #done = false
+
+  /** `cap`: body bytes kept (0 keeps none); `onDone` runs once, when the answer ended either way. */
+  constructor(startedAt: number, cap: number, onDone: () => void) {
+    this.#startedAt = startedAt
+    this.#cap = cap
+    this.#onDone = onDone
+  }
+
+  get done(): boolean {
+    return this.#done
+  }
+
+  head(status: number, headers: IncomingHttpHeaders, method: string): void {
+    if (this.#done) return
+    this.#status = status
+    this.#headers = flatHeaders(headers)
+    this.#streamed = headers['content-length'] === undefined && status !== 204 && status !== 304 && method !== 'HEAD'
+    const type = this.#headers['content-type'] ?? ''
+    this.#sse = type.toLowerCase().startsWith('text/event-stream')
+  }
+
+  data(chunk: Buffer): void {
+    if (this.#done) return
+    if (this.#ttfbMs < 0 && chunk.length > 0) this.#ttfbMs = performance.now() - this.#startedAt
+    if (this.#sse) this.#countEvents(chunk)
+    if (this.#truncated) return
+    const room = this.#cap - this.#size
+    if (chunk.length > room) {
+      this.#truncated = true
+      if (room > 0) this.#chunks.push(Buffer.from(chunk.subarray(0, room)))
+      this.#size = this.#cap
+      return
+    }
+    // A copy: the exchange hands the same buffer on to the client's socket.
+    this.#chunks.push(Buffer.from(chunk))
+    this.#size += chunk.length
+  }
+
+  /** The answer ended: cleanly (`complete`) or not. `status` stands in when no head came (our own error answer). */
+  end(complete: boolean, status?: number): void {
+    if (this.#done) return
+    this.#done = true
+    if (this.#status === 0) this.#status = status ?? 502
+    this.#complete = complete
+    this.#durationMs = performance.now() - this.#startedAt
+    if (this.#ttfbMs < 0 && complete) this.#ttfbMs = this.#durationMs
+    this.#onDone()
+  }
+
+  captured(keepBody: boolean): Captured {
+    const body = keepBody && !(this.#streamed && this.#sse) ? Buffer.concat(this.#chunks, this.#size) : null
+    return {
+      status: this.#status,
+      headers: this.#headers,
+      body,
+      truncated: this.#truncated,
+      streamed: this.#streamed,
+      complete: this.#complete,
+      ...(this.#sse ? { events: this.#events } : {}),
+      durationMs: this.#durationMs,
+      ttfbMs: this.#ttfbMs,
+    }
+  }
+
+  /** Counts blank lines (the end of an SSE frame), CRs ignored, across chunk boundaries. */
+  #countEvents(chunk: Buffer): void {
+    let atLineStart = this.#atLineStart
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i]!
+      if (byte === 0x0a) {
+        if (atLineStart) this.#events++
+        atLineStart = true
+      } else if (byte !== 0x0d) {
+        atLineStart = false
+      }
+    }
+    this.#atLineStart = atLineStart
+  }
+}
