@@ -149,3 +149,28 @@ export function follow(path, { onFrame, onOpen = () => undefined, onState = () =
     onState('stopped')
   }
 }
+
+/** Runs `load` now, or once more after the run in progress (never two at once, never one lost). */
+export function coalesced(load) {
+  let running = null
+  let again = false
+  const run = async () => {
+    if (running !== null) {
+      again = true
+      return running
+    }
+    running = (async () => {
+      do {
+        again = false
+        try {
+          await load()
+        } catch (err) {
+          if (err.status !== 401) console.warn(err)
+        }
+      } while (again)
+      running = null
+    })()
+    return running
+  }
+  return run
+}

@@ -2,9 +2,10 @@
 // (GET /v1/events/stream?stats=1) and re-reads a resource only when a frame says it changed.
 
 import { wireActions } from './actions.js'
-import { call, follow, onUnauthorized, setToken, token } from './api.js'
+import { call, coalesced, follow, onUnauthorized, setToken, token } from './api.js'
 import { LineChart } from './chart.js'
 import { byId, millis } from './dom.js'
+import { mirrorPanel } from './mirror.js'
 import { renderConnections, renderFleet, renderRollout, renderSplit, renderUpstreams, timelineRow } from './views.js'
 
 /** Seconds of traffic the charts show. */
@@ -55,31 +56,7 @@ const charts = {
     format: millis,
   }),
 }
-
-/** Runs `load` now, or once more after the run in progress (never two at once, never one lost). */
-function coalesced(load) {
-  let running = null
-  let again = false
-  const run = async () => {
-    if (running !== null) {
-      again = true
-      return running
-    }
-    running = (async () => {
-      do {
-        again = false
-        try {
-          await load()
-        } catch (err) {
-          if (err.status !== 401) console.warn(err)
-        }
-      } while (again)
-      running = null
-    })()
-    return running
-  }
-  return run
-}
+const mirror = mirrorPanel(byId('fleet'))
 
 const loadSplit = coalesced(async () => showSplit(await call('GET', '/v1/split')))
 const loadRollout = coalesced(async () => {
@@ -173,6 +150,7 @@ function onFrame(frame) {
   const data = JSON.parse(frame.data)
   if (frame.event === 'stats') return onStats(data)
   showEvent(data, { newest: true })
+  mirror.onEvent(frame.event)
   if (frame.event === 'health' || frame.event === 'targets') return void loadUpstreams()
   if (SPLIT_EVENTS.has(frame.event) || !ROLLOUT_EVENTS.has(frame.event)) void loadSplit()
   if (ROLLOUT_EVENTS.has(frame.event)) void loadRollout()
@@ -210,6 +188,7 @@ async function loadEvents() {
 function showLogin(error) {
   state.stopStream?.()
   state.stopStream = null
+  mirror.stop()
   byId('main').hidden = true
   byId('logout').hidden = true
   byId('login').hidden = false
@@ -232,6 +211,7 @@ async function enter() {
   byId('main').hidden = false
   byId('logout').hidden = token() === null
   connect()
+  mirror.start()
 }
 
 onUnauthorized(() => {

@@ -56,7 +56,7 @@ export function renderRollout(rollout, verdicts, now = Date.now()) {
       return el(
         'li',
         { class: `step ${state}`, data: { step: n, state } },
-        el('span', { class: 'step-share' }, `${n}. ${percent(step.green)}`),
+        el('span', { class: 'step-share' }, typeof step.mirror === 'number' ? `${n}. mirror ${percent(step.mirror)}` : `${n}. ${percent(step.green)}`),
         el('span', { class: 'step-hold' }, step.holdMs > 0 ? `hold ${duration(step.holdMs)}` : 'no hold'),
         el('span', { class: 'step-state' }, label),
         verdict
@@ -168,7 +168,11 @@ function share(v) {
 export function summary(e) {
   if (e.type === 'health') return `${e.color} ${e.target.replace(/^https?:\/\//, '')} ${e.healthy ? 'back in rotation' : 'out of rotation'}`
   if (e.type === 'targets') return `${Array.isArray(e.from) ? e.from.join(', ') : ''} → ${Array.isArray(e.to) ? e.to.join(', ') : ''}`
-  if (e.from && e.to && typeof e.from === 'object' && 'green' in e.from) return `${share(e.from)} → ${share(e.to)}`
+  if (e.type === 'mirror' && e.from && e.to) return `mirror ${percent(e.from.percent)} → ${percent(e.to.percent)}`
+  if (e.from && e.to && typeof e.from === 'object' && 'green' in e.from) {
+    const mirror = typeof e.from.mirror === 'number' && typeof e.to.mirror === 'number' ? `, mirror ${percent(e.from.mirror)} → ${percent(e.to.mirror)}` : ''
+    return `${share(e.from)} → ${share(e.to)}${mirror}`
+  }
   if (typeof e.from === 'string' || typeof e.to === 'string') return `${e.from ?? ''} → ${e.to ?? ''}`
   return share(e.to)
 }

@@ -67,7 +67,8 @@ export interface RolloutView {
   readonly phase: Phase
   /** The current step, from 1. */
   readonly step: number
-  readonly steps: readonly { readonly green: number; readonly holdMs: number }[]
+  /** `mirror` marks a mirror step (green stays at 0 while this share of blue's requests is mirrored to it). */
+  readonly steps: readonly { readonly green: number; readonly holdMs: number; readonly mirror?: number }[]
   readonly green: number
   readonly holdLeftMs: number | null
   readonly startedAt: string
@@ -125,4 +126,76 @@ export interface PreviewView {
   readonly expiresAt: string
   readonly path: string
   readonly url: string
+}
+
+/** GET /v1/mirror and the answer of PUT /v1/mirror. */
+export interface MirrorView {
+  /** The share of blue's requests whose copy also goes to green, 0 to 100 (0.01 steps). */
+  readonly percent: number
+  readonly generation: number
+  readonly settings: {
+    readonly methods: readonly string[]
+    readonly maxBodySize: number
+    readonly concurrency: number
+    /** Milliseconds. */
+    readonly timeout: number
+    readonly header: string
+    readonly mode: 'none' | 'status' | 'json' | 'exact'
+  }
+  readonly pairs: number
+  readonly differing: number
+  /** differing / pairs, 0 to 1. */
+  readonly share: number
+}
+
+/** How many compared pairs differed in one way (GET /v1/mirror/report). */
+export interface MirrorKindCount {
+  readonly kind: string
+  readonly count: number
+  readonly share: number
+}
+
+/** One route group of the mirror report; `noisy` paths differ between two blue answers too. */
+export interface MirrorRouteReport {
+  readonly route: string
+  readonly pairs: number
+  readonly differing: number
+  readonly share: number
+  readonly kinds: readonly MirrorKindCount[]
+  readonly paths: readonly { readonly path: string; readonly count: number; readonly share: number; readonly noise: number; readonly noisy: boolean }[]
+  readonly otherPaths: number
+}
+
+/** One differing pair, redacted, as the report keeps a few. */
+export interface MirrorExample {
+  readonly route: string
+  readonly method: string
+  readonly path: string
+  readonly kinds: readonly string[]
+  readonly blue: { readonly status: number; readonly durationMs: number }
+  readonly green: { readonly status: number; readonly durationMs: number }
+  readonly paths: readonly { readonly path: string; readonly kind?: string }[]
+  readonly headers: readonly string[]
+}
+
+/** GET /v1/mirror/report. */
+export interface MirrorReportView {
+  readonly percent: number
+  readonly since: string
+  readonly pairs: number
+  readonly differing: number
+  readonly share: number
+  readonly kinds: readonly MirrorKindCount[]
+  readonly routes: readonly MirrorRouteReport[]
+  readonly examples: readonly MirrorExample[]
+  /** What was learned as noise, per route. */
+  readonly noise: {
+    readonly routes: readonly {
+      readonly route: string
+      readonly samples: number
+      readonly jsonSamples: number
+      readonly paths: readonly { readonly path: string; readonly diffs: number; readonly noisy: boolean }[]
+      readonly headers: readonly { readonly name: string; readonly diffs: number; readonly noisy: boolean }[]
+    }[]
+  }
 }

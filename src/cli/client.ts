@@ -61,7 +61,7 @@ export class AdminClient {
     return this.request<T>('GET', path)
   }
 
-  /** One request; `body` goes as JSON with `content-type: application/json`. */
+  /** One request; `body` goes as JSON with `content-type: application/json`. A 204 resolves with undefined. */
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers = this.#headers(body === undefined ? {} : { 'content-type': 'application/json' })
     const init: RequestInit = { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }
@@ -75,6 +75,8 @@ export class AdminClient {
     }
     const json = parseJson(text)
     if (!res.ok) throw this.#refusal(res, json, text, `${method} ${path.split('?')[0]}`)
+    // No Content: the answer is that it was done.
+    if (res.status === 204) return undefined as T
     if (json === undefined) {
       throw new RefusedError(res.status, 'NOT_JSON', `the answer to ${method} ${path} is not JSON: is --url the admin API's address (not the proxy's)?`, text)
     }

@@ -50,21 +50,34 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value)
 }
 
+/** A mirror share: `{percent}` in a mirror event, `mirror` beside the split in a rollout's mirror step; undefined when none. */
+function mirrorOf(v: unknown): number | undefined {
+  if (typeof v !== 'object' || v === null) return undefined
+  const { mirror, percent } = v as { mirror?: unknown; percent?: unknown }
+  return typeof mirror === 'number' ? mirror : typeof percent === 'number' ? percent : undefined
+}
+
 const isTargets = (v: unknown): v is { color?: string; targets: unknown[] } => typeof v === 'object' && v !== null && Array.isArray((v as { targets?: unknown }).targets)
 
 /** What an event changed, in a few words: `green 10 % → 25 %`, `green http://a → http://b`, `progressing → paused`. */
 export function changeOf(from: unknown, to: unknown): string {
-  if (isSplit(from) && isSplit(to)) return from.green === to.green ? `green ${pct(to.green)}` : `green ${pct(from.green)} → ${pct(to.green)}`
+  if (isSplit(from) && isSplit(to)) {
+    const green = from.green === to.green ? `green ${pct(to.green)}` : `green ${pct(from.green)} → ${pct(to.green)}`
+    const [a, b] = [mirrorOf(from), mirrorOf(to)]
+    return a !== undefined && b !== undefined && a !== b ? `${green}, mirror ${pct(a)} → ${pct(b)}` : green
+  }
+  const [a, b] = [mirrorOf(from), mirrorOf(to)]
+  if (a !== undefined && b !== undefined) return `mirror ${pct(a)} → ${pct(b)}`
   if (isTargets(to)) {
     const list = (v: { targets: unknown[] }) => v.targets.map((t) => describe(t)).join(',')
     const color = to.color === undefined ? '' : `${to.color} `
     return isTargets(from) && list(from) !== list(to) ? `${color}${list(from)} → ${list(to)}` : `${color}${list(to)}`
   }
-  const a = describe(from)
-  const b = describe(to)
-  if (a === '') return b
-  if (b === '') return a
-  return `${a} → ${b}`
+  const before = describe(from)
+  const after = describe(to)
+  if (before === '') return after
+  if (after === '') return before
+  return `${before} → ${after}`
 }
 
 /** `text` cut to `width` characters with an ellipsis; uncut when `width` is undefined. */

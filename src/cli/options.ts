@@ -65,21 +65,32 @@ export function decimal(value: string): number {
   return n
 }
 
-/** One step of --steps: green's share, and its own hold when written `25:5m`. */
-export interface StepArg {
-  readonly green: number
-  readonly hold?: string
-}
+/**
+ * One step of --steps: green's share, or with `mirror:` a mirror step (this share of blue's
+ * requests copied to green, which answers no user yet); its own hold when written `25:5m`.
+ */
+export type StepArg = { readonly green: number; readonly hold?: string } | { readonly mirror: number; readonly hold?: string }
 
-/** `5,25,50,100` or `5:2m,25:5m,100`. */
+const STEP_SHAPES = 'GREEN, GREEN:HOLD, mirror:PERCENT or mirror:PERCENT:HOLD, such as 25, 25:5m or mirror:100:5m'
+
+/** `5,25,50,100`, `5:2m,25:5m,100`, or with mirror steps first: `mirror:100:5m,5:2m,100`. */
 export function stepList(value: string): StepArg[] {
   const parts = value.split(',').map((s) => s.trim())
   if (parts.some((p) => p === '')) throw new InvalidArgumentError('must list greens separated by commas, such as 5,25,50,100 (or 5:2m,25:5m with a hold each)')
-  return parts.map((part) => {
-    const [green, hold, extra] = part.split(':')
-    if (extra !== undefined) throw new InvalidArgumentError(`${JSON.stringify(part)} must be GREEN or GREEN:HOLD, such as 25 or 25:5m`)
-    return hold === undefined ? { green: percent(green!) } : { green: percent(green!), hold: durationText(hold) }
+  const steps = parts.map((part): StepArg => {
+    const words = part.split(':')
+    const mirror = words[0] === 'mirror'
+    const [share, hold, extra] = mirror ? words.slice(1) : words
+    if (share === undefined || extra !== undefined) throw new InvalidArgumentError(`${JSON.stringify(part)} must be ${STEP_SHAPES}`)
+    const held = hold === undefined ? {} : { hold: durationText(hold) }
+    return mirror ? { mirror: percent(share), ...held } : { green: percent(share), ...held }
   })
+  // The API's rule, checked before anything is sent: green gets copies before it gets users.
+  const firstGreen = steps.findIndex((s) => 'green' in s)
+  if (firstGreen !== -1 && steps.slice(firstGreen).some((s) => 'mirror' in s)) {
+    throw new InvalidArgumentError('mirror steps come first, before the green ones, such as mirror:100:5m,5,25,100')
+  }
+  return steps
 }
 
 /** `http://a:8000,http://b:8000`: the http(s) origins of a colour, checked as the config checks them. */

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { eventsCommand } from './commands/events.js'
 import { initCommand } from './commands/init.js'
+import { mirrorCommands } from './commands/mirror.js'
 import { previewCommand } from './commands/preview.js'
 import { releaseCommand } from './commands/release.js'
 import { reloadCommand } from './commands/reload.js'
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   upstreamCommands(program)
   rolloutCommands(program)
   releaseCommand(program)
+  mirrorCommands(program)
   eventsCommand(program)
   reloadCommand(program)
   previewCommand(program)

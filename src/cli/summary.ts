@@ -10,6 +10,7 @@ export const COMMANDS = {
   upstreams: "each colour's targets with their health; upstreams set green URL[,URL]",
   rollout: 'start, get (--watch), pause, resume, abort or promote-step a rollout',
   release: 'for CI: point green at a new build, roll it out, wait for the verdict',
+  mirror: "copy a share of blue's requests to green and compare the answers; mirror set, report, reset",
   events: 'the audit log as a table; --follow streams it live',
   reload: 're-read the config file, as SIGHUP does, and say what changed',
   preview: 'a signed link that shows a tester one colour in any browser',

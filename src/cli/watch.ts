@@ -45,14 +45,25 @@ function resultText(verdict: VerdictView, style: Style): string {
   return `${paint(verdict.result)} → ${verdict.action}`
 }
 
+/** A step as its share: `25 %`, or `mirror 100 %` for a mirror step (green gets copies of blue's requests, no users). */
+export function stepShare(step: RolloutView['steps'][number]): string {
+  return typeof step.mirror === 'number' ? `mirror ${pct(step.mirror)}` : pct(step.green)
+}
+
+/** ` · mirror 100 %` while the rollout holds at a mirror step; '' otherwise. */
+function mirrorNow(view: RolloutView): string {
+  const mirror = view.phase === 'progressing' || view.phase === 'paused' ? view.steps[view.step - 1]?.mirror : undefined
+  return typeof mirror === 'number' ? ` · mirror ${pct(mirror)}` : ''
+}
+
 function stepsText(view: RolloutView, style: Style, unicode: boolean): string {
   const done = unicode ? '✓' : '+'
   return view.steps
     .map((s, i) => {
       const n = i + 1
-      if (n < view.step || (n === view.step && view.phase === 'succeeded')) return style.dim(`${pct(s.green)}${done}`)
-      if (n === view.step) return style.bold(`[${pct(s.green)}]`)
-      return pct(s.green)
+      if (n < view.step || (n === view.step && view.phase === 'succeeded')) return style.dim(`${stepShare(s)}${done}`)
+      if (n === view.step) return style.bold(`[${stepShare(s)}]`)
+      return stepShare(s)
     })
     .join(unicode ? ' → ' : ' > ')
 }
@@ -101,7 +112,7 @@ function analysisText(view: RolloutView, style: Style): string[] {
 export function renderRollout(view: RolloutView, o: RenderOptions): string[] {
   const { style } = o
   const lines = [
-    `rollout ${view.id.slice(0, 8)} · ${phaseText(view, style)} · step ${view.step}/${view.steps.length} · green ${pct(view.green)}`,
+    `rollout ${view.id.slice(0, 8)} · ${phaseText(view, style)} · step ${view.step}/${view.steps.length} · green ${pct(view.green)}${mirrorNow(view)}`,
     `${splitBar(view.green, o.barWidth ?? 40, style, o.unicode)} ${style.blue(`blue ${pct(100 - view.green)}`)} · ${style.green(`green ${pct(view.green)}`)}`,
     `steps: ${stepsText(view, style, o.unicode)}`,
   ]
@@ -123,7 +134,7 @@ function cutStyled(line: string, width: number): string {
 
 /** One line per change, for pipes and CI logs: `step 2/4 · green 25 % · progressing · hold 1m04s left · analysis pass → hold`. */
 export function rolloutSummary(view: RolloutView, now: number, readAt: number, style: Style): string {
-  const parts = [`step ${view.step}/${view.steps.length}`, `green ${pct(view.green)}`, phaseText(view, style)]
+  const parts = [`step ${view.step}/${view.steps.length}`, `green ${pct(view.green)}${mirrorNow(view)}`, phaseText(view, style)]
   const left = holdLeft(view, now, readAt)
   if (view.phase === 'progressing' || view.phase === 'paused') parts.push(left === null || left === 0 ? 'hold over' : `hold ${duration(left)} left`)
   const last = stepVerdict(view)

@@ -32,7 +32,11 @@ export interface WaitOptions {
 
 export function planOptions(command: Command): Command {
   return command
-    .option('--steps <greens>', "green's share at each step, rising: 5,25,50,100 (or 5:2m,25:5m,100 with a hold each)", stepList)
+    .option(
+      '--steps <greens>',
+      "green's share at each step, rising: 5,25,50,100 (or 5:2m,25:5m,100 with a hold each); mirror:100:5m first mirrors that share of blue's requests to green before any user gets it",
+      stepList,
+    )
     .option('--hold <duration>', 'with --steps: how long each step holds (one without its own hold)', durationText)
     .option('--step-weight <percent>', 'instead of --steps: raise green by this much every --interval', percent)
     .option('--max-weight <percent>', '... up to this share, then promote', percent)
@@ -67,8 +71,9 @@ export function planBody(o: PlanOptions): Record<string, unknown> {
   if (o.steps !== undefined) {
     body.steps = o.steps.map((step) => {
       const hold = step.hold ?? o.hold
-      if (hold === undefined) throw new UsageError(`step ${step.green} has no hold: give --hold (for every step) or write it as ${step.green}:2m`)
-      return { green: step.green, hold }
+      const written = 'mirror' in step ? `mirror:${step.mirror}` : String(step.green)
+      if (hold === undefined) throw new UsageError(`step ${written} has no hold: give --hold (for every step) or write it as ${written}:2m`)
+      return 'mirror' in step ? { mirror: step.mirror, hold } : { green: step.green, hold }
     })
   }
   if (o.stepWeight !== undefined) body.stepWeight = o.stepWeight

@@ -2,21 +2,21 @@ import type { Command } from 'commander'
 import type { RolloutView } from '../api-types.js'
 import type { AdminClient } from '../client.js'
 import { contextOf } from '../context.js'
-import { duration, pct } from '../format.js'
+import { duration } from '../format.js'
 import { newestEventId } from '../follow-rollout.js'
 import { withCommon, type CommonOptions } from '../options.js'
 import type { Output } from '../output.js'
 import { COMMANDS } from '../summary.js'
-import { renderRollout, rolloutSummary } from '../watch.js'
+import { renderRollout, rolloutSummary, stepShare } from '../watch.js'
 import { followToEnd } from './follow.js'
 import { checkWait, planBody, planOptions, waitOptions, type PlanOptions, type WaitOptions } from './plan.js'
 
 type StartOptions = CommonOptions & PlanOptions & WaitOptions
 
-/** `rollout 7d9cd647 started: 5 %, 25 %, 50 % (hold 2m each)`. */
+/** `rollout 7d9cd647 started: 5 %, 25 %, 50 % (hold 2m each)`; a mirror step reads `mirror 100 %`. */
 export function startedLine(view: RolloutView): string {
   const holds = new Set(view.steps.map((s) => s.holdMs))
-  const steps = view.steps.map((s) => pct(s.green)).join(', ')
+  const steps = view.steps.map(stepShare).join(', ')
   const hold = holds.size === 1 ? ` (hold ${duration(view.steps[0]!.holdMs)} each)` : ` (holds ${view.steps.map((s) => duration(s.holdMs)).join(', ')})`
   return `rollout ${view.id.slice(0, 8)} started: ${steps}${hold}`
 }
