@@ -135,7 +135,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     control.start()
     cleanup.push(async () => control.stop())
     if (fleet !== null) {
-      fleet.start(takeOwn, (deltas) => control.analysis.merge(deltas))
+      fleet.start(takeOwn, (deltas) => control.analysis.merge(deltas), { own: control.shadows.shareThroughFleet(), merge: (deltas) => control.shadows.merge(deltas) })
       cleanup.push(() => fleet.stopLeading())
     }
     const targets = release.targets()
@@ -156,7 +156,10 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
         // Re-read even when the paths are the same: SIGHUP is how an operator says "new certificates".
         if (next.proxy.tls !== null) await proxyWatcher?.reload(next.proxy.tls)
         if (next.admin.tls !== null) await adminWatcher?.reload(next.admin.tls)
-        if (next.autoRevert.window !== config.autoRevert.window) counters?.setWindow(next.autoRevert.window)
+        if (next.autoRevert.window !== config.autoRevert.window) {
+          counters?.setWindow(next.autoRevert.window)
+          fleet?.shadowCounters.setWindow(next.autoRevert.window)
+        }
         control.reload(next)
         config = next
         // One line per reload, a warning when some changes wait for a restart (restartRequired).

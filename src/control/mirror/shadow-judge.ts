@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Config } from '../../config/schema.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import { RouteGroups } from '../../outcomes/route-groups.js'
+import { WindowRecorder, type WindowDelta } from '../../outcomes/window-delta.js'
 import type { Captured, Pair } from '../../shadow/captured.js'
 import { comparePair, compareSettings, type CompareSettings } from '../../shadow/compare.js'
 import { NoiseModel, type NoiseSnapshot } from '../../shadow/noise.js'
@@ -40,6 +41,8 @@ export class ShadowJudge {
   readonly evidence: Evidence
   /** The recent window of the shadows, for a mirror stage's error-rate ceiling. */
   #window: ErrorWindow
+  /** In a fleet: this replica's shadow outcomes on their way through the fleet's counters (`take`), which come back summed (`merge`). */
+  #recorder: WindowRecorder | null = null
 
   constructor(config: Config, metrics: Metrics) {
     this.#metrics = metrics
@@ -88,9 +91,31 @@ export class ShadowJudge {
       const route = pair.route === '' ? 'all' : pair.route
       for (const kind of comparison.kinds) this.#metrics.mirrorDiff(route, kind)
       for (const [color, c] of [['blue', pair.blue], ['green', pair.green]] as const) {
+        if (this.#recorder !== null) {
+          this.#recorder.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
+          continue
+        }
         this.evidence.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
         this.#window.record(color, c.durationMs, failed(c), c.ttfbMs)
       }
+    }
+  }
+
+  /**
+   * In a fleet the shadow evidence is the fleet's, as the live evidence is: this replica's
+   * outcomes are handed to the fleet's shadow counters (`take`), and the sums come back
+   * through `merge`. The report stays this replica's own pairs.
+   */
+  shareThroughFleet(): () => WindowDelta[] {
+    const recorder = (this.#recorder ??= new WindowRecorder())
+    return () => recorder.take()
+  }
+
+  /** Shadow outcome counts of the fleet (this replica's among them). */
+  merge(deltas: readonly WindowDelta[]): void {
+    for (const delta of deltas) {
+      this.#window.merge(delta)
+      this.evidence.merge(delta)
     }
   }
 

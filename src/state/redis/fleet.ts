@@ -40,6 +40,8 @@ export class Fleet {
   readonly store: RedisStateStore
   readonly lease: LeaderLease
   readonly counters: FleetCounters
+  /** The same counts for shadow traffic (both colours' answers to mirrored requests), under `<prefix>shadow:`. */
+  readonly shadowCounters: FleetCounters
   readonly #logger: Logger
   readonly #membersKey: string
   #timer: NodeJS.Timeout | undefined
@@ -52,6 +54,7 @@ export class Fleet {
     this.store = new RedisStateStore(this.link, { keyPrefix: settings.keyPrefix, logger })
     this.lease = new LeaderLease(this.link, { keyPrefix: settings.keyPrefix, id: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, logger })
     this.counters = new FleetCounters(this.link, { keyPrefix: settings.keyPrefix, windowMs, logger })
+    this.shadowCounters = new FleetCounters(this.link, { keyPrefix: `${settings.keyPrefix}shadow:`, windowMs, logger })
     this.#membersKey = `${settings.keyPrefix}replicas`
   }
 
@@ -68,7 +71,11 @@ export class Fleet {
    * `counters.add`), `merge` takes the fleet's new counts (or only this replica's while
    * Redis is away).
    */
-  start(own: (() => readonly WindowDelta[]) | undefined, merge: (deltas: readonly WindowDelta[]) => void): void {
+  start(
+    own: (() => readonly WindowDelta[]) | undefined,
+    merge: (deltas: readonly WindowDelta[]) => void,
+    shadows?: { readonly own: () => readonly WindowDelta[]; readonly merge: (deltas: readonly WindowDelta[]) => void },
+  ): void {
     this.lease.start()
     void this.#beat()
     this.#heartbeat ??= setInterval(() => void this.#beat(), HEARTBEAT_EVERY_MS)
@@ -77,9 +84,10 @@ export class Fleet {
       if (exchanging) return
       exchanging = true
       if (own !== undefined) this.counters.add(own())
-      this.counters
-        .exchange()
-        .then(({ deltas }) => merge(deltas))
+      if (shadows !== undefined) this.shadowCounters.add(shadows.own())
+      const exchanges = [this.counters.exchange().then(({ deltas }) => merge(deltas))]
+      if (shadows !== undefined) exchanges.push(this.shadowCounters.exchange().then(({ deltas }) => shadows.merge(deltas)))
+      Promise.all(exchanges)
         .catch((err: unknown) => this.#logger.error({ err }, 'fleet counter exchange failed'))
         .finally(() => (exchanging = false))
     }, EXCHANGE_EVERY_MS)
