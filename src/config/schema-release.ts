@@ -123,6 +123,7 @@ export const WEBHOOK_EVENTS = [
   'targets',
   'degradation',
   'skip-analysis',
+  'mirror',
 ] as const
 
 export const WebhookSchema = Type.Object(

@@ -221,6 +221,7 @@ export class Control {
           window: { seconds: settings.window / 1000, blue: windows.blue, green: windows.green },
           autoRevert: settings,
           evidence: this.analysis.view(),
+          mirror: this.#mirrorView(),
           inFlight,
           connections,
           upstreams,

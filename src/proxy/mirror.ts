@@ -208,6 +208,18 @@ export class BodyTee extends Transform {
   }
 }
 
+/**
+ * `headers` (flat name/value pairs) without `name` (lower-case): a client must not mark its own
+ * request as a shadow, or an upstream that skips side effects for shadows would skip its real ones.
+ */
+export function withoutHeader(headers: string[], name: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() !== name) out.push(headers[i]!, headers[i + 1]!)
+  }
+  return out
+}
+
 /** This process's shadows: sampling checks, the concurrency bound, and the jobs in flight. */
 export class Mirror {
   readonly settings: MirrorSettings

@@ -4,7 +4,7 @@ import { BodyLimit, bodyTooLarge, malformedHead, requestTarget, setCurrentExchan
 import { ProxyError } from './errors.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { HttpExchange, onClientClose, type ProxyResponse } from './http-handler.js'
-import { BodyTee } from './mirror.js'
+import { BodyTee, withoutHeader } from './mirror.js'
 import type { ProxyState } from './proxy-state.js'
 import { forwardRequestId, REQUEST_ID_HEADER } from './request-id.js'
 import { clientInfo } from './trusted-proxies.js'
@@ -110,7 +110,9 @@ export function handleRequest(state: ProxyState, req: IncomingMessage, res: Prox
   const bodyLimit =
     withBody && limits.maxBodySize > 0 && req.headers['content-length'] === undefined ? new BodyLimit(req, limits.maxBodySize) : undefined
   if (withBody && timeouts.body !== undefined && timeouts.body > 0) watchBody(req, exchange, timeouts.body)
-  const upstreamHeaders = upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true)
+  let upstreamHeaders = upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true)
+  const shadowMark = state.mirror?.settings.header
+  if (shadowMark !== undefined && req.headers[shadowMark] !== undefined) upstreamHeaders = withoutHeader(upstreamHeaders, shadowMark)
   if (requestId !== undefined) forwardRequestId(upstreamHeaders, requestId, incomingId)
   const method = req.method ?? 'GET'
   // The IncomingMessage itself: undici streams it upstream with backpressure.

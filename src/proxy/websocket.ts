@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream'
 import type { Color } from '../routing/types.js'
 import { describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
 import { COLOR_HEADER, rawResponseHead, upstreamRequestHeaders } from './headers.js'
+import { withoutHeader } from './mirror.js'
 import type { OpenUpgrade, ProxyState, Recorded } from './proxy-state.js'
 import { forwardRequestId, REQUEST_ID_HEADER } from './request-id.js'
 import { clientInfo } from './trusted-proxies.js'
@@ -118,7 +119,10 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
 
     const req = this.#req
     const peer = req.socket.remoteAddress
-    const headers = upstreamRequestHeaders(req.headers, peer, this.#state.tls, this.#state.trust?.has(peer) === true)
+    const shadowMark = this.#state.mirror?.settings.header
+    const sent = upstreamRequestHeaders(req.headers, peer, this.#state.tls, this.#state.trust?.has(peer) === true)
+    // A client never marks its own request as a shadow (mirror.header).
+    const headers = shadowMark !== undefined && req.headers[shadowMark] !== undefined ? withoutHeader(sent, shadowMark) : sent
     headers.push('connection', 'Upgrade', 'upgrade', headerValue(req.headers.upgrade) ?? 'websocket')
     if (this.requestId !== undefined) forwardRequestId(headers, this.requestId, req.headers[REQUEST_ID_HEADER])
     if (req.headers.host === undefined) headers.push('host', target.port === 80 ? target.hostname : `${target.hostname}:${target.port}`)

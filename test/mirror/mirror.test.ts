@@ -153,6 +153,14 @@ describe('mirroring', () => {
     expect((await pairsAtLeast(same.app, 1)).differing).toBe(0)
   })
 
+  it('never lets a client mark its own request as a shadow', async () => {
+    const { app, blues, green } = await setup([order(1)], order(1))
+    await get(app, '/pay', 'forger', { headers: { [SHADOW]: '1' } })
+    await pairsAtLeast(app, 1)
+    expect(blues[0]!.requests[0]!.headers[SHADOW]).toBeUndefined()
+    expect(green.requests[0]!.rawHeaders.filter((h) => h.toLowerCase() === SHADOW)).toHaveLength(1)
+  })
+
   it('takes live share changes through PUT /v1/mirror, refuses bad ones, and keeps the share across a restart', async () => {
     const { app, green, config } = await setup([order(1)], order(1), { percent: 0 })
     await get(app, '/', 'u1')

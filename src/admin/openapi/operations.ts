@@ -205,6 +205,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
           connections: { blue: {}, green: {} },
           upstreams: { blue: [target('http://10.0.0.5:8000')], green: [target('http://10.0.0.7:8000')] },
           workers: [{}],
+          mirror: { percent: 0, generation: 7, settings: { methods: ['GET', 'HEAD', 'OPTIONS'], maxBodySize: 1_048_576, concurrency: 64, timeout: 30_000, header: 'x-switchyard-shadow', mode: 'json' }, pairs: 0, differing: 0, share: 0 },
           rollout: null,
         },
       },

@@ -100,8 +100,9 @@ export const StatusAnswer = Type.Object(
     upstreams: Type.Object({ blue: Type.Array(TargetHealth), green: Type.Array(TargetHealth) }),
     workers: Type.Array(Type.Object({})),
     rollout: Nullable(Type.Object({ id: Type.String(), phase: Type.String() })),
+    mirror: Type.Object({ percent: Type.Number(), pairs: Type.Integer(), differing: Type.Integer() }, { description: 'Mirroring now, as GET /v1/mirror shows it' }),
   },
-  { description: 'Everything at once: split, store, window stats, evidence, connections, target health, workers, rollout' },
+  { description: 'Everything at once: split, store, window stats, evidence, mirroring, connections, target health, workers, rollout' },
 )
 
 /** One entry of the audit log. */
