@@ -4,8 +4,14 @@ import type { MirrorResult, MirrorSettings, MirrorSink } from '../proxy/mirror.j
 import { percentToBuckets } from '../routing/types.js'
 import type { Pair } from '../shadow/captured.js'
 
-/** Pairs waiting for the comparison at most; past it new ones are dropped (counted), never queued without bound. */
+/** Pairs waiting for the comparison at most, and their body bytes; past either new ones are dropped (counted). */
 const MAX_QUEUED = 1_000
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
+/** The body bytes a pair holds. */
+function sizeOf(pair: Pair): number {
+  return (pair.blue.body?.length ?? 0) + (pair.green.body?.length ?? 0) + (pair.blueTwin?.body?.length ?? 0)
+}
 
 /** How the proxy sends shadows, from the `mirror` config. */
 export function mirrorSettings(config: Config): MirrorSettings {
@@ -30,6 +36,7 @@ export class PairQueue implements MirrorSink {
   readonly #metrics: Metrics
   readonly #deliver: ((pairs: Pair[]) => void) | null
   #pending: Pair[] = []
+  #bytes = 0
   #scheduled = false
 
   /** `deliver` null: the owner takes the batches (`take`), as a worker's report does. */
@@ -39,8 +46,10 @@ export class PairQueue implements MirrorSink {
   }
 
   pair(pair: Pair): boolean {
-    if (this.#pending.length >= MAX_QUEUED) return false
+    const size = sizeOf(pair)
+    if (this.#pending.length >= MAX_QUEUED || this.#bytes + size > MAX_QUEUED_BYTES) return false
     this.#pending.push(pair)
+    this.#bytes += size
     if (this.#deliver !== null && !this.#scheduled) {
       this.#scheduled = true
       setImmediate(() => {
@@ -58,6 +67,7 @@ export class PairQueue implements MirrorSink {
   take(): Pair[] {
     const pairs = this.#pending
     this.#pending = []
+    this.#bytes = 0
     return pairs
   }
 }

@@ -85,8 +85,9 @@ class ShadowRequest implements Dispatcher.DispatchHandler {
   abort(): void {
     if (this.capture.done) return
     this.#aborted = true
-    this.#controller?.abort(new Error('switchyard: shadow cancelled'))
+    // Ended first: the abort calls onResponseError at once, which must not call it a 502.
     this.capture.end(false, 504)
+    this.#controller?.abort(new Error('switchyard: shadow cancelled'))
   }
 }
 

@@ -102,6 +102,19 @@ describe('mirroring', () => {
     expect(r.kinds.find((k) => k.kind === 'latency')?.count).toBe(10)
   })
 
+  it('drops shadows past mirror.concurrency and ends a silent green at mirror.timeout, the clients served by blue all along', async () => {
+    const silent: UpstreamHandler = () => undefined
+    const { app } = await setup([order(1)], silent, { concurrency: 2, timeout: '1s' })
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => get(app, '/', `c${i}`)))
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200])
+    expect(Math.max(...answers.map((a) => a.ms))).toBeLessThan(900)
+    expect(await metric(app, 'switchyard_mirror_requests_total', 'result="dropped"')).toBe(4)
+    // The two sent ones end at the timeout: green gave no answer, which the report calls a status difference.
+    const r = await pairsAtLeast(app, 2)
+    expect(r.kinds.map((k) => k.kind)).toContain('status')
+    expect(r.examples[0]).toMatchObject({ green: { status: 504 } })
+  })
+
   it('does not mirror a POST unless mirror.methods lists it; then green gets the same body', async () => {
     const echoBody: UpstreamHandler = async (req, res) => sendJson(res, { body: (await readBody(req)).toString() })
     const off = await setup([echoBody], echoBody)
