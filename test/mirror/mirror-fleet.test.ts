@@ -3,7 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { admin, startTestApp, testConfig } from '../helpers/app.js'
 import { startLoad } from '../helpers/load.js'
 import { dropPrefix, SHARED_REDIS_URL, uniquePrefix } from '../helpers/redis.js'
-import { startUpstream, type Upstream } from '../helpers/upstream-server.js'
+import { startUpstream } from '../helpers/upstream-server.js'
 import { eventually } from '../helpers/wait.js'
 import { SHADOW } from './helpers.js'
 
