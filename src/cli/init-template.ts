@@ -54,6 +54,13 @@ rollout:
   analysis:
     minRequests: 50                # green requests a step must serve before it can pass
 
+# Shadow traffic: a share of blue's requests also goes to green (marked x-switchyard-shadow: 1)
+# and the answers are compared; the client always gets blue's. "switchyard mirror set 10" turns
+# it on live; "switchyard mirror report" shows where green differs.
+mirror:
+  methods: [GET, HEAD, OPTIONS]    # only requests green may safely answer twice
+  compare: { mode: json, ignore: ["$..timestamp"] }   # JSON paths that differ by nature
+
 # Active health checks of every target (off while path is "").
 healthCheck: { path: "", interval: 5s }
 
