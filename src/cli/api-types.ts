@@ -161,6 +161,8 @@ export interface MirrorRouteReport {
   readonly pairs: number
   readonly differing: number
   readonly share: number
+  /** green / blue time for the same requests (p50, p90); null before any pair (or from a server before it). */
+  readonly latencyRatio?: { readonly p50: number; readonly p90: number } | null
   readonly kinds: readonly MirrorKindCount[]
   readonly paths: readonly { readonly path: string; readonly count: number; readonly share: number; readonly noise: number; readonly noisy: boolean }[]
   readonly otherPaths: number

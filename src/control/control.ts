@@ -272,6 +272,7 @@ export class Control {
       generation: this.#o.release.state().generation,
       settings: { methods: m.methods, maxBodySize: m.maxBodySize, concurrency: m.concurrency, timeout: m.timeout, header: m.header, mode: m.compare.mode },
       ...this.shadows.counts(),
+      evidence: this.shadows.evidenceView(),
     }
   }
 

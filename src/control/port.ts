@@ -60,6 +60,8 @@ export interface MirrorView {
   readonly pairs: number
   readonly differing: number
   readonly share: number
+  /** The shadow evidence (what a rollout's mirror step is judged on): since when, per-colour totals, each test. */
+  readonly evidence: Record<string, unknown>
 }
 
 /** Which events of the audit log to read. */

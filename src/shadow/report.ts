@@ -33,11 +33,20 @@ export interface KindCount { readonly kind: ShadowKind; readonly count: number; 
 /** `count`: pairs where green differed here; `noise`: pairs where it did but the path was learned as noise. */
 export interface PathCount { readonly path: string; readonly count: number; readonly share: number; readonly noise: number; readonly noisy: boolean }
 
+/** Quantiles of green's time over blue's for the same requests (1.5: green took half again as long); null before any pair. */
+export interface RatioQuantiles {
+  readonly p50: number
+  readonly p90: number
+}
+
 export interface RouteReport {
   readonly route: string
   readonly pairs: number
   readonly differing: number
   readonly share: number
+  /** green / blue duration, and time to first byte, over the route's pairs (within ~9 %). */
+  readonly latencyRatio: RatioQuantiles | null
+  readonly ttfbRatio: RatioQuantiles | null
   readonly kinds: readonly KindCount[]
   /** Indices as `[*]`, most frequent first. */
   readonly paths: readonly PathCount[]
@@ -69,6 +78,8 @@ export interface ReportSnapshot {
 }
 
 interface RouteTally {
+  readonly latency: RatioHistogram
+  readonly ttfb: RatioHistogram
   pairs: number
   differing: number
   readonly kinds: Map<ShadowKind, number>
@@ -111,6 +122,8 @@ export class ShadowReport {
   add(pair: Pair, comparison: Comparison): void {
     const tally = this.#tally(pair.route)
     const differs = comparison.kinds.length > 0
+    tally.latency.add(comparison.latencyRatio)
+    tally.ttfb.add(comparison.ttfbRatio)
     this.#pairs++
     tally.pairs++
     if (differs) {
@@ -166,6 +179,8 @@ export class ShadowReport {
         pairs: t.pairs,
         differing: t.differing,
         share: share(t.differing, t.pairs),
+        latencyRatio: t.latency.quantiles(),
+        ttfbRatio: t.ttfb.quantiles(),
         kinds: kindList(t.kinds, t.pairs),
         paths: [...t.paths]
           .map(([path, e]) => ({ path, count: e.count, share: share(e.count, t.pairs), noise: e.noise, noisy: e.noisy }))
@@ -187,7 +202,7 @@ export class ShadowReport {
     if (tally !== undefined) return tally
     // "other" itself may be one past the cap.
     if (this.#routes.size >= this.#maxRoutes && route !== OTHER_ROUTE) return this.#tally(OTHER_ROUTE)
-    tally = { pairs: 0, differing: 0, kinds: new Map(), paths: new Map(), otherPaths: 0, examples: 0 }
+    tally = { latency: new RatioHistogram(), ttfb: new RatioHistogram(), pairs: 0, differing: 0, kinds: new Map(), paths: new Map(), otherPaths: 0, examples: 0 }
     this.#routes.set(route, tally)
     return tally
   }
@@ -210,6 +225,38 @@ export class ShadowReport {
     if (!this.#includeBodies) return example
     const values = c.headers.map((name) => [name, { blue: headerValue(pair.blue, name, this.#redactHeaders), green: headerValue(pair.green, name, this.#redactHeaders) }] as const)
     return { ...example, headerValues: Object.fromEntries(values) }
+  }
+}
+
+/** Ratios in bins of 1/8 of a doubling from 1/16 to 16 (outside: the end bins): a quantile within ~9 %. */
+const PER_DOUBLING = 8
+const SPAN = 4
+const RATIO_BINS = 2 * SPAN * PER_DOUBLING + 1
+
+class RatioHistogram {
+  readonly #bins = new Uint32Array(RATIO_BINS)
+  #count = 0
+
+  add(ratio: number | null): void {
+    if (ratio === null || !(ratio > 0) || !Number.isFinite(ratio)) return
+    const bin = Math.round(Math.log2(ratio) * PER_DOUBLING) + SPAN * PER_DOUBLING
+    this.#bins[Math.min(RATIO_BINS - 1, Math.max(0, bin))]!++
+    this.#count++
+  }
+
+  quantiles(): RatioQuantiles | null {
+    if (this.#count === 0) return null
+    return { p50: this.#quantile(0.5), p90: this.#quantile(0.9) }
+  }
+
+  #quantile(q: number): number {
+    const rank = Math.ceil(this.#count * q)
+    let seen = 0
+    for (let bin = 0; bin < RATIO_BINS; bin++) {
+      seen += this.#bins[bin]!
+      if (seen >= rank) return Math.round(2 ** ((bin - SPAN * PER_DOUBLING) / PER_DOUBLING) * 100) / 100
+    }
+    return 2 ** SPAN
   }
 }
 

@@ -148,8 +148,10 @@ describe('switchyard mirror', { timeout: 45_000 }, () => {
     const lines = run.stdout.trimEnd().split('\n')
     expect(lines[0]).toMatch(new RegExp(`^mirror 100 % · since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d · ${doc.differing} differing of ${doc.pairs} pairs \\(100 %\\)$`))
     expect(run.stdout).toMatch(/^differing in: field \d+ \(100 %\)/m)
-    expect(run.stdout).toMatch(/^ROUTE\s+PAIRS\s+DIFFERING\s+SHARE$/m)
-    expect(run.stdout).toMatch(new RegExp(`^${name}\\s+${route.pairs}\\s+${route.differing}\\s+100 %$`, 'm'))
+    expect(run.stdout).toMatch(/^ROUTE\s+PAIRS\s+DIFFERING\s+SHARE\s+GREEN TIME p50\/p90$/m)
+    // Green's time over blue's for the same requests, p50 and p90.
+    expect(run.stdout).toMatch(/^\/api\s+\d+\s+\d+\s+100 %\s+[\d.]+× \/ [\d.]+×$/m)
+    expect(run.stdout).toMatch(new RegExp(`^${name}\\s+${route.pairs}\\s+${route.differing}\\s+100 %\\s`, 'm'))
     expect(run.stdout).toMatch(new RegExp(`^ {2}\\$\\.price\\s+${route.pairs}\\s+100 %$`, 'm'))
     expect(run.stdout).toMatch(/^ {2}\$\.requestId\s+\d+\s+(\S+ %|-)\s+noisy: differs between blue's own answers too/m)
     expect(run.stdout).toContain("learned noise (what differs between two of blue's own answers is not held against green):")
@@ -253,6 +255,7 @@ describe('mirror output for people (pure)', () => {
         pairs: 600,
         differing: 10,
         share: 10 / 600,
+        latencyRatio: { p50: 1.09, p90: 1.3 },
         kinds: [{ kind: 'field', count: 10, share: 10 / 600 }],
         paths: [
           { path: '$.items[*].price', count: 9, share: 0.015, noise: 0, noisy: false },
@@ -293,9 +296,9 @@ describe('mirror output for people (pure)', () => {
     expect(lines.slice(1)).toEqual([
       'differing in: field 10 (1.25 %) · status 2 (0.25 %)',
       '',
-      'ROUTE        PAIRS  DIFFERING  SHARE',
-      '/api/users   600    10         1.67 %',
-      '/api/orders  200    2          1 %',
+      'ROUTE        PAIRS  DIFFERING  SHARE   GREEN TIME p50/p90',
+      '/api/users   600    10         1.67 %  1.09× / 1.3×',
+      '/api/orders  200    2          1 %     -',
       '',
       '/api/users: 10 differing of 600 pairs (1.67 %); field 10 (1.67 %)',
       '  FIELD             DIFFERING  SHARE',

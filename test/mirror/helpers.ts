@@ -10,7 +10,7 @@ export interface ReportView {
   differing: number
   share: number
   kinds: { kind: string; count: number }[]
-  routes: { route: string; pairs: number; differing: number; paths: { path: string; count: number; noise: number; noisy: boolean }[] }[]
+  routes: { route: string; pairs: number; differing: number; latencyRatio: { p50: number; p90: number } | null; paths: { path: string; count: number; noise: number; noisy: boolean }[] }[]
   examples: { route: string; method: string; path: string; kinds: string[]; paths: { path: string }[] }[]
   noise: { routes: { route: string; paths: { path: string; diffs: number; noisy: boolean }[] }[] }
 }

@@ -100,6 +100,7 @@ describe('mirroring', () => {
     expect(Math.max(...times)).toBeLessThan(500)
     const r = await pairsAtLeast(app, 10)
     expect(r.kinds.find((k) => k.kind === 'latency')?.count).toBe(10)
+    expect(r.routes[0]!.latencyRatio!.p50).toBeGreaterThanOrEqual(8)
   })
 
   it('drops shadows past mirror.concurrency and ends a silent green at mirror.timeout, the clients served by blue all along', async () => {

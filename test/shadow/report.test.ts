@@ -57,6 +57,20 @@ describe('ShadowReport', () => {
     expect(capped.routes[1]!.otherPaths).toBe(1)
   })
 
+  it("gives quantiles of green's time over blue's per route, within a bin", () => {
+    const timed = (blue: number, green: number) => pair(answer({ durationMs: blue, ttfbMs: blue / 2 }), answer({ durationMs: green, ttfbMs: green / 2 }), { route: '/t' })
+    // Nine pairs where green takes 1.5x blue's time, one where it takes 3x.
+    const report = fill(new ShadowReport(), [...Array.from({ length: 9 }, () => timed(10, 15)), timed(10, 30)])
+    const route = report.snapshot().routes[0]!
+    expect(route.latencyRatio!.p50).toBeCloseTo(1.5, 0)
+    expect(Math.abs(route.latencyRatio!.p50 - 1.5) / 1.5).toBeLessThan(0.05)
+    expect(route.latencyRatio!.p90).toBeCloseTo(1.5, 0)
+    expect(route.ttfbRatio!.p50).toBeCloseTo(1.5, 0)
+    const slowTail = fill(new ShadowReport(), [...Array.from({ length: 8 }, () => timed(10, 10)), timed(10, 30), timed(10, 30)]).snapshot().routes[0]!
+    expect(slowTail.latencyRatio).toEqual({ p50: 1, p90: expect.closeTo(3, 0) as number })
+    expect(fill(new ShadowReport(), []).snapshot().routes).toEqual([])
+  })
+
   it('resets', () => {
     const report = fill(new ShadowReport(), [field('/a')])
     report.reset()

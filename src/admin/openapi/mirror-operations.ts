@@ -13,6 +13,7 @@ const mirror = (percent: number) => ({
   pairs: 1200,
   differing: 18,
   share: 0.015,
+  evidence: { since: '2025-06-01T10:00:00.000Z', blue: { requests: 1200, errors: 2 }, green: { requests: 1200, errors: 3 }, tests: [] },
 })
 const mirrorReport = () => ({
   percent: 10,
@@ -27,6 +28,8 @@ const mirrorReport = () => ({
       pairs: 400,
       differing: 18,
       share: 0.045,
+      latencyRatio: { p50: 1.09, p90: 1.3 },
+      ttfbRatio: { p50: 1.04, p90: 1.19 },
       kinds: [{ kind: 'field', count: 18, share: 0.045 }],
       paths: [
         { path: '$.total', count: 18, share: 0.045, noise: 0, noisy: false },

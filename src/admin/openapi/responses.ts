@@ -163,6 +163,10 @@ export const MirrorAnswer = Type.Object(
     pairs: Type.Integer({ description: 'Pairs compared since the report began' }),
     differing: Type.Integer(),
     share: Type.Number({ description: 'differing / pairs' }),
+    evidence: Type.Object(
+      { since: Iso },
+      { description: "The shadow evidence a rollout's mirror step is judged on: per-colour totals of the same mirrored requests, each test's standing with an `explain` in words" },
+    ),
   },
   { description: 'Mirroring now' },
 )

@@ -107,7 +107,8 @@ export function reportLines(report: MirrorReportView, o: { readonly limit: numbe
   }
   if (report.kinds.length > 0) lines.push(`differing in: ${kindsText(report.kinds)}`)
   const routes = report.routes.slice(0, o.limit)
-  lines.push('', ...table(['ROUTE', 'PAIRS', 'DIFFERING', 'SHARE'], routes.map((r) => [routeName(r.route), String(r.pairs), String(r.differing), share(r.share)]), o.width))
+  const ratio = (r: MirrorRouteReport) => (r.latencyRatio == null ? '-' : `${r.latencyRatio.p50}× / ${r.latencyRatio.p90}×`)
+  lines.push('', ...table(['ROUTE', 'PAIRS', 'DIFFERING', 'SHARE', 'GREEN TIME p50/p90'], routes.map((r) => [routeName(r.route), String(r.pairs), String(r.differing), share(r.share), ratio(r)]), o.width))
   const moreRoutes = report.routes.length - routes.length
   if (moreRoutes > 0) lines.push(`... ${moreRoutes} more route${moreRoutes === 1 ? '' : 's'} (--limit shows more)`)
   for (const route of routes) lines.push(...routeLines(route, o.limit, o.width))

@@ -9,6 +9,7 @@ import { NoiseModel, type NoiseSnapshot } from '../../shadow/noise.js'
 import { ShadowReport, type ReportSnapshot } from '../../shadow/report.js'
 import { ErrorWindow } from '../analysis/error-window.js'
 import { Evidence } from '../analysis/evidence.js'
+import { evidenceView } from '../analysis/follow-release.js'
 import type { Release } from '../release/release.js'
 
 /** GET /v1/mirror/report: the report, since when, and the noise learned. */
@@ -123,6 +124,13 @@ export class ShadowJudge {
   counts(): { pairs: number; differing: number; share: number } {
     const { pairs, differing, share } = this.#report.snapshot()
     return { pairs, differing, share }
+  }
+
+  /** The shadow evidence as GET /v1/mirror shows it: since when, per-colour totals, each test with its words. */
+  evidenceView(): Record<string, unknown> {
+    // Outside a rollout nothing else closes its batches.
+    this.evidence.update()
+    return evidenceView(this.evidence)
   }
 
   report(): MirrorReportView {

@@ -76,7 +76,8 @@ export function rolloutView(
       passedThisStep: r.passedThisStep,
       greenThisStep: evidence.greenSinceMark,
       last: at.verdict ?? r.lastVerdict,
-      evidence: { since: new Date(evidence.startedAt).toISOString(), ...evidence.totals() },
+      // At a mirror step the evidence is the shadows': blue's and green's answers to the same mirrored requests.
+      evidence: { since: new Date(evidence.startedAt).toISOString(), ...(r.steps[r.step]?.mirrorBuckets === undefined ? {} : { source: 'shadow' }), ...evidence.totals() },
     },
   }
 }
