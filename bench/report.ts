@@ -1,6 +1,7 @@
 /** Medians over rounds and the Markdown report (bench/results/latest.md). */
 import type { SplitCheck, StreamCheck } from './http-check.js'
-import { NOISY_CPU_PERCENT, SCENARIOS, type ScenarioName, type Settings, type SystemName } from './settings.js'
+import { MIRROR_SHOWN, sumCounts, type MirrorCounts } from './mirror-metrics.js'
+import { mirrorPercentOf, NOISY_CPU_PERCENT, SCENARIOS, type ScenarioName, type Settings, type SystemName } from './settings.js'
 import { SYSTEM_LABELS } from './systems.js'
 import type { LoadResult } from './wrk.js'
 
@@ -18,6 +19,8 @@ export interface RunRecord {
   readonly rssMaxBytes: number | null
   /** CPU that processes the bench did not start used during the run, in % of one CPU. */
   readonly foreignCpuPercent: number
+  /** A mirror row: `switchyard_mirror_requests_total{result}` moved by this much during the run. */
+  readonly mirror?: MirrorCounts
 }
 
 export interface MachineFacts {
@@ -31,6 +34,8 @@ export interface MachineFacts {
   readonly wrk: string
   readonly autocannon: string
   readonly gitCommit: string
+  /** How switchyard's dist/ came to be, when the bench did not build it (BENCH_BUILD=0). */
+  readonly switchyardBuild?: string
 }
 
 export interface BenchResults {
@@ -43,6 +48,8 @@ export interface BenchResults {
   readonly splitChecks: Partial<Record<SystemName, SplitCheck>>
   /** One GET /sse per system: does the first event arrive before the stream ends? */
   readonly streamChecks: Partial<Record<SystemName, StreamCheck>>
+  /** Mirror rows: the share switchyard reported (`switchyard_mirror_percent`) once started. */
+  readonly mirrorChecks: Partial<Record<SystemName, { percent: number }>>
   readonly finished: boolean
   /** git HEAD when the run ended, if it moved during the run (others commit into the same tree). */
   readonly gitCommitAtEnd?: string
@@ -60,6 +67,8 @@ export interface Summary {
   readonly perRoundRps: readonly number[]
   /** Runs during which other processes took more than NOISY_CPU_PERCENT of a CPU. */
   readonly noisyRuns: number
+  /** Mirror rows: shadows by result, summed over the successful runs. */
+  readonly mirror: MirrorCounts | undefined
 }
 
 export function median(values: readonly number[]): number {
@@ -86,6 +95,9 @@ export function summarize(runs: readonly RunRecord[], tool: LoadTool, scenario: 
     rssMaxBytes: rss.length === 0 ? null : Math.max(...rss),
     perRoundRps: ok.map((r) => r.rps),
     noisyRuns: mine.filter((r) => r.foreignCpuPercent > NOISY_CPU_PERCENT).length,
+    mirror: mine.some((r) => r.mirror !== undefined)
+      ? sumCounts(mine.flatMap((r) => (r.result === undefined || r.mirror === undefined ? [] : [r.mirror])))
+      : undefined,
   }
 }
 
@@ -143,7 +155,63 @@ export function scenarioTable(results: BenchResults, tool: LoadTool, scenario: S
     out += `\n\n† at least one run of this row had other processes using more than ${NOISY_CPU_PERCENT} % of a CPU.`
   }
   if (notes.length > 0) out += `\n\n${notes.map((n) => `- ${n}`).join('\n')}`
+  const mirror = mirrorTable(results, tool, scenario)
+  if (mirror !== '') out += `\n\n${mirror}`
   return out
+}
+
+/** `x (1.03×)`: a figure and its ratio to the same figure of `base`. */
+function withRatio(value: number, base: number | undefined, format: (n: number) => string): string {
+  return base === undefined || base === 0 ? format(value) : `${format(value)} (${(value / base).toFixed(2)}×)`
+}
+
+/** Per round, this row's req/s over switchyard's in the same round (they ran back to back). */
+function pairedRatios(results: BenchResults, tool: LoadTool, scenario: ScenarioName, system: SystemName): string {
+  const rps = (name: SystemName, round: number): number | undefined =>
+    results.runs.find((r) => r.tool === tool && r.scenario === scenario && r.system === name && r.round === round)?.result?.rps
+  const ratios: string[] = []
+  for (let round = 1; round <= results.settings.rounds; round++) {
+    const mine = rps(system, round)
+    const base = rps('switchyard', round)
+    if (mine !== undefined && base !== undefined && base > 0) ratios.push((mine / base).toFixed(2))
+  }
+  return ratios.join(' / ')
+}
+
+/**
+ * The mirror rows against the plain switchyard row of the same run: req/s, p50 and p99 with
+ * their ratios, and what became of the shadows (from /metrics). Empty when no mirror row ran.
+ */
+export function mirrorTable(results: BenchResults, tool: LoadTool, scenario: ScenarioName): string {
+  const mirrors = results.settings.systems.filter((s) => mirrorPercentOf(s) !== undefined)
+  if (mirrors.length === 0) return ''
+  const base = summarize(results.runs, tool, scenario, 'switchyard')
+  const rows = [
+    'Mirror rows against the plain switchyard row (ratios in brackets; *sampled* = mirror results counted ÷ requests answered; *other* = too_large, method, no_target, cancelled, timeout):',
+    '',
+    '| system | req/s (median) | vs switchyard | vs switchyard, per round | p50 ms | p99 ms | sampled | compared | dropped | other |',
+    '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ]
+  if (base !== undefined) {
+    rows.push(`| ${SYSTEM_LABELS.switchyard} | ${int(base.rps)}${base.noisyRuns > 0 ? ' †' : ''} | 1.00× | | ${ms(base.p50Ms)} | ${ms(base.p99Ms)} | — | — | — | — |`)
+  }
+  for (const system of mirrors) {
+    const s = summarize(results.runs, tool, scenario, system)
+    if (s === undefined) {
+      rows.push(`| ${SYSTEM_LABELS[system]} | — | — | | — | — | — | — | — | — |`)
+      continue
+    }
+    const counts = s.mirror ?? {}
+    const total = Object.values(counts).reduce((a, n) => a + n, 0)
+    const shown = MIRROR_SHOWN.map((r) => int(counts[r] ?? 0))
+    const other = total - MIRROR_SHOWN.reduce((a, r) => a + (counts[r] ?? 0), 0)
+    const sampled = s.mirror === undefined || s.requests === 0 ? '—' : `${((100 * total) / s.requests).toFixed(1)} %`
+    rows.push(
+      `| ${SYSTEM_LABELS[system]} | ${int(s.rps)}${s.noisyRuns > 0 ? ' †' : ''} | ${ratio(s, base)} | ${pairedRatios(results, tool, scenario, system)} | ` +
+        `${withRatio(s.p50Ms, base?.p50Ms, ms)} | ${withRatio(s.p99Ms, base?.p99Ms, ms)} | ${sampled} | ${shown.join(' | ')} | ${int(other)} |`,
+    )
+  }
+  return rows.join('\n')
 }
 
 /** The whole Markdown report. */
@@ -158,6 +226,7 @@ export function renderMarkdown(results: BenchResults): string {
     '',
     `- ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGiB.toFixed(0)} GiB, Linux ${m.kernel}`,
     `- node ${m.node}, ${m.nginx}, ${m.haproxy}, ${m.wrk}, autocannon ${m.autocannon}`,
+    ...(m.switchyardBuild === undefined ? [] : [`- switchyard: ${m.switchyardBuild}`]),
     `- switchyard at git ${m.gitCommit}${results.gitCommitAtEnd === undefined ? '' : ` at the start and ${results.gitCommitAtEnd} at the end: **the code changed during the run**, so phases may have measured different versions`}`,
     '',
     '## Settings',
@@ -167,6 +236,15 @@ export function renderMarkdown(results: BenchResults): string {
     '- upstreams: one nginx worker with a blue and a green server block; every proxy splits 90/10 by a hash of `x-user-id`, and wrk sends a different `x-user-id` on each request (10,000 users, cycled)',
     '- figures are medians over rounds; errors are summed over rounds (non-2xx + connect/read/write errors + timeouts); RSS is the maximum VmRSS sampled every 250 ms during the runs, summed over the process tree (nginx master + worker)',
   ]
+  const mirrorRows = s.systems.filter((system) => mirrorPercentOf(system) !== undefined)
+  if (mirrorRows.length > 0) {
+    lines.push(
+      `- mirror rows (${mirrorRows.map((system) => SYSTEM_LABELS[system]).join(', ')}): switchyard with \`split.green: 0\` (every answer comes from blue) and \`mirror.percent\` of blue's requests, sampled by \`x-user-id\`, also sent to the green server block of the same upstream nginx as shadows; the rest of \`mirror\` at its defaults (concurrency 64, compare json, which falls back to bytes for the text answers: every pair differs, as each answer starts with its colour). Shadow counts come from \`switchyard_mirror_requests_total\` on the admin API before and after each run`,
+    )
+    if (Object.keys(s.mirrorConfig).length > 0) {
+      lines.push(`- the mirror rows' \`mirror\` also had \`${JSON.stringify(s.mirrorConfig)}\` (BENCH_MIRROR_CONFIG)`)
+    }
+  }
   if (s.switchyardWorkers !== undefined) {
     lines.push(`- switchyard ran with \`workers: ${s.switchyardWorkers}\` (BENCH_SWITCHYARD_WORKERS)`)
   }
@@ -183,7 +261,7 @@ export function renderMarkdown(results: BenchResults): string {
       '',
       '## Checks',
       '',
-      'Before the load, 300 distinct users × 2 requests each on a fresh connection: share answered by green (expected ≈ 10 %) and users that switched colour between their two requests (expected 0). Then one GET /sse: a proxy that streams delivers the first event long before the end (≈ 90 ms later).',
+      'Before the load, 300 distinct users × 2 requests each on a fresh connection: share answered by green (expected ≈ 10 %; 0 % for the mirror rows, which keep every user on blue and send only shadows to green) and users that switched colour between their two requests (expected 0). Then one GET /sse: a proxy that streams delivers the first event long before the end (≈ 90 ms later).',
       '',
       '| system | green % | switched colour | failed | SSE first event ms | SSE end ms |',
       '| --- | ---: | ---: | ---: | ---: | ---: |',
@@ -193,6 +271,11 @@ export function renderMarkdown(results: BenchResults): string {
         return `| ${SYSTEM_LABELS[system as SystemName]} | ${c.greenPercent.toFixed(1)} | ${c.unsticky} | ${c.failed} | ${sse} |`
       }),
     )
+    const mirrored = Object.entries(results.mirrorChecks)
+    if (mirrored.length > 0) {
+      const said = mirrored.map(([system, c]) => `${SYSTEM_LABELS[system as SystemName]}: ${c.percent} %`).join('; ')
+      lines.push('', `Mirror share reported by switchyard (\`switchyard_mirror_percent\`) once started: ${said}.`)
+    }
   }
   for (const scenario of s.scenarios) {
     lines.push('', `## ${scenario} — ${SCENARIOS[scenario].title}`, '', scenarioTable(results, 'wrk', scenario))

@@ -3,13 +3,14 @@
  * wrk (and autocannon as a second opinion), in alternating rounds. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, release, tmpdir, totalmem } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { runAutocannon } from './autocannon.js'
 import { checkSplit, checkStream } from './http-check.js'
+import { countShadows, readMirrorMetrics, type MirrorCounts } from './mirror-metrics.js'
 import { ECHO_MODULE } from './nginx-conf.js'
 import {
   cpuSnapshot,
@@ -21,7 +22,15 @@ import {
   runQuiet,
 } from './procs.js'
 import { renderMarkdown, scenarioTable, type BenchResults, type LoadTool, type MachineFacts, type RunRecord } from './report.js'
-import { NOISY_CPU_PERCENT, readSettings, SCENARIOS, SettingsError, type ScenarioName, type Settings } from './settings.js'
+import {
+  mirrorPercentOf,
+  NOISY_CPU_PERCENT,
+  readSettings,
+  SCENARIOS,
+  SettingsError,
+  type ScenarioName,
+  type Settings,
+} from './settings.js'
 import { logTail, startSystem, SYSTEM_LABELS, type RunningSystem, type Tools } from './systems.js'
 import { startUpstreams, type Upstreams } from './upstream.js'
 import { runWrk, type LoadResult } from './wrk.js'
@@ -118,7 +127,18 @@ async function startAll(ctx: PhaseContext, phase: string): Promise<RunningSystem
         } catch (err) {
           sse = `; SSE check failed: ${(err as Error).message}`
         }
-        log(`  ${name}: ${check.greenPercent.toFixed(1)} % green, ${check.unsticky} switched, ${check.failed} failed${sse}`)
+        let mirror = ''
+        if (mirrorPercentOf(name) !== undefined && system.adminUrl !== undefined) {
+          // The share switchyard really samples with (its gauge), not only the one configured.
+          try {
+            const percent = (await readMirrorMetrics(system.adminUrl)).percent ?? Number.NaN
+            ctx.results.mirrorChecks[name] = { percent }
+            mirror = `; mirroring ${percent} % of blue`
+          } catch (err) {
+            mirror = `; mirror metrics unreadable: ${(err as Error).message}`
+          }
+        }
+        log(`  ${name}: ${check.greenPercent.toFixed(1)} % green, ${check.unsticky} switched, ${check.failed} failed${sse}${mirror}`)
       }
       running.push(system)
     } catch (err) {
@@ -157,9 +177,18 @@ async function measure(
   scenario: ScenarioName,
   system: RunningSystem,
   durationSeconds: number,
-): Promise<{ result?: LoadResult; error?: string; rssMaxBytes: number | null; foreignCpuPercent: number }> {
+): Promise<{ result?: LoadResult; error?: string; rssMaxBytes: number | null; foreignCpuPercent: number; mirror?: MirrorCounts }> {
   const sc = SCENARIOS[scenario]
   const url = `${system.url}${sc.path}`
+  // A mirror row: what became of its shadows during this run, from its /metrics.
+  const shadows =
+    mirrorPercentOf(system.name) === undefined || system.adminUrl === undefined
+      ? undefined
+      : await countShadows(system.adminUrl, (message) => log(`  ${system.name}: ${message}`))
+  const mirrorAfter = async (): Promise<{ mirror?: MirrorCounts }> => {
+    const counts = await shadows?.finish()
+    return counts === undefined ? {} : { mirror: counts }
+  }
   const sampler = system.process === null ? null : new RssSampler(system.process.pid).start()
   const cpuBefore = cpuSnapshot(registry)
   const started = Date.now()
@@ -174,9 +203,11 @@ async function measure(
             timeoutSeconds: sc.timeoutSeconds,
           })
         : await runAutocannon(registry, ctx.tools.taskset, BENCH_DIR, { url, connections: sc.connections, durationSeconds })
-    return { result, rssMaxBytes: sampler?.stop() ?? null, foreignCpuPercent: foreign() }
+    const measured = { result, rssMaxBytes: sampler?.stop() ?? null, foreignCpuPercent: foreign() }
+    return { ...measured, ...(await mirrorAfter()) }
   } catch (err) {
-    return { error: (err as Error).message, rssMaxBytes: sampler?.stop() ?? null, foreignCpuPercent: foreign() }
+    const measured = { error: (err as Error).message, rssMaxBytes: sampler?.stop() ?? null, foreignCpuPercent: foreign() }
+    return { ...measured, ...(await mirrorAfter()) }
   }
 }
 
@@ -198,7 +229,8 @@ async function runPhase(ctx: PhaseContext, tool: LoadTool, scenario: ScenarioNam
         ctx.results.runs.push(record)
         const rss = m.rssMaxBytes === null ? '' : `, RSS ${(m.rssMaxBytes / 2 ** 20).toFixed(0)} MB`
         const noisy = m.foreignCpuPercent > NOISY_CPU_PERCENT ? ` (others used ${m.foreignCpuPercent.toFixed(0)} % CPU)` : ''
-        log(`  [${phase} ${round}/${rounds}] ${system.name}: ${m.result === undefined ? `ERROR ${m.error ?? ''}` : fmt(m.result)}${rss}${noisy}`)
+        const shadows = m.mirror === undefined ? '' : `, shadows ${JSON.stringify(m.mirror)}`
+        log(`  [${phase} ${round}/${rounds}] ${system.name}: ${m.result === undefined ? `ERROR ${m.error ?? ''}` : fmt(m.result)}${rss}${shadows}${noisy}`)
       }
       // A proxy that died is reported once and not loaded again in this phase.
       const died = running.filter((s) => s.process?.hasExited() === true)
@@ -214,15 +246,37 @@ async function runPhase(ctx: PhaseContext, tool: LoadTool, scenario: ScenarioNam
   }
 }
 
-/** latest.md/json, or quick.md/json for a BENCH_QUICK smoke test so that it never replaces real figures. */
+/**
+ * latest.md/json; quick.md/json for a BENCH_QUICK smoke test and mirror-run.md/json for
+ * BENCH_SYSTEMS=mirror, so that neither replaces the full table; or BENCH_OUT's name.
+ */
 function resultsBase(settings: Settings): string {
-  return join(RESULTS_DIR, settings.quick ? 'quick' : 'latest')
+  return join(RESULTS_DIR, settings.out)
 }
 
 function writeResults(r: BenchResults): void {
   mkdirSync(RESULTS_DIR, { recursive: true })
   writeFileSync(`${resultsBase(r.settings)}.json`, `${JSON.stringify(r, null, 2)}\n`)
   writeFileSync(`${resultsBase(r.settings)}.md`, renderMarkdown(r))
+}
+
+/** Builds dist/ for the switchyard rows; with BENCH_BUILD=0 only says which dist/ they will run (undefined: built now, or not needed). */
+function prepareDist(settings: Settings): string | undefined {
+  if (!settings.systems.some((s) => s.startsWith('switchyard'))) return undefined
+  if (settings.build) {
+    log('building switchyard (npm run build) so it runs as production does, from dist/')
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' })
+    return undefined
+  }
+  // BENCH_BUILD=0: someone else's build (or test run) owns dist/; run it as it is.
+  const cli = join(REPO_ROOT, 'dist', 'cli.js')
+  if (!existsSync(cli)) {
+    log('bench: BENCH_BUILD=0 but dist/cli.js does not exist: run `npm run build` first')
+    process.exit(1)
+  }
+  const build = `dist/ not rebuilt (BENCH_BUILD=0): dist/cli.js built ${statSync(cli).mtime.toISOString()}`
+  log(`switchyard: ${build}`)
+  return build
 }
 
 async function main(): Promise<void> {
@@ -237,15 +291,22 @@ async function main(): Promise<void> {
     throw err
   }
   const tools = preflight()
-  if (settings.systems.includes('switchyard')) {
-    log('building switchyard (npm run build) so it runs as production does, from dist/')
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' })
-  }
-  const machine = await machineFacts(tools)
+  const build = prepareDist(settings)
+  const machine = { ...(await machineFacts(tools)), ...(build === undefined ? {} : { switchyardBuild: build }) }
   // Keep the harness itself off CPU 0, which belongs to the proxy under test.
   await runQuiet(registry, tools.taskset, ['-a', '-p', '-c', '1', String(process.pid)])
   tmpRoot = mkdtempSync(join(tmpdir(), 'switchyard-bench-'))
-  results = { date: new Date().toISOString(), machine, settings, runs: [], failures: [], splitChecks: {}, streamChecks: {}, finished: false }
+  results = {
+    date: new Date().toISOString(),
+    machine,
+    settings,
+    runs: [],
+    failures: [],
+    splitChecks: {},
+    streamChecks: {},
+    mirrorChecks: {},
+    finished: false,
+  }
   const total = settings.scenarios.length * settings.systems.length * settings.rounds * (settings.durationSeconds + settings.pauseMs / 1000)
   log(
     `switchyard bench: ${settings.rounds} round(s) × ${settings.durationSeconds} s, scenarios ${settings.scenarios.join(',')}, ` +

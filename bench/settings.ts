@@ -1,7 +1,35 @@
 /** What one `npm run bench` measures: read once from the environment, then frozen. */
 
-export const SYSTEM_NAMES = ['direct', 'switchyard', 'nginx', 'haproxy', 'http-proxy', 'fastify'] as const
+export const SYSTEM_NAMES = [
+  'direct',
+  'switchyard',
+  'switchyard-mirror10',
+  'switchyard-mirror100',
+  'nginx',
+  'haproxy',
+  'http-proxy',
+  'fastify',
+] as const
 export type SystemName = (typeof SYSTEM_NAMES)[number]
+
+/**
+ * The shadow-traffic rows: switchyard at 0 % green with this share of blue's requests mirrored
+ * to green. Each is measured against the plain `switchyard` row of the same run.
+ */
+export const MIRROR_PERCENT: Readonly<Partial<Record<SystemName, number>>> = Object.freeze({
+  'switchyard-mirror10': 10,
+  'switchyard-mirror100': 100,
+})
+
+/** A switchyard row that mirrors (MIRROR_PERCENT), and its share. */
+export function mirrorPercentOf(system: SystemName): number | undefined {
+  return MIRROR_PERCENT[system]
+}
+
+/** `BENCH_SYSTEMS=mirror`: the mirror rows with what they are compared against, and nothing else. */
+const SYSTEM_GROUPS: Readonly<Record<string, readonly SystemName[]>> = Object.freeze({
+  mirror: ['direct', 'switchyard', 'switchyard-mirror10', 'switchyard-mirror100', 'nginx'],
+})
 
 export const SCENARIO_NAMES = ['c50', 'c1', 'c1000', '1mb', 'sse'] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
@@ -54,6 +82,12 @@ export interface Settings {
   readonly quietWaitSeconds: number
   /** `workers:` for switchyard's config, only when BENCH_SWITCHYARD_WORKERS is set. */
   readonly switchyardWorkers: number | undefined
+  /** Build dist/ before the load (BENCH_BUILD=0: run the dist/ already there, as it is). */
+  readonly build: boolean
+  /** BENCH_MIRROR_CONFIG: added to the mirror rows' `mirror` config (their percent stays theirs). */
+  readonly mirrorConfig: Readonly<Record<string, unknown>>
+  /** Base name of the results files in bench/results/ (latest, quick, mirror-run or BENCH_OUT). */
+  readonly out: string
 }
 
 /** A run during which other processes used more CPU than this (% of one CPU) is marked as noisy. */
@@ -78,15 +112,41 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, min
   return n
 }
 
-function list<T extends string>(env: NodeJS.ProcessEnv, name: string, all: readonly T[]): readonly T[] {
+function list<T extends string>(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  all: readonly T[],
+  groups: Readonly<Record<string, readonly T[]>> = {},
+): readonly T[] {
   const raw = env[name]
   if (raw === undefined || raw.trim() === '') return all
-  const wanted = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const wanted = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .flatMap((s): readonly string[] => groups[s] ?? [s])
   for (const w of wanted) {
-    if (!(all as readonly string[]).includes(w)) throw new SettingsError(`${name}: unknown "${w}"; choose from ${all.join(', ')}`)
+    if (!(all as readonly string[]).includes(w)) {
+      const choices = [...all, ...Object.keys(groups)].join(', ')
+      throw new SettingsError(`${name}: unknown "${w}"; choose from ${choices}`)
+    }
   }
   // Keep the canonical order whatever order was asked for.
   return all.filter((a) => wanted.includes(a))
+}
+
+/** A JSON object from the environment, e.g. BENCH_MIRROR_CONFIG='{"compare":{"mode":"none"}}'; {} when unset. */
+function jsonObject(env: NodeJS.ProcessEnv, name: string): Readonly<Record<string, unknown>> {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return {}
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch {
+    throw new SettingsError(`${name} must be a JSON object, got "${raw}"`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SettingsError(`${name} must be a JSON object, got "${raw}"`)
+  return value as Record<string, unknown>
 }
 
 /** Reads BENCH_* variables; BENCH_QUICK=1 is a 2 s × 1 round smoke test. */
@@ -95,6 +155,10 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const rounds = positiveInt(env, 'BENCH_ROUNDS', quick ? 1 : 3)
   const durationSeconds = positiveInt(env, 'BENCH_DURATION', quick ? 2 : 10)
   const workersRaw = env.BENCH_SWITCHYARD_WORKERS
+  const out = env.BENCH_OUT ?? ''
+  if (out !== '' && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(out)) throw new SettingsError(`BENCH_OUT must be a file base name like mirror-run, got "${out}"`)
+  // Only the mirror rows: their own file, so that a partial run never replaces latest.md.
+  const mirrorOnly = env.BENCH_SYSTEMS?.trim() === 'mirror'
   return Object.freeze({
     rounds,
     durationSeconds,
@@ -102,10 +166,13 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     pauseMs: quick ? 300 : 1000,
     quick,
     scenarios: list(env, 'BENCH_SCENARIOS', SCENARIO_NAMES),
-    systems: list(env, 'BENCH_SYSTEMS', SYSTEM_NAMES),
+    systems: list(env, 'BENCH_SYSTEMS', SYSTEM_NAMES, SYSTEM_GROUPS),
     quietWaitSeconds: positiveInt(env, 'BENCH_QUIET_WAIT', quick ? 0 : 20, 0),
     autocannonRounds: positiveInt(env, 'BENCH_AUTOCANNON_ROUNDS', quick ? 1 : Math.max(1, Math.ceil(rounds / 2)), 0),
     switchyardWorkers:
       workersRaw === undefined || workersRaw === '' ? undefined : positiveInt(env, 'BENCH_SWITCHYARD_WORKERS', 1),
+    build: env.BENCH_BUILD !== '0',
+    mirrorConfig: jsonObject(env, 'BENCH_MIRROR_CONFIG'),
+    out: out !== '' ? out : quick ? 'quick' : mirrorOnly ? 'mirror-run' : 'latest',
   })
 }

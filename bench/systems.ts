@@ -8,7 +8,7 @@ import { stringify } from 'yaml'
 import { waitForHttp } from './http-check.js'
 import { nginxArgs, nginxMain } from './nginx-conf.js'
 import { freePorts, type ProcessRegistry, type Tracked } from './procs.js'
-import type { Settings, SystemName } from './settings.js'
+import { mirrorPercentOf, type Settings, type SystemName } from './settings.js'
 import type { Upstreams } from './upstream.js'
 
 export interface Tools {
@@ -34,11 +34,15 @@ export interface RunningSystem {
   readonly url: string
   /** null for `direct`: there is no proxy to measure. */
   readonly process: Tracked | null
+  /** switchyard's admin API (no trailing slash), where /metrics is read. */
+  readonly adminUrl?: string
 }
 
 export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
   direct: 'direct (no proxy, the limit)',
   switchyard: 'switchyard',
+  'switchyard-mirror10': 'switchyard, mirror 10 %',
+  'switchyard-mirror100': 'switchyard, mirror 100 %',
   nginx: 'nginx',
   haproxy: 'HAProxy',
   'http-proxy': 'node http-proxy',
@@ -77,17 +81,25 @@ function onCpu0(ctx: SystemContext, name: string, cmd: string, args: readonly st
   })
 }
 
-async function startSwitchyard(ctx: SystemContext): Promise<RunningSystem> {
+/**
+ * switchyard with the 90/10 split; or, for a mirror row, 0 % green (every request is blue) with
+ * `mirror.percent` of blue's requests (by sticky key) also sent to green as shadows, the rest of
+ * `mirror` at its defaults (concurrency 64, compare json: the 100-byte text answers are compared
+ * byte by byte, and since each starts with its colour's name every pair differs).
+ */
+async function startSwitchyard(ctx: SystemContext, name: SystemName): Promise<RunningSystem> {
   const [port, adminPort] = (await freePorts(2)) as [number, number]
+  const mirror = mirrorPercentOf(name)
   const config: Record<string, unknown> = {
     proxy: { host: '127.0.0.1', port },
     admin: { host: '127.0.0.1', port: adminPort },
     upstreams: { blue: { targets: [ctx.upstreams.blue] }, green: { targets: [ctx.upstreams.green] } },
-    split: { green: 10 },
+    split: { green: mirror === undefined ? 10 : 0 },
     sticky: { keys: ['header:x-user-id'] },
     autoRevert: { enabled: true },
     state: { file: join(ctx.dir, 'state.json') },
     log: { level: 'warn' },
+    ...(mirror === undefined ? {} : { mirror: { ...ctx.settings.mirrorConfig, percent: mirror } }),
   }
   if (ctx.settings.switchyardWorkers !== undefined) config.workers = ctx.settings.switchyardWorkers
   // BENCH_SWITCHYARD_CONFIG='{"limits":{"maxConnectionsPerTarget":128}}' tries a setting.
@@ -95,10 +107,10 @@ async function startSwitchyard(ctx: SystemContext): Promise<RunningSystem> {
   if (extra !== undefined && extra !== '') Object.assign(config, JSON.parse(extra) as Record<string, unknown>)
   const file = join(ctx.dir, 'switchyard.yaml')
   writeFileSync(file, stringify(config))
-  // The compiled build, as production runs it (run.ts builds it first): no TypeScript loader
+  // The compiled build, as production runs it (run.ts builds it first, unless BENCH_BUILD=0): no TypeScript loader
   // in the process, so its RSS is switchyard's own.
-  const proc = onCpu0(ctx, 'switchyard', process.execPath, ['dist/cli.js', '--config', file])
-  return ready(ctx, 'switchyard', `http://127.0.0.1:${port}`, proc)
+  const proc = onCpu0(ctx, name, process.execPath, ['dist/cli.js', '--config', file])
+  return { ...(await ready(ctx, name, `http://127.0.0.1:${port}`, proc)), adminUrl: `http://127.0.0.1:${adminPort}` }
 }
 
 async function startNginx(ctx: SystemContext): Promise<RunningSystem> {
@@ -187,7 +199,9 @@ export async function startSystem(name: SystemName, ctx: SystemContext): Promise
     case 'direct':
       return { name, url: ctx.upstreams.blue, process: null }
     case 'switchyard':
-      return startSwitchyard(ctx)
+    case 'switchyard-mirror10':
+    case 'switchyard-mirror100':
+      return startSwitchyard(ctx, name)
     case 'nginx':
       return startNginx(ctx)
     case 'haproxy':
