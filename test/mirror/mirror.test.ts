@@ -63,6 +63,24 @@ describe('mirroring', () => {
     expect(await metric(app, 'switchyard_requests_total', 'color="green",code="200"')).toBe(0)
   })
 
+  it('compares gzip answers by their JSON, not their compressed bytes', async () => {
+    const { gzipSync } = await import('node:zlib')
+    const gz =
+      (total: number, level: number): UpstreamHandler =>
+      (_req, res) => {
+        const body = gzipSync(JSON.stringify({ total, items: [1, 2, 3] }), { level })
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': body.length }).end(body)
+      }
+    const same = await setup([gz(10, 1)], gz(10, 9))
+    await get(same.app, '/cart', 'g1', { headers: { 'accept-encoding': 'gzip' } })
+    expect((await pairsAtLeast(same.app, 1)).differing).toBe(0)
+    const other = await setup([gz(10, 1)], gz(11, 9))
+    const answer = await get(other.app, '/cart', 'g1', { headers: { 'accept-encoding': 'gzip' } })
+    expect(JSON.parse(answer.body)).toMatchObject({ total: 10 })
+    const r = await pairsAtLeast(other.app, 1)
+    expect(r.routes[0]!.paths.map((p) => p.path)).toEqual(['$.total'])
+  })
+
   it('learns a field that differs between two blue targets as noise and does not hold it against green', async () => {
     const stable: UpstreamHandler = (_req, res) => sendJson(res, { v: 1, items: [{ id: 1 }], generatedAt: `${Date.now()}-${Math.random()}` })
     const { app, blues } = await setup([stable, stable], stable, { noise: { percent: 100, minDiffs: 2 } })

@@ -124,3 +124,22 @@ describe('comparePair', () => {
     expect(() => compareSettings({ ignore: ['timestamp'] })).toThrow(/"timestamp"/)
   })
 })
+
+describe('compressed answers', () => {
+  it('are compared by what they say, not by their compressed bytes', async () => {
+    const { gzipSync, brotliCompressSync, deflateSync } = await import('node:zlib')
+    const { decodedPair } = await import('../../src/shadow/decode.js')
+    const body = (value: unknown, coding: string, encode: (b: Buffer) => Buffer) =>
+      json(value, { headers: { 'content-type': 'application/json', 'content-encoding': coding }, body: encode(Buffer.from(JSON.stringify(value))) })
+    const same = decodedPair(pair(body({ a: 1, b: [1, 2] }, 'gzip', (b) => gzipSync(b, { level: 1 })), body({ a: 1, b: [1, 2] }, 'br', (b) => brotliCompressSync(b))), 1 << 20)
+    expect(comparePair(same, compareSettings()).kinds).toEqual([])
+    const differs = decodedPair(pair(body({ a: 1 }, 'deflate', (b) => deflateSync(b)), body({ a: 2 }, 'gzip', (b) => gzipSync(b))), 1 << 20)
+    expect(comparePair(differs, compareSettings()).body.paths.map((p) => p.path)).toEqual(['$.a'])
+    // Bounded: a body that decodes past the limit stays as it came (compared as bytes).
+    const big = body({ a: 'x'.repeat(10_000) }, 'gzip', (b) => gzipSync(b))
+    expect(decodedPair(pair(big, big), 100).blue.body).toBe(big.body)
+    // Corrupt or unknown codings stay as they came.
+    const corrupt = json({ a: 1 }, { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } })
+    expect(decodedPair(pair(corrupt, corrupt), 1 << 20).blue).toBe(corrupt)
+  })
+})

@@ -5,6 +5,7 @@ import { RouteGroups } from '../../outcomes/route-groups.js'
 import { WindowRecorder, type WindowDelta } from '../../outcomes/window-delta.js'
 import type { Captured, Pair } from '../../shadow/captured.js'
 import { comparePair, compareSettings, type CompareSettings } from '../../shadow/compare.js'
+import { decodedPair } from '../../shadow/decode.js'
 import { NoiseModel, type NoiseSnapshot } from '../../shadow/noise.js'
 import { ShadowReport, type ReportSnapshot } from '../../shadow/report.js'
 import { ErrorWindow } from '../analysis/error-window.js'
@@ -85,7 +86,8 @@ export class ShadowJudge {
   /** A batch of pairs from a proxy process. */
   add(pairs: readonly Pair[]): void {
     for (const captured of pairs) {
-      const pair: Pair = { ...captured, route: this.#routes.group(captured.path) }
+      // Compressed answers are compared by what they say, decoded up to 8x the capture cap.
+      const pair: Pair = decodedPair({ ...captured, route: this.#routes.group(captured.path) }, Math.min(64 * 1024 * 1024, 8 * this.#config.mirror.maxBodySize))
       if (pair.blueTwin !== undefined) this.#noise.learn(pair)
       const comparison = comparePair(pair, this.#compare, this.#noise)
       this.#report.add(pair, comparison)
