@@ -60,7 +60,11 @@ export class AnswerCapture {
   data(chunk: Buffer): void {
     if (this.#done) return
     if (this.#ttfbMs < 0 && chunk.length > 0) this.#ttfbMs = performance.now() - this.#startedAt
-    if (this.#sse) this.#countEvents(chunk)
+    // A stream is judged on its frames and its end, never its bytes: none are kept.
+    if (this.#sse) {
+      this.#countEvents(chunk)
+      return
+    }
     if (this.#truncated) return
     const room = this.#cap - this.#size
     if (chunk.length > room) {
@@ -86,7 +90,7 @@ export class AnswerCapture {
   }
 
   captured(keepBody: boolean): Captured {
-    const body = keepBody && !(this.#streamed && this.#sse) ? Buffer.concat(this.#chunks, this.#size) : null
+    const body = keepBody && !this.#sse ? Buffer.concat(this.#chunks, this.#size) : null
     return {
       status: this.#status,
       headers: this.#headers,
