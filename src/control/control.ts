@@ -71,7 +71,7 @@ export class Control {
     this.#config = options.config
     const config = () => this.#config
     this.analysis = new ReleaseAnalysis(config().autoRevert.window, config().rollout.analysis)
-    this.shadows = new ShadowJudge(config(), metrics)
+    this.shadows = new ShadowJudge(config(), metrics, logger)
     this.#webhooks = this.#notifier(config())
     const leads = fleet === null ? {} : { leads: () => fleet.leads() }
 

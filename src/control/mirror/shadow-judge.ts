@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util'
+import type { Logger } from 'pino'
 import type { Config } from '../../config/schema.js'
 import type { Metrics } from '../../metrics/metrics.js'
 import { RouteGroups } from '../../outcomes/route-groups.js'
@@ -33,6 +34,8 @@ function failed(c: Captured): boolean {
  */
 export class ShadowJudge {
   readonly #metrics: Metrics
+  readonly #logger: Logger
+  #failures = 0
   #config: Config
   #compare: CompareSettings
   #noise: NoiseModel
@@ -46,8 +49,9 @@ export class ShadowJudge {
   /** In a fleet: this replica's shadow outcomes on their way through the fleet's counters (`take`), which come back summed (`merge`). */
   #recorder: WindowRecorder | null = null
 
-  constructor(config: Config, metrics: Metrics) {
+  constructor(config: Config, metrics: Metrics, logger: Logger) {
     this.#metrics = metrics
+    this.#logger = logger
     this.#config = config
     this.#compare = compareOf(config)
     this.#noise = noiseOf(config)
@@ -83,24 +87,34 @@ export class ShadowJudge {
     this.#metrics.setMirror(mirror)
   }
 
-  /** A batch of pairs from a proxy process. */
+  /** A batch of pairs from a proxy process. A pair the comparison fails on is skipped and logged, never thrown into the proxy. */
   add(pairs: readonly Pair[]): void {
     for (const captured of pairs) {
-      // Compressed answers are compared by what they say, decoded up to 8x the capture cap.
-      const pair: Pair = decodedPair({ ...captured, route: this.#routes.group(captured.path) }, Math.min(64 * 1024 * 1024, 8 * this.#config.mirror.maxBodySize))
-      if (pair.blueTwin !== undefined) this.#noise.learn(pair)
-      const comparison = comparePair(pair, this.#compare, this.#noise)
-      this.#report.add(pair, comparison)
-      const route = pair.route === '' ? 'all' : pair.route
-      for (const kind of comparison.kinds) this.#metrics.mirrorDiff(route, kind)
-      for (const [color, c] of [['blue', pair.blue], ['green', pair.green]] as const) {
-        if (this.#recorder !== null) {
-          this.#recorder.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
-          continue
-        }
-        this.evidence.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
-        this.#window.record(color, c.durationMs, failed(c), c.ttfbMs)
+      try {
+        this.#addOne(captured)
+      } catch (err) {
+        this.#failures++
+        // One line per power of two: a comparison bug must not flood the log either.
+        if ((this.#failures & (this.#failures - 1)) === 0) this.#logger.error({ err, failures: this.#failures, path: captured.path }, 'a mirrored pair could not be compared; skipped')
       }
+    }
+  }
+
+  #addOne(captured: Pair): void {
+    // Compressed answers are compared by what they say, decoded up to 8x the capture cap.
+    const pair: Pair = decodedPair({ ...captured, route: this.#routes.group(captured.path) }, Math.min(64 * 1024 * 1024, 8 * this.#config.mirror.maxBodySize))
+    if (pair.blueTwin !== undefined) this.#noise.learn(pair)
+    const comparison = comparePair(pair, this.#compare, this.#noise)
+    this.#report.add(pair, comparison)
+    const route = pair.route === '' ? 'all' : pair.route
+    for (const kind of comparison.kinds) this.#metrics.mirrorDiff(route, kind)
+    for (const [color, c] of [['blue', pair.blue], ['green', pair.green]] as const) {
+      if (this.#recorder !== null) {
+        this.#recorder.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
+        continue
+      }
+      this.evidence.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
+      this.#window.record(color, c.durationMs, failed(c), c.ttfbMs)
     }
   }
 
