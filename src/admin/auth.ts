@@ -82,11 +82,19 @@ export class AuthFailureLimiter {
   }
 }
 
+/** Requests whose bearer token passed the check (admin.token set): only those are `token` callers. */
+const checked = new WeakSet<object>()
+
+/** The admin hook marks a request whose token it checked and accepted. */
+export function tokenAccepted(raw: object): void {
+  checked.add(raw)
+}
+
 /**
- * Who sent an admin request, as the log line of its change names it: `token` when it carried
- * a bearer token (one that passed the check whenever admin.token is set), else `anonymous`,
- * and the client's address.
+ * Who sent an admin request, as the log line of its change names it: `token` when its bearer
+ * token passed the check (admin.token is set), else `anonymous` — a bearer header sent to a
+ * switchyard without a token proves nothing — and the client's address.
  */
-export function callerOf(request: { readonly headers: { readonly authorization?: string | undefined }; readonly ip: string }): Caller {
-  return { auth: request.headers.authorization?.startsWith('Bearer ') === true ? 'token' : 'anonymous', address: request.ip }
+export function callerOf(request: { readonly raw: object; readonly ip: string }): Caller {
+  return { auth: checked.has(request.raw) ? 'token' : 'anonymous', address: request.ip }
 }

@@ -5,7 +5,7 @@ import type { Server } from 'node:http'
 import https from 'node:https'
 import type { Logger } from 'pino'
 import type { ControlPort } from '../control/port.js'
-import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS, AuthFailureLimiter, bearerChecker } from './auth.js'
+import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS, AuthFailureLimiter, bearerChecker, tokenAccepted } from './auth.js'
 import { formatSchemaErrors, httpError } from './http-errors.js'
 import { openApiOptions } from './openapi/document.js'
 import { docsRoutes } from './openapi/docs-routes.js'
@@ -100,6 +100,7 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
       void reply.header('www-authenticate', 'Bearer')
       throw httpError('SY_ERR_HTTP_401', 'missing or invalid bearer token: send "Authorization: Bearer <admin.token>"')
     }
+    tokenAccepted(request.raw)
   })
   // An empty body with a JSON content type is "no body" for the action routes, not an error.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
