@@ -223,6 +223,17 @@ describe('resolveConfig', () => {
     ['state.redis.name without sentinels', { state: { redis: { url: 'redis://h', name: 'm' } } }, /^state\.redis\.name needs state\.redis\.sentinels$/],
     ['state.redis.sentinels entry without port', { state: { redis: { sentinels: ['h'], name: 'm' } } }, /^state\.redis\.sentinels\[0\] must be host:port/],
     ['state.redis.sentinels empty', { state: { redis: { sentinels: [], name: 'm' } } }, /^state\.redis\.sentinels must list at least one entry$/],
+    ['mirror.percent three decimals', { mirror: { percent: 1.234 } }, /^mirror\.percent must have at most two decimals/],
+    ['mirror.percent over 100', { mirror: { percent: 101 } }, /^mirror\.percent /],
+    ['mirror.noise.percent three decimals', { mirror: { noise: { percent: 0.001 } } }, /^mirror\.noise\.percent must have at most two decimals/],
+    ['mirror.compare.ignore not a path', { mirror: { compare: { ignore: ['$.ok', 'items.id'] } } }, /^mirror\.compare\.ignore\[1\] not a JSON path pattern/],
+    ['mirror.report.redactFields not a path', { mirror: { report: { redactFields: ['$[x'] } } }, /^mirror\.report\.redactFields\[0\] not a JSON path pattern/],
+    ['mirror.compare.mode unknown', { mirror: { compare: { mode: 'fuzzy' } } }, /^mirror\.compare\.mode /],
+    ['mirror.methods empty', { mirror: { methods: [] } }, /^mirror\.methods /],
+    ['mirror.methods not a method', { mirror: { methods: ['GET /'] } }, /^mirror\.methods\[0\] /],
+    ['mirror.header not a token', { mirror: { header: 'x shadow' } }, /^mirror\.header /],
+    ['mirror.concurrency 0', { mirror: { concurrency: 0 } }, /^mirror\.concurrency /],
+    ['mirror unknown key', { mirror: { sample: 10 } }, /^mirror\.sample is not a known config key$/],
     ['not a mapping', ['a'], /YAML mapping/],
   ]
   for (const [name, patch, message] of bad) {

@@ -126,6 +126,16 @@ describe('config reload rules', () => {
     expect(restartOnlyChanges(base, carryRandomSecret(base, configured))).toEqual(['override'])
   })
 
+  it('mirror: how answers are compared applies live, how shadows are sent takes a restart, the share is state', () => {
+    const targets = { blue: { targets: ['http://127.0.0.1:1'] }, green: { targets: ['http://127.0.0.1:2'] } }
+    const read = (mirror: Record<string, unknown>) => resolveConfig({ upstreams: targets, override: { previewSecret: 'preview-secret-0123456789-0123456789-abcdef' }, mirror })
+    const before = read({})
+    expect(restartOnlyChanges(before, read({ percent: 50, compare: { mode: 'exact', ignore: ['$.at'] }, noise: { minDiffs: 3 }, report: { includeBodies: true } }))).toEqual([])
+    for (const sending of [{ concurrency: 8 }, { methods: ['GET', 'POST'] }, { maxBodySize: 10 }, { timeout: '1s' }, { header: 'x-shadow' }, { noise: { percent: 50 } }]) {
+      expect(restartOnlyChanges(before, read(sending))).toEqual(['mirror'])
+    }
+  })
+
   it('has a rule for every top-level key of the config', () => {
     expect(Object.keys(RELOAD_RULES).sort()).toEqual(Object.keys(base).sort())
   })
