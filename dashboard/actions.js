@@ -48,15 +48,24 @@ export function wireActions(page) {
     await run(pending.action)
   }
 
+  // The slider moves in whole percents; the number beside it takes 0.01 steps, as the API does.
   const slider = byId('slider')
-  slider.addEventListener('input', () => {
-    const green = Number(slider.value)
+  const exact = byId('slider-value')
+  const edited = (green) => {
     state.editing = true
-    byId('slider-value').textContent = `${green} %`
-    byId('apply-split').disabled = state.split === null || green === state.split.green
+    byId('apply-split').disabled = state.split === null || !Number.isFinite(green) || green < 0 || green > 100 || green === state.split.green
+  }
+  slider.addEventListener('input', () => {
+    exact.value = slider.value
+    edited(Number(slider.value))
+  })
+  exact.addEventListener('input', () => {
+    const green = exact.valueAsNumber
+    if (Number.isFinite(green)) slider.value = String(Math.round(green))
+    edited(green)
   })
   byId('apply-split').addEventListener('click', () => {
-    const green = Number(slider.value)
+    const green = Math.round(exact.valueAsNumber * 100) / 100
     const ifGeneration = generation()
     ask('split', `Set the split to blue ${100 - green} % · green ${green} % (from green ${state.split.green} %, generation ${ifGeneration})?`, async () => {
       const split = await call('PUT', '/v1/split', { green, ifGeneration, reason })

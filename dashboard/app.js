@@ -91,7 +91,7 @@ function showSplit(split) {
   const slider = byId('slider')
   if (!state.editing) {
     slider.value = String(Math.round(split.green))
-    byId('slider-value').textContent = `${split.green} %`
+    byId('slider-value').value = String(split.green)
     byId('apply-split').disabled = true
   }
 }

@@ -125,6 +125,15 @@ describe('the dashboard', () => {
     await page.click('#confirm-yes')
     await page.locator('#message[data-kind=bad]', { hasText: 'SY_ERR_GENERATION_CONFLICT' }).waitFor(WAIT)
     expect((await split()).green).toBe(20)
+
+    // The number beside the slider takes the API's 0.01 steps.
+    await page.fill('#slider-value', '12.5')
+    await page.click('#apply-split')
+    await page.locator('#confirm-text', { hasText: 'green 12.5 %' }).waitFor(WAIT)
+    await page.click('#confirm-yes')
+    await page.locator('#split-green', { hasText: '12.5 %' }).waitFor(WAIT)
+    expect((await split()).green).toBe(12.5)
+    expect(await page.inputValue('#slider')).toBe('13')
   })
 
   it('draws live charts from the stream while traffic flows', async () => {
