@@ -70,7 +70,10 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     const metrics = new Metrics()
     const started: { plane?: DataPlane } = {}
     const dataPlane = (): DataPlane => started.plane ?? failNotStarted()
-    const fleetView = fleet === null ? null : { leads: () => fleet.lease.leads(), status: () => fleet.status() }
+    const fleetView =
+      fleet === null
+        ? null
+        : { leads: () => fleet.lease.leads(), status: () => fleet.status(), reports: { shareReport: (json: string) => fleet.shareReport(json), otherReports: () => fleet.otherReports() } }
     const control = new Control({ release, config, logger, metrics, fleet: fleetView, plane: dataPlane, closing: () => closing !== undefined })
     cleanup.push(() => control.close())
     await control.restore()

@@ -84,6 +84,12 @@ export const RolloutBody = Type.Union([
   ),
 ])
 
+/** GET /v1/mirror/report: in a fleet the sum of every replica's report, or `replica` for this one's. */
+export const MirrorReportQuery = Type.Object(
+  { scope: Type.Optional(Type.Union([Type.Literal('fleet'), Type.Literal('replica')], { description: 'fleet (default): every live replica\'s pairs summed; replica: this one\'s' })) },
+  { additionalProperties: false },
+)
+
 /** PUT /v1/mirror. */
 export const MirrorBody = Type.Object(
   {

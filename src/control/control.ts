@@ -10,7 +10,8 @@ import { ReleaseAnalysis } from './analysis/release-analysis.js'
 import { AutoRevert } from './auto-revert.js'
 import { LiveFeed } from './live-feed.js'
 import { ShadowJudge } from './mirror/shadow-judge.js'
-import { callerName, type ControlPort, type EventQuery, type MirrorView, type RolloutAction } from './port.js'
+import { MirrorDesk, type ReportExchange } from './mirror/mirror-desk.js'
+import { callerName, type ControlPort, type EventQuery, type RolloutAction } from './port.js'
 import type { AuditEvent } from '../state/types.js'
 import type { Release } from './release/release.js'
 import { splitView } from './release/transitions.js'
@@ -31,6 +32,8 @@ export interface PlaneReader {
 export interface FleetView {
   leads(): boolean
   status(): FleetStatus
+  /** Mirror reports shared through the fleet, for the fleet's sum. */
+  readonly reports?: ReportExchange
 }
 
 export interface ControlOptions {
@@ -64,6 +67,8 @@ export class Control {
   readonly #streams = new Set<(event: AuditEvent) => void>()
   /** The stream-only frames: live stats and health changes. */
   readonly #live: LiveFeed
+  /** What the admin API reads of mirroring. */
+  readonly #mirror: MirrorDesk
 
   constructor(options: ControlOptions) {
     this.#o = options
@@ -72,6 +77,7 @@ export class Control {
     const config = () => this.#config
     this.analysis = new ReleaseAnalysis(config().autoRevert.window, config().rollout.analysis)
     this.shadows = new ShadowJudge(config(), metrics, logger)
+    this.#mirror = new MirrorDesk({ release, shadows: this.shadows, config, fleet: fleet?.reports ?? null, logger })
     this.#webhooks = this.#notifier(config())
     const leads = fleet === null ? {} : { leads: () => fleet.leads() }
 
@@ -137,10 +143,12 @@ export class Control {
   start(): void {
     this.#autoRevert.start()
     this.rollouts.start()
+    this.#mirror.start()
   }
 
   /** Stops judging and stepping (the process is stopping). */
   stop(): void {
+    this.#mirror.stop()
     this.#autoRevert.stop()
     this.rollouts.stop()
     this.#live.stop()
@@ -179,14 +187,14 @@ export class Control {
         await propagated
         return splitView(value)
       },
-      mirror: () => this.#mirrorView(),
+      mirror: () => this.#mirror.view(),
       setMirror: async (buckets, reason, caller) => {
         const { propagated } = await release.setMirror(buckets, { source: 'api', reason, who: callerName(caller) })
         // Answered once every proxy process samples with the new share.
         await propagated
-        return this.#mirrorView()
+        return this.#mirror.view()
       },
-      mirrorReport: () => this.shadows.report(),
+      mirrorReport: (scope) => this.#mirror.report(scope),
       resetMirrorReport: () => this.shadows.reset(),
       upstreams: () => plane().health(),
       setTargets: async (color, targets, reason, caller) => {
@@ -221,7 +229,7 @@ export class Control {
           window: { seconds: settings.window / 1000, blue: windows.blue, green: windows.green },
           autoRevert: settings,
           evidence: this.analysis.view(),
-          mirror: this.#mirrorView(),
+          mirror: this.#mirror.view(),
           inFlight,
           connections,
           upstreams,
@@ -262,17 +270,6 @@ export class Control {
         return metrics.text(remote)
       },
       metricsContentType: metrics.registry.contentType,
-    }
-  }
-
-  #mirrorView(): MirrorView {
-    const m = this.#config.mirror
-    return {
-      percent: this.#o.release.mirror() / 100,
-      generation: this.#o.release.state().generation,
-      settings: { methods: m.methods, maxBodySize: m.maxBodySize, concurrency: m.concurrency, timeout: m.timeout, header: m.header, mode: m.compare.mode },
-      ...this.shadows.counts(),
-      evidence: this.shadows.evidenceView(),
     }
   }
 

@@ -64,6 +64,9 @@ export interface MirrorView {
   readonly evidence: Record<string, unknown>
 }
 
+/** GET /v1/mirror/report: one replica's report, or a fleet's sum (with how many replicas shared one). */
+export type MirrorReportAnswer = MirrorReportView & { readonly scope: 'fleet' | 'replica'; readonly replicas?: number; readonly approximateRatios?: boolean }
+
 /** Which events of the audit log to read. */
 export interface EventQuery {
   /** At most this many, the newest. */
@@ -92,8 +95,8 @@ export interface ControlPort {
   mirror(): MirrorView
   /** Mirrors this share of blue's requests (a `mirror` event); resolves once every proxy process samples with it. */
   setMirror(buckets: number, reason: string | null, caller: Caller): Promise<MirrorView>
-  /** GET /v1/mirror/report. */
-  mirrorReport(): MirrorReportView
+  /** GET /v1/mirror/report: in a fleet the sum of every live replica's report, unless `replica` is asked for. */
+  mirrorReport(scope: 'fleet' | 'replica'): Promise<MirrorReportAnswer>
   /** Forgets the report and the noise learned. */
   resetMirrorReport(): void
 

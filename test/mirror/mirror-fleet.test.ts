@@ -57,8 +57,14 @@ describe('mirroring in a fleet', () => {
     expect(rollout).toMatchObject({ phase: 'aborted', step: 1 })
     expect(green.requests.filter((r) => r.headers[SHADOW] === undefined)).toHaveLength(0)
     await eventually(async () => ((await admin(serving, 'GET', '/v1/mirror')).body as { percent: number }).percent === 0)
-    // The shadows were all the serving replica's: the leader's own report is empty.
-    expect(((await admin(leader, 'GET', '/v1/mirror/report')).body as { pairs: number }).pairs).toBe(0)
-    expect(((await admin(serving, 'GET', '/v1/mirror/report')).body as { pairs: number }).pairs).toBeGreaterThan(0)
+    // The shadows were all the serving replica's: the leader's own report is empty ...
+    type Report = { scope: string; pairs: number; replicas?: number }
+    expect((await admin(leader, 'GET', '/v1/mirror/report?scope=replica')).body).toMatchObject({ scope: 'replica', pairs: 0 })
+    const own = ((await admin(serving, 'GET', '/v1/mirror/report?scope=replica')).body as Report).pairs
+    expect(own).toBeGreaterThan(0)
+    // ... and the fleet's report, from either replica, sums what every replica shared (every 3 s).
+    await eventually(async () => ((await admin(leader, 'GET', '/v1/mirror/report')).body as Report).pairs >= own, 10_000)
+    expect((await admin(leader, 'GET', '/v1/mirror/report')).body).toMatchObject({ scope: 'fleet', replicas: 2 })
+    expect((await admin(leader, 'GET', '/v1/mirror/report?scope=everyone')).status).toBe(400)
   })
 })

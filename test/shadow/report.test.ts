@@ -125,3 +125,22 @@ describe('ShadowReport', () => {
     expect(s.examples.find((e) => e.route === '/b')!.blue.body).toBe('xxxxxxxxxx…')
   })
 })
+
+describe('mergeReports (a fleet)', () => {
+  it('sums counts exactly by kind, route and path, unions the noise, and says ratios are approximate', async () => {
+    const { mergeReports } = await import('../../src/shadow/merge.js')
+    const { NoiseModel } = await import('../../src/shadow/noise.js')
+    const a = fill(new ShadowReport(), [field('/api'), field('/api'), same('/api'), status('/web')]).snapshot()
+    const b = fill(new ShadowReport(), [field('/api', 'b'), same('/web')]).snapshot()
+    const noise = new NoiseModel().snapshot()
+    const merged = mergeReports([{ ...a, noise }, { ...b, noise }])
+    expect(merged).toMatchObject({ replicas: 2, approximateRatios: true, pairs: 6, differing: 4, share: 0.6667 })
+    expect(merged.kinds).toEqual([{ kind: 'field', count: 3, share: 0.5 }, { kind: 'status', count: 1, share: 0.1667 }])
+    const api = merged.routes.find((r) => r.route === '/api')!
+    expect(api).toMatchObject({ pairs: 4, differing: 3, share: 0.75 })
+    expect(api.paths.map((p) => [p.path, p.count])).toEqual([['$.items[*].v', 3], ['$.a', 2], ['$.b', 1]])
+    expect(merged.routes.find((r) => r.route === '/web')).toMatchObject({ pairs: 2, differing: 1 })
+    expect(merged.examples.length).toBeLessThanOrEqual(20)
+    expect(mergeReports([{ ...a, noise }])).toMatchObject({ replicas: 1, approximateRatios: false, pairs: 4 })
+  })
+})

@@ -73,7 +73,7 @@ export const MIRROR_OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     tag: 'mirror',
     summary: "Where green's answers differ",
     description:
-      'Compared pairs since the report began (new green targets or DELETE start it over): the share that differ, by kind (status, body, field, stream, latency), by route group and by JSON field path (fields learned as noise from two blue answers are marked `noisy` and not counted), a few redacted examples, and the noise learned.',
+      'Compared pairs since the report began (new green targets or DELETE start it over), in a fleet summed over every live replica (`scope=replica` for this one\'s): the share that differ, by kind (status, body, field, stream, latency), by route group and by JSON field path (fields learned as noise from two blue answers are marked `noisy` and not counted), a few redacted examples, and the noise learned.',
     answers: { 200: { description: 'The report', schema: MirrorReportAnswer, example: mirrorReport() } },
   },
   'DELETE /v1/mirror/report': {

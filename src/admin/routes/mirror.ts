@@ -2,7 +2,7 @@ import type { ControlPort } from '../../control/port.js'
 import { exactBuckets } from '../../routing/types.js'
 import { callerOf } from '../auth.js'
 import { httpError } from '../http-errors.js'
-import { MirrorBody } from '../schemas.js'
+import { MirrorBody, MirrorReportQuery } from '../schemas.js'
 import type { AdminApp } from '../server.js'
 
 /** The buckets of a mirror share, or a 400 naming the problem. */
@@ -23,7 +23,10 @@ export function mirrorRoutes(app: AdminApp, control: ControlPort): void {
   app.put('/v1/mirror', { schema: { body: MirrorBody } }, async (request) =>
     control.setMirror(mirrorBuckets(request.body.percent), request.body.reason ?? null, callerOf(request)),
   )
-  app.get('/v1/mirror/report', async () => ({ percent: control.mirror().percent, ...control.mirrorReport() }))
+  app.get('/v1/mirror/report', { schema: { querystring: MirrorReportQuery } }, async (request) => ({
+    percent: control.mirror().percent,
+    ...(await control.mirrorReport(request.query.scope ?? 'fleet')),
+  }))
   app.delete('/v1/mirror/report', async (_request, reply) => {
     control.resetMirrorReport()
     return reply.code(204).send()

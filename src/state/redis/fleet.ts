@@ -10,6 +10,8 @@ import { RedisStateStore } from './store.js'
 import type { StoreStatus } from '../types.js'
 
 /** How often a replica sends its window counts to Redis and reads the fleet's back. */
+/** How long a replica's shared mirror report outlives its last share (it shares every few seconds). */
+const REPORT_TTL_SECONDS = 30
 const EXCHANGE_EVERY_MS = 200
 /** How long start-up waits for Redis before it starts from the config and keeps trying. */
 const CONNECT_WAIT_MS = 3_000
@@ -44,6 +46,7 @@ export class Fleet {
   readonly shadowCounters: FleetCounters
   readonly #logger: Logger
   readonly #membersKey: string
+  readonly #reportPrefix: string
   #timer: NodeJS.Timeout | undefined
   #heartbeat: NodeJS.Timeout | undefined
   #members: FleetMember[] = []
@@ -56,6 +59,7 @@ export class Fleet {
     this.counters = new FleetCounters(this.link, { keyPrefix: settings.keyPrefix, windowMs, logger })
     this.shadowCounters = new FleetCounters(this.link, { keyPrefix: `${settings.keyPrefix}shadow:`, windowMs, logger })
     this.#membersKey = `${settings.keyPrefix}replicas`
+    this.#reportPrefix = `${settings.keyPrefix}mirror-report:`
   }
 
   /** Connects; a Redis that does not answer within 3 s is waited for in the background. */
@@ -91,6 +95,19 @@ export class Fleet {
         .catch((err: unknown) => this.#logger.error({ err }, 'fleet counter exchange failed'))
         .finally(() => (exchanging = false))
     }, EXCHANGE_EVERY_MS)
+  }
+
+  /** Shares this replica's mirror report (JSON) for the fleet's sum; it lapses 30 s after the last share. */
+  async shareReport(json: string): Promise<void> {
+    await this.link.run((r) => r.set(this.#reportPrefix + this.lease.id, json, 'EX', REPORT_TTL_SECONDS))
+  }
+
+  /** The mirror reports the other replicas seen alive shared (JSON), newest of each. */
+  async otherReports(): Promise<string[]> {
+    const others = this.#members.map((m) => m.replica).filter((id) => id !== this.lease.id)
+    if (others.length === 0) return []
+    const found = await this.link.run((r) => r.mget(...others.map((id) => this.#reportPrefix + id)))
+    return found.filter((json): json is string => json !== null)
   }
 
   status(): FleetStatus {
