@@ -184,6 +184,9 @@ export interface MirrorExample {
 export interface MirrorReportView {
   readonly percent: number
   readonly since: string
+  /** fleet: every live replica's pairs summed (`replicas` of them); replica: one replica's. Absent from servers before it. */
+  readonly scope?: 'fleet' | 'replica'
+  readonly replicas?: number
   readonly pairs: number
   readonly differing: number
   readonly share: number

@@ -324,6 +324,11 @@ describe('mirror output for people (pure)', () => {
     expect(lines.join('\n')).not.toContain('/api/orders  200')
   })
 
+  it("says when a fleet's report sums several replicas", () => {
+    expect(reportLines({ ...fixture, scope: 'fleet', replicas: 3 }, { limit: 5, style: plain })[0]).toMatch(/ · summed over 3 replicas$/)
+    expect(reportLines({ ...fixture, scope: 'fleet', replicas: 1 }, { limit: 5, style: plain })[0]).not.toMatch(/replicas/)
+  })
+
   it('an empty report says so, and how to start mirroring when it is off', () => {
     const empty = { ...fixture, percent: 0, pairs: 0, differing: 0, share: 0, kinds: [], routes: [], examples: [], noise: { routes: [] } }
     expect(reportLines(empty, { limit: 5, style: plain }).slice(1)).toEqual(['mirroring is off: "switchyard mirror set 10" copies 10 % of blue\'s requests to green'])

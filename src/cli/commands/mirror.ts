@@ -100,7 +100,8 @@ function noiseLines(report: MirrorReportView, shown: readonly MirrorRouteReport[
 
 /** GET /v1/mirror/report for people: per route pairs and differing share, top field paths, learned noise, a few examples. */
 export function reportLines(report: MirrorReportView, o: { readonly limit: number; readonly style: Style; readonly width?: number | undefined }): string[] {
-  const lines = [`mirror ${pct(report.percent)} · since ${localTime(report.since)} · ${pairsText(report)}`]
+  const fleet = report.scope === 'fleet' && (report.replicas ?? 1) > 1 ? ` · summed over ${report.replicas} replicas` : ''
+  const lines = [`mirror ${pct(report.percent)} · since ${localTime(report.since)} · ${pairsText(report)}${fleet}`]
   if (report.pairs === 0) {
     if (report.percent === 0) lines.push('mirroring is off: "switchyard mirror set 10" copies 10 % of blue\'s requests to green')
     return lines
