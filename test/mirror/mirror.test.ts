@@ -121,6 +121,18 @@ describe('mirroring', () => {
     expect(r.routes[0]!.latencyRatio!.p50).toBeGreaterThanOrEqual(8)
   })
 
+  it('never holds a shutdown: the clients get their answers, the shadows still out are cancelled', async () => {
+    const silent: UpstreamHandler = () => undefined
+    const { app } = await setup([order(1)], silent, { timeout: '1m' })
+    const answers = await Promise.all(Array.from({ length: 4 }, (_, i) => get(app, '/', `s${i}`)))
+    expect(answers.every((a) => a.status === 200)).toBe(true)
+    expect((await admin(app, 'GET', '/v1/mirror')).body).toMatchObject({ pairs: 0 })
+    const started = performance.now()
+    await app.close()
+    // drain.deadline is 2 s in these tests; four shadows waiting a minute on a silent green do not count.
+    expect(performance.now() - started).toBeLessThan(1_500)
+  })
+
   it('drops shadows past mirror.concurrency and ends a silent green at mirror.timeout, the clients served by blue all along', async () => {
     const silent: UpstreamHandler = () => undefined
     const { app } = await setup([order(1)], silent, { concurrency: 2, timeout: '1s' })
