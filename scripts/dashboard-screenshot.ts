@@ -1,7 +1,7 @@
 /**
  * Makes docs/dashboard.png: a real switchyard on its built-in demo upstreams (blue with a
  * second target that goes down halfway, so a health change shows), steady traffic, a rollout
- * walking its steps, and headless Chromium at 1280x800 looking at the admin port's dashboard.
+ * walking its steps, a tenth of blue's requests mirrored to green, and headless Chromium at 1280x800 looking at the admin port's dashboard.
  *
  *   npx tsx scripts/dashboard-screenshot.ts [--seconds 75] [--out docs/dashboard.png]
  *
@@ -64,6 +64,8 @@ async function main(): Promise<void> {
     state: { file: join(dir, 'state.json') },
     healthCheck: { path: '/healthz', interval: '1s', timeout: '500ms' },
     rollout: { analysis: { interval: '1s', minRequests: 50, maxP99: '500ms' } },
+    // A tenth of blue's requests also go to green as shadows, so the Mirror panel has a report.
+    mirror: { percent: 10 },
   })
   const app = await startApp(config, { logger: pino({ level: 'warn' }) })
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
