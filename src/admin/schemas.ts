@@ -93,7 +93,7 @@ export const MirrorReportQuery = Type.Object(
 /** PUT /v1/mirror. */
 export const MirrorBody = Type.Object(
   {
-    percent: Type.Number({ description: "Share of blue's requests (by sticky key) also sent to green as shadows, 0 to 100, 0.01 resolution" }),
+    percent: Type.Number({ ...Percent, description: "Share of blue's requests (by sticky key) also sent to green as shadows, 0 to 100, 0.01 resolution" }),
     reason: Type.Optional(Reason),
   },
   { additionalProperties: false },

@@ -101,7 +101,7 @@ export class Control {
       release,
       evidence: () => this.analysis.evidence,
       window: () => this.analysis.window,
-      shadow: { evidence: () => this.shadows.evidence, window: () => this.shadows.window },
+      shadow: { evidence: () => this.shadows.analysis.evidence, window: () => this.shadows.analysis.window },
       ceilingVsBlue: () => config().autoRevert.ceilingVsBlue,
       settings: () => config().rollout,
       logger,

@@ -139,7 +139,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
       return
     }
     this.#headMs = performance.now() - this.#startedAt
-    this.mirror?.blue.head(statusCode, headers, this.#req.method ?? 'GET')
+    this.mirror?.blue.head(statusCode, headers)
     // A body of unknown length is likely a stream (SSE, chunked tokens): let the client see the
     // head now. The cork joins head and first chunk in one write when both are already here.
     if (headers['content-length'] === undefined && statusCode !== 204 && statusCode !== 304 && this.#req.method !== 'HEAD') {

@@ -4,7 +4,7 @@
  * answer (fed by the client's exchange as it streams, never delaying it) and for the shadows'.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Captured } from '../shadow/captured.js'
+import { isStreamType, mediaTypeOf, type Captured } from '../shadow/captured.js'
 
 /** Lower-case names; repeated headers joined with ", " (set-cookie with "\n"). */
 function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
@@ -27,7 +27,8 @@ export class AnswerCapture {
   #chunks: Buffer[] = []
   #size = 0
   #truncated = false
-  #streamed = false
+  /** An event or line stream by its media type: its bytes are never compared, so none are kept. */
+  #stream = false
   #sse = false
   #events = 0
   /** The last byte seen ended a line (an empty line next is the end of an SSE frame). */
@@ -48,21 +49,21 @@ export class AnswerCapture {
     return this.#done
   }
 
-  head(status: number, headers: IncomingHttpHeaders, method: string): void {
+  head(status: number, headers: IncomingHttpHeaders): void {
     if (this.#done) return
     this.#status = status
     this.#headers = flatHeaders(headers)
-    this.#streamed = headers['content-length'] === undefined && status !== 204 && status !== 304 && method !== 'HEAD'
-    const type = this.#headers['content-type'] ?? ''
-    this.#sse = type.toLowerCase().startsWith('text/event-stream')
+    const type = mediaTypeOf(this.#headers['content-type'])
+    this.#stream = isStreamType(type)
+    this.#sse = type === 'text/event-stream'
   }
 
   data(chunk: Buffer): void {
     if (this.#done) return
     if (this.#ttfbMs < 0 && chunk.length > 0) this.#ttfbMs = performance.now() - this.#startedAt
     // A stream is judged on its frames and its end, never its bytes: none are kept.
-    if (this.#sse) {
-      this.#countEvents(chunk)
+    if (this.#stream) {
+      if (this.#sse) this.#countEvents(chunk)
       return
     }
     if (this.#truncated) return
@@ -90,13 +91,12 @@ export class AnswerCapture {
   }
 
   captured(keepBody: boolean): Captured {
-    const body = keepBody && !this.#sse ? Buffer.concat(this.#chunks, this.#size) : null
+    const body = keepBody && !this.#stream ? Buffer.concat(this.#chunks, this.#size) : null
     return {
       status: this.#status,
       headers: this.#headers,
       body,
       truncated: this.#truncated,
-      streamed: this.#streamed,
       complete: this.#complete,
       ...(this.#sse ? { events: this.#events } : {}),
       durationMs: this.#durationMs,

@@ -50,12 +50,10 @@ interface Dispatch {
 /** One shadow request: an undici handler that captures the answer and gives up at the job's timeout. */
 class ShadowRequest implements Dispatcher.DispatchHandler {
   readonly capture: AnswerCapture
-  readonly #method: string
   #controller: Dispatcher.DispatchController | undefined
   #aborted = false
 
-  constructor(method: string, cap: number, onDone: () => void) {
-    this.#method = method
+  constructor(cap: number, onDone: () => void) {
     this.capture = new AnswerCapture(performance.now(), cap, onDone)
   }
 
@@ -65,7 +63,7 @@ class ShadowRequest implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode >= 200) this.capture.head(statusCode, headers, this.#method)
+    if (statusCode >= 200) this.capture.head(statusCode, headers)
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -113,10 +111,10 @@ export class MirrorJob {
     const cap = mirror.settings.keepBodies ? mirror.settings.maxBodySize : 0
     const check = (): void => this.#check()
     this.blue = new AnswerCapture(performance.now(), cap, check)
-    this.#green = new ShadowRequest(req.method, cap, check)
+    this.#green = new ShadowRequest(cap, check)
     this.#greenTarget = green
     this.#twinTarget = twin
-    this.#twin = twin === undefined ? undefined : new ShadowRequest(req.method, cap, check)
+    this.#twin = twin === undefined ? undefined : new ShadowRequest(cap, check)
     this.#timer = setTimeout(() => this.#timedOut(), mirror.settings.timeoutMs)
     this.#timer.unref()
   }
@@ -213,7 +211,7 @@ export class BodyTee extends Transform {
  * `headers` (flat name/value pairs) without `name` (lower-case): a client must not mark its own
  * request as a shadow, or an upstream that skips side effects for shadows would skip its real ones.
  */
-export function withoutHeader(headers: string[], name: string): string[] {
+export function withoutHeader(headers: readonly string[], name: string): string[] {
   const out: string[] = []
   for (let i = 0; i + 1 < headers.length; i += 2) {
     if (headers[i]!.toLowerCase() !== name) out.push(headers[i]!, headers[i + 1]!)
@@ -235,14 +233,11 @@ export class Mirror {
     this.#sink = sink
   }
 
-  get inFlight(): number {
-    return this.#jobs.size
-  }
-
   /**
    * A job for a sampled blue request, or undefined (counted) when it is not mirrored: a method
    * not listed, a body over the cap or of unknown length, no green target, or the bound reached.
-   * `headers` are the ones sent to blue; the shadow's are a copy with the shadow header.
+   * `headers` are the ones sent to blue (a client's own shadow header already stripped); the
+   * shadow's are a copy with the shadow header.
    */
   begin(method: string, path: string, reqHeaders: IncomingHttpHeaders, headers: readonly string[], blue: UpstreamTarget): MirrorJob | undefined {
     const s = this.settings
@@ -253,14 +248,8 @@ export class Mirror {
     const green = this.#pools.green.pick()
     if (green === undefined) return this.#skip('no_target')
     const twin = s.noiseBuckets > 0 && Math.random() * 10_000 < s.noiseBuckets ? this.#pools.blue.pickOther(blue) : undefined
-    const shadowHeaders: string[] = []
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      const name = headers[i]!
-      // The shadow's body is sent whole: no 100-continue; our own marker is set once.
-      if (name.length === 6 && name.toLowerCase() === 'expect') continue
-      if (name.toLowerCase() === s.header) continue
-      shadowHeaders.push(name, headers[i + 1]!)
-    }
+    // The shadow's body is sent whole: no 100-continue.
+    const shadowHeaders = withoutHeader(headers, 'expect')
     shadowHeaders.push(s.header, '1')
     const job = new MirrorJob(this, { method, path, headers: shadowHeaders }, green, twin)
     this.#jobs.add(job)

@@ -13,8 +13,6 @@ export interface Captured {
   readonly body: Buffer | null
   /** Only the first bytes were kept: `body` is a prefix of the answer. */
   readonly truncated: boolean
-  /** Sent without a length: SSE, or chunked without content-length. */
-  readonly streamed: boolean
   /** The answer ended cleanly (false: cut by the upstream, a timeout or an idle limit). */
   readonly complete: boolean
   /** SSE frames seen (`text/event-stream` only). */
@@ -38,11 +36,16 @@ export interface Pair {
   readonly blueTwin?: Captured
 }
 
-/** The media type of an answer, lower-case, without parameters ("" when absent). */
-export function mediaType(c: Captured): string {
-  const value = c.headers['content-type'] ?? ''
+/** A content-type value's media type, lower-case, without parameters ("" when absent). */
+export function mediaTypeOf(contentType: string | undefined): string {
+  const value = contentType ?? ''
   const semi = value.indexOf(';')
   return (semi < 0 ? value : value.slice(0, semi)).trim().toLowerCase()
+}
+
+/** The media type of an answer (mediaTypeOf its content-type). */
+export function mediaType(c: Captured): string {
+  return mediaTypeOf(c.headers['content-type'])
 }
 
 /** `application/json` or any `+json` type. */
@@ -64,7 +67,12 @@ const STREAM_TYPES: ReadonlySet<string> = new Set(['text/event-stream', 'applica
  * answer that merely came chunked (no content-length) is not one: once whole, its body is compared.
  */
 export function isStream(c: Captured): boolean {
-  return STREAM_TYPES.has(mediaType(c))
+  return isStreamType(mediaType(c))
+}
+
+/** A media type (mediaTypeOf) that streams by nature. */
+export function isStreamType(type: string): boolean {
+  return STREAM_TYPES.has(type)
 }
 
 /** Whether the whole body is at hand: captured, not cut by the cap, ended cleanly. */

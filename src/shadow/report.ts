@@ -162,6 +162,11 @@ export class ShadowReport {
     }
   }
 
+  /** Pairs counted and how many differed, without building the report. */
+  totals(): { pairs: number; differing: number; share: number } {
+    return { pairs: this.#pairs, differing: this.#differing, share: share(this.#differing, this.#pairs) }
+  }
+
   /** Forgets everything. */
   reset(): void {
     this.#pairs = 0

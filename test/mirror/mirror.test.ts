@@ -210,7 +210,7 @@ describe('mirroring', () => {
     await get(app, '/', 'u1')
     expect(green.requests).toHaveLength(0)
     for (const [body, message] of [
-      [{ percent: 101 }, /percent.*0 to 100/],
+      [{ percent: 101 }, /body\.percent must be <= 100/],
       [{ percent: 12.345 }, /two decimals/],
       [{ percent: 'ten' }, /percent/],
       [{}, /percent/],

@@ -74,7 +74,7 @@ describe('comparePair', () => {
     expect(framing.stream.framing).toBe(false)
     expect(framing.kinds).toContain('stream')
     // Chunked without a length is no stream: once whole, its body is compared like any other.
-    const chunked = comparePair(pair(json({ a: 1 }, { streamed: true }), json({ a: 2 })), settings)
+    const chunked = comparePair(pair(json({ a: 1 }, { headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }), json({ a: 2 })), settings)
     expect(chunked.stream.framing).toBe(true)
     expect(chunked.kinds).toEqual(['field'])
   })

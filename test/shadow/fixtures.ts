@@ -12,7 +12,6 @@ export function answer(over: Partial<Captured> = {}): Captured {
     headers: { 'content-type': 'text/plain' },
     body: Buffer.from('ok'),
     truncated: false,
-    streamed: false,
     complete: true,
     durationMs: 20,
     ttfbMs: 5,
@@ -22,7 +21,7 @@ export function answer(over: Partial<Captured> = {}): Captured {
 
 /** An SSE answer of `events` frames. */
 export function sse(events: number, over: Partial<Captured> = {}): Captured {
-  return answer({ headers: { 'content-type': 'text/event-stream' }, body: null, streamed: true, events, ...over })
+  return answer({ headers: { 'content-type': 'text/event-stream' }, body: null, events, ...over })
 }
 
 export function pair(blue: Captured, green: Captured, over: Partial<Pair> = {}): Pair {

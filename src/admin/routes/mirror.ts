@@ -1,17 +1,8 @@
 import type { ControlPort } from '../../control/port.js'
-import { exactBuckets } from '../../routing/types.js'
 import { callerOf } from '../auth.js'
-import { httpError } from '../http-errors.js'
 import { MirrorBody, MirrorReportQuery } from '../schemas.js'
 import type { AdminApp } from '../server.js'
-
-/** The buckets of a mirror share, or a 400 naming the problem. */
-function mirrorBuckets(percent: number): number {
-  if (!Number.isFinite(percent) || percent < 0 || percent > 100) throw httpError('SY_ERR_HTTP_400', `"percent" must be from 0 to 100, got ${percent}`)
-  const buckets = exactBuckets(percent)
-  if (buckets === undefined) throw httpError('SY_ERR_HTTP_400', '"percent" must have at most two decimals (0.01 resolution)')
-  return buckets
-}
+import { percentBuckets } from './split.js'
 
 /**
  * Shadow traffic: GET/PUT /v1/mirror (the share of blue's requests also sent to green, answered
@@ -21,7 +12,7 @@ function mirrorBuckets(percent: number): number {
 export function mirrorRoutes(app: AdminApp, control: ControlPort): void {
   app.get('/v1/mirror', async () => control.mirror())
   app.put('/v1/mirror', { schema: { body: MirrorBody } }, async (request) =>
-    control.setMirror(mirrorBuckets(request.body.percent), request.body.reason ?? null, callerOf(request)),
+    control.setMirror(percentBuckets('percent', request.body.percent), request.body.reason ?? null, callerOf(request)),
   )
   app.get('/v1/mirror/report', { schema: { querystring: MirrorReportQuery } }, async (request) => ({
     percent: control.mirror().percent,

@@ -14,8 +14,11 @@ export function greenBucketsFromBody(body: { green?: number; blue?: number }): n
   if (green !== undefined && blue !== undefined && Math.abs(green + blue - 100) > 1e-9) {
     throw httpError('SY_ERR_HTTP_400', `"green" (${green}) and "blue" (${blue}) must sum to 100`)
   }
-  const value = green ?? 100 - blue!
-  const field = green !== undefined ? 'green' : 'blue'
+  return percentBuckets(green !== undefined ? 'green' : 'blue', green ?? 100 - blue!)
+}
+
+/** The buckets of a percent a body gives (its range checked by the schema), or a 400 naming the field. */
+export function percentBuckets(field: string, value: number): number {
   const buckets = exactBuckets(value)
   if (buckets === undefined) throw httpError('SY_ERR_HTTP_400', `"${field}" must have at most two decimals (0.01 resolution)`)
   return buckets

@@ -57,6 +57,12 @@ export class ReleaseAnalysis {
     this.evidence.configure(analysis)
   }
 
+  /** Forgets both colours' windows and the evidence (the shadows of a new release start over). */
+  restart(): void {
+    this.#window.reset('blue')
+    this.#restart('green')
+  }
+
   /** The evidence as /v1/status shows it. */
   view(): Record<string, unknown> {
     return evidenceView(this.evidence)

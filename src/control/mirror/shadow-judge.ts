@@ -9,9 +9,7 @@ import { comparePair, compareSettings, type CompareSettings } from '../../shadow
 import { decodedPair } from '../../shadow/decode.js'
 import { NoiseModel, type NoiseSnapshot } from '../../shadow/noise.js'
 import { ShadowReport, type ReportSnapshot } from '../../shadow/report.js'
-import { ErrorWindow } from '../analysis/error-window.js'
-import { Evidence } from '../analysis/evidence.js'
-import { evidenceView } from '../analysis/follow-release.js'
+import { ReleaseAnalysis } from '../analysis/release-analysis.js'
 import type { Release } from '../release/release.js'
 
 /** GET /v1/mirror/report: the report, since when, and the noise learned. */
@@ -42,10 +40,11 @@ export class ShadowJudge {
   #report: ShadowReport
   #routes: RouteGroups
   #since = Date.now()
-  /** Shadow evidence: blue's answers and green's to the same mirrored requests. */
-  readonly evidence: Evidence
-  /** The recent window of the shadows, for a mirror stage's error-rate ceiling. */
-  #window: ErrorWindow
+  /**
+   * Shadow evidence and window: blue's answers and green's to the same mirrored requests, kept
+   * as the live ones are (what a mirror stage is judged on, its error-rate ceiling included).
+   */
+  readonly analysis: ReleaseAnalysis
   /** In a fleet: this replica's shadow outcomes on their way through the fleet's counters (`take`), which come back summed (`merge`). */
   #recorder: WindowRecorder | null = null
 
@@ -57,12 +56,7 @@ export class ShadowJudge {
     this.#noise = noiseOf(config)
     this.#report = reportOf(config)
     this.#routes = new RouteGroups(config.rollout.analysis.routes)
-    this.evidence = new Evidence(config.rollout.analysis)
-    this.#window = new ErrorWindow(config.autoRevert.window)
-  }
-
-  get window(): ErrorWindow {
-    return this.#window
+    this.analysis = new ReleaseAnalysis(config.autoRevert.window, config.rollout.analysis)
   }
 
   /**
@@ -78,8 +72,8 @@ export class ShadowJudge {
     release.onChange((_state, event) => {
       const now = release.mirror()
       const id = release.rollout()?.id ?? null
-      if ((mirror === 0 && now > 0) || (event.type === 'step' && id !== null && id !== rollout)) this.#restartEvidence()
-      if (now !== mirror) this.evidence.mark()
+      if ((mirror === 0 && now > 0) || (event.type === 'step' && id !== null && id !== rollout)) this.analysis.restart()
+      if (now !== mirror) this.analysis.evidence.mark()
       this.#metrics.setMirror(now)
       mirror = now
       rollout = id
@@ -109,12 +103,8 @@ export class ShadowJudge {
     const route = pair.route === '' ? 'all' : pair.route
     for (const kind of comparison.kinds) this.#metrics.mirrorDiff(route, kind)
     for (const [color, c] of [['blue', pair.blue], ['green', pair.green]] as const) {
-      if (this.#recorder !== null) {
-        this.#recorder.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
-        continue
-      }
-      this.evidence.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
-      this.#window.record(color, c.durationMs, failed(c), c.ttfbMs)
+      if (this.#recorder !== null) this.#recorder.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
+      else this.analysis.record(color, c.durationMs, failed(c), c.ttfbMs, pair.route)
     }
   }
 
@@ -130,23 +120,19 @@ export class ShadowJudge {
 
   /** Shadow outcome counts of the fleet (this replica's among them). */
   merge(deltas: readonly WindowDelta[]): void {
-    for (const delta of deltas) {
-      this.#window.merge(delta)
-      this.evidence.merge(delta)
-    }
+    this.analysis.merge(deltas)
   }
 
   /** Pairs compared since the report began, and how many differed. */
   counts(): { pairs: number; differing: number; share: number } {
-    const { pairs, differing, share } = this.#report.snapshot()
-    return { pairs, differing, share }
+    return this.#report.totals()
   }
 
   /** The shadow evidence as GET /v1/mirror shows it: since when, per-colour totals, each test with its words. */
   evidenceView(): Record<string, unknown> {
     // Outside a rollout nothing else closes its batches.
-    this.evidence.update()
-    return evidenceView(this.evidence)
+    this.analysis.evidence.update()
+    return this.analysis.view()
   }
 
   report(): MirrorReportView {
@@ -158,14 +144,14 @@ export class ShadowJudge {
     this.#report.reset()
     this.#noise = noiseOf(this.#config)
     this.#since = Date.now()
-    this.#restartEvidence()
+    this.analysis.restart()
   }
 
   /** A reload: how pairs are compared and reported applies from now on (a changed `mirror` starts a new report). */
   configure(config: Config, windowChanged: boolean): void {
     const before = this.#config
     this.#config = config
-    this.evidence.configure(config.rollout.analysis)
+    this.analysis.configure(config.autoRevert.window, config.rollout.analysis, windowChanged)
     if (!isDeepStrictEqual(before.rollout.analysis.routes, config.rollout.analysis.routes)) this.#routes = new RouteGroups(config.rollout.analysis.routes)
     if (!isDeepStrictEqual(before.mirror, config.mirror)) {
       this.#compare = compareOf(config)
@@ -173,13 +159,6 @@ export class ShadowJudge {
       this.#noise = noiseOf(config)
       this.#since = Date.now()
     }
-    if (windowChanged) this.#window = new ErrorWindow(config.autoRevert.window)
-  }
-
-  #restartEvidence(): void {
-    this.evidence.restart()
-    this.#window.reset('blue')
-    this.#window.reset('green')
   }
 }
 

@@ -40,14 +40,6 @@ function toBuckets(field: string, green: number): number {
   return buckets
 }
 
-/** A mirror step's share, 0.01 resolution, above 0 and at most 100. */
-function mirrorBuckets(field: string, percent: number): number {
-  const buckets = exactBuckets(percent)
-  if (buckets === undefined) throw planError(`${field} must have at most two decimals (0.01 resolution)`)
-  if (buckets < 1 || buckets > 10_000) throw planError(`${field} must be above 0 and at most 100`)
-  return buckets
-}
-
 function holdOf(field: string, hold: string | number): number {
   const holdMs = parseDuration(hold)
   if (holdMs === undefined) throw planError(`${field} must be a duration such as 500ms, 30s, 5m or an integer of milliseconds`)
@@ -59,7 +51,7 @@ function holdOf(field: string, hold: string | number): number {
  * a mirror share) come first: green is judged on shadows before any user reaches it.
  */
 export function planSteps(plan: RolloutPlan, defaults: RolloutSettings): RolloutStep[] {
-  const stage: RolloutStep[] = plan.mirror === undefined ? [] : [{ greenBuckets: 0, mirrorBuckets: mirrorBuckets('mirror.percent', plan.mirror.percent), holdMs: holdOf('mirror.hold', plan.mirror.hold) }]
+  const stage: RolloutStep[] = plan.mirror === undefined ? [] : [{ greenBuckets: 0, mirrorBuckets: toBuckets('mirror.percent', plan.mirror.percent), holdMs: holdOf('mirror.hold', plan.mirror.hold) }]
   const steps = weightSteps(plan, defaults)
   if (steps.length > 0 && steps.every((s) => s.mirrorBuckets !== undefined)) throw planError('the plan needs at least one weight step ("green") after its mirror steps')
   return [...stage, ...steps]
@@ -77,7 +69,7 @@ function weightSteps(plan: RolloutPlan, defaults: RolloutSettings): RolloutStep[
       if (step.mirror !== undefined || step.green === undefined) {
         if (step.mirror === undefined || step.green !== undefined) throw planError(`steps[${i}] must set either "green" (a weight step) or "mirror" (a mirror step)`)
         if (previous > 0) throw planError(`steps[${i}] is a mirror step after a weight step; mirror steps come first, before any user reaches green`)
-        return { greenBuckets: 0, mirrorBuckets: mirrorBuckets(`steps[${i}].mirror`, step.mirror), holdMs }
+        return { greenBuckets: 0, mirrorBuckets: toBuckets(`steps[${i}].mirror`, step.mirror), holdMs }
       }
       const greenBuckets = toBuckets(`steps[${i}].green`, step.green)
       if (greenBuckets <= previous) throw planError(`steps[${i}].green must be above the step before it`)

@@ -5,6 +5,7 @@ import { WriteConflictError } from '../../state/errors.js'
 import type { AnalysisOverrides, RolloutState, RolloutStep } from '../../state/types.js'
 import type { Evidence } from '../analysis/evidence.js'
 import { RolloutError } from '../errors.js'
+import { isMirrorStep } from './mirror-stage.js'
 import type { RolloutVerdict } from './verdict.js'
 
 /** A rollout as it starts: progressing at its first step, whose hold starts now. */
@@ -77,7 +78,7 @@ export function rolloutView(
       greenThisStep: evidence.greenSinceMark,
       last: at.verdict ?? r.lastVerdict,
       // At a mirror step the evidence is the shadows': blue's and green's answers to the same mirrored requests.
-      evidence: { since: new Date(evidence.startedAt).toISOString(), ...(r.steps[r.step]?.mirrorBuckets === undefined ? {} : { source: 'shadow' }), ...evidence.totals() },
+      evidence: { since: new Date(evidence.startedAt).toISOString(), ...(isMirrorStep(r) ? { source: 'shadow' } : {}), ...evidence.totals() },
     },
   }
 }
