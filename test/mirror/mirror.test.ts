@@ -92,8 +92,10 @@ describe('mirroring', () => {
     expect(learned).toMatchObject({ noisy: true })
     const path = r.routes[0]!.paths.find((p) => p.path === '$.generatedAt')!
     expect(path.noisy).toBe(true)
-    // Only the first pair, before two blue answers had shown the field to be noise, counts against green.
-    expect(r.differing).toBeLessThanOrEqual(1)
+    // Only the first pair, before two blue answers had shown the field to be noise, counts against green
+    // (a 'latency' difference on a loaded machine is no field of the answer, so fields alone are counted).
+    expect(r.kinds.find((k) => k.kind === 'field')?.count ?? 0).toBeLessThanOrEqual(1)
+    expect(path.count).toBeLessThanOrEqual(1)
     expect(path.noise).toBeGreaterThanOrEqual(29)
   })
 
