@@ -21,6 +21,12 @@ const order =
   (req, res) =>
     sendJson(res, { id: 42, total, at: `${Date.now()}-${Math.random()}`, path: req.url })
 
+/**
+ * Latency never counts as a difference unless a test asks for it: on a loaded machine green's
+ * answer can take over twice blue's (10 ms floor), which is no difference of what it says.
+ */
+const NO_LATENCY = { latencyFactor: 1000 }
+
 async function setup(blue: UpstreamHandler[], green: UpstreamHandler, mirror: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
   const blues: Upstream[] = []
   for (const [i, handler] of blue.entries()) blues.push(await startUpstream(`blue${i}`, handler))
@@ -29,7 +35,7 @@ async function setup(blue: UpstreamHandler[], green: UpstreamHandler, mirror: Re
   const config = await testConfig(
     blues.map((u) => u.url),
     [greenUpstream.url],
-    { sticky: { keys: ['header:x-user-id'], cookie: '' }, mirror: { percent: 100, ...mirror }, autoRevert: { enabled: false }, ...extra },
+    { sticky: { keys: ['header:x-user-id'], cookie: '' }, mirror: { percent: 100, compare: NO_LATENCY, ...mirror }, autoRevert: { enabled: false }, ...extra },
   )
   const app = await startTestApp(config)
   opened.push(app)
@@ -41,7 +47,7 @@ const users = (u: Upstream) => u.requests.filter((r) => r.headers[SHADOW] === un
 
 describe('mirroring', () => {
   it('sends shadows marked as such, answers the client from blue, and reports the JSON field where green differs', async () => {
-    const { app, green } = await setup([order(10)], order(11), { compare: { ignore: ['$.at'] } })
+    const { app, green } = await setup([order(10)], order(11), { compare: { ...NO_LATENCY, ignore: ['$.at'] } })
     for (let i = 0; i < 20; i++) {
       const answer = await get(app, `/orders/42?token=s3cret&n=${i}`, `user-${i}`)
       expect(answer.status).toBe(200)
@@ -113,7 +119,7 @@ describe('mirroring', () => {
 
   it('never makes the client wait for a slow green', async () => {
     const slow: UpstreamHandler = (_req, res) => void setTimeout(() => sendJson(res, { ok: true }), 1_000)
-    const { app } = await setup([(_req, res) => sendJson(res, { ok: true })], slow)
+    const { app } = await setup([(_req, res) => sendJson(res, { ok: true })], slow, { compare: { latencyFactor: 2 } })
     const times: number[] = []
     for (let i = 0; i < 10; i++) times.push((await get(app, '/slow', `u${i}`)).ms)
     // Blue answers at once; green takes a second on every shadow. No client waited for it.
