@@ -9,6 +9,7 @@ import { describeSchemaError } from './schema-errors.js'
 import { deepFreeze, resolveSchema } from './schema-kit.js'
 import { RawConfigSchema, WEBHOOK_EVENTS, type Config, type DefaultedConfig, type WebhookEvent } from './schema.js'
 import { PathMatcher } from '../shadow/json-path.js'
+import { DEFAULT_SERVICE, resolveServices } from './services.js'
 import { compileKey } from '../routing/sticky.js'
 import { COLORS, exactBuckets } from '../routing/types.js'
 import { loadCertificates, readCaFile, TlsFileError } from '../proxy/tls.js'
@@ -79,12 +80,31 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError('the config must be a YAML mapping of sections (proxy, admin, upstreams, ...)')
   }
+  const { services: rawServices, ...rest } = raw as Record<string, unknown>
+  const several = rawServices !== undefined && rawServices !== null
+  const top = resolveOne(rest, env, { targetsRequired: !several })
+  if (!several) {
+    if (top.proxy.defaultService !== null) throw new ConfigError('proxy.defaultService names one of `services`, and there are none')
+    top.admin.tokens.forEach((scoped, i) =>
+      scoped.services.forEach((service, j) => {
+        if (service !== DEFAULT_SERVICE) throw new ConfigError(`admin.tokens[${i}].services[${j}] "${service}" is not a service (without \`services\` there is one, "default")`)
+      }),
+    )
+    return deepFreeze<Config>({ ...top, services: null })
+  }
+  if (top.workers > 1) throw new ConfigError('services work with workers: 1 for now (several services in proxy workers are not built yet)')
+  const services = resolveServices(rawServices, rest, top, (merged, options) => ({ ...resolveOne(merged, env, options), services: null }))
+  return deepFreeze<Config>({ ...top, services })
+}
+
+/** Resolves one config without `services`: the whole file's, or one service's merged one. */
+function resolveOne(raw: Record<string, unknown>, env: ConfigEnv, options: { readonly targetsRequired: boolean }): Omit<Config, 'services'> {
   if (!validator.Check(raw)) throw new ConfigError(describeSchemaError(validator, raw))
   const c = resolveSchema(RawConfigSchema, raw)
 
   for (const color of COLORS) {
     const { targets } = c.upstreams[color]
-    if (targets.length === 0 && c.demo === null) {
+    if (targets.length === 0 && c.demo === null && options.targetsRequired) {
       throw new ConfigError(`upstreams.${color}.targets is required: list one or more http:// URLs (or turn on demo)`)
     }
     targets.forEach((target, i) => checkTarget(`upstreams.${color}.targets[${i}]`, target))
@@ -161,7 +181,7 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
   if (stepWeight > maxWeight) throw new ConfigError(`rollout.stepWeight (${stepWeight}) must not exceed rollout.maxWeight (${maxWeight})`)
   if (c.healthCheck.interval < 100) throw new ConfigError('healthCheck.interval must be at least 100ms')
 
-  return deepFreeze<Config>({
+  return {
     ...c,
     admin: { ...c.admin, token: token === '' ? undefined : token },
     override: {
@@ -173,7 +193,7 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
     },
     state: { ...c.state, redis: redisSettings(c.state.redis, env.SWITCHYARD_REDIS_URL) },
     webhooks,
-  })
+  }
 }
 
 /** mirror: a share with at most two decimals, and JSON paths that parse (each named by its key). */

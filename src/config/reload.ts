@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { Config } from './schema.js'
+import { SERVICE_SECTIONS } from './services.js'
 
 /**
  * How each top-level config key takes a reload (SIGHUP): `live` applies at once, `restart`
@@ -39,6 +40,20 @@ export const RELOAD_RULES: { readonly [K in keyof Config]: ReloadRule } = {
   mirror: (before, after) => {
     const sending = (c: Config) => ({ ...c.mirror, percent: 0, compare: null, noise: { ...c.mirror.noise, minDiffs: 0 }, report: null })
     return isDeepStrictEqual(sending(before), sending(after)) ? [] : ['mirror']
+  },
+  // Services come and go live (each its own release); within one, its sections follow the rules
+  // above; going from one service to several (or back) changes the metrics' labels: a restart.
+  services: (before, after) => {
+    if ((before.services === null) !== (after.services === null)) return ['services']
+    const old = new Map((before.services ?? []).map((s) => [s.name, s.config]))
+    return (after.services ?? []).flatMap((s) => {
+      const was = old.get(s.name)
+      if (was === undefined) return []
+      const sections: readonly string[] = SERVICE_SECTIONS
+      return restartOnlyChanges(was, s.config)
+        .filter((key) => sections.includes(key.split('.')[0]!))
+        .map((key) => `services.${s.name}.${key}`)
+    })
   },
   // The logger (level, format) and the proxy's access log and request ids are built once at start.
   log: 'restart',

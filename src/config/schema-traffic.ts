@@ -19,6 +19,8 @@ export const ProxySchema = Type.Object(
     redirectHttp: WithDefault(Port, 0),
     /** Peers (addresses, CIDRs) whose X-Forwarded-* headers are kept and believed. */
     trustedProxies: WithDefault(Type.Array(Type.String({ minLength: 1 })), []),
+    /** With `services`: the service that gets requests no service's match takes (absent: 404 from switchyard). */
+    defaultService: OrNull(Type.String({ minLength: 1 })),
   },
   strict,
 )
@@ -35,6 +37,11 @@ export const AdminSchema = Type.Object(
      * with 429 until the minute ends (a token cannot be guessed faster); 0 = no limit.
      */
     failedAuthLimit: WithDefault(Type.Integer({ minimum: 0, maximum: 1_000_000 }), 10),
+    /** Tokens that may change only some services (reads stay open to them); SWITCHYARD_ADMIN_TOKEN stays all-powerful. */
+    tokens: WithDefault(
+      Type.Array(Type.Object({ token: Type.String({ minLength: 16 }), services: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) }, strict)),
+      [],
+    ),
   },
   strict,
 )

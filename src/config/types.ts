@@ -8,6 +8,7 @@ import type { TlsFileSettings } from './fields.js'
 import type { Resolved } from './schema-kit.js'
 import type { WEBHOOK_EVENTS, WebhookSchema } from './schema-release.js'
 import type { RawConfigSchema } from './schema.js'
+import type { ServiceSpec } from './services.js'
 
 /** What the schema alone resolves a config file to: defaults filled, durations in milliseconds. */
 export type DefaultedConfig = Resolved<typeof RawConfigSchema>
@@ -28,6 +29,8 @@ export type Config = Override<
     /** `redis`: null unless the file or SWITCHYARD_REDIS_URL asks for it. */
     readonly state: Override<DefaultedConfig['state'], { readonly redis: RedisSettings | null }>
     readonly webhooks: readonly WebhookSettings[]
+    /** Several services (config/services.ts), each with its whole effective config; null: one, `default`, matching everything. */
+    readonly services: readonly ServiceSpec[] | null
   }
 >
 

@@ -28,8 +28,8 @@ describe('parseDuration', () => {
 describe('resolveConfig', () => {
   it('fills every default and freezes the result', () => {
     const config = resolveConfig(base)
-    expect(config.proxy).toEqual({ host: '0.0.0.0', port: 8080, tls: null, redirectHttp: 0, trustedProxies: [] })
-    expect(config.admin).toEqual({ host: '127.0.0.1', port: 9090, token: undefined, tls: null, failedAuthLimit: 10 })
+    expect(config.proxy).toEqual({ host: '0.0.0.0', port: 8080, tls: null, redirectHttp: 0, trustedProxies: [], defaultService: null })
+    expect(config.admin).toEqual({ host: '127.0.0.1', port: 9090, token: undefined, tls: null, failedAuthLimit: 10, tokens: [] })
     expect(config.upstreams.tls).toEqual({ ca: null, insecureSkipVerify: false, servername: null })
     expect(config.split.green).toBe(0)
     expect(config.sticky).toEqual({
