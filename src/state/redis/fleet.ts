@@ -19,6 +19,18 @@ const CONNECT_WAIT_MS = 3_000
 const HEARTBEAT_EVERY_MS = 1_000
 const MEMBER_GONE_MS = 5_000
 
+/** A new link to Redis, once it answers or after 3 s (it keeps trying in the background). */
+export async function connectLink(settings: RedisSettings, logger: Logger): Promise<RedisLink> {
+  const link = new RedisLink(settings, logger)
+  await link.ready(CONNECT_WAIT_MS)
+  return link
+}
+
+/** How a replica names itself in leases, member lists and mirror reports. */
+export function replicaId(): string {
+  return `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`
+}
+
 /** A replica of the fleet as the others see it. */
 export interface FleetMember {
   readonly replica: string
@@ -50,23 +62,33 @@ export class Fleet {
   #timer: NodeJS.Timeout | undefined
   #heartbeat: NodeJS.Timeout | undefined
   #members: FleetMember[] = []
+  /** false on a link several services share: close() leaves it open. */
+  readonly #ownsLink: boolean
 
-  private constructor(settings: RedisSettings, windowMs: number, logger: Logger) {
+  private constructor(link: RedisLink, ownsLink: boolean, prefix: string, windowMs: number, logger: Logger, replica?: string) {
     this.#logger = logger
-    this.link = new RedisLink(settings, logger)
-    this.store = new RedisStateStore(this.link, { keyPrefix: settings.keyPrefix, logger })
-    this.lease = new LeaderLease(this.link, { keyPrefix: settings.keyPrefix, id: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, logger })
-    this.counters = new FleetCounters(this.link, { keyPrefix: settings.keyPrefix, windowMs, logger })
-    this.shadowCounters = new FleetCounters(this.link, { keyPrefix: `${settings.keyPrefix}shadow:`, windowMs, logger })
-    this.#membersKey = `${settings.keyPrefix}replicas`
-    this.#reportPrefix = `${settings.keyPrefix}mirror-report:`
+    this.link = link
+    this.#ownsLink = ownsLink
+    this.store = new RedisStateStore(this.link, { keyPrefix: prefix, logger })
+    this.lease = new LeaderLease(this.link, { keyPrefix: prefix, id: replica ?? replicaId(), logger })
+    this.counters = new FleetCounters(this.link, { keyPrefix: prefix, windowMs, logger })
+    this.shadowCounters = new FleetCounters(this.link, { keyPrefix: `${prefix}shadow:`, windowMs, logger })
+    this.#membersKey = `${prefix}replicas`
+    this.#reportPrefix = `${prefix}mirror-report:`
   }
 
   /** Connects; a Redis that does not answer within 3 s is waited for in the background. */
   static async connect(settings: RedisSettings, windowMs: number, logger: Logger): Promise<Fleet> {
-    const fleet = new Fleet(settings, windowMs, logger)
-    await fleet.link.ready(CONNECT_WAIT_MS)
-    return fleet
+    return new Fleet(await connectLink(settings, logger), true, settings.keyPrefix, windowMs, logger)
+  }
+
+  /**
+   * One service's fleet on a link several services share, all its keys under `prefix`; its
+   * close leaves the link open (whoever made the link closes it). `replica`: this process's
+   * id, the same in every service's lease and member list.
+   */
+  static forService(link: RedisLink, prefix: string, windowMs: number, logger: Logger, replica?: string): Fleet {
+    return new Fleet(link, false, prefix, windowMs, logger, replica)
   }
 
   /**
@@ -150,6 +172,6 @@ export class Fleet {
   async close(): Promise<void> {
     await this.stopLeading()
     await this.store.close()
-    await this.link.close()
+    if (this.#ownsLink) await this.link.close()
   }
 }

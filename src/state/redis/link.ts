@@ -29,6 +29,8 @@ export class RedisLink {
   readonly #logger: Logger
   readonly #where: string
   readonly #upListeners: (() => void)[] = []
+  /** Handlers by channel: one 'message' listener serves every channel (a service each). */
+  readonly #channels = new Map<string, ((message: string) => void)[]>()
   #connected = false
   #since = new Date().toISOString()
   #lastError: string | null = null
@@ -59,6 +61,9 @@ export class RedisLink {
     this.client.on('error', (err: Error) => this.#down(err.message))
     this.client.on('close', () => this.#down('connection closed'))
     this.#subscriber.on('error', () => undefined)
+    this.#subscriber.on('message', (from: string, message: string) => {
+      for (const handler of this.#channels.get(from) ?? []) handler(message)
+    })
   }
 
   /** Where Redis is, password hidden: for messages. */
@@ -97,9 +102,7 @@ export class RedisLink {
 
   /** Subscribes to a channel on the second connection; resubscribes by itself after reconnects. */
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
-    this.#subscriber.on('message', (from: string, message: string) => {
-      if (from === channel) onMessage(message)
-    })
+    this.#channels.set(channel, [...(this.#channels.get(channel) ?? []), onMessage])
     await this.#subscriber.subscribe(channel).catch((err: unknown) => {
       this.#logger.warn({ err: String(err) }, 'could not subscribe to the change channel yet; the periodic reconcile covers it')
     })
