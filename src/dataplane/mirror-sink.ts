@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js'
-import type { Metrics } from '../metrics/metrics.js'
+import type { MetricsOfService as Metrics } from '../metrics/metrics.js'
 import type { MirrorResult, MirrorSettings, MirrorSink } from '../proxy/mirror.js'
 import { percentToBuckets } from '../routing/types.js'
 import type { Pair } from '../shadow/captured.js'

@@ -1,5 +1,5 @@
 import type { AnalysisSettings } from '../config/schema.js'
-import type { Metrics } from '../metrics/metrics.js'
+import type { MetricsOfService as Metrics } from '../metrics/metrics.js'
 import { RouteGroups } from '../outcomes/route-groups.js'
 import { countsAsError } from '../outcomes/window-delta.js'
 import type { ErrorKind, OutcomeSink } from '../proxy/types.js'

@@ -1,79 +1,78 @@
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { COLORS, type Color } from '../routing/types.js'
-import { ERROR_KINDS, type ErrorKind, type OutcomeSink } from '../proxy/types.js'
+import type { ErrorKind, OutcomeSink } from '../proxy/types.js'
 
-const MAX_STATUS = 600
+import { ServiceMetrics, type Families, type MetricsOfService } from './service-metrics.js'
+
+export { ServiceMetrics, type MetricsOfService } from './service-metrics.js'
 
 /**
  * switchyard's Prometheus metrics on a registry of its own (never the global one, so app
- * instances and tests do not leak into each other). Label children are bound ahead of time
- * so recording a request is array lookups and increments.
+ * instances and tests do not leak into each other). Each service records through its
+ * ServiceMetrics; a single-service switchyard's are also this object's own methods.
  */
-export class Metrics implements OutcomeSink {
+export class Metrics implements MetricsOfService, OutcomeSink {
   readonly registry = new Registry()
-  readonly #requests: Counter<'color' | 'code'>
-  readonly #splitPercent: Gauge<'color'>
-  readonly #reverts: Counter
-  readonly #splitChanges: Counter<'source'>
   readonly #webhooks: Counter<'result' | 'event'>
-  readonly #targetHealthy: Gauge<'color' | 'target'>
   /** What `switchyard_connections` reads at scrape time: the proxy's in-flight count per colour. */
   #openConnections: (() => Record<Color, number>) | undefined
   /** Registered on first use: only fleet replicas have a shared store. */
   #stateConnected: Gauge | undefined
-  readonly #byStatus: (Counter.Internal | undefined)[][]
-  readonly #duration: Record<Color, Histogram.Internal<"color">>
-  readonly #ttfb: Record<Color, Histogram.Internal<'color'>>
-  readonly #errors: Record<Color, Record<ErrorKind, Counter.Internal>>
-  readonly #mirrorRequests: Counter<'result'>
-  readonly #mirrorDiffs: Counter<'route' | 'kind'>
-  readonly #mirrorPercent: Gauge
+  readonly #families: Families
+  readonly #services = new Map<string, ServiceMetrics>()
+  /** Several services: every per-service series carries `service`. */
+  readonly #labelled: boolean
+  readonly #default: ServiceMetrics
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  constructor(options: { defaultMetrics?: boolean; services?: boolean } = {}) {
     const registers = [this.registry]
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry })
-    this.#requests = new Counter({
+    const labelled = options.services === true
+    this.#labelled = labelled
+    const by = (...names: string[]) => (labelled ? ['service', ...names] : names)
+    const requests = new Counter({
       name: 'switchyard_requests_total',
       help: 'Proxied requests by colour and the status code the client got',
-      labelNames: ['color', 'code'],
+      labelNames: by('color', 'code'),
       registers,
     })
     const buckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
     const duration = new Histogram({
       name: 'switchyard_request_duration_seconds',
       help: 'Time from request to the end of the response, by colour',
-      labelNames: ['color'],
+      labelNames: by('color'),
       buckets,
       registers,
     })
     const ttfb = new Histogram({
       name: 'switchyard_time_to_first_byte_seconds',
       help: 'Time from request to the first byte of the body the client got (a stream: its first token), by colour; requests that got none are not observed',
-      labelNames: ['color'],
+      labelNames: by('color'),
       buckets,
       registers,
     })
     const upstreamErrors = new Counter({
       name: 'switchyard_upstream_errors_total',
       help: 'Upstream failures by colour and kind (connect, timeout, idle, reset, protocol, client)',
-      labelNames: ['color', 'kind'],
+      labelNames: by('color', 'kind'),
       registers,
     })
-    this.#splitPercent = new Gauge({
+    const splitPercent = new Gauge({
       name: 'switchyard_split_percent',
       help: 'Share of traffic routed to each colour, in percent',
-      labelNames: ['color'],
+      labelNames: by('color'),
       registers,
     })
-    this.#reverts = new Counter({
+    const reverts = new Counter({
       name: 'switchyard_reverts_total',
       help: 'Automatic reverts of green to 0 %',
+      labelNames: by(),
       registers,
     })
-    this.#splitChanges = new Counter({
+    const splitChanges = new Counter({
       name: 'switchyard_split_changes_total',
       help: 'Changes of the split by who made them (api, auto-revert, ...)',
-      labelNames: ['source'],
+      labelNames: by('source'),
       registers,
     })
     this.#webhooks = new Counter({
@@ -82,10 +81,10 @@ export class Metrics implements OutcomeSink {
       labelNames: ['result', 'event'],
       registers,
     })
-    this.#targetHealthy = new Gauge({
+    const targetHealthy = new Gauge({
       name: 'switchyard_target_healthy',
       help: 'Whether a target takes traffic (1) or is ejected or failing its health checks (0)',
-      labelNames: ['color', 'target'],
+      labelNames: by('color', 'target'),
       registers,
     })
     const open = () => this.#openConnections?.()
@@ -100,53 +99,69 @@ export class Metrics implements OutcomeSink {
         for (const color of COLORS) this.labels(color).set(counts?.[color] ?? 0)
       },
     })
-    this.#mirrorRequests = new Counter({
+    const mirrorRequests = new Counter({
       name: 'switchyard_mirror_requests_total',
       help: 'Sampled blue requests by what became of their shadow: compared, dropped (concurrency bound), too_large (body), method (not mirrored), no_target, cancelled (client left), timeout (blue outlasted mirror.timeout)',
-      labelNames: ['result'],
+      labelNames: by('result'),
       registers,
     })
-    this.#mirrorDiffs = new Counter({
+    const mirrorDiffs = new Counter({
       name: 'switchyard_mirror_diffs_total',
       help: "Mirrored pairs where green's answer differed from blue's, by route group and kind (status, body, field, stream, latency)",
-      labelNames: ['route', 'kind'],
+      labelNames: by('route', 'kind'),
       registers,
     })
-    this.#mirrorPercent = new Gauge({ name: 'switchyard_mirror_percent', help: "Share of blue's requests mirrored to green as shadows", registers })
-    this.#byStatus = COLORS.map(() => new Array<Counter.Internal | undefined>(MAX_STATUS))
-    this.#duration = { blue: duration.labels('blue'), green: duration.labels('green') }
-    this.#ttfb = { blue: ttfb.labels('blue'), green: ttfb.labels('green') }
-    const kinds = (color: Color) =>
-      Object.fromEntries(ERROR_KINDS.map((kind) => [kind, upstreamErrors.labels(color, kind)])) as Record<ErrorKind, Counter.Internal>
-    this.#errors = { blue: kinds('blue'), green: kinds('green') }
-    // Zero series exist from the start so that rate() and alerts work before the first error.
-    for (const color of COLORS) for (const kind of ERROR_KINDS) this.#errors[color][kind].inc(0)
-    this.#reverts.inc(0)
+    const mirrorPercent = new Gauge({ name: 'switchyard_mirror_percent', help: "Share of blue's requests mirrored to green as shadows", labelNames: by(), registers })
+    this.#families = { requests, duration, ttfb, upstreamErrors, splitPercent, reverts, splitChanges, targetHealthy, mirrorRequests, mirrorDiffs, mirrorPercent }
+    this.#default = this.service('default')
   }
+
+  /**
+   * The metrics of one service, made on first ask. Label cardinality stays bounded by the
+   * config: only configured services ask.
+   */
+  service(name: string): ServiceMetrics {
+    let found = this.#services.get(name)
+    if (found === undefined) {
+      found = new ServiceMetrics(this, this.#families, this.#labelled ? name : null)
+      this.#services.set(name, found)
+    }
+    return found
+  }
+
+  // A single-service switchyard's (and a proxy worker's) numbers, as before services came.
 
   /** OutcomeSink: one finished request (`ttfbMs` < 0: no first byte; the URL is not used here). */
   record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined, ttfbMs: number): void {
-    const row = this.#byStatus[color === 'blue' ? 0 : 1]!
-    const code = status > 0 && status < MAX_STATUS ? status : 0
-    let child = row[code]
-    if (child === undefined) {
-      child = this.#requests.labels(color, String(code))
-      row[code] = child
-    }
-    child.inc()
-    this.#duration[color].observe(durationMs / 1000)
-    if (ttfbMs >= 0) this.#ttfb[color].observe(ttfbMs / 1000)
-    if (errorKind !== undefined) this.#errors[color][errorKind].inc()
+    this.#default.record(color, status, durationMs, errorKind, ttfbMs)
   }
 
-  /** The split gauge follows every change. */
   setSplit(greenBuckets: number): void {
-    this.#splitPercent.labels('green').set(greenBuckets / 100)
-    this.#splitPercent.labels('blue').set((10_000 - greenBuckets) / 100)
+    this.#default.setSplit(greenBuckets)
   }
 
   splitChanged(source: string): void {
-    this.#splitChanges.labels(source).inc()
+    this.#default.splitChanged(source)
+  }
+
+  setTargetHealth(health: Record<Color, readonly { url: string; healthy: boolean }[]>): void {
+    this.#default.setTargetHealth(health)
+  }
+
+  reverted(): void {
+    this.#default.reverted()
+  }
+
+  mirrorRequest(result: string): void {
+    this.#default.mirrorRequest(result)
+  }
+
+  mirrorDiff(route: string, kind: string): void {
+    this.#default.mirrorDiff(route, kind)
+  }
+
+  setMirror(buckets: number): void {
+    this.#default.setMirror(buckets)
   }
 
   /**
@@ -155,14 +170,6 @@ export class Metrics implements OutcomeSink {
    */
   countConnections(read: () => Record<Color, number>): void {
     this.#openConnections = read
-  }
-
-  /** Sets the target health gauge from a health report (at scrape time, off the request path). */
-  setTargetHealth(health: Record<Color, readonly { url: string; healthy: boolean }[]>): void {
-    this.#targetHealthy.reset()
-    for (const color of COLORS) {
-      for (const target of health[color]) this.#targetHealthy.labels(color, target.url).set(target.healthy ? 1 : 0)
-    }
   }
 
   /** Fleet mode only (at scrape time): whether the shared store answers. */
@@ -177,24 +184,6 @@ export class Metrics implements OutcomeSink {
 
   webhook(result: 'delivered' | 'failed', event: string): void {
     this.#webhooks.labels(result, event).inc()
-  }
-
-  reverted(): void {
-    this.#reverts.inc()
-  }
-
-  /** One sampled request's shadow, by result (the data path counts; off the client's answer). */
-  mirrorRequest(result: string): void {
-    this.#mirrorRequests.labels(result).inc()
-  }
-
-  /** One differing pair (route groups are bounded by rollout.analysis.routes.max, kinds by five). */
-  mirrorDiff(route: string, kind: string): void {
-    this.#mirrorDiffs.labels(route, kind).inc()
-  }
-
-  setMirror(buckets: number): void {
-    this.#mirrorPercent.set(buckets / 100)
   }
 
   /** Prometheus text of this registry, summed with other processes' (`getMetricsAsJSON()`) ones. */

@@ -1,7 +1,7 @@
 /*
  * Over 300 lines because it owns the listening sockets' whole life: HTTP and HTTPS servers,
- * the redirect port, connection tracking, per-colour drains and the orderly close all act on
- * the same connection sets. The request path itself lives in request-handler.ts and
+ * the redirect port, the services' lanes, and the orderly close all act on the same
+ * connection sets (each lane, proxy-lane.ts, owns its pools, drains and counts). The request path itself lives in request-handler.ts and
  * http-handler.ts.
  */
 import http, { type IncomingMessage } from 'node:http'
@@ -9,33 +9,33 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import type { Router } from '../routing/router.js'
-import type { Color, TableSource } from '../routing/types.js'
-import { bodyTooLarge, handleClientError, handleConnect } from './client-errors.js'
+import { PREVIEW_PATH } from '../routing/preview.js'
+import { ServiceMatcher, type ServiceMatch } from '../routing/services.js'
+import type { Color } from '../routing/types.js'
+import { bodyTooLarge, handleClientError, handleConnect, requestTarget } from './client-errors.js'
 import { ProxyResponse } from './http-handler.js'
-import { Mirror, type MirrorSettings, type MirrorSink } from './mirror.js'
+import { ProxyLane, type LaneOptions, type LaneShared } from './proxy-lane.js'
 import { handleRequest } from './request-handler.js'
 import { RequestIds } from './request-id.js'
-import { ProxyState, type ConnectionCounts } from './proxy-state.js'
-import { DEFAULT_OUTLIER, HEALTH_CHECK_OFF, logHealthEvents } from './health-checker.js'
-import { DEFAULT_LIMITS, type HealthCheckSettings, type OutcomeSink, type OutlierSettings, type ProxyLimits, type ProxyTimeouts, type TargetHealth } from './types.js'
+import type { ConnectionCounts, ProxyState } from './proxy-state.js'
+import { DEFAULT_LIMITS, type HealthCheckSettings, type OutlierSettings, type ProxyLimits, type ProxyTimeouts, type TargetHealth } from './types.js'
 import { CertificateStore, redirectToHttps, type Certificate } from './tls.js'
 import { TrustedProxies } from './trusted-proxies.js'
-import { UpstreamPool, VERIFY_UPSTREAM_TLS, type PoolHealth, type UpstreamTls } from './upstream-pool.js'
+import { VERIFY_UPSTREAM_TLS, type UpstreamTls } from './upstream-pool.js'
 import { handleUpgrade } from './websocket.js'
+import type { ErrorCode } from '../errors.js'
+
+export type { LaneOptions } from './proxy-lane.js'
+
+/** The lane of a single-service proxy, and the service of today's single-service config. */
+export const DEFAULT_LANE = 'default'
 
 /** How long an idle client keep-alive connection stays open; above common LB idle timeouts. */
 export const CLIENT_KEEP_ALIVE_MS = 65_000
 
-/** What the data path is built from; app.ts plugs in the table source and the sink. */
-export interface ProxyOptions {
-  /** Read once per request. */
-  tables: TableSource
-  router: Router
-  /** Gets exactly one record per finished request or WebSocket handshake. */
-  sink: OutcomeSink
-  /** Origins such as http://127.0.0.1:3001. */
-  upstreams: { blue: readonly string[]; green: readonly string[] }
+/** What the whole server is built from, whatever services it fronts. */
+export interface ServerOptions {
+  /** The server's own: `header` bounds how long a client may take to send its headers (the lanes' other timeouts are theirs). */
   timeouts: ProxyTimeouts
   logger: Logger
   /** One info line per request when true; nothing is logged on the request path otherwise. */
@@ -45,10 +45,6 @@ export interface ProxyOptions {
    * (see request-id.ts); it is the access log's `requestId`. On when absent, as log.requestId.
    */
   requestId?: boolean | undefined
-  /** Active health checks of each target; off when absent. */
-  healthCheck?: HealthCheckSettings | undefined
-  /** Passive ejection after consecutive errors; Envoy's defaults (5, 30 s) when absent. */
-  outlier?: OutlierSettings | undefined
   /** Body, header and queue limits; DEFAULT_LIMITS when absent. Fixed for the server's life. */
   limits?: ProxyLimits | undefined
   /** HTTPS with these certificates (the first the default, SNI picks the others); plain HTTP when absent. */
@@ -59,9 +55,26 @@ export interface ProxyOptions {
   trustedProxies?: readonly string[] | undefined
   /** How https:// targets are verified; node's CAs and the target's name when absent. */
   upstreamTls?: UpstreamTls | undefined
-  /** Shadow traffic: how shadows are sent and where their pairs go; none when absent. */
-  mirror?: { readonly settings: MirrorSettings; readonly sink: MirrorSink } | undefined
 }
+
+/** One service of several: its lane and how its requests are told apart. */
+export interface ServiceLaneOptions extends LaneOptions {
+  readonly name: string
+  readonly match: ServiceMatch
+}
+
+/** Several services: each request goes to the lane its Host and path match (services.ts). */
+export interface ServicesOptions {
+  readonly lanes: readonly ServiceLaneOptions[]
+  /** Where requests that match no service go; null: 404 from switchyard. */
+  readonly defaultService: string | null
+}
+
+/**
+ * What the data path is built from: one service's lane (app.ts plugs in the table source and
+ * the sink), or `services`, several of them.
+ */
+export type ProxyOptions = ServerOptions & (LaneOptions | { readonly services: ServicesOptions })
 
 /** node's default headersTimeout, used when `timeouts.header` is absent. */
 const DEFAULT_HEADER_TIMEOUT_MS = 60_000
@@ -76,23 +89,27 @@ export interface ProxyServer {
    * OpenSSL refuses one (the old ones stay) or when the proxy is not HTTPS.
    */
   setCertificates(certificates: readonly Certificate[]): void
-  /** New requests use new pools at once; requests in flight on the old ones finish, then they close. */
+  /**
+   * The lane of one service: its targets, timeouts, health, drains and counts (see ProxyLane).
+   * A single-service proxy's one lane is `default`.
+   */
+  lane(service: string): ProxyLane | undefined
+  /**
+   * A config reload's new set of services: lanes of new services start, a removed service's
+   * lane takes no new requests and closes once what is in flight on it has finished; the
+   * others keep their pools and connections (their settings come through lane()).
+   */
+  setServices(services: ServicesOptions): void
+  /** The server's own timeout: how long a client may take over its headers (the lanes have the rest). */
+  setHeaderTimeout(timeouts: ProxyTimeouts): void
+  /** The only lane's (a single-service proxy, as tests build it): see ProxyLane. */
   setTargets(color: Color, targets: readonly string[]): void
-  /** Applies to requests that start afterwards (a new connect timeout rebuilds the pools). */
   setTimeouts(timeouts: ProxyTimeouts): void
-  /** Restarts active checks with new settings and applies new ejection limits (config reload). */
   setHealth(healthCheck: HealthCheckSettings, outlier: OutlierSettings): void
   health(): Record<Color, TargetHealth[]>
   inFlight(): Record<Color, number>
-  /** What is open per colour right now, so a deploy script knows when a colour can be stopped. */
   connections(): Record<Color, ConnectionCounts>
-  /**
-   * Starts (or restarts, with a new snapshot) the drain of a colour whose share went to 0: the
-   * WebSockets and streamed responses open on it now run until `deadlineMs` has passed, then
-   * close with 1001 or are cut (never a clean end). What is routed to it afterwards is left alone.
-   */
   drainColor(color: Color, deadlineMs: number): void
-  /** Cancels a pending drain of `color` (its share rose again before the deadline). */
   cancelDrain(color: Color): void
   /**
    * Stops accepting, closes idle keep-alive connections, lets requests, streams and tunnels
@@ -112,44 +129,80 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
+/** Which lane a request belongs to: an immutable snapshot, replaced whole when services change. */
+interface Routes {
+  readonly lanes: ReadonlyMap<string, ProxyLane>
+  /** A single service that matches everything: no matching at all on the request path. */
+  readonly only: ProxyState | undefined
+  readonly matcher: ServiceMatcher<ProxyState> | undefined
+  /** Where a request whose target cannot be read goes, so that its lane answers the 400. */
+  readonly first: ProxyState
+}
+
+function routesOf(lanes: ReadonlyMap<string, ProxyLane>, services: readonly { readonly name: string; readonly match: ServiceMatch }[], defaultService: string | null, single: boolean): Routes {
+  const first = lanes.values().next().value!.state
+  if (single) return { lanes, only: first, matcher: undefined, first }
+  const matcher = new ServiceMatcher(
+    services.map((s) => ({ name: s.name, match: s.match, service: lanes.get(s.name)!.state })),
+    defaultService === null ? undefined : lanes.get(defaultService)?.state,
+  )
+  return { lanes, only: undefined, matcher, first }
+}
+
+/** The lane of a request: by its Host header and path, or the authority and path of an absolute-form target. */
+function laneOf(routes: Routes, req: IncomingMessage): ProxyState | undefined {
+  if (routes.only !== undefined) return routes.only
+  const url = req.url ?? ''
+  if (url.charCodeAt(0) === 0x2f) {
+    const found = routes.matcher!.match(req.headers.host, url)
+    if (found !== undefined || !url.startsWith(PREVIEW_PATH)) return found
+    // A preview link of a service matched by path prefix: any lane answers it (one signer).
+    return routes.first
+  }
+  const target = requestTarget(url)
+  if (target === undefined) return routes.first
+  return routes.matcher!.match(target.host ?? req.headers.host, target.path)
+}
+
+const NO_SERVICE = JSON.stringify({ statusCode: 404, code: 'SY_ERR_NO_SERVICE' satisfies ErrorCode, error: 'Not Found', message: "No service of this switchyard matches the request's host and path" })
+
+/** A request no service matches: 404 from switchyard itself, nothing forwarded. */
+function answerNoService(req: IncomingMessage, res: ProxyResponse): void {
+  req.resume()
+  res.writeHead(404, ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(NO_SERVICE)), 'cache-control', 'no-store'])
+  res.end(NO_SERVICE)
+}
+
 class NodeProxyServer implements ProxyServer {
   readonly server: http.Server | https.Server
-  readonly #state: ProxyState
+  #routes: Routes
+  readonly #shared: LaneShared
+  /** Lanes of services removed by a reload, finishing what was in flight on them. */
+  readonly #leaving = new Set<ProxyLane>()
   readonly #certificates: CertificateStore | undefined
   readonly #redirect: http.Server | undefined
   readonly #redirectPort: number
-  readonly #upstreamTls: UpstreamTls
-  /** Pools replaced by setTargets that still finish their requests. */
-  readonly #retiring = new Set<UpstreamPool>()
   #closed: Promise<void> | undefined
-  #health: PoolHealth
 
   constructor(options: ProxyOptions) {
-    const connect = options.timeouts.connect
     const limits = options.limits ?? DEFAULT_LIMITS
-    const connections = limits.maxConnectionsPerTarget
     const upstreamTls = options.upstreamTls ?? VERIFY_UPSTREAM_TLS
-    this.#upstreamTls = upstreamTls
     // Before any pool exists: a refused certificate must not leave connections behind.
     this.#certificates = options.tls === undefined || options.tls === null ? undefined : new CertificateStore(options.tls)
     const trust = TrustedProxies.compile(options.trustedProxies ?? [])
-    const blue = new UpstreamPool(options.upstreams.blue, connect, undefined, connections, upstreamTls)
-    let green: UpstreamPool
-    try {
-      green = new UpstreamPool(options.upstreams.green, connect, undefined, connections, upstreamTls)
-    } catch (err) {
-      void blue.destroy()
-      throw err
-    }
-    const listener = logHealthEvents(options.logger)
-    this.#health = { healthCheck: options.healthCheck ?? HEALTH_CHECK_OFF, outlier: options.outlier ?? DEFAULT_OUTLIER, listener }
-    blue.setHealth(this.#health)
-    green.setHealth(this.#health)
     const certificates = this.#certificates
     const requestIds = options.requestId === false ? null : new RequestIds()
-    const state = new ProxyState({ ...options, limits, pools: { blue, green }, trust, tls: certificates !== undefined, requestIds })
-    this.#state = state
-    if (options.mirror !== undefined) state.mirror = new Mirror(options.mirror.settings, state.pools, options.mirror.sink)
+    this.#shared = { logger: options.logger, accessLog: options.accessLog, requestIds, limits, trust, tls: certificates !== undefined, upstreamTls }
+    const services: readonly ServiceLaneOptions[] =
+      'services' in options ? options.services.lanes : [{ ...options, name: DEFAULT_LANE, match: { hosts: [], pathPrefixes: [] } }]
+    const lanes = new Map<string, ProxyLane>()
+    try {
+      for (const service of services) lanes.set(service.name, new ProxyLane(service, this.#shared))
+    } catch (err) {
+      for (const lane of lanes.values()) void lane.close(false)
+      throw err
+    }
+    this.#routes = routesOf(lanes, services, 'services' in options ? options.services.defaultService : null, !('services' in options))
     const headersTimeout = options.timeouts.header ?? DEFAULT_HEADER_TIMEOUT_MS
     const httpOptions: http.ServerOptions<typeof IncomingMessage, typeof ProxyResponse> = {
       ServerResponse: ProxyResponse,
@@ -164,7 +217,11 @@ class NodeProxyServer implements ProxyServer {
       // handleRequest refuses a missing Host itself, with a JSON body like every other refusal.
       requireHostHeader: false,
     }
-    const onRequest = (req: IncomingMessage, res: ProxyResponse) => handleRequest(state, req, res)
+    const onRequest = (req: IncomingMessage, res: ProxyResponse) => {
+      const state = laneOf(this.#routes, req)
+      if (state === undefined) answerNoService(req, res)
+      else handleRequest(state, req, res)
+    }
     if (certificates === undefined) {
       this.server = http.createServer<typeof IncomingMessage, typeof ProxyResponse>(httpOptions, onRequest)
     } else {
@@ -198,12 +255,18 @@ class NodeProxyServer implements ProxyServer {
       redirect.on('clientError', handleClientError)
       this.#redirect = redirect
     }
-    this.server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => handleUpgrade(state, req, socket, head))
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const state = laneOf(this.#routes, req)
+      if (state === undefined) socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(NO_SERVICE)}\r\nconnection: close\r\n\r\n${NO_SERVICE}`)
+      else handleUpgrade(state, req, socket, head)
+    })
     // Without these, node answers parse errors with a bare 400 and drops CONNECT silently.
     this.server.on('clientError', handleClientError)
     this.server.on('connect', handleConnect)
     // `Expect: 100-continue` with a body over the limit gets 413 instead of 100 Continue.
     this.server.on('checkContinue', (req: IncomingMessage, res: ProxyResponse) => {
+      const state = laneOf(this.#routes, req)
+      if (state === undefined) return answerNoService(req, res)
       if (!bodyTooLarge(req.headers, limits.maxBodySize)) res.writeContinue()
       handleRequest(state, req, res)
     })
@@ -227,52 +290,70 @@ class NodeProxyServer implements ProxyServer {
     this.#certificates.update(certificates)
   }
 
-  setTargets(color: Color, targets: readonly string[]): void {
-    const pools = this.#state.pools
-    const previous = pools[color]
-    const pool = new UpstreamPool(targets, this.#state.timeouts.connect, previous, this.#state.limits.maxConnectionsPerTarget, this.#upstreamTls)
-    pool.setHealth(this.#health)
-    pools[color] = pool
-    this.#retire(previous)
+  lane(service: string): ProxyLane | undefined {
+    return this.#routes.lanes.get(service)
   }
 
-  setHealth(healthCheck: HealthCheckSettings, outlier: OutlierSettings): void {
-    this.#health = { ...this.#health, healthCheck, outlier }
+  setServices(services: ServicesOptions): void {
     if (this.#closed !== undefined) return
-    this.#state.pools.blue.setHealth(this.#health)
-    this.#state.pools.green.setHealth(this.#health)
-  }
-
-  setTimeouts(timeouts: ProxyTimeouts): void {
-    const before = this.#state.timeouts
-    this.#state.timeouts = timeouts
-    if (timeouts.header !== undefined) this.server.headersTimeout = timeouts.header
-    // The connect timeout belongs to a pool's connector, so only new pools can take it.
-    if (timeouts.connect !== before.connect) {
-      for (const color of ['blue', 'green'] as const) {
-        this.setTargets(color, this.#state.pools[color].targets.map((target) => target.url))
-      }
+    const before = this.#routes.lanes
+    const lanes = new Map<string, ProxyLane>()
+    for (const service of services.lanes) lanes.set(service.name, before.get(service.name) ?? new ProxyLane(service, this.#shared))
+    // One reference swap: a request finds its lane in the old set of services or the new one.
+    this.#routes = routesOf(lanes, services.lanes, services.defaultService, false)
+    for (const [name, lane] of before) {
+      if (lanes.has(name)) continue
+      this.#leaving.add(lane)
+      void lane.retire().finally(() => this.#leaving.delete(lane))
     }
   }
 
+  /** The lane of a single-service proxy (the first one otherwise). */
+  get #only(): ProxyLane {
+    return this.#routes.lanes.values().next().value!
+  }
+
+  setTargets(color: Color, targets: readonly string[]): void {
+    this.#only.setTargets(color, targets)
+  }
+
+  setHealth(healthCheck: HealthCheckSettings, outlier: OutlierSettings): void {
+    if (this.#closed === undefined) this.#only.setHealth(healthCheck, outlier)
+  }
+
+  setTimeouts(timeouts: ProxyTimeouts): void {
+    this.setHeaderTimeout(timeouts)
+    this.#only.setTimeouts(timeouts)
+  }
+
+  setHeaderTimeout(timeouts: ProxyTimeouts): void {
+    if (timeouts.header !== undefined) this.server.headersTimeout = timeouts.header
+  }
+
   health(): Record<Color, TargetHealth[]> {
-    return { blue: this.#state.pools.blue.health(), green: this.#state.pools.green.health() }
+    return this.#only.health()
   }
 
   inFlight(): Record<Color, number> {
-    return this.#state.inFlight()
+    const total = { blue: 0, green: 0 }
+    for (const state of this.#states()) {
+      const counts = state.inFlight()
+      total.blue += counts.blue
+      total.green += counts.green
+    }
+    return total
   }
 
   connections(): Record<Color, ConnectionCounts> {
-    return this.#state.connections()
+    return this.#only.connections()
   }
 
   drainColor(color: Color, deadlineMs: number): void {
-    this.#state.drainColor(color, deadlineMs)
+    this.#only.drainColor(color, deadlineMs)
   }
 
   cancelDrain(color: Color): void {
-    this.#state.cancelDrain(color)
+    this.#only.cancelDrain(color)
   }
 
   close(deadlineMs: number): Promise<void> {
@@ -280,19 +361,17 @@ class NodeProxyServer implements ProxyServer {
     return this.#closed
   }
 
-  #retire(pool: UpstreamPool): void {
-    this.#retiring.add(pool)
-    // undici's close() waits for the requests in flight on this pool.
-    pool
-      .close()
-      .catch(() => undefined)
-      .finally(() => this.#retiring.delete(pool))
+  /** Every lane's request state: the services' and those of services leaving. */
+  #states(): ProxyState[] {
+    return [...this.#routes.lanes.values(), ...this.#leaving].map((lane) => lane.state)
   }
 
   async #drain(deadlineMs: number): Promise<void> {
-    const state = this.#state
     const server = this.server
-    state.closing = true
+    const lanes = [...this.#routes.lanes.values(), ...this.#leaving]
+    const states = lanes.map((lane) => lane.state)
+    for (const state of states) state.closing = true
+    const idle = () => Promise.all(states.map((state) => state.whenIdle())).then(() => true as const)
     // Redirects are answered at once: nothing there to drain.
     const redirect = this.#redirect
     if (redirect !== undefined) {
@@ -308,7 +387,7 @@ class NodeProxyServer implements ProxyServer {
 
     let sweeper: NodeJS.Timeout | undefined
     try {
-      const drained = await Promise.race([state.whenIdle().then(() => true as const), deadline])
+      const drained = await Promise.race([idle(), deadline])
       if (drained) {
         // Connections that finished their last answer while we waited are idle now; sweep
         // again for any whose answer was still being flushed.
@@ -318,17 +397,15 @@ class NodeProxyServer implements ProxyServer {
       const closed = await Promise.race([serverClosed.then(() => true as const), deadline])
       if (!closed) {
         // Streams first, cut as a colour drain cuts them: recorded as our cut, not a client's close.
-        state.drainStreams()
+        for (const state of states) state.drainStreams()
         server.closeAllConnections()
         // WebSockets close with 1001 and are destroyed only if they outlast the close grace.
-        state.shutdownTunnels()
+        for (const state of states) state.shutdownTunnels()
         // Destroyed exchanges settle on their sockets' 'close' events, a tick or so later.
-        await Promise.race([state.whenIdle(), delay(SETTLE_GRACE_MS)])
+        await Promise.race([idle(), delay(SETTLE_GRACE_MS)])
       }
-      // Shadows never hold a shutdown: what is still out is cancelled, uncompared.
-      state.mirror?.close()
-      const pools = [state.pools.blue, state.pools.green, ...this.#retiring]
-      await Promise.all(pools.map((pool) => (drained ? pool.close() : pool.destroy()).catch(() => undefined)))
+      // Shadows never hold a shutdown: what is still out is cancelled, uncompared (ProxyLane.close).
+      await Promise.all(lanes.map((lane) => lane.close(drained)))
       await serverClosed
     } finally {
       clearTimeout(timer)
