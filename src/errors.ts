@@ -26,6 +26,10 @@ export const ERRORS = defineCatalog({
     status: 502,
     summary: "The chosen colour's upstream could not be reached (refused, DNS, TLS, connect timeout); check the target and `upstreams.tls`",
   },
+  SY_ERR_NO_SERVICE: {
+    status: 404,
+    summary: "No service's `match` takes the request's host and path, and `proxy.defaultService` is not set; add a match or name a default service",
+  },
   SY_ERR_NO_TARGETS: {
     status: 502,
     summary: 'The chosen colour has no targets; give it some in `upstreams.<color>.targets` or with `PUT /v1/upstreams/{color}`',
@@ -103,6 +107,22 @@ export const ERRORS = defineCatalog({
   SY_ERR_NO_ROLLOUT: {
     status: 404,
     summary: 'No rollout has been started; `POST /v1/rollout` starts one',
+  },
+  SY_ERR_SERVICE_REQUIRED: {
+    status: 409,
+    summary: 'This switchyard fronts several services and none is named `default`; address one as `/v1/services/{name}/...` (CLI: `--service NAME`)',
+  },
+  SY_ERR_UNKNOWN_SERVICE: {
+    status: 404,
+    summary: 'No service of that name; `GET /v1/services` lists them',
+  },
+  SY_ERR_FORBIDDEN_SERVICE: {
+    status: 403,
+    summary: 'The bearer token is one of `admin.tokens`, scoped to other services; use a token scoped to this one, or `admin.token`',
+  },
+  SY_ERR_SERVICE_CONFIGURED: {
+    status: 409,
+    summary: 'Only the stored state of a service removed from the config can be deleted; remove it from `services` and reload first',
   },
   SY_ERR_PREVIEW_OFF: {
     status: 404,

@@ -82,12 +82,36 @@ export class AuthFailureLimiter {
   }
 }
 
-/** Requests whose bearer token passed the check (admin.token set): only those are `token` callers. */
-const checked = new WeakSet<object>()
+/** Requests whose bearer token passed the check, with the services it may change (null: all). */
+const checked = new WeakMap<object, readonly string[] | null>()
 
-/** The admin hook marks a request whose token it checked and accepted. */
-export function tokenAccepted(raw: object): void {
-  checked.add(raw)
+/** The admin hook marks a request whose token it checked and accepted (`services`: a scoped token's). */
+export function tokenAccepted(raw: object, services: readonly string[] | null = null): void {
+  checked.set(raw, services)
+}
+
+/** The services a request's token may change: null for admin.token (or no auth at all), else a scoped token's list. */
+export function tokenScope(raw: object): readonly string[] | null {
+  return checked.get(raw) ?? null
+}
+
+/** What a bearer header is: admin.token, one of the scoped tokens (with its services), or neither. */
+export type TokenCheck = (header: string | undefined) => { readonly services: readonly string[] | null } | undefined
+
+/**
+ * Checks a bearer header against admin.token and every scoped token (admin.tokens), each in
+ * constant time, always all of them: how long the check takes says nothing about which
+ * token, if any, was close. Undefined when no token is configured (no auth).
+ */
+export function tokenChecker(token: string | undefined, scoped: readonly { readonly token: string; readonly services: readonly string[] }[]): TokenCheck | undefined {
+  if (token === undefined && scoped.length === 0) return undefined
+  const full = token === undefined ? () => false : bearerChecker(token)
+  const limited = scoped.map((s) => ({ check: bearerChecker(s.token), services: s.services }))
+  return (header) => {
+    let found: { readonly services: readonly string[] | null } | undefined = full(header) ? { services: null } : undefined
+    for (const s of limited) if (s.check(header) && found === undefined) found = { services: s.services }
+    return found
+  }
 }
 
 /**

@@ -4,8 +4,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Server } from 'node:http'
 import https from 'node:https'
 import type { Logger } from 'pino'
-import type { ControlPort } from '../control/port.js'
-import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS, AuthFailureLimiter, bearerChecker, tokenAccepted } from './auth.js'
+import type { ControlPort, ServicesPort } from '../control/port.js'
+import { AUTH_FAILURE_LIMIT, AUTH_FAILURE_WINDOW_MS, AuthFailureLimiter, tokenAccepted, tokenChecker } from './auth.js'
 import { formatSchemaErrors, httpError } from './http-errors.js'
 import { openApiOptions } from './openapi/document.js'
 import { docsRoutes } from './openapi/docs-routes.js'
@@ -15,6 +15,8 @@ import { reloadRoutes, type Reload } from './routes/reload.js'
 import { rolloutRoutes } from './routes/rollout.js'
 import { mirrorRoutes } from './routes/mirror.js'
 import { splitRoutes } from './routes/split.js'
+import { servicesRoutes } from './routes/services.js'
+import { ServicePorts, singleService } from './service-ports.js'
 import { statusRoutes } from './routes/status.js'
 import { eventRoutes } from './routes/events.js'
 import { upstreamRoutes } from './routes/upstreams.js'
@@ -32,6 +34,10 @@ export interface AdminOptions {
   /** The control side, through its one port. */
   readonly control: ControlPort
   readonly token: string | undefined
+  /** admin.tokens: tokens that may change only some services. */
+  readonly scopedTokens?: readonly { readonly token: string; readonly services: readonly string[] }[]
+  /** The services behind this switchyard, each with its control port; absent: `control` is the one, `default`. */
+  readonly services?: ServicesPort | undefined
   /** admin.failedAuthLimit: failed bearer attempts per address and minute before 429; 0 = no limit. */
   readonly failedAuthLimit?: number
   readonly logger: Logger
@@ -76,7 +82,7 @@ function adminFastify(logger: Logger, tls: AdminTls | null | undefined) {
 export function createAdminServer(options: AdminOptions): FastifyInstance {
   const app = adminFastify(options.logger, options.tls)
 
-  const authorized = options.token === undefined ? undefined : bearerChecker(options.token)
+  const authorized = tokenChecker(options.token, options.scopedTokens ?? [])
   const limit = options.failedAuthLimit ?? AUTH_FAILURE_LIMIT
   const failures = limit === 0 ? undefined : new AuthFailureLimiter(limit)
   app.addHook('onRequest', async (request, reply) => {
@@ -88,7 +94,8 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
       void reply.header('retry-after', String(wait))
       throw httpError('SY_ERR_AUTH_RATE_LIMITED', `too many failed bearer attempts from this address; retry in ${wait}s`)
     }
-    if (!authorized(request.headers.authorization)) {
+    const accepted = authorized(request.headers.authorization)
+    if (accepted === undefined) {
       if (failures?.failed(address) === true) {
         request.log.warn(
           { ip: address, failures: limit, windowSeconds: AUTH_FAILURE_WINDOW_MS / 1000 },
@@ -100,7 +107,7 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
       void reply.header('www-authenticate', 'Bearer')
       throw httpError('SY_ERR_HTTP_401', 'missing or invalid bearer token: send "Authorization: Bearer <admin.token>"')
     }
-    tokenAccepted(request.raw)
+    tokenAccepted(request.raw, accepted.services)
   })
   // An empty body with a JSON content type is "no body" for the action routes, not an error.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
@@ -117,13 +124,24 @@ export function createAdminServer(options: AdminOptions): FastifyInstance {
   // them), so the routes are registered in a plugin of their own that loads after it.
   void app.register(fastifySwagger, openApiOptions())
   void app.register(docsRoutes)
+  const ports = new ServicePorts(options.services ?? singleService(options.control))
   void app.register(async (api: AdminApp) => {
     statusRoutes(api, options.control)
-    eventRoutes(api, options.control)
-    splitRoutes(api, options.control)
-    upstreamRoutes(api, options.control)
-    rolloutRoutes(api, options.control)
-    mirrorRoutes(api, options.control)
+    // Today's routes address the `default` service; the same under /v1/services/{name} address that one.
+    for (const base of ['/v1', '/v1/services/:service']) {
+      eventRoutes(api, ports, base)
+      splitRoutes(api, ports, base)
+      upstreamRoutes(api, ports, base)
+      rolloutRoutes(api, ports, base)
+      mirrorRoutes(api, ports, base)
+    }
+    servicesRoutes(api, ports)
+    // What changes every service at once is for admin.token alone, never a token scoped to some.
+    api.addHook('preHandler', async (request) => {
+      if (request.method === 'POST' && (request.url.startsWith('/v1/reload') || request.url.startsWith('/v1/preview'))) {
+        ports.mayChangeAll(request.raw, request.url.startsWith('/v1/reload') ? 'reloading the config' : 'making preview links')
+      }
+    })
     previewRoutes(api, options.preview)
     reloadRoutes(api, options.reload)
     dashboardRoutes(api)

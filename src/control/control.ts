@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config/schema.js'
-import type { Metrics } from '../metrics/metrics.js'
+import type { MetricsOfService as Metrics } from '../metrics/metrics.js'
 import type { ConnectionCounts } from '../proxy/proxy-state.js'
 import type { TargetHealth } from '../proxy/types.js'
 import type { Color } from '../routing/types.js'
@@ -47,6 +47,8 @@ export interface ControlOptions {
   readonly plane: () => PlaneReader
   /** True once the process is stopping (SIGTERM): /readyz says not ready. */
   readonly closing: () => boolean
+  /** The service's name when the switchyard fronts several: webhooks then say which service an event is of. */
+  readonly service?: string | undefined
 }
 
 /**
@@ -80,7 +82,6 @@ export class Control {
     this.#mirror = new MirrorDesk({ release, shadows: this.shadows, config, fleet: fleet?.reports ?? null, logger })
     this.#webhooks = this.#notifier(config())
     const leads = fleet === null ? {} : { leads: () => fleet.leads() }
-
     this.#autoRevert = new AutoRevert({
       release,
       evidence: () => this.analysis.evidence,
@@ -168,9 +169,8 @@ export class Control {
     this.shadows.configure(next, next.autoRevert.window !== before.autoRevert.window)
     this.#autoRevert.configure(next.autoRevert)
     if (!sameData(next.webhooks, before.webhooks)) {
-      const previous = this.#webhooks
+      void this.#webhooks.close(5_000)
       this.#webhooks = this.#notifier(next)
-      void previous.close(5_000)
     }
   }
 
@@ -179,6 +179,10 @@ export class Control {
     const { release, metrics, fleet, plane, closing } = this.#o
     const rollouts = this.rollouts
     const view = () => rollouts.view()
+    const refreshMetrics = async () => {
+      metrics.setTargetHealth(await plane().health())
+      if (fleet !== null) metrics.setStateConnected(fleet.status().connected)
+    }
     return {
       split: () => splitView(release.state()),
       setSplit: async ({ caller, ...request }) => {
@@ -264,11 +268,10 @@ export class Control {
             ? "started without the fleet's split (the shared store has not answered yet); routing with the config's split"
             : null,
       metricsText: async () => {
-        const [health, remote] = await Promise.all([plane().health(), plane().remoteMetrics()])
-        metrics.setTargetHealth(health)
-        if (fleet !== null) metrics.setStateConnected(fleet.status().connected)
+        const [, remote] = await Promise.all([refreshMetrics(), plane().remoteMetrics()])
         return metrics.text(remote)
       },
+      refreshMetrics,
       metricsContentType: metrics.registry.contentType,
     }
   }
@@ -278,6 +281,7 @@ export class Control {
       hooks: config.webhooks,
       logger: this.#o.logger,
       onDelivery: (result, event) => this.#o.metrics.webhook(result, event),
+      service: this.#o.service,
     })
   }
 }

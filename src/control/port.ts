@@ -130,5 +130,33 @@ export interface ControlPort {
   notReadyBecause(): string | null
   /** Prometheus text of every proxy process. */
   metricsText(): Promise<string>
+  /** Sets this service's scrape-time gauges (target health, the store's connection) without rendering the text. */
+  refreshMetrics(): Promise<void>
   readonly metricsContentType: string
+}
+
+/** One service as GET /v1/services lists it. */
+export interface ServiceView {
+  readonly name: string
+  /** False for a service removed from the config whose stored state is still kept. */
+  readonly configured: boolean
+  readonly match?: { readonly hosts: readonly string[]; readonly pathPrefixes: readonly string[] }
+  readonly split: SplitView | null
+  /** The rollout's phase, or `idle` when none was started. */
+  readonly phase: string
+  readonly mirror: number
+  readonly health?: Record<Color, { readonly healthy: number; readonly total: number }>
+}
+
+/** The services behind one switchyard, each with its own control port (a single-service one has `default`). */
+export interface ServicesPort {
+  /** The configured services' names, in the config's order. */
+  names(): readonly string[]
+  port(name: string): ControlPort | undefined
+  /** proxy.defaultService (null: unmatched requests get 404). */
+  defaultService(): string | null
+  /** GET /v1/services: every configured service, then those only stored. */
+  list(): Promise<readonly ServiceView[]>
+  /** Deletes the stored state of a service no longer configured; false when none is stored. */
+  forget(name: string): Promise<boolean>
 }

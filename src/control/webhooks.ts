@@ -17,6 +17,8 @@ export interface WebhookNotifierOptions {
   readonly backoffMs?: number
   /** Pending deliveries per hook before the oldest is dropped (default 1000). */
   readonly maxQueue?: number
+  /** With several services: the service whose events these are, put in every body as `service`. */
+  readonly service?: string | undefined
 }
 
 const USER_AGENT = userAgent()
@@ -54,9 +56,11 @@ export class WebhookNotifier {
   readonly #agent = new Agent()
   readonly #abandon = new AbortController()
   #closed: Promise<void> | null = null
+  readonly #service: string | undefined
 
   constructor(options: WebhookNotifierOptions) {
     this.#logger = options.logger
+    this.#service = options.service
     const shared: ChannelContext = {
       logger: options.logger,
       onDelivery: options.onDelivery ?? (() => undefined),
@@ -83,7 +87,8 @@ export class WebhookNotifier {
     let body: string
     try {
       // id and event always win (they match the headers); keys keep the order id, event, at, ...
-      body = JSON.stringify(Object.assign({ id, event, at: new Date().toISOString() }, payload, { id, event }))
+      const service = this.#service === undefined ? {} : { service: this.#service }
+      body = JSON.stringify(Object.assign({ id, event, at: new Date().toISOString() }, service, payload, { id, event }))
     } catch (err) {
       this.#logger.error({ err, event }, 'webhook payload could not be serialized; event not sent')
       return

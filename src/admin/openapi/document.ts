@@ -5,6 +5,10 @@ import { STATUS_CODES } from 'node:http'
 import { ERRORS, type ErrorCode } from '../../errors.js'
 import { OPERATIONS, TAGS, type OperationDoc } from './operations.js'
 import { ErrorAnswer } from './responses.js'
+import { SCOPED_ERRORS, SERVICE_PREFIX, UNSCOPED_ERRORS } from './service-operations.js'
+
+/** The groups of routes that address one service (the `default` one when unscoped). */
+const PER_SERVICE_TAGS: ReadonlySet<string> = new Set(['split', 'upstreams', 'rollout', 'mirror'])
 
 /** Codes every `/v1` route can answer (the bearer check runs before any of them). */
 const AUTH_CODES: readonly ErrorCode[] = ['SY_ERR_HTTP_401', 'SY_ERR_AUTH_RATE_LIMITED']
@@ -60,8 +64,11 @@ const transform: SwaggerTransform = ({ schema: routeSchema, url, route }) => {
   const schema: FastifySchema = routeSchema ?? {}
   if (schema.hide === true) return { schema, url }
   const method = Array.isArray(route.method) ? route.method.join(',') : route.method
-  const doc = OPERATIONS[`${method} ${url}`]
-  const codes = routeErrorCodes(url, schema, doc)
+  // `/v1/services/:service/split` is `/v1/split` for one service: the same reference, its own refusals.
+  const scoped = url.startsWith(SERVICE_PREFIX) && OPERATIONS[`${method} ${url}`] === undefined
+  const doc = OPERATIONS[`${method} ${scoped ? `/v1/${url.slice(SERVICE_PREFIX.length)}` : url}`]
+  const serviceCodes = scoped ? SCOPED_ERRORS : doc !== undefined && doc.tag !== 'services' && PER_SERVICE_TAGS.has(doc.tag) ? UNSCOPED_ERRORS : []
+  const codes = [...new Set([...routeErrorCodes(url, schema, doc), ...serviceCodes])]
   const own = (schema.response ?? {}) as Record<string, object>
   const answers = Object.entries(doc?.answers ?? {}).map(([status, answer]) => [
     status,
@@ -73,7 +80,7 @@ const transform: SwaggerTransform = ({ schema: routeSchema, url, route }) => {
     response: { ...own, ...Object.fromEntries(answers), ...errorResponses(codes) },
     'x-error-codes': codes.map((code) => ({ code, status: ERRORS[code].status, summary: ERRORS[code].summary })),
     ...(url.startsWith('/v1/') ? { security: [{ bearer: [] }] } : {}),
-    ...(doc === undefined ? {} : { summary: doc.summary, description: doc.description, tags: [doc.tag] }),
+    ...(doc === undefined ? {} : scoped ? { summary: `${doc.summary} (one service)`, description: doc.description, tags: ['services'] } : { summary: doc.summary, description: doc.description, tags: [doc.tag] }),
     ...(doc?.produces === undefined ? {} : { produces: [doc.produces] }),
     ...(schema.body !== undefined && doc?.requests !== undefined ? { body: { ...(schema.body as object), 'x-examples': doc.requests } } : {}),
   }

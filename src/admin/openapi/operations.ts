@@ -13,6 +13,7 @@ import {
   UpstreamsAnswer,
 } from './responses.js'
 import { MIRROR_OPERATIONS } from './mirror-operations.js'
+import { SERVICE_OPERATIONS } from './service-operations.js'
 
 /** The groups of the reference, in the order the docs page shows them. */
 export const TAGS = {
@@ -24,6 +25,7 @@ export const TAGS = {
   mirror: "Shadow traffic: blue's requests copied to green, and where green's answers differ",
   config: 'Re-reading the config file',
   probes: 'Liveness, readiness and metrics, without the token',
+  services: 'Several services behind one switchyard: each route above also under `/v1/services/{service}/`, for that service',
 } as const
 
 /** One successful answer: its schema (the route's own `response` schema when it has one) and an example. */
@@ -147,6 +149,7 @@ export const OPERATIONS: Readonly<Record<string, OperationDoc>> = {
     answers: { 200: { description: "The colour's new targets with their health", schema: ColorUpstreamsAnswer, example: { green: { targets: [target('http://10.0.0.7:8000')] } } } },
   },
   ...MIRROR_OPERATIONS,
+  ...SERVICE_OPERATIONS,
   'GET /v1/rollout': {
     tag: 'rollout',
     summary: 'Read the rollout',

@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http'
-import type { AuditEvent, ControlPort, LiveFrame } from '../../control/port.js'
+import type { AuditEvent, LiveFrame } from '../../control/port.js'
 import { httpError } from '../http-errors.js'
 import { EventsQuery, StreamQuery } from '../schemas.js'
 import type { AdminApp } from '../server.js'
+import type { ServicePorts } from '../service-ports.js'
 
 /** A comment line this often keeps proxies and load balancers from closing an idle stream. */
 const HEARTBEAT_MS = 15_000
@@ -26,10 +27,10 @@ function liveFrame(live: LiveFrame): string {
  * Between them come this replica's id-less frames: `health` changes, and with `stats=1` one
  * `stats` frame a second (control/live-feed.ts); they are not replayed on a reconnect.
  */
-export function eventRoutes(app: AdminApp, control: ControlPort): void {
-  app.get('/v1/events', { schema: { querystring: EventsQuery } }, async (request) => {
+export function eventRoutes(app: AdminApp, ports: ServicePorts, base = '/v1'): void {
+  app.get(`${base}/events`, { schema: { querystring: EventsQuery } }, async (request) => {
     const { limit, type, since } = request.query
-    return control.events({
+    return ports.of(request).events({
       ...(limit === undefined ? {} : { limit: Number(limit) }),
       ...(type === undefined ? {} : { types: type.split(',') }),
       ...(since === undefined ? {} : { since: /^\d+$/.test(since) ? Number(since) : since }),
@@ -42,7 +43,8 @@ export function eventRoutes(app: AdminApp, control: ControlPort): void {
     for (const res of open) res.end()
   })
 
-  app.get('/v1/events/stream', { schema: { querystring: StreamQuery } }, async (request, reply) => {
+  app.get(`${base}/events/stream`, { schema: { querystring: StreamQuery } }, async (request, reply) => {
+    const control = ports.of(request)
     const header = request.headers['last-event-id']
     const last = typeof header === 'string' && header !== '' ? Number(header) : undefined
     if (last !== undefined && !(Number.isSafeInteger(last) && last >= 0)) {

@@ -1,4 +1,4 @@
-import type { Caller, ControlPort } from '../../control/port.js'
+import type { ServicePorts } from '../service-ports.js'
 import { callerOf } from '../auth.js'
 import { exactBuckets } from '../../routing/types.js'
 import { httpError } from '../http-errors.js'
@@ -25,20 +25,21 @@ export function percentBuckets(field: string, value: number): number {
 }
 
 /** GET/PUT /v1/split, POST /v1/promote and /v1/rollback: each answered once every proxy process routes with it. */
-export function splitRoutes(app: AdminApp, control: ControlPort): void {
+export function splitRoutes(app: AdminApp, ports: ServicePorts, base = '/v1'): void {
   type Body = { ifGeneration?: number; reason?: string; force?: boolean } | null | undefined
-  const change = (greenBuckets: number, type: 'split' | 'promote' | 'rollback', body: Body, caller: Caller) =>
-    control.setSplit({
+  type Request = Parameters<ServicePorts['of']>[0] & { readonly ip: string }
+  const change = (greenBuckets: number, type: 'split' | 'promote' | 'rollback', body: Body, request: Request) =>
+    ports.of(request).setSplit({
       greenBuckets,
       type,
       reason: body?.reason ?? null,
-      caller,
+      caller: callerOf(request),
       ...(body?.ifGeneration === undefined ? {} : { ifGeneration: body.ifGeneration }),
       ...(body?.force === undefined ? {} : { force: body.force }),
     })
 
-  app.get('/v1/split', async () => control.split())
-  app.put('/v1/split', { schema: { body: SplitBody } }, async (request) => change(greenBucketsFromBody(request.body), 'split', request.body, callerOf(request)))
-  app.post('/v1/promote', { schema: { body: ActionBody } }, async (request) => change(10_000, 'promote', request.body, callerOf(request)))
-  app.post('/v1/rollback', { schema: { body: ActionBody } }, async (request) => change(0, 'rollback', request.body, callerOf(request)))
+  app.get(`${base}/split`, async (request) => ports.of(request).split())
+  app.put(`${base}/split`, { schema: { body: SplitBody } }, async (request) => change(greenBucketsFromBody(request.body), 'split', request.body, request))
+  app.post(`${base}/promote`, { schema: { body: ActionBody } }, async (request) => change(10_000, 'promote', request.body, request))
+  app.post(`${base}/rollback`, { schema: { body: ActionBody } }, async (request) => change(0, 'rollback', request.body, request))
 }

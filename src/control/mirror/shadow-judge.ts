@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util'
 import type { Logger } from 'pino'
 import type { Config } from '../../config/schema.js'
-import type { Metrics } from '../../metrics/metrics.js'
+import type { MetricsOfService as Metrics } from '../../metrics/metrics.js'
 import { RouteGroups } from '../../outcomes/route-groups.js'
 import { WindowRecorder, type WindowDelta } from '../../outcomes/window-delta.js'
 import type { Captured, Pair } from '../../shadow/captured.js'
