@@ -26,7 +26,7 @@ const USAGE = `usage: switchyard [--config FILE] [--check] [--pid-file PATH]
 Environment: SWITCHYARD_ADMIN_TOKEN overrides admin.token, SWITCHYARD_REDIS_URL state.redis.url.
 Signals: SIGHUP reloads the config file and TLS certificates (as POST /v1/reload does); SIGTERM drains and exits 0 (a second one exits at once).
 
-Commands, which drive a running switchyard through its admin API (--url, --token, --json):
+Commands, which drive a running switchyard through its admin API (--url, --token, --json; --service NAME for one of several services):
 ${commandLines()}`
 
 /** One plain line on stderr, then exit 1: start-up problems are read by people, not log parsers. */

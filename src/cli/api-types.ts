@@ -113,6 +113,26 @@ export interface StatusView {
   readonly rollout?: RolloutView | null
 }
 
+/** One service of GET /v1/services; one removed from the config (`configured: false`) has no match or health. */
+export interface ServiceView {
+  readonly name: string
+  readonly configured: boolean
+  readonly match?: { readonly hosts: readonly string[]; readonly pathPrefixes: readonly string[] }
+  readonly split: SplitView
+  /** The rollout's phase, `idle` when there is none. */
+  readonly phase: string
+  /** The share of blue's requests mirrored to green, 0 to 100. */
+  readonly mirror: number
+  readonly health?: Partial<Record<Color, { readonly healthy: number; readonly total: number }>>
+}
+
+/** GET /v1/services. */
+export interface ServicesView {
+  /** The service that gets requests no match takes; null: switchyard answers them 404. */
+  readonly defaultService: string | null
+  readonly services: readonly ServiceView[]
+}
+
 /** POST /v1/reload. */
 export interface ReloadView {
   readonly reloaded: boolean

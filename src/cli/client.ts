@@ -8,6 +8,18 @@ export interface ClientOptions {
   readonly url: string
   /** admin.token, sent as `Authorization: Bearer`. */
   readonly token: string | undefined
+  /** The service whose routes a service-scoped path addresses; undefined: the unscoped routes, as before services. */
+  readonly service?: string | undefined
+}
+
+// The routes that exist per service (/v1/services/{name}/...). Everything else is global and
+// never rewritten: /v1/reload, /v1/preview, /v1/services itself, /metrics, /healthz.
+const SCOPED = /^\/v1\/(split|promote|rollback|upstreams|rollout|events|mirror|status)(?=[/?]|$)/
+
+/** `path` addressed to `service`: `/v1/split?x` becomes `/v1/services/api/split?x`; global paths, or no service, stay as they are. */
+export function scopedPath(path: string, service: string | undefined): string {
+  if (service === undefined) return path
+  return path.replace(SCOPED, (_, rest: string) => `/v1/services/${encodeURIComponent(service)}/${rest}`)
 }
 
 /** Why a fetch failed, in a word a person can look up: ECONNREFUSED, ENOTFOUND, a timeout. */
@@ -34,6 +46,8 @@ function hintFor(status: number, code: unknown, route: string): string {
   if (status === 401) return 'pass the admin token with --token or SWITCHYARD_ADMIN_TOKEN'
   if (status === 429) return 'too many failed tokens from this address: wait a minute, then use the right one'
   if (code === 'SY_ERR_NO_ROLLOUT') return '"switchyard rollout start" begins one'
+  if (code === 'SY_ERR_SERVICE_REQUIRED') return 'name one with --service NAME or SWITCHYARD_SERVICE'
+  if (code === 'SY_ERR_UNKNOWN_SERVICE') return '"switchyard services" lists them'
   if (status === 404 && code === undefined) return `${route} is not a route of this server: is --url the admin API of a switchyard that has it?`
   return ''
 }
@@ -46,10 +60,12 @@ function hintFor(status: number, code: unknown, route: string): string {
 export class AdminClient {
   readonly #base: string
   readonly #token: string | undefined
+  readonly #service: string | undefined
 
   constructor(options: ClientOptions) {
     this.#base = options.url.replace(/\/+$/, '')
     this.#token = options.token
+    this.#service = options.service
   }
 
   /** The admin URL as given, for messages. */
@@ -61,8 +77,12 @@ export class AdminClient {
     return this.request<T>('GET', path)
   }
 
-  /** One request; `body` goes as JSON with `content-type: application/json`. A 204 resolves with undefined. */
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * One request; `body` goes as JSON with `content-type: application/json`. A 204 resolves
+   * with undefined. Commands pass the unscoped path; the client addresses --service here.
+   */
+  async request<T>(method: string, unscoped: string, body?: unknown): Promise<T> {
+    const path = scopedPath(unscoped, this.#service)
     const headers = this.#headers(body === undefined ? {} : { 'content-type': 'application/json' })
     const init: RequestInit = { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }
     if (body !== undefined) init.body = JSON.stringify(body)
@@ -90,10 +110,11 @@ export class AdminClient {
   async openStream(query: string, lastEventId: number | undefined, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
     const extra: Record<string, string> = { accept: 'text/event-stream' }
     if (lastEventId !== undefined) extra['last-event-id'] = String(lastEventId)
-    const res = await this.#fetch(`/v1/events/stream${query}`, { headers: this.#headers(extra), signal })
+    const path = scopedPath('/v1/events/stream', this.#service)
+    const res = await this.#fetch(`${path}${query}`, { headers: this.#headers(extra), signal })
     if (!res.ok || res.body === null) {
       const text = await res.text().catch(() => '')
-      throw this.#refusal(res, parseJson(text), text, 'GET /v1/events/stream')
+      throw this.#refusal(res, parseJson(text), text, `GET ${path}`)
     }
     return res.body
   }

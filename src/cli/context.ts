@@ -9,5 +9,5 @@ export interface Context {
 }
 
 export function contextOf(options: CommonOptions): Context {
-  return { client: new AdminClient({ url: options.url, token: options.token }), out: new Output(options.json === true) }
+  return { client: new AdminClient({ url: options.url, token: options.token, service: options.service }), out: new Output(options.json === true) }
 }

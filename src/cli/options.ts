@@ -7,16 +7,28 @@ export interface CommonOptions {
   readonly url: string
   readonly token?: string
   readonly json?: boolean
+  /** The service a service-scoped call addresses (/v1/services/{name}/...); absent: the unscoped routes. */
+  readonly service?: string
 }
 
 export const DEFAULT_URL = 'http://127.0.0.1:9090'
 
-/** Adds --url, --token and --json (with their environment variables) to a command that calls the admin API. */
-export function withCommon(command: Command): Command {
-  return command
+/**
+ * Adds --url, --token, --json and --service (with their environment variables) to a command
+ * that calls the admin API. Commands whose routes are global (reload, preview, services) pass
+ * `scoped: false`: a --service they would silently ignore is better refused as unknown.
+ */
+export function withCommon(command: Command, { scoped = true }: { readonly scoped?: boolean } = {}): Command {
+  command
     .addOption(new Option('--url <url>', "the admin API's address").env('SWITCHYARD_ADMIN_URL').default(DEFAULT_URL).argParser(adminUrl))
     .addOption(new Option('--token <token>', 'admin.token, sent as "Authorization: Bearer" (prefer the variable: flags show in ps)').env('SWITCHYARD_ADMIN_TOKEN'))
     .option('--json', "print the server's JSON answer for scripts: one document, or one object per line when following")
+  if (scoped) {
+    command.addOption(
+      new Option('--service <name>', 'the service to address when switchyard fronts several ("switchyard services" lists them)').env('SWITCHYARD_SERVICE').argParser(serviceName),
+    )
+  }
+  return command
 }
 
 // Parsers: each throws InvalidArgumentError, which commander reports as a usage error (exit 2).
@@ -29,6 +41,12 @@ export function adminUrl(value: string): string {
   } catch {
     throw new InvalidArgumentError('must be an http(s) URL such as http://127.0.0.1:9090')
   }
+  return value
+}
+
+/** A service's name as the config allows it (and as it may stand in a URL path unescaped). */
+export function serviceName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9-]{0,39}$/.test(value)) throw new InvalidArgumentError('must be a service name: lowercase letters, digits and dashes, 1 to 40, not starting with a dash')
   return value
 }
 

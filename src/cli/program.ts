@@ -6,7 +6,8 @@ import { previewCommand } from './commands/preview.js'
 import { releaseCommand } from './commands/release.js'
 import { reloadCommand } from './commands/reload.js'
 import { rolloutCommands } from './commands/rollout.js'
-import { splitCommands } from './commands/split.js'
+import { servicesCommand } from './commands/services.js'
+import { splitCommands, statusCommand } from './commands/split.js'
 import { upstreamCommands } from './commands/upstreams.js'
 import { CliError, EXIT, RefusedError, UsageError } from './errors.js'
 
@@ -14,7 +15,9 @@ const ABOUT = 'Drive a running switchyard through its admin API (the documented 
 
 const FOOTER = `
 Every command that calls the API takes --url (default $SWITCHYARD_ADMIN_URL, else
-http://127.0.0.1:9090), --token (default $SWITCHYARD_ADMIN_TOKEN) and --json. Exit codes:
+http://127.0.0.1:9090), --token (default $SWITCHYARD_ADMIN_TOKEN) and --json; those of one
+service's routes also --service NAME (default $SWITCHYARD_SERVICE) when switchyard fronts
+several (without it they address the service named default). Exit codes:
   0  done
   1  refused by the server (its error code and message printed), or a rollout waited
      for that was aborted, reverted or still running at --timeout
@@ -43,6 +46,8 @@ export function buildProgram(): Command {
     .addHelpText('after', FOOTER)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`switchyard: ${text}`) })
+  statusCommand(program)
+  servicesCommand(program)
   splitCommands(program)
   upstreamCommands(program)
   rolloutCommands(program)

@@ -4,6 +4,7 @@
  */
 export const COMMANDS = {
   status: 'the split, window stats, targets and rollout at a glance',
+  services: 'the services switchyard fronts: split, rollout, mirror, health and match of each',
   split: "set green's share of new requests: switchyard split 25",
   promote: 'send every new request to green',
   rollback: 'send every new request to blue',

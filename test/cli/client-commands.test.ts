@@ -242,7 +242,7 @@ describe('switchyard client commands', { timeout: 45_000 }, () => {
     const help = await runBin(['help'])
     expect(help.code).toBe(0)
     const names = [...help.stdout.matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1]!).filter((n) => n !== 'help')
-    expect(names).toEqual(['status', 'split', 'promote', 'rollback', 'upstreams', 'rollout', 'release', 'mirror', 'events', 'reload', 'preview', 'init'])
+    expect(names).toEqual(['status', 'services', 'split', 'promote', 'rollback', 'upstreams', 'rollout', 'release', 'mirror', 'events', 'reload', 'preview', 'init'])
     // The server's usage lists the same commands.
     for (const name of names) expect(top.stdout).toMatch(new RegExp(`^  ${name} `, 'm'))
     const leaves = [['split'], ['upstreams', 'set'], ['rollout', 'start'], ['release']]

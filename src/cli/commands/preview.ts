@@ -14,6 +14,7 @@ export function previewCommand(program: Command): void {
       .description(COMMANDS.preview)
       .addArgument(new Argument('<color>', 'blue or green').choices(['blue', 'green']))
       .option('--ttl <duration>', 'how long the link works, 1s to 7d', durationText, '1h'),
+    { scoped: false },
   )
     .addHelpText('after', '\nThe link sets a cookie in the browser that opens it: every request of that browser then goes to the colour,\nuntil the link expires (or /.well-known/switchyard/preview?clear).')
     .action(async (color: 'blue' | 'green', options: CommonOptions & { ttl: string }) => {

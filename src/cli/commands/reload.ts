@@ -6,7 +6,7 @@ import { COMMANDS } from '../summary.js'
 
 /** reload: POST /v1/reload, the SIGHUP of the admin API. */
 export function reloadCommand(program: Command): void {
-  withCommon(program.command('reload').description(COMMANDS.reload))
+  withCommon(program.command('reload').description(COMMANDS.reload), { scoped: false })
     .addHelpText('after', '\nA refused file changes nothing: the message names the key (exit 1, SY_ERR_RELOAD_REFUSED).')
     .action(async (options: CommonOptions) => {
       const { client, out } = contextOf(options)

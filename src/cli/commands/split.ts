@@ -84,14 +84,16 @@ function printStatus(out: Output, client: string, s: StatusView): void {
 }
 
 /** status, split, promote, rollback. */
-export function splitCommands(program: Command): void {
+export function statusCommand(program: Command): void {
   withCommon(program.command('status').description(COMMANDS.status)).action(async (options: CommonOptions) => {
     const { client, out } = contextOf(options)
     const status = await client.get<StatusView>('/v1/status')
     if (out.json) out.document(status)
     else printStatus(out, client.url, status)
   })
+}
 
+export function splitCommands(program: Command): void {
   changeOptions(
     program
       .command('split')
