@@ -32,7 +32,7 @@ export default tseslint.config(
     languageOptions: {
       sourceType: 'module',
       globals: Object.fromEntries(
-        ['document', 'sessionStorage', 'fetch', 'AbortController', 'TextDecoderStream', 'console', 'setTimeout', 'Node'].map((name) => [name, 'readonly']),
+        ['document', 'sessionStorage', 'fetch', 'AbortController', 'TextDecoderStream', 'console', 'setTimeout', 'Node', 'window', 'location', 'history', 'URLSearchParams'].map((name) => [name, 'readonly']),
       ),
     },
   },

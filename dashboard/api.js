@@ -1,6 +1,7 @@
 // The admin API as the dashboard uses it: the token (kept in this tab's sessionStorage), JSON
 // calls that send it as a bearer token, and the event stream read with fetch(), because
-// EventSource cannot send an Authorization header.
+// EventSource cannot send an Authorization header. With several services, the service-scoped
+// paths are sent to the service chosen (`resolve`), so callers always write `/v1/split`.
 
 const KEY = 'switchyard.adminToken'
 
@@ -12,6 +13,9 @@ export class ApiError extends Error {
     this.code = code
   }
 }
+
+/** A read about the service shown before a switch, answered after it: dropped, never shown. */
+export class StaleAnswer extends Error {}
 
 let unauthorized = () => undefined
 
@@ -29,6 +33,23 @@ export function setToken(value) {
   else sessionStorage.setItem(KEY, value)
 }
 
+/** The service the scoped calls address; null: the unscoped `/v1/...` routes (the `default` service). */
+let service = null
+
+/** Paths that belong to one service: `/v1/split`, `/v1/rollout/pause`, `/v1/events/stream?stats=1`, ... */
+const SCOPED = /^\/v1\/(split|promote|rollback|upstreams|rollout|events|mirror|status)(?=[/?]|$)/
+
+/** Sends the service-scoped calls to `name` from now on (null: back to the unscoped routes). */
+export function useService(name) {
+  service = name
+}
+
+/** `/v1/split` -> `/v1/services/api/split` while `api` is chosen; any other path as it is. */
+export function resolve(path) {
+  if (service === null) return path
+  return path.replace(SCOPED, (scoped) => `/v1/services/${encodeURIComponent(service)}${scoped.slice('/v1'.length)}`)
+}
+
 function headers(extra = {}) {
   const t = token()
   return t === null ? { ...extra } : { ...extra, authorization: `Bearer ${t}` }
@@ -41,8 +62,10 @@ export async function call(method, path, body, { quiet401 = false } = {}) {
     init.headers['content-type'] = 'application/json'
     init.body = JSON.stringify(body)
   }
-  const res = await fetch(path, init)
+  const asked = service
+  const res = await fetch(resolve(path), init)
   const text = await res.text()
+  if (method === 'GET' && asked !== service) throw new StaleAnswer(`${path} of service ${asked} answered after a switch`)
   let data
   try {
     data = text === '' ? null : JSON.parse(text)
@@ -81,9 +104,11 @@ export function parseFrame(block, onRetry) {
  * delay (longer after repeated failures) and sends Last-Event-ID, so the server replays the
  * events missed meanwhile. Frames without an id leave Last-Event-ID alone.
  * `onOpen` runs at each (re)connection, `onState` gets 'live' | 'reconnecting' | 'stopped'.
+ * The path is resolved once: a stream follows the service chosen when it started.
  * Returns a function that stops it.
  */
 export function follow(path, { onFrame, onOpen = () => undefined, onState = () => undefined }) {
+  const url = resolve(path)
   let lastId = null
   let retry = 2000
   let failures = 0
@@ -94,7 +119,7 @@ export function follow(path, { onFrame, onOpen = () => undefined, onState = () =
     while (!stopped) {
       controller = new AbortController()
       try {
-        const res = await fetch(path, {
+        const res = await fetch(url, {
           headers: headers(lastId === null ? { accept: 'text/event-stream' } : { accept: 'text/event-stream', 'last-event-id': lastId }),
           cache: 'no-store',
           signal: controller.signal,
@@ -165,7 +190,7 @@ export function coalesced(load) {
         try {
           await load()
         } catch (err) {
-          if (err.status !== 401) console.warn(err)
+          if (err.status !== 401 && !(err instanceof StaleAnswer)) console.warn(err)
         }
       } while (again)
       running = null

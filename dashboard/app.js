@@ -1,11 +1,13 @@
 // The switchyard dashboard: reads the admin API once, then follows the event stream
 // (GET /v1/events/stream?stats=1) and re-reads a resource only when a frame says it changed.
+// With several services it shows one at a time (services.js), and starts over on a switch.
 
 import { wireActions } from './actions.js'
 import { call, coalesced, follow, onUnauthorized, setToken, token } from './api.js'
 import { LineChart } from './chart.js'
 import { byId, millis } from './dom.js'
 import { mirrorPanel } from './mirror.js'
+import { listServices, servicePicker } from './services.js'
 import { renderConnections, renderFleet, renderRollout, renderSplit, renderUpstreams, timelineRow } from './views.js'
 
 /** Seconds of traffic the charts show. */
@@ -178,10 +180,25 @@ function connect() {
   })
 }
 
-async function loadEvents() {
+const loadEvents = coalesced(async () => {
   const events = await call('GET', '/v1/events?limit=100')
   for (const e of events) showEvent(e, { newest: false })
+})
+
+/** Another service was chosen: forget what the page showed of the last one, then read and follow the new one. */
+function switchService() {
+  if (byId('main').hidden) return // logged out: the next login reads the service chosen
+  state.stopStream?.()
+  Object.assign(state, { split: null, rollout: null, verdicts: new Map(), rolloutDigest: '', upstreams: null, stats: [], shown: new Set(), pending: null, editing: false })
+  byId('confirm').hidden = true
+  byId('message').textContent = ''
+  byId('timeline').replaceChildren()
+  for (const chart of Object.values(charts)) chart.update([])
+  connect()
+  mirror.stop()
+  mirror.start()
 }
+const picker = servicePicker({ onChange: switchService })
 
 // Logging in and out.
 
@@ -197,8 +214,11 @@ function showLogin(error) {
 }
 
 async function enter() {
+  let services
   try {
-    await call('GET', '/v1/split', undefined, { quiet401: true })
+    // The list of services checks the token too; a switchyard from before services has none.
+    services = await listServices({ quiet401: true })
+    if (services === null) await call('GET', '/v1/split', undefined, { quiet401: true })
   } catch (err) {
     if (err.status === 401) {
       const refused = token() !== null
@@ -210,6 +230,7 @@ async function enter() {
   byId('login').hidden = true
   byId('main').hidden = false
   byId('logout').hidden = token() === null
+  picker.show(services)
   connect()
   mirror.start()
 }
