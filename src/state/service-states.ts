@@ -31,7 +31,7 @@ export interface ServiceStates {
 export async function openServiceStates(config: Config, logger: Logger, store?: StateStore): Promise<ServiceStates> {
   const redis = config.state.redis
   if (store !== undefined || redis === null) return new FileServiceStates(new ServicesFile(config.state.file), store)
-  return new RedisServiceStates(await connectLink(redis, logger), redis.keyPrefix, config.autoRevert.window, logger)
+  return new RedisServiceStates(await connectLink(redis, logger), redis.keyPrefix, config.autoRevert.window, logger, config.services !== null)
 }
 
 function checkName(service: string): void {
@@ -201,6 +201,8 @@ class RedisServiceStates implements ServiceStates {
     readonly keyPrefix: string,
     readonly windowMs: number,
     readonly logger: Logger,
+    /** Several services: their rollout leases spread over the replicas. */
+    readonly spread: boolean,
   ) {}
 
   async open(service: string, windowMs = this.windowMs): Promise<{ store: StateStore; fleet: Fleet }> {
@@ -208,7 +210,7 @@ class RedisServiceStates implements ServiceStates {
     let fleet = this.#fleets.get(service)
     if (fleet === undefined) {
       const logger = service === DEFAULT_SERVICE ? this.logger : this.logger.child({ service })
-      fleet = Fleet.forService(this.link, this.#prefix(service), windowMs, logger, this.#replica)
+      fleet = Fleet.forService(this.link, this.#prefix(service), windowMs, logger, this.#replica, this.spread)
       this.#fleets.set(service, fleet)
     }
     return { store: fleet.store, fleet }

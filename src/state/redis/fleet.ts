@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import type { RedisSettings } from '../../config/schema.js'
@@ -29,6 +29,21 @@ export async function connectLink(settings: RedisSettings, logger: Logger): Prom
 /** How a replica names itself in leases, member lists and mirror reports. */
 export function replicaId(): string {
   return `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`
+}
+
+/**
+ * The replica that should hold the lease under `prefix` among `replicas` (rendezvous
+ * hashing): each lease ranks them by its own hash, so leases spread evenly and a replica
+ * leaving moves only its own. Undefined when there are none.
+ */
+export function rankedFirst(prefix: string, replicas: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestScore = ''
+  for (const id of replicas) {
+    const score = createHash('sha256').update(`${prefix}\n${id}`).digest('hex')
+    if (best === undefined || score > bestScore) [best, bestScore] = [id, score]
+  }
+  return best
 }
 
 /** A replica of the fleet as the others see it. */
@@ -65,12 +80,21 @@ export class Fleet {
   /** false on a link several services share: close() leaves it open. */
   readonly #ownsLink: boolean
 
-  private constructor(link: RedisLink, ownsLink: boolean, prefix: string, windowMs: number, logger: Logger, replica?: string) {
+  private constructor(link: RedisLink, ownsLink: boolean, prefix: string, windowMs: number, logger: Logger, replica?: string, spread = false) {
     this.#logger = logger
     this.link = link
     this.#ownsLink = ownsLink
     this.store = new RedisStateStore(this.link, { keyPrefix: prefix, logger })
-    this.lease = new LeaderLease(this.link, { keyPrefix: prefix, id: replica ?? replicaId(), logger })
+    const id = replica ?? replicaId()
+    // Several services: each lease ranks the live replicas by a hash of (service, replica), so
+    // their rollouts spread over the fleet; one service alone needs no ranking.
+    const defer = spread
+      ? () => {
+          const first = rankedFirst(prefix, [id, ...this.#members.map((m) => m.replica).filter((m) => m !== id)])
+          return first !== undefined && first !== id
+        }
+      : undefined
+    this.lease = new LeaderLease(this.link, { keyPrefix: prefix, id, logger, ...(defer === undefined ? {} : { defer }) })
     this.counters = new FleetCounters(this.link, { keyPrefix: prefix, windowMs, logger })
     this.shadowCounters = new FleetCounters(this.link, { keyPrefix: `${prefix}shadow:`, windowMs, logger })
     this.#membersKey = `${prefix}replicas`
@@ -87,8 +111,8 @@ export class Fleet {
    * close leaves the link open (whoever made the link closes it). `replica`: this process's
    * id, the same in every service's lease and member list.
    */
-  static forService(link: RedisLink, prefix: string, windowMs: number, logger: Logger, replica?: string): Fleet {
-    return new Fleet(link, false, prefix, windowMs, logger, replica)
+  static forService(link: RedisLink, prefix: string, windowMs: number, logger: Logger, replica?: string, spread = false): Fleet {
+    return new Fleet(link, false, prefix, windowMs, logger, replica, spread)
   }
 
   /**
