@@ -105,7 +105,10 @@ export interface WindowStats {
 /** GET /v1/status, the parts the CLI shows. */
 export interface StatusView {
   readonly status: string
+  /** Absent when switchyard fronts several services and none is named default (see `services`). */
   readonly split: SplitView
+  /** Several services: each one's status, by name. */
+  readonly services?: Readonly<Record<string, StatusView>>
   readonly state?: { readonly store?: string; readonly file?: string; readonly replica?: string; readonly leader?: boolean; readonly members?: readonly unknown[] }
   readonly window?: { readonly seconds?: number; readonly blue?: WindowStats; readonly green?: WindowStats }
   readonly upstreams?: Partial<Record<Color, readonly TargetView[]>>
@@ -118,7 +121,8 @@ export interface ServiceView {
   readonly name: string
   readonly configured: boolean
   readonly match?: { readonly hosts: readonly string[]; readonly pathPrefixes: readonly string[] }
-  readonly split: SplitView
+  /** Null only for a removed service whose stored state could not be read. */
+  readonly split: SplitView | null
   /** The rollout's phase, `idle` when there is none. */
   readonly phase: string
   /** The share of blue's requests mirrored to green, 0 to 100. */

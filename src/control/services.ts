@@ -15,6 +15,7 @@ import type { ServiceStates } from '../state/service-states.js'
 import { Control, type PlaneReader } from './control.js'
 import type { ControlPort, ServicesPort, ServiceView } from './port.js'
 import { Release } from './release/release.js'
+import { splitView } from './release/transitions.js'
 import { logRelease } from './release/start-log.js'
 
 /** One service's running parts: its release, its control wing, its fleet membership. */
@@ -104,7 +105,20 @@ export function servicesPort(services: () => ReadonlyMap<string, Service>, confi
     list: async () => {
       const configured = await Promise.all([...services().values()].map(view))
       const stored = (await states.stored()).filter((name) => !services().has(name))
-      return [...configured, ...stored.map((name) => ({ name, configured: false, split: null, phase: 'removed', mirror: 0 }))]
+      // A removed service as it was left: its stored split, rollout phase and mirror share.
+      const removed = await Promise.all(
+        stored.map(async (name): Promise<ServiceView> => {
+          const kept = await (await states.open(name)).store.load().catch(() => null)
+          return {
+            name,
+            configured: false,
+            split: kept === null ? null : splitView(kept.split),
+            phase: kept?.rollout?.phase ?? 'idle',
+            mirror: (kept?.mirror?.buckets ?? 0) / 100,
+          }
+        }),
+      )
+      return [...configured, ...removed]
     },
     forget: async (name) => {
       if (!(await states.stored()).includes(name)) return false

@@ -209,6 +209,18 @@ describe('two services on one switchyard', { timeout: 45_000 }, () => {
     expect(await splitOf('web')).toMatchObject({ green: 0 })
   })
 
+  it('status: one line per service when none is named default; --service shows one in full', async () => {
+    const [all, one] = await Promise.all([sy(['status'], env), sy(['status', '--service', 'api'], env)])
+    expect(all.stderr).toBe('')
+    expect(all.code).toBe(0)
+    expect(all.stdout).toMatch(/2 services \(switchyard status --service NAME for one\)/)
+    expect(all.stdout).toMatch(/^ {2}api: ok · blue \d+ % · green \d+ %/m)
+    expect(all.stdout).toMatch(/^ {2}web: ok · blue 100 % · green 0 % \(generation \d+\) · no rollout$/m)
+    expect(one.code).toBe(0)
+    expect(one.stdout).toMatch(/^split: blue \d+ % · green \d+ %/m)
+    expect(one.stdout).not.toContain('web')
+  })
+
   it('services lists both, the default marked; --json is the server\'s document', async () => {
     const [text, json] = await Promise.all([sy(['services'], env), sy(['services', '--json'], env)])
     expect(text.stderr).toBe('')

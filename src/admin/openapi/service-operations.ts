@@ -37,7 +37,7 @@ export const SERVICE_OPERATIONS: Record<string, OperationDoc> = {
           services: [
             { name: 'api', configured: true, match: { hosts: ['api.example.com'], pathPrefixes: [] }, split: split(10, 4), phase: 'progressing', mirror: 0, health: { blue: { healthy: 2, total: 2 }, green: { healthy: 1, total: 1 } } },
             { name: 'web', configured: true, match: { hosts: [], pathPrefixes: [] }, split: split(0, 1), phase: 'idle', mirror: 0, health: { blue: { healthy: 1, total: 1 }, green: { healthy: 1, total: 1 } } },
-            { name: 'legacy', configured: false, split: null, phase: 'removed', mirror: 0 },
+            { name: 'legacy', configured: false, split: split(0, 9), phase: 'aborted', mirror: 0 },
           ],
         },
       },

@@ -28,8 +28,8 @@ function matchCell(service: ServiceView): string {
 export function servicesLines(view: ServicesView, width?: number): string[] {
   const rows = view.services.map((s) => [
     s.name === view.defaultService ? `${s.name} (default)` : s.name,
-    `blue ${pct(s.split.blue)} · green ${pct(s.split.green)}`,
-    String(s.split.generation),
+    s.split === null ? '-' : `blue ${pct(s.split.blue)} · green ${pct(s.split.green)}`,
+    s.split === null ? '-' : String(s.split.generation),
     s.phase,
     pct(s.mirror),
     healthCell(s.health),

@@ -83,12 +83,27 @@ function printStatus(out: Output, client: string, s: StatusView): void {
   }
 }
 
+/**
+ * Several services: the `default` one in full when there is one, then one line per service
+ * (`--service NAME` shows one in full).
+ */
+function printServicesStatus(out: Output, client: string, s: StatusView, services: Readonly<Record<string, StatusView>>): void {
+  if ((s as Partial<StatusView>).split !== undefined) printStatus(out, client, s)
+  else out.line(`switchyard at ${client}: ${Object.keys(services).length} services (switchyard status --service NAME for one)`)
+  for (const [name, service] of Object.entries(services)) {
+    const r = service.rollout
+    const rollout = r === null || r === undefined ? 'no rollout' : `rollout ${r.phase}, step ${r.step}/${r.steps.length}`
+    out.line(`  ${name}: ${service.status} · ${splitLine(service.split, out.style)} · ${rollout}`)
+  }
+}
+
 /** status, split, promote, rollback. */
 export function statusCommand(program: Command): void {
   withCommon(program.command('status').description(COMMANDS.status)).action(async (options: CommonOptions) => {
     const { client, out } = contextOf(options)
     const status = await client.get<StatusView>('/v1/status')
     if (out.json) out.document(status)
+    else if (status.services !== undefined) printServicesStatus(out, client.url, status, status.services)
     else printStatus(out, client.url, status)
   })
 }
