@@ -96,6 +96,9 @@ export function resolveServices(rawServices: unknown, rest: Record<string, unkno
     } catch (err) {
       named(name, err)
     }
+    if (config.timeouts.header !== top.timeouts.header) {
+      throw new ConfigError(`services.${name}.timeouts.header: how long a client may take over its headers is the listener's, before any service is known; set timeouts.header at the top level`)
+    }
     // One process, one preview secret and one admin: a drawn secret is the top-level one.
     config = { ...config, override: top.override, admin: top.admin }
     specs.push({ name, match: { hosts: match?.hosts ?? [], pathPrefixes: match?.pathPrefixes ?? [] }, config })

@@ -51,8 +51,8 @@ export class ProxyLane {
   #health: PoolHealth
   #closed = false
 
-  /** Throws on an invalid upstream URL (no pool is left open then). */
-  constructor(options: LaneOptions, shared: LaneShared) {
+  /** Throws on an invalid upstream URL (no pool is left open then). `service`: its name when the proxy fronts several. */
+  constructor(options: LaneOptions, shared: LaneShared, service?: string) {
     this.#upstreamTls = shared.upstreamTls
     const connections = shared.limits.maxConnectionsPerTarget
     const blue = new UpstreamPool(options.upstreams.blue, options.timeouts.connect, undefined, connections, shared.upstreamTls)
@@ -66,7 +66,7 @@ export class ProxyLane {
     this.#health = { healthCheck: options.healthCheck ?? HEALTH_CHECK_OFF, outlier: options.outlier ?? DEFAULT_OUTLIER, listener: logHealthEvents(shared.logger) }
     blue.setHealth(this.#health)
     green.setHealth(this.#health)
-    this.state = new ProxyState({ ...shared, tables: options.tables, router: options.router, sink: options.sink, timeouts: options.timeouts, pools: { blue, green } })
+    this.state = new ProxyState({ ...shared, tables: options.tables, router: options.router, sink: options.sink, timeouts: options.timeouts, pools: { blue, green }, service })
     if (options.mirror !== undefined) this.state.mirror = new Mirror(options.mirror.settings, this.state.pools, options.mirror.sink)
   }
 

@@ -197,7 +197,7 @@ class NodeProxyServer implements ProxyServer {
       'services' in options ? options.services.lanes : [{ ...options, name: DEFAULT_LANE, match: { hosts: [], pathPrefixes: [] } }]
     const lanes = new Map<string, ProxyLane>()
     try {
-      for (const service of services) lanes.set(service.name, new ProxyLane(service, this.#shared))
+      for (const service of services) lanes.set(service.name, new ProxyLane(service, this.#shared, 'services' in options ? service.name : undefined))
     } catch (err) {
       for (const lane of lanes.values()) void lane.close(false)
       throw err
@@ -298,7 +298,7 @@ class NodeProxyServer implements ProxyServer {
     if (this.#closed !== undefined) return
     const before = this.#routes.lanes
     const lanes = new Map<string, ProxyLane>()
-    for (const service of services.lanes) lanes.set(service.name, before.get(service.name) ?? new ProxyLane(service, this.#shared))
+    for (const service of services.lanes) lanes.set(service.name, before.get(service.name) ?? new ProxyLane(service, this.#shared, service.name))
     // One reference swap: a request finds its lane in the old set of services or the new one.
     this.#routes = routesOf(lanes, services.lanes, services.defaultService, false)
     for (const [name, lane] of before) {

@@ -24,6 +24,8 @@ export interface ProxyStateOptions {
   readonly trust: TrustedProxies | null
   /** The listener is HTTPS. */
   readonly tls: boolean
+  /** The service this state is the lane of, when the proxy fronts several (named in the access log). */
+  readonly service?: string | undefined
 }
 
 /** What is open on a colour right now, as `ProxyServer.connections()` reports it. */
@@ -81,6 +83,7 @@ export class ProxyState {
   readonly #sink: OutcomeSink
   readonly #logger: Logger
   readonly #accessLog: boolean
+  readonly #service: string | undefined
   /** Null when requests get no x-request-id. */
   readonly requestIds: RequestIds | null
   /** Read once per request; `setTargets` replaces an entry, never mutates a pool. */
@@ -115,6 +118,7 @@ export class ProxyState {
     this.#sink = options.sink
     this.#logger = options.logger
     this.#accessLog = options.accessLog
+    this.#service = options.service
     this.requestIds = options.requestIds
     this.timeouts = options.timeouts
     this.limits = options.limits
@@ -160,7 +164,7 @@ export class ProxyState {
     const { method, url } = r.request
     this.#sink.record(r.color, status, ms, kind, ttfbMs, url)
     if (this.#accessLog) {
-      const entry = { client: r.client, method, url, status, color: r.color, target: r.origin, ms: Math.round(ms * 100) / 100, errorKind: kind, requestId: r.requestId }
+      const entry = { client: r.client, method, url, service: this.#service, status, color: r.color, target: r.origin, ms: Math.round(ms * 100) / 100, errorKind: kind, requestId: r.requestId }
       this.#logger.info(entry, 'request')
     }
   }
