@@ -8,6 +8,7 @@ import { servicesOf, type ServiceSpec } from './config/services.js'
 import { globalPort, openService, runService, servicesPort, type Service, type ServiceContext } from './control/services.js'
 import type { Release } from './control/release/release.js'
 import type { DataPlane } from './dataplane/plane.js'
+import { ClusterServicesDataPlane } from './dataplane/cluster/services-primary.js'
 import { ServicesDataPlane, type ServiceInput } from './dataplane/services.js'
 import { startDataPlane } from './dataplane/start.js'
 import { configTargets, startDemoUpstreams } from './demo/demo-upstreams.js'
@@ -59,6 +60,8 @@ function laneInput(service: Service, metrics: Metrics): ServiceInput {
     shadows: (pairs) => control.shadows.add(pairs),
     // Alone, each request goes straight into the analysis; in a fleet, counts go through Redis and come back summed.
     record: fleet === null ? (color, durationMs, isError, ttfbMs, route) => control.analysis.record(color, durationMs, isError, ttfbMs, route) : null,
+    // Proxy workers report batches instead: into the analysis, or to the fleet's counters.
+    merge: (deltas) => (fleet === null ? control.analysis.merge(deltas) : fleet.counters.add(deltas)),
   }
 }
 
@@ -77,7 +80,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     const states = await openServiceStates(config, logger, options.store)
     cleanup.push(() => states.close())
 
-    // Several services: a `service` label on their metrics, a data plane of lanes (workers: 1).
+    // Several services: a `service` label on their metrics, a data plane of lanes (in this process or in each worker).
     const several = config.services !== null
     const metrics = new Metrics({ services: several })
     const planes = new Map<string, DataPlane>()
@@ -107,7 +110,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     // The same secret as the proxy's routers (the config is resolved once), so its links open.
     const preview = { signer: new PreviewSigner(config.override.previewSecret), baseUrl: () => config.override.publicUrl || listening.proxyUrl }
     const admin = createAdminServer({
-      control: several ? globalPort(() => services, metrics) : main().port,
+      control: several ? globalPort(() => services, metrics, ctx.plane) : main().port,
       services: several ? servicesPort(() => services, () => config, states) : undefined,
       token: config.admin.token,
       scopedTokens: config.admin.tokens,
@@ -120,7 +123,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
     // Closed after the data plane has drained, so operators can watch the drain.
     cleanup.push(() => admin.close())
 
-    let lanes: ServicesDataPlane | undefined
+    let lanes: ServicesDataPlane | ClusterServicesDataPlane | undefined
     let proxyPort: number
     const takeOwn = new Map<string, (() => WindowDelta[]) | undefined>()
     if (!several) {
@@ -149,7 +152,7 @@ export async function startApp(initial: Config, options: AppOptions): Promise<Ap
       proxyPort = started.port
     } else {
       const inputs = [...services.values()].map((s) => laneInput(s, metrics))
-      const started = await ServicesDataPlane.start(config, inputs, logger, proxyCertificates)
+      const started = await (config.workers > 1 ? ClusterServicesDataPlane : ServicesDataPlane).start(config, inputs, logger, proxyCertificates)
       lanes = started
       cleanup.push(() => started.close(config.drain.deadline))
       for (const input of inputs) {

@@ -92,7 +92,6 @@ export function resolveConfig(raw: unknown, env: ConfigEnv = {}): Config {
     )
     return deepFreeze<Config>({ ...top, services: null })
   }
-  if (top.workers > 1) throw new ConfigError('services work with workers: 1 for now (several services in proxy workers are not built yet)')
   const services = resolveServices(rawServices, rest, top, (merged, options) => ({ ...resolveOne(merged, env, options), services: null }))
   return deepFreeze<Config>({ ...top, services })
 }

@@ -129,7 +129,7 @@ export function servicesPort(services: () => ReadonlyMap<string, Service>, confi
 }
 
 /** The whole switchyard's port for what is not one service's: status of all, liveness, readiness, metrics. */
-export function globalPort(services: () => ReadonlyMap<string, Service>, metrics: Metrics): ControlPort {
+export function globalPort(services: () => ReadonlyMap<string, Service>, metrics: Metrics, plane: ServiceContext['plane']): ControlPort {
   const all = () => [...services().values()]
   const first = () => services().get('default') ?? all()[0]!
   return {
@@ -145,8 +145,9 @@ export function globalPort(services: () => ReadonlyMap<string, Service>, metrics
     },
     notReadyBecause: () => all().map((s) => s.port.notReadyBecause()).find((reason) => reason !== null) ?? null,
     metricsText: async () => {
-      await Promise.all(all().map((s) => s.port.refreshMetrics()))
-      return metrics.text()
+      // Every plane answers the same workers' whole registries (every service's series): ask one.
+      const [remote] = await Promise.all([plane(first().spec.name).remoteMetrics(), ...all().map((s) => s.port.refreshMetrics())])
+      return metrics.text(remote)
     },
     metricsContentType: metrics.registry.contentType,
   }

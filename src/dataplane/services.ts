@@ -24,24 +24,36 @@ export interface ServiceInput {
   readonly shadows: (pairs: readonly Pair[]) => void
   /** Each request straight into its analysis; null when batched for the fleet exchange (takeOwn). */
   readonly record: OutcomeRecord | null
+  /**
+   * With proxy workers (ClusterServicesDataPlane): the batches of counts they report for this
+   * service, as a single service's `outcomes.merge` takes them. Unused by ServicesDataPlane.
+   */
+  readonly merge?: (deltas: readonly WindowDelta[]) => void
 }
 
 /** A lane's parts that outlive a reload: its table, its outcome sink and its batches. */
-interface Lane {
+export interface Lane {
   readonly parts: ServiceLaneParts
   readonly tables: TableHolder
   readonly served: () => number
+  /** Outcomes batched for someone to take (the fleet exchange, a worker's report); null when recorded directly. */
   readonly recorder: WindowRecorder | null
+  readonly pairs: PairQueue
 }
 
-function laneOf(spec: ServiceSpec, input: ServiceInput): Lane {
+/** What a lane is built from: a ServiceInput, or a proxy worker's share of one (whose report takes the pairs: null). */
+export type LaneInput = Pick<ServiceInput, 'targets' | 'table' | 'metrics' | 'record'> & { readonly shadows: ServiceInput['shadows'] | null }
+
+/** One service's lane parts, in this process or in a proxy worker. */
+export function laneOf(spec: ServiceSpec, input: LaneInput): Lane {
   const { config } = spec
   const recorder = input.record === null ? new WindowRecorder() : null
   const record: OutcomeRecord = input.record ?? ((color, durationMs, isError, ttfbMs, route) => recorder!.record(color, durationMs, isError, ttfbMs, route))
   const sink = outcomeSink(input.metrics, () => config.rollout.analysis, record)
   const tables = new TableHolder(input.table)
-  const parts = { spec, targets: input.targets, tables, sink, mirror: new PairQueue(input.metrics, input.shadows) }
-  return { parts, tables, served: () => sink.served(), recorder }
+  const pairs = new PairQueue(input.metrics, input.shadows)
+  const parts = { spec, targets: input.targets, tables, sink, mirror: pairs }
+  return { parts, tables, served: () => sink.served(), recorder, pairs }
 }
 
 /**
