@@ -1,13 +1,13 @@
 /**
  * Child process of bench/autocannon.ts (run pinned to CPU 1): one autocannon run with a
  * counter-based x-user-id per request; prints one "BENCH_JSON {...}" line.
- * usage: autocannon-runner.ts URL CONNECTIONS DURATION_SECONDS
+ * usage: autocannon-runner.ts URL CONNECTIONS DURATION_SECONDS [HOST]
  */
 import autocannon from 'autocannon'
 
-const [url, connections, duration] = process.argv.slice(2)
+const [url, connections, duration, host] = process.argv.slice(2)
 if (url === undefined || connections === undefined || duration === undefined) {
-  throw new Error('usage: autocannon-runner.ts URL CONNECTIONS DURATION_SECONDS')
+  throw new Error('usage: autocannon-runner.ts URL CONNECTIONS DURATION_SECONDS [HOST]')
 }
 if (new URL(url).hostname !== '127.0.0.1') throw new Error(`refusing to load ${url}: the bench only targets 127.0.0.1`)
 
@@ -17,6 +17,7 @@ const result = await autocannon({
   connections: Number(connections),
   duration: Number(duration),
   timeout: 2,
+  ...(host === undefined ? {} : { headers: { host } }),
   requests: [
     {
       method: 'GET',

@@ -21,10 +21,11 @@ export async function runAutocannon(
   registry: ProcessRegistry,
   taskset: string,
   benchDir: string,
-  run: { url: string; connections: number; durationSeconds: number },
+  run: { url: string; connections: number; durationSeconds: number; host?: string },
 ): Promise<LoadResult> {
   const args = ['-c', '1', process.execPath, '--import', 'tsx', join(benchDir, 'autocannon-runner.ts')]
   args.push(run.url, String(run.connections), String(run.durationSeconds))
+  if (run.host !== undefined) args.push(run.host)
   const child = registry.spawn('autocannon', taskset, args, { capture: true })
   if ((await within(child.exited, (run.durationSeconds + 30) * 1000)) === 'timeout') {
     await registry.stop(child)

@@ -26,14 +26,14 @@ export function get(url: string, headers: Record<string, string> = {}, timeoutMs
   })
 }
 
-/** Polls `url` until it answers 200; fails early if `process` exits. */
-export async function waitForHttp(url: string, deadlineMs: number, process?: Tracked): Promise<void> {
+/** Polls `url` until it answers 200; fails early if `process` exits. `headers` go with every probe (e.g. a Host). */
+export async function waitForHttp(url: string, deadlineMs: number, process?: Tracked, headers: Record<string, string> = {}): Promise<void> {
   const until = Date.now() + deadlineMs
   let last = 'no answer'
   while (Date.now() < until) {
     if (process?.hasExited()) throw new Error(`${process.name} exited before answering on ${url}`)
     try {
-      const reply = await get(url, { 'x-user-id': 'bench-probe' }, 1000)
+      const reply = await get(url, { ...headers, 'x-user-id': 'bench-probe' }, 1000)
       if (reply.status === 200) return
       last = `status ${reply.status}: ${reply.body.slice(0, 200)}`
     } catch (err) {
@@ -54,13 +54,13 @@ export interface SplitCheck {
 }
 
 /** Sends two requests for each of `users` distinct x-user-id values and counts colours. */
-export async function checkSplit(url: string, users = 300): Promise<SplitCheck> {
+export async function checkSplit(url: string, users = 300, headers: Record<string, string> = {}): Promise<SplitCheck> {
   let green = 0
   let unsticky = 0
   let failed = 0
   const colorOf = async (id: string): Promise<string | undefined> => {
     try {
-      const reply = await get(url, { 'x-user-id': id })
+      const reply = await get(url, { ...headers, 'x-user-id': id })
       if (reply.status !== 200) return undefined
       return reply.body.startsWith('green') ? 'green' : reply.body.startsWith('blue') ? 'blue' : undefined
     } catch {
@@ -90,13 +90,13 @@ export interface StreamCheck {
 }
 
 /** Times one GET of a streamed response: a proxy that buffers shows its first chunk only at the end. */
-export function checkStream(url: string, timeoutMs = 5000): Promise<StreamCheck> {
+export function checkStream(url: string, timeoutMs = 5000, headers: Record<string, string> = {}): Promise<StreamCheck> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
     const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e6
     let first = -1
     let chunks = 0
-    const req = request(url, { headers: { 'x-user-id': 'bench-stream', connection: 'close' }, agent: false }, (res) => {
+    const req = request(url, { headers: { ...headers, 'x-user-id': 'bench-stream', connection: 'close' }, agent: false }, (res) => {
       res.on('data', () => {
         if (first < 0) first = elapsed()
         chunks++

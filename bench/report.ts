@@ -1,7 +1,16 @@
 /** Medians over rounds and the Markdown report (bench/results/latest.md). */
 import type { SplitCheck, StreamCheck } from './http-check.js'
 import { MIRROR_SHOWN, sumCounts, type MirrorCounts } from './mirror-metrics.js'
-import { mirrorPercentOf, NOISY_CPU_PERCENT, SCENARIOS, type ScenarioName, type Settings, type SystemName } from './settings.js'
+import {
+  mirrorPercentOf,
+  NOISY_CPU_PERCENT,
+  SCENARIOS,
+  serviceCountOf,
+  SERVICES_LOAD_HOST,
+  type ScenarioName,
+  type Settings,
+  type SystemName,
+} from './settings.js'
 import { SYSTEM_LABELS } from './systems.js'
 import type { LoadResult } from './wrk.js'
 
@@ -157,6 +166,8 @@ export function scenarioTable(results: BenchResults, tool: LoadTool, scenario: S
   if (notes.length > 0) out += `\n\n${notes.map((n) => `- ${n}`).join('\n')}`
   const mirror = mirrorTable(results, tool, scenario)
   if (mirror !== '') out += `\n\n${mirror}`
+  const services = servicesTable(results, tool, scenario)
+  if (services !== '') out += `\n\n${services}`
   return out
 }
 
@@ -214,6 +225,34 @@ export function mirrorTable(results: BenchResults, tool: LoadTool, scenario: Sce
   return rows.join('\n')
 }
 
+/** The many-services rows against the plain switchyard row of the same run: req/s, p50 and p99 with their ratios. Empty when none ran. */
+export function servicesTable(results: BenchResults, tool: LoadTool, scenario: ScenarioName): string {
+  const many = results.settings.systems.filter((s) => serviceCountOf(s) !== undefined)
+  if (many.length === 0) return ''
+  const base = summarize(results.runs, tool, scenario, 'switchyard')
+  const rows = [
+    'Many-services rows against the plain switchyard row (ratios in brackets):',
+    '',
+    '| system | req/s (median) | vs switchyard | vs switchyard, per round | p50 ms | p99 ms |',
+    '| --- | ---: | ---: | --- | ---: | ---: |',
+  ]
+  if (base !== undefined) {
+    rows.push(`| ${SYSTEM_LABELS.switchyard} | ${int(base.rps)}${base.noisyRuns > 0 ? ' †' : ''} | 1.00× | | ${ms(base.p50Ms)} | ${ms(base.p99Ms)} |`)
+  }
+  for (const system of many) {
+    const s = summarize(results.runs, tool, scenario, system)
+    if (s === undefined) {
+      rows.push(`| ${SYSTEM_LABELS[system]} | — | — | | — | — |`)
+      continue
+    }
+    rows.push(
+      `| ${SYSTEM_LABELS[system]} | ${int(s.rps)}${s.noisyRuns > 0 ? ' †' : ''} | ${ratio(s, base)} | ${pairedRatios(results, tool, scenario, system)} | ` +
+        `${withRatio(s.p50Ms, base?.p50Ms, ms)} | ${withRatio(s.p99Ms, base?.p99Ms, ms)} |`,
+    )
+  }
+  return rows.join('\n')
+}
+
 /** The whole Markdown report. */
 export function renderMarkdown(results: BenchResults): string {
   const { machine: m, settings: s } = results
@@ -244,6 +283,12 @@ export function renderMarkdown(results: BenchResults): string {
     if (Object.keys(s.mirrorConfig).length > 0) {
       lines.push(`- the mirror rows' \`mirror\` also had \`${JSON.stringify(s.mirrorConfig)}\` (BENCH_MIRROR_CONFIG)`)
     }
+  }
+  const manyRows = s.systems.filter((system) => serviceCountOf(system) !== undefined)
+  if (manyRows.length > 0) {
+    lines.push(
+      `- many-services rows (${manyRows.map((system) => SYSTEM_LABELS[system]).join(', ')}): switchyard with that many \`services\` (\`svc-0.bench.test\` …), each matched by its own host and holding the plain row's \`upstreams\` and \`split\` (sticky, auto-revert and the rest inherited from the top level), no \`proxy.defaultService\`; wrk, autocannon and the checks send \`Host: ${SERVICES_LOAD_HOST}\` to them (one service in the middle), the other rows the URL's host`,
+    )
   }
   if (s.switchyardWorkers !== undefined) {
     lines.push(`- switchyard ran with \`workers: ${s.switchyardWorkers}\` (BENCH_SWITCHYARD_WORKERS)`)

@@ -45,7 +45,7 @@ describe('route one request', () => {
   bench('override header', () => {
     router.route(table, override, '10.0.0.1')
   })
-  bench('service match among 50 host-named services (#15 groundwork)', () => {
+  bench('service match among 50 host-named services (#15)', () => {
     services.match(hosts[i++ & 63], '/api/v1/users/42')
   })
   bench('hash only (bucketOf)', () => {

@@ -31,7 +31,7 @@ import {
   type ScenarioName,
   type Settings,
 } from './settings.js'
-import { logTail, startSystem, SYSTEM_LABELS, type RunningSystem, type Tools } from './systems.js'
+import { hostHeaders, logTail, startSystem, SYSTEM_LABELS, type RunningSystem, type Tools } from './systems.js'
 import { startUpstreams, type Upstreams } from './upstream.js'
 import { runWrk, type LoadResult } from './wrk.js'
 
@@ -117,11 +117,11 @@ async function startAll(ctx: PhaseContext, phase: string): Promise<RunningSystem
         dir: join(tmpRoot!, phase, name),
       })
       if (name !== 'direct' && ctx.results.splitChecks[name] === undefined) {
-        const check = await checkSplit(system.url)
+        const check = await checkSplit(system.url, 300, hostHeaders(system))
         ctx.results.splitChecks[name] = check
         let sse = ''
         try {
-          const st = await checkStream(`${system.url}${SCENARIOS.sse.path}`)
+          const st = await checkStream(`${system.url}${SCENARIOS.sse.path}`, 5000, hostHeaders(system))
           ctx.results.streamChecks[name] = st
           sse = `; SSE first event after ${st.firstChunkMs.toFixed(1)} ms, end ${st.totalMs.toFixed(1)} ms`
         } catch (err) {
@@ -138,7 +138,8 @@ async function startAll(ctx: PhaseContext, phase: string): Promise<RunningSystem
             mirror = `; mirror metrics unreadable: ${(err as Error).message}`
           }
         }
-        log(`  ${name}: ${check.greenPercent.toFixed(1)} % green, ${check.unsticky} switched, ${check.failed} failed${sse}${mirror}`)
+        const host = system.host === undefined ? '' : `; Host ${system.host}`
+        log(`  ${name}: ${check.greenPercent.toFixed(1)} % green, ${check.unsticky} switched, ${check.failed} failed${sse}${mirror}${host}`)
       }
       running.push(system)
     } catch (err) {
@@ -201,8 +202,14 @@ async function measure(
             connections: sc.connections,
             durationSeconds,
             timeoutSeconds: sc.timeoutSeconds,
+            ...(system.host === undefined ? {} : { host: system.host }),
           })
-        : await runAutocannon(registry, ctx.tools.taskset, BENCH_DIR, { url, connections: sc.connections, durationSeconds })
+        : await runAutocannon(registry, ctx.tools.taskset, BENCH_DIR, {
+            url,
+            connections: sc.connections,
+            durationSeconds,
+            ...(system.host === undefined ? {} : { host: system.host }),
+          })
     const measured = { result, rssMaxBytes: sampler?.stop() ?? null, foreignCpuPercent: foreign() }
     return { ...measured, ...(await mirrorAfter()) }
   } catch (err) {
@@ -247,8 +254,9 @@ async function runPhase(ctx: PhaseContext, tool: LoadTool, scenario: ScenarioNam
 }
 
 /**
- * latest.md/json; quick.md/json for a BENCH_QUICK smoke test and mirror-run.md/json for
- * BENCH_SYSTEMS=mirror, so that neither replaces the full table; or BENCH_OUT's name.
+ * latest.md/json; quick.md/json for a BENCH_QUICK smoke test, mirror-run.md/json for
+ * BENCH_SYSTEMS=mirror and services-run.md/json for BENCH_SYSTEMS=services, so that none replaces
+ * the full table; or BENCH_OUT's name.
  */
 function resultsBase(settings: Settings): string {
   return join(RESULTS_DIR, settings.out)

@@ -5,6 +5,7 @@ export const SYSTEM_NAMES = [
   'switchyard',
   'switchyard-mirror10',
   'switchyard-mirror100',
+  'switchyard-services50',
   'nginx',
   'haproxy',
   'http-proxy',
@@ -26,9 +27,29 @@ export function mirrorPercentOf(system: SystemName): number | undefined {
   return MIRROR_PERCENT[system]
 }
 
-/** `BENCH_SYSTEMS=mirror`: the mirror rows with what they are compared against, and nothing else. */
+/**
+ * The many-services rows: switchyard with this many `services`, `svc-0.bench.test` …, each matched
+ * by its own host and configured like the plain `switchyard` row. Each is measured against that row.
+ */
+export const SERVICE_COUNT: Readonly<Partial<Record<SystemName, number>>> = Object.freeze({
+  'switchyard-services50': 50,
+})
+
+/** A many-services row (SERVICE_COUNT), and its number of services. */
+export function serviceCountOf(system: SystemName): number | undefined {
+  return SERVICE_COUNT[system]
+}
+
+/** The host of service `i` in a many-services row. */
+export const serviceHost = (i: number): string => `svc-${i}.bench.test`
+
+/** The one host the load (and every check) of a many-services row asks for: a service in the middle. */
+export const SERVICES_LOAD_HOST = serviceHost(17)
+
+/** `BENCH_SYSTEMS=mirror` / `services`: those rows with what they are compared against, and nothing else. */
 const SYSTEM_GROUPS: Readonly<Record<string, readonly SystemName[]>> = Object.freeze({
   mirror: ['direct', 'switchyard', 'switchyard-mirror10', 'switchyard-mirror100', 'nginx'],
+  services: ['direct', 'switchyard', 'switchyard-services50', 'nginx'],
 })
 
 export const SCENARIO_NAMES = ['c50', 'c1', 'c1000', '1mb', 'sse'] as const
@@ -86,7 +107,7 @@ export interface Settings {
   readonly build: boolean
   /** BENCH_MIRROR_CONFIG: added to the mirror rows' `mirror` config (their percent stays theirs). */
   readonly mirrorConfig: Readonly<Record<string, unknown>>
-  /** Base name of the results files in bench/results/ (latest, quick, mirror-run or BENCH_OUT). */
+  /** Base name of the results files in bench/results/ (latest, quick, mirror-run, services-run or BENCH_OUT). */
   readonly out: string
 }
 
@@ -157,8 +178,9 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const workersRaw = env.BENCH_SWITCHYARD_WORKERS
   const out = env.BENCH_OUT ?? ''
   if (out !== '' && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(out)) throw new SettingsError(`BENCH_OUT must be a file base name like mirror-run, got "${out}"`)
-  // Only the mirror rows: their own file, so that a partial run never replaces latest.md.
-  const mirrorOnly = env.BENCH_SYSTEMS?.trim() === 'mirror'
+  // Only the mirror (or services) rows: their own file, so that a partial run never replaces latest.md.
+  const group = env.BENCH_SYSTEMS?.trim()
+  const groupOut = group === 'mirror' ? 'mirror-run' : group === 'services' ? 'services-run' : undefined
   return Object.freeze({
     rounds,
     durationSeconds,
@@ -173,6 +195,6 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       workersRaw === undefined || workersRaw === '' ? undefined : positiveInt(env, 'BENCH_SWITCHYARD_WORKERS', 1),
     build: env.BENCH_BUILD !== '0',
     mirrorConfig: jsonObject(env, 'BENCH_MIRROR_CONFIG'),
-    out: out !== '' ? out : quick ? 'quick' : mirrorOnly ? 'mirror-run' : 'latest',
+    out: out !== '' ? out : quick ? 'quick' : (groupOut ?? 'latest'),
   })
 }

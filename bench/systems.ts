@@ -5,10 +5,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
-import { waitForHttp } from './http-check.js'
+import { get, waitForHttp } from './http-check.js'
 import { nginxArgs, nginxMain } from './nginx-conf.js'
 import { freePorts, type ProcessRegistry, type Tracked } from './procs.js'
-import { mirrorPercentOf, type Settings, type SystemName } from './settings.js'
+import { mirrorPercentOf, serviceCountOf, serviceHost, SERVICES_LOAD_HOST, type Settings, type SystemName } from './settings.js'
 import type { Upstreams } from './upstream.js'
 
 export interface Tools {
@@ -36,6 +36,13 @@ export interface RunningSystem {
   readonly process: Tracked | null
   /** switchyard's admin API (no trailing slash), where /metrics is read. */
   readonly adminUrl?: string
+  /** The Host header the load and the checks send (a many-services row); unset: the URL's. */
+  readonly host?: string
+}
+
+/** The headers every request to `system` carries besides x-user-id: its Host, if it has one of its own. */
+export function hostHeaders(system: { readonly host?: string | undefined }): Record<string, string> {
+  return system.host === undefined ? {} : { host: system.host }
 }
 
 export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
@@ -43,6 +50,7 @@ export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
   switchyard: 'switchyard',
   'switchyard-mirror10': 'switchyard, mirror 10 %',
   'switchyard-mirror100': 'switchyard, mirror 100 %',
+  'switchyard-services50': 'switchyard, 50 services (by host)',
   nginx: 'nginx',
   haproxy: 'HAProxy',
   'http-proxy': 'node http-proxy',
@@ -61,9 +69,9 @@ export function logTail(file: string | undefined, lines = 15): string {
   }
 }
 
-async function ready(ctx: SystemContext, name: SystemName, url: string, proc: Tracked): Promise<RunningSystem> {
+async function ready(ctx: SystemContext, name: SystemName, url: string, proc: Tracked, host?: string): Promise<RunningSystem> {
   try {
-    await waitForHttp(`${url}/`, START_DEADLINE_MS, proc)
+    await waitForHttp(`${url}/`, START_DEADLINE_MS, proc, hostHeaders({ host }))
   } catch (err) {
     await ctx.registry.stop(proc)
     const tail = logTail(proc.logFile)
@@ -71,7 +79,7 @@ async function ready(ctx: SystemContext, name: SystemName, url: string, proc: Tr
       cause: err,
     })
   }
-  return { name, url, process: proc }
+  return { name, url, process: proc, ...(host === undefined ? {} : { host }) }
 }
 
 function onCpu0(ctx: SystemContext, name: string, cmd: string, args: readonly string[]): Tracked {
@@ -85,7 +93,10 @@ function onCpu0(ctx: SystemContext, name: string, cmd: string, args: readonly st
  * switchyard with the 90/10 split; or, for a mirror row, 0 % green (every request is blue) with
  * `mirror.percent` of blue's requests (by sticky key) also sent to green as shadows, the rest of
  * `mirror` at its defaults (concurrency 64, compare json: the 100-byte text answers are compared
- * byte by byte, and since each starts with its colour's name every pair differs).
+ * byte by byte, and since each starts with its colour's name every pair differs). A many-services
+ * row has N `services`, each matched by its own host and holding the same `upstreams` and `split`
+ * (the rest is inherited from the top level), no `proxy.defaultService`; it is loaded through one
+ * of them (SERVICES_LOAD_HOST).
  */
 async function startSwitchyard(ctx: SystemContext, name: SystemName): Promise<RunningSystem> {
   const [port, adminPort] = (await freePorts(2)) as [number, number]
@@ -101,6 +112,16 @@ async function startSwitchyard(ctx: SystemContext, name: SystemName): Promise<Ru
     log: { level: 'warn' },
     ...(mirror === undefined ? {} : { mirror: { ...ctx.settings.mirrorConfig, percent: mirror } }),
   }
+  const services = serviceCountOf(name)
+  if (services !== undefined) {
+    // Spelled out in each service (copies, so the YAML has no anchors), like 50 real releases.
+    const { upstreams, split } = config
+    delete config.upstreams
+    delete config.split
+    config.services = Object.fromEntries(
+      Array.from({ length: services }, (_, i) => [`svc-${i}`, { match: { hosts: [serviceHost(i)] }, upstreams: structuredClone(upstreams), split: structuredClone(split) }]),
+    )
+  }
   if (ctx.settings.switchyardWorkers !== undefined) config.workers = ctx.settings.switchyardWorkers
   // BENCH_SWITCHYARD_CONFIG='{"limits":{"maxConnectionsPerTarget":128}}' tries a setting.
   const extra = process.env.BENCH_SWITCHYARD_CONFIG
@@ -110,7 +131,17 @@ async function startSwitchyard(ctx: SystemContext, name: SystemName): Promise<Ru
   // The compiled build, as production runs it (run.ts builds it first, unless BENCH_BUILD=0): no TypeScript loader
   // in the process, so its RSS is switchyard's own.
   const proc = onCpu0(ctx, name, process.execPath, ['dist/cli.js', '--config', file])
-  return { ...(await ready(ctx, name, `http://127.0.0.1:${port}`, proc)), adminUrl: `http://127.0.0.1:${adminPort}` }
+  const url = `http://127.0.0.1:${port}`
+  const running = { ...(await ready(ctx, name, url, proc, services === undefined ? undefined : SERVICES_LOAD_HOST)), adminUrl: `http://127.0.0.1:${adminPort}` }
+  if (services !== undefined) {
+    // Requests really are told apart by host: one for no service gets switchyard's 404.
+    const stray = await get(`${url}/`, { 'x-user-id': 'bench-probe' }).catch((err: unknown) => ({ status: 0, body: String(err) }))
+    if (stray.status !== 404) {
+      await ctx.registry.stop(proc)
+      throw new Error(`${name}: a request for host 127.0.0.1 got ${stray.status}, not 404: ${stray.body.slice(0, 200)}`)
+    }
+  }
+  return running
 }
 
 async function startNginx(ctx: SystemContext): Promise<RunningSystem> {
@@ -201,6 +232,7 @@ export async function startSystem(name: SystemName, ctx: SystemContext): Promise
     case 'switchyard':
     case 'switchyard-mirror10':
     case 'switchyard-mirror100':
+    case 'switchyard-services50':
       return startSwitchyard(ctx, name)
     case 'nginx':
       return startNginx(ctx)

@@ -29,6 +29,8 @@ export interface WrkRun {
   readonly connections: number
   readonly durationSeconds: number
   readonly timeoutSeconds: number
+  /** Sent as the Host header instead of the URL's (user.lua's requests keep it). */
+  readonly host?: string
 }
 
 /** Parses the BENCH_JSON line that bench/wrk/user.lua prints in done(). */
@@ -62,6 +64,7 @@ export async function runWrk(
   const url = new URL(run.url)
   if (url.hostname !== '127.0.0.1') throw new Error(`refusing to load ${run.url}: the bench only targets 127.0.0.1`)
   const args = ['-c', '1', tools.wrk, '-t', '1', '-c', String(run.connections), '-d', `${run.durationSeconds}s`]
+  if (run.host !== undefined) args.push('-H', `Host: ${run.host}`)
   args.push('--timeout', `${run.timeoutSeconds}s`, '-s', join(benchDir, 'wrk', 'user.lua'), run.url)
   const wrk = registry.spawn('wrk', tools.taskset, args, { capture: true })
   if ((await within(wrk.exited, (run.durationSeconds + 30) * 1000)) === 'timeout') {
