@@ -1,4 +1,5 @@
 import type { ControlPort, ServicesPort } from '../control/port.js'
+import { serviceView } from '../control/service-view.js'
 import { tokenScope } from './auth.js'
 import { httpError } from './http-errors.js'
 
@@ -65,22 +66,7 @@ export function singleService(control: ControlPort): ServicesPort {
     names: () => [DEFAULT_SERVICE],
     port: (name) => (name === DEFAULT_SERVICE ? control : undefined),
     defaultService: () => null,
-    list: async () => {
-      const rollout = control.rollout()
-      const health = await control.upstreams()
-      const count = (color: 'blue' | 'green') => ({ healthy: health[color].filter((t) => t.healthy).length, total: health[color].length })
-      return [
-        {
-          name: DEFAULT_SERVICE,
-          configured: true,
-          match: { hosts: [], pathPrefixes: [] },
-          split: control.split(),
-          phase: typeof rollout?.phase === 'string' ? rollout.phase : 'idle',
-          mirror: control.mirror().percent,
-          health: { blue: count('blue'), green: count('green') },
-        },
-      ]
-    },
+    list: async () => [await serviceView(DEFAULT_SERVICE, { hosts: [], pathPrefixes: [] }, control)],
     forget: async () => false,
   }
 }

@@ -9,13 +9,14 @@ import type { ServiceSpec } from '../config/services.js'
 import { configTargets, type DemoUpstreams } from '../demo/demo-upstreams.js'
 import type { Metrics } from '../metrics/metrics.js'
 import type { WindowDelta } from '../outcomes/window-delta.js'
-import { percentToBuckets, type Color } from '../routing/types.js'
+import { percentToBuckets } from '../routing/types.js'
 import type { Fleet } from '../state/redis/fleet.js'
 import type { ServiceStates } from '../state/service-states.js'
 import { Control, type PlaneReader } from './control.js'
 import type { ControlPort, ServicesPort, ServiceView } from './port.js'
 import { Release } from './release/release.js'
 import { splitView } from './release/transitions.js'
+import { serviceView } from './service-view.js'
 import { logRelease } from './release/start-log.js'
 
 /** One service's running parts: its release, its control wing, its fleet membership. */
@@ -84,20 +85,7 @@ export function runService(service: Service, takeOwn: (() => WindowDelta[]) | un
 
 /** The admin API's view of every service: the configured ones, and those only stored. */
 export function servicesPort(services: () => ReadonlyMap<string, Service>, config: () => Config, states: ServiceStates): ServicesPort {
-  const view = async (s: Service): Promise<ServiceView> => {
-    const rollout = s.port.rollout()
-    const health = await s.port.upstreams()
-    const count = (color: Color) => ({ healthy: health[color].filter((t) => t.healthy).length, total: health[color].length })
-    return {
-      name: s.spec.name,
-      configured: true,
-      match: s.spec.match,
-      split: s.port.split(),
-      phase: typeof rollout?.phase === 'string' ? rollout.phase : 'idle',
-      mirror: s.port.mirror().percent,
-      health: { blue: count('blue'), green: count('green') },
-    }
-  }
+  const view = (s: Service) => serviceView(s.spec.name, s.spec.match, s.port)
   return {
     names: () => [...services().keys()],
     port: (name) => services().get(name)?.port,
