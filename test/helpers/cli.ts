@@ -4,6 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
+import { BIN } from './switchyard-bin.js'
 
 /** A switchyard started as an operator would: `switchyard --config FILE`, as its own process. */
 export interface CliProcess {
@@ -25,9 +26,13 @@ export async function writeConfig(config: Record<string, unknown>, dir?: string)
   return file
 }
 
-/** Spawns the CLI through tsx (no build step needed). */
+/**
+ * Spawns the built CLI (dist/cli.js, which the suite's global setup builds whenever src/ is
+ * newer): the same program as through tsx, without compiling the sources at every start
+ * (about 0.7 s a process here, and the same again in each of its workers).
+ */
 export function runCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+  const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
