@@ -1,10 +1,9 @@
 import type { ControlPort, ServicesPort } from '../control/port.js'
 import { serviceView } from '../control/service-view.js'
+import { DEFAULT_SERVICE } from '../config/services.js'
 import { tokenScope } from './auth.js'
 import { httpError } from './http-errors.js'
 
-/** The name of the service unscoped routes (`/v1/split`) address. */
-const DEFAULT_SERVICE = 'default'
 
 /** The request parts a service is read from: `/v1/services/:service/...`, the method, the token's scope. */
 interface Addressed {

@@ -9,10 +9,9 @@ import https from 'node:https'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import { PREVIEW_PATH } from '../routing/preview.js'
-import { ServiceMatcher, type ServiceMatch } from '../routing/services.js'
+import type { ServiceMatch } from '../routing/services.js'
 import type { Color } from '../routing/types.js'
-import { bodyTooLarge, handleClientError, handleConnect, requestTarget } from './client-errors.js'
+import { bodyTooLarge, handleClientError, handleConnect } from './client-errors.js'
 import { ProxyResponse } from './http-handler.js'
 import { ProxyLane, type LaneOptions, type LaneShared } from './proxy-lane.js'
 import { handleRequest } from './request-handler.js'
@@ -23,7 +22,7 @@ import { CertificateStore, redirectToHttps, type Certificate } from './tls.js'
 import { TrustedProxies } from './trusted-proxies.js'
 import { VERIFY_UPSTREAM_TLS, type UpstreamTls } from './upstream-pool.js'
 import { handleUpgrade } from './websocket.js'
-import type { ErrorCode } from '../errors.js'
+import { answerNoService, laneOf, refuseNoServiceUpgrade, routesOf, type Routes } from './service-routes.js'
 
 export type { LaneOptions } from './proxy-lane.js'
 
@@ -129,50 +128,6 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref())
 }
 
-/** Which lane a request belongs to: an immutable snapshot, replaced whole when services change. */
-interface Routes {
-  readonly lanes: ReadonlyMap<string, ProxyLane>
-  /** A single service that matches everything: no matching at all on the request path. */
-  readonly only: ProxyState | undefined
-  readonly matcher: ServiceMatcher<ProxyState> | undefined
-  /** Where a request whose target cannot be read goes, so that its lane answers the 400. */
-  readonly first: ProxyState
-}
-
-function routesOf(lanes: ReadonlyMap<string, ProxyLane>, services: readonly { readonly name: string; readonly match: ServiceMatch }[], defaultService: string | null, single: boolean): Routes {
-  const first = lanes.values().next().value!.state
-  if (single) return { lanes, only: first, matcher: undefined, first }
-  const matcher = new ServiceMatcher(
-    services.map((s) => ({ name: s.name, match: s.match, service: lanes.get(s.name)!.state })),
-    defaultService === null ? undefined : lanes.get(defaultService)?.state,
-  )
-  return { lanes, only: undefined, matcher, first }
-}
-
-/** The lane of a request: by its Host header and path, or the authority and path of an absolute-form target. */
-function laneOf(routes: Routes, req: IncomingMessage): ProxyState | undefined {
-  if (routes.only !== undefined) return routes.only
-  const url = req.url ?? ''
-  if (url.charCodeAt(0) === 0x2f) {
-    const found = routes.matcher!.match(req.headers.host, url)
-    if (found !== undefined || !url.startsWith(PREVIEW_PATH)) return found
-    // A preview link of a service matched by path prefix: any lane answers it (one signer).
-    return routes.first
-  }
-  const target = requestTarget(url)
-  if (target === undefined) return routes.first
-  return routes.matcher!.match(target.host ?? req.headers.host, target.path)
-}
-
-const NO_SERVICE = JSON.stringify({ statusCode: 404, code: 'SY_ERR_NO_SERVICE' satisfies ErrorCode, error: 'Not Found', message: "No service of this switchyard matches the request's host and path" })
-
-/** A request no service matches: 404 from switchyard itself, nothing forwarded. */
-function answerNoService(req: IncomingMessage, res: ProxyResponse): void {
-  req.resume()
-  res.writeHead(404, ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(NO_SERVICE)), 'cache-control', 'no-store'])
-  res.end(NO_SERVICE)
-}
-
 class NodeProxyServer implements ProxyServer {
   readonly server: http.Server | https.Server
   #routes: Routes
@@ -257,7 +212,7 @@ class NodeProxyServer implements ProxyServer {
     }
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const state = laneOf(this.#routes, req)
-      if (state === undefined) socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(NO_SERVICE)}\r\nconnection: close\r\n\r\n${NO_SERVICE}`)
+      if (state === undefined) refuseNoServiceUpgrade(socket)
       else handleUpgrade(state, req, socket, head)
     })
     // Without these, node answers parse errors with a bare 400 and drops CONNECT silently.

@@ -84,6 +84,16 @@ describe('several services behind one switchyard', () => {
     expect(JSON.parse(missed.body)).toMatchObject({ statusCode: 404, code: 'SY_ERR_NO_SERVICE' })
     expect((await send(bare, 'models.test', '/v1')).status).toBe(404)
     expect(await rawGet(Number(new URL(bare.proxyUrl).port), 'GET http://nowhere.test/ HTTP/1.1', 'api.example.test')).toMatchObject({ status: 404 })
+    // A WebSocket upgrade nothing matches: the same 404, and the connection closed.
+    const upgrade = await rawConnect(
+      Number(new URL(bare.proxyUrl).port),
+      'GET /chat HTTP/1.1\r\nHost: other.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    )
+    opened.push({ close: async () => void upgrade.socket.destroy() })
+    await upgrade.closed
+    const [refused] = parseResponses(upgrade.text())
+    expect(refused?.status).toBe(404)
+    expect(JSON.parse(refused!.body)).toMatchObject({ code: 'SY_ERR_NO_SERVICE' })
     expect(Object.values(u).reduce((n, pair) => n + pair.blue.hits + pair.green.hits, 0)).toBe(hits)
     // The others still route on it.
     expect(await who(bare, 'x.y.models.test', '/v1/a')).toBe('models-blue')
