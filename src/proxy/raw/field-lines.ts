@@ -1,0 +1,240 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { badHead, type HeadError } from './head-types.js'
+import { lowerFieldName } from './known-fields.js'
+
+/**
+ * Field lines (RFC 9112 §5), read from a head decoded once as latin1 by char-code loops. Shared
+ * by request heads, response heads and chunked trailers; every line must end in CRLF. Each
+ * refusal carries the code llhttp gives the same line (its first problem in byte order).
+ */
+
+/** 1 for the bytes a token (RFC 9110 §5.6.2 tchar) may hold. */
+export const TCHAR = new Uint8Array(256)
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1
+for (let c = 48; c <= 57; c++) TCHAR[c] = 1
+for (let c = 65; c <= 90; c++) TCHAR[c] = 1
+for (let c = 97; c <= 122; c++) TCHAR[c] = 1
+
+/** What the field lines say about framing and the connection, gathered in the one pass. */
+export class FieldFacts {
+  readonly rawHeaders: string[] = []
+  readonly headers: IncomingHttpHeaders = {}
+  /** -1 when absent. */
+  contentLength = -1
+  /** The (trimmed) value of the Transfer-Encoding field, when there is one. */
+  transferEncoding: string | undefined = undefined
+  hosts = 0
+  close = false
+  keepAlive = false
+  upgradeToken = false
+  upgradeField = false
+  expectContinue = false
+  /** Bytes node's parser counts against maxHeaderSize: names and values (from the first non-OWS byte). */
+  counted = 0
+}
+
+/** Where the parts of the field line read last lie: one object, reused, so no allocation per line. */
+export const fieldLine = { colon: 0, valueStart: 0, valueEnd: 0, underscore: false }
+
+/** Checks the field line s[pos, cr) (cr: its CR) and notes its parts in `fieldLine`; returns the error. */
+export function readFieldLine(s: string, pos: number, cr: number): HeadError | undefined {
+  let i = pos
+  let underscore = false
+  for (; i < cr; i++) {
+    const c = s.charCodeAt(i)
+    if (TCHAR[c] === 1) {
+      if (c === 95) underscore = true
+    } else if (c === 58) break
+    else return nameError(c, i === pos)
+  }
+  if (i === cr) return badHead('A field line without a colon', 'HPE_INVALID_HEADER_TOKEN')
+  if (i === pos) return badHead('An empty field name', 'HPE_INVALID_HEADER_TOKEN')
+  fieldLine.colon = i
+  fieldLine.underscore = underscore
+  i++
+  while (i < cr && (s.charCodeAt(i) === 32 || s.charCodeAt(i) === 9)) i++
+  fieldLine.valueStart = i
+  let valueEnd = i
+  for (; i < cr; i++) {
+    const c = s.charCodeAt(i)
+    // VCHAR and obs-text; SP and HTAB inside a value; no other control
+    if (c > 32 && c !== 127) valueEnd = i + 1
+    else if (c !== 32 && c !== 9) return valueError(c, i > fieldLine.valueStart)
+  }
+  fieldLine.valueEnd = valueEnd
+  return undefined
+}
+
+/** llhttp: any byte but a tchar before the colon is HPE_INVALID_HEADER_TOKEN. */
+function nameError(c: number, first: boolean): HeadError {
+  if (first && (c === 32 || c === 9)) return badHead('A field line starting with whitespace (obs-fold)', 'HPE_INVALID_HEADER_TOKEN')
+  if (c === 32 || c === 9) return badHead('Whitespace between a field name and its colon', 'HPE_INVALID_HEADER_TOKEN')
+  if (c === 10) return badHead('A bare LF in a field name', 'HPE_INVALID_HEADER_TOKEN')
+  return badHead(`Invalid byte 0x${c.toString(16).padStart(2, '0')} in a field name`, 'HPE_INVALID_HEADER_TOKEN')
+}
+
+/** llhttp: a bare LF once the value has begun is HPE_CR_EXPECTED; before it, and any other control, HPE_INVALID_HEADER_TOKEN. */
+function valueError(c: number, valueBegun: boolean): HeadError {
+  if (c === 10) return badHead('A bare LF in a field value', valueBegun ? 'HPE_CR_EXPECTED' : 'HPE_INVALID_HEADER_TOKEN')
+  if (c === 0) return badHead('NUL in a field line', 'HPE_INVALID_HEADER_TOKEN')
+  return badHead(`Control byte 0x${c.toString(16).padStart(2, '0')} in a field line`, 'HPE_INVALID_HEADER_TOKEN')
+}
+
+/**
+ * The error for a CR no LF follows, ending the field line just read by readFieldLine (valid up
+ * to it): llhttp's HPE_LF_EXPECTED once a value has begun, else HPE_STRICT.
+ */
+export function bareCrError(cr: number): HeadError {
+  return badHead('A bare CR in a field line', fieldLine.valueStart < cr ? 'HPE_LF_EXPECTED' : 'HPE_STRICT')
+}
+
+/**
+ * Reads the field lines of s from `pos` to its end (s ends with the last line's CRLF) into
+ * `facts`; returns the first problem found.
+ */
+export function readFieldLines(s: string, pos: number, facts: FieldFacts): HeadError | undefined {
+  const length = s.length
+  const first = pos
+  while (pos < length) {
+    const cr = s.indexOf('\r', pos)
+    const c = s.charCodeAt(pos)
+    // llhttp: whitespace opening the first field line is HPE_UNEXPECTED_SPACE (later, obs-fold: a bad token).
+    if (pos === first && (c === 32 || c === 9)) return badHead('A field line starting with whitespace (obs-fold)', 'HPE_UNEXPECTED_SPACE')
+    // A CR opening a line is the end of the head: llhttp wants its LF (HPE_STRICT).
+    if (cr === pos) return badHead('A bare CR in a field line', 'HPE_STRICT')
+    const error = readFieldLine(s, pos, cr)
+    if (error !== undefined) return error
+    if (s.charCodeAt(cr + 1) !== 10) return bareCrError(cr)
+    const { colon, valueStart, valueEnd } = fieldLine
+    const name = s.slice(pos, colon)
+    const value = s.slice(valueStart, valueEnd)
+    facts.rawHeaders.push(name, value)
+    facts.counted += colon - pos + cr - valueStart
+    const lower = lowerFieldName(name)
+    // llhttp takes these as any field; the name is what we refuse, so HPE_INVALID_HEADER_TOKEN.
+    if (fieldLine.underscore && isFramingLookalike(lower)) return badHead(`The field name "${name}" reads as a framing field`, 'HPE_INVALID_HEADER_TOKEN')
+    const problem = noteField(facts, lower, value, s, colon, cr)
+    if (problem !== undefined) return problem
+    addHeader(facts.headers, lower, value)
+    pos = cr + 2
+  }
+  return undefined
+}
+
+/** `Content_Length`, `Transfer_Encoding`, `Ho_st`: names some servers read as the real one. */
+export function isFramingLookalike(lower: string): boolean {
+  const bare = lower.replaceAll('_', '').replaceAll('-', '')
+  return bare === 'contentlength' || bare === 'transferencoding' || bare === 'host'
+}
+
+/**
+ * Notes what a field means for framing and the connection; returns a problem with it. As llhttp,
+ * Content-Length and Transfer-Encoding together fail at the second of them: HPE_INVALID_CONTENT_LENGTH
+ * or HPE_INVALID_TRANSFER_ENCODING.
+ */
+function noteField(facts: FieldFacts, lower: string, value: string, s: string, colon: number, cr: number): HeadError | undefined {
+  switch (lower.length) {
+    case 4:
+      if (lower === 'host') facts.hosts++
+      break
+    case 6:
+      if (lower === 'expect' && value.length === 12 && value.toLowerCase() === '100-continue') facts.expectContinue = true
+      break
+    case 7:
+      if (lower === 'upgrade' && value !== '') facts.upgradeField = true
+      break
+    case 10:
+      if (lower === 'connection') connectionTokens(facts, value)
+      break
+    case 14:
+      if (lower === 'content-length') return contentLength(facts, value, hasTab(s, colon, cr))
+      break
+    case 16:
+      // llhttp reads Proxy-Connection as Connection; so do we, not to keep alive what node would close.
+      if (lower === 'proxy-connection') connectionTokens(facts, value)
+      break
+    case 17:
+      if (lower !== 'transfer-encoding') break
+      if (facts.contentLength !== -1) return badHead('Content-Length and Transfer-Encoding together', 'HPE_INVALID_TRANSFER_ENCODING')
+      // llhttp joins repeated fields (`chunked` then refused as not last); a tab it takes as OWS.
+      if (facts.transferEncoding !== undefined) return badHead('More than one Transfer-Encoding field', 'HPE_INVALID_TRANSFER_ENCODING')
+      // HTAB as OWS is valid, but an upstream that does not trim it would not see `chunked`.
+      if (hasTab(s, colon, cr)) return badHead('A tab in the Transfer-Encoding field', 'HPE_INVALID_TRANSFER_ENCODING')
+      facts.transferEncoding = value
+      break
+  }
+  return undefined
+}
+
+function hasTab(s: string, from: number, to: number): boolean {
+  const tab = s.indexOf('\t', from)
+  return tab !== -1 && tab < to
+}
+
+const MAX_LENGTH_DIGITS = 16
+
+/** llhttp: a second Content-Length is HPE_UNEXPECTED_CONTENT_LENGTH, a bad one HPE_INVALID_CONTENT_LENGTH (tabs, 17+ digits, 2^53 and more: ours). */
+function contentLength(facts: FieldFacts, value: string, tab: boolean): HeadError | undefined {
+  if (facts.transferEncoding !== undefined) return badHead('Content-Length and Transfer-Encoding together', 'HPE_INVALID_CONTENT_LENGTH')
+  if (facts.contentLength !== -1) return badHead('More than one Content-Length field', 'HPE_UNEXPECTED_CONTENT_LENGTH')
+  if (tab) return badHead('A tab in the Content-Length field', 'HPE_INVALID_CONTENT_LENGTH')
+  if (value === '') return badHead('An empty Content-Length', 'HPE_INVALID_CONTENT_LENGTH')
+  if (value.length > MAX_LENGTH_DIGITS) return badHead('A Content-Length too large', 'HPE_INVALID_CONTENT_LENGTH')
+  let n = 0
+  for (let i = 0; i < value.length; i++) {
+    const d = value.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return badHead('A Content-Length that is not a number of digits', 'HPE_INVALID_CONTENT_LENGTH')
+    n = n * 10 + d
+  }
+  if (n > Number.MAX_SAFE_INTEGER) return badHead('A Content-Length too large', 'HPE_INVALID_CONTENT_LENGTH')
+  facts.contentLength = n
+  return undefined
+}
+
+/** Notes the `close`, `keep-alive` and `upgrade` tokens of a Connection list (case-insensitive). */
+function connectionTokens(facts: FieldFacts, value: string): void {
+  const n = value.length
+  let i = 0
+  while (i < n) {
+    const c = value.charCodeAt(i)
+    if (c === 44 || c === 32 || c === 9) {
+      i++
+      continue
+    }
+    let j = i
+    while (j < n && value.charCodeAt(j) !== 44) j++
+    let k = j
+    while (value.charCodeAt(k - 1) === 32 || value.charCodeAt(k - 1) === 9) k--
+    const length = k - i
+    if (length === 5 || length === 7 || length === 10) {
+      const token = value.slice(i, k).toLowerCase()
+      if (token === 'close') facts.close = true
+      else if (token === 'keep-alive') facts.keepAlive = true
+      else if (token === 'upgrade') facts.upgradeToken = true
+    }
+    i = j
+  }
+}
+
+/** Fields node:http keeps the first of (matchKnownFields in lib/_http_incoming.js). */
+const FIRST_ONLY = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host',
+  'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards',
+  'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
+])
+
+/** Adds a field to a headers object exactly as node:http's IncomingMessage does. */
+export function addHeader(headers: IncomingHttpHeaders, lower: string, value: string): void {
+  const dest = headers as Record<string, string | string[] | undefined>
+  const current = dest[lower]
+  if (current === undefined) {
+    dest[lower] = lower === 'set-cookie' ? [value] : value
+  } else if (lower === 'set-cookie') {
+    ;(current as string[]).push(value)
+  } else if (typeof current === 'string' && !FIRST_ONLY.has(lower)) {
+    dest[lower] = current + (lower === 'cookie' ? '; ' : ', ') + value
+  } else if (typeof current !== 'string' && !FIRST_ONLY.has(lower)) {
+    // An inherited property (`constructor`): node overwrites it.
+    dest[lower] = value
+  }
+}

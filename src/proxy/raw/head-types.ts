@@ -1,0 +1,73 @@
+import type { IncomingHttpHeaders } from 'node:http'
+
+/** How the body after a head is delimited (RFC 9112 §6.3). */
+export const Framing = { None: 0, Length: 1, Chunked: 2, UntilClose: 3 } as const
+export type Framing = (typeof Framing)[keyof typeof Framing]
+
+/**
+ * A framing problem: a message naming it, and the llhttp error name (HPE_*) node's parser gives
+ * the same bytes (err.code in 'clientError'); where llhttp accepts what we refuse, the closest name.
+ */
+export interface ParseProblem {
+  readonly error: string
+  readonly code: string
+}
+
+/**
+ * A head that must be refused: the status to answer, a message and llhttp's code. Every refusal
+ * answers 400 as node does, but a head over the limit (431) and a request-target too long (414).
+ * An unsupported HTTP version is 400 too (llhttp's HPE_INVALID_VERSION), not 505.
+ */
+export interface HeadError extends ParseProblem {
+  readonly status: 400 | 414 | 431 | 501
+}
+
+/** A complete, valid request head. */
+export interface RequestHead {
+  readonly method: string
+  /** The request-target exactly as sent. */
+  readonly target: string
+  readonly minor: 0 | 1
+  /** [name, value, ...]: names as sent, values with OWS trimmed (as node's req.rawHeaders). */
+  readonly rawHeaders: string[]
+  /** Lowercased names, duplicates joined as node:http's IncomingMessage joins them. */
+  readonly headers: IncomingHttpHeaders
+  /** None, Length or Chunked (never UntilClose for a request). */
+  readonly framing: Framing
+  /** With Framing.Length, the length; else 0. */
+  readonly contentLength: number
+  readonly keepAlive: boolean
+  /** As node's req.upgrade: CONNECT, or a Connection `upgrade` token with a non-empty Upgrade field. */
+  readonly upgrade: boolean
+  readonly expectContinue: boolean
+  /** Bytes of the head from `start`, leading empty lines and the final CRLFCRLF included. */
+  readonly headLength: number
+}
+
+/** A complete, valid response head. */
+export interface ResponseHead {
+  readonly status: number
+  readonly reason: string
+  readonly minor: 0 | 1
+  readonly rawHeaders: string[]
+  readonly headers: IncomingHttpHeaders
+  readonly framing: Framing
+  readonly contentLength: number
+  /** The upstream connection may be reused after this response. */
+  readonly keepAlive: boolean
+  readonly headLength: number
+}
+
+/** True when the parse refused the head. */
+export function isHeadError(x: RequestHead | ResponseHead | HeadError): x is HeadError {
+  return (x as Partial<HeadError>).error !== undefined
+}
+
+export function headError(error: string, status: HeadError['status'], code: string): HeadError {
+  return { error, status, code }
+}
+
+/** A 400 refusal with llhttp's code. */
+export function badHead(error: string, code: string): HeadError {
+  return { error, status: 400, code }
+}
