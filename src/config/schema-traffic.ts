@@ -19,6 +19,11 @@ export const ProxySchema = Type.Object(
     redirectHttp: WithDefault(Port, 0),
     /** Peers (addresses, CIDRs) whose X-Forwarded-* headers are kept and believed. */
     trustedProxies: WithDefault(Type.Array(Type.String({ minLength: 1 })), []),
+    /**
+     * The data path's engine: `sockets` reads HTTP/1.1 off raw sockets with switchyard's own strict
+     * framing (src/proxy/raw/); `node` is node:http and undici throughout. Takes a restart.
+     */
+    engine: WithDefault(Type.Union([Type.Literal('sockets'), Type.Literal('node')], { description: '"sockets" or "node"' }), 'sockets'),
     /** With `services`: the service that gets requests no service's match takes (absent: 404 from switchyard). */
     defaultService: OrNull(Type.String({ minLength: 1 })),
   },

@@ -21,6 +21,7 @@ function serverOptions(config: Config, logger: Logger, certificates: readonly Ce
     tls: certificates,
     redirectHttp: config.proxy.redirectHttp,
     trustedProxies: config.proxy.trustedProxies,
+    engine: config.proxy.engine,
     upstreamTls: {
       rejectUnauthorized: !config.upstreams.tls.insecureSkipVerify,
       ca: config.upstreams.tls.ca === null ? undefined : readCaFile('upstreams.tls.ca', config.upstreams.tls.ca),

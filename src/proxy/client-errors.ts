@@ -121,8 +121,9 @@ function answerInTurn(socket: ExchangeSocket, answer: ProxyError, unwritten: Ser
 /**
  * While an answer waits its turn: a client whose socket buffer stays full (it stopped reading)
  * for a whole STALL_MS is cut. Waiting for an upstream is bounded by the request's own timeouts.
+ * Both engines hold refusals this way (raw/connection.ts).
  */
-function watchStall(socket: Duplex): NodeJS.Timeout {
+export function watchStall(socket: Duplex): NodeJS.Timeout {
   let drained = true
   const onDrain = (): void => {
     drained = true

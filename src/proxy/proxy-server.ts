@@ -1,28 +1,28 @@
 /*
- * Over 300 lines because it owns the listening sockets' whole life: HTTP and HTTPS servers,
- * the redirect port, the services' lanes, and the orderly close all act on the same
- * connection sets (each lane, proxy-lane.ts, owns its pools, drains and counts). The request path itself lives in request-handler.ts and
- * http-handler.ts.
+ * Over 300 lines because it owns the listening sockets' whole life: the engine's listener (the
+ * socket engine's, raw/engine.ts, or node's, node-engine.ts), the redirect port, the services'
+ * lanes, and the orderly close all act on the same connection sets (each lane, proxy-lane.ts,
+ * owns its pools, drains and counts). The request paths live in raw/ and in request-handler.ts.
  */
-import http, { type IncomingMessage } from 'node:http'
+import http from 'node:http'
 import https from 'node:https'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Server as NetServer } from 'node:net'
+import type { Server as TlsServer } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
 import type { ServiceMatch } from '../routing/services.js'
 import type { Color } from '../routing/types.js'
-import { bodyTooLarge, handleClientError, handleConnect } from './client-errors.js'
-import { ProxyResponse } from './http-handler.js'
+import { handleClientError } from './client-errors.js'
+import { nodeEngine } from './node-engine.js'
 import { ProxyLane, type LaneOptions, type LaneShared } from './proxy-lane.js'
-import { handleRequest } from './request-handler.js'
 import { RequestIds } from './request-id.js'
 import type { ConnectionCounts, ProxyState } from './proxy-state.js'
 import { DEFAULT_LIMITS, type HealthCheckSettings, type OutlierSettings, type ProxyLimits, type ProxyTimeouts, type TargetHealth } from './types.js'
 import { CertificateStore, redirectToHttps, type Certificate } from './tls.js'
 import { TrustedProxies } from './trusted-proxies.js'
 import { VERIFY_UPSTREAM_TLS, type UpstreamTls } from './upstream-pool.js'
-import { handleUpgrade } from './websocket.js'
-import { answerNoService, laneOf, refuseNoServiceUpgrade, routesOf, type Routes } from './service-routes.js'
+import { SocketEngine } from './raw/engine.js'
+import { routesOf, type Routes } from './service-routes.js'
 
 export type { LaneOptions } from './proxy-lane.js'
 
@@ -54,6 +54,8 @@ export interface ServerOptions {
   trustedProxies?: readonly string[] | undefined
   /** How https:// targets are verified; node's CAs and the target's name when absent. */
   upstreamTls?: UpstreamTls | undefined
+  /** `sockets`: switchyard's own HTTP/1.1 engine on raw sockets (raw/); `node` (the default here): node:http and undici. */
+  engine?: 'sockets' | 'node' | undefined
 }
 
 /** One service of several: its lane and how its requests are told apart. */
@@ -80,7 +82,8 @@ const DEFAULT_HEADER_TIMEOUT_MS = 60_000
 
 /** The running data path. */
 export interface ProxyServer {
-  readonly server: http.Server | https.Server
+  /** The listening server: node's HTTP(S) server, or the socket engine's `net`/`tls` one. */
+  readonly server: NetServer
   /** Resolves with the proxy's address once it (and the redirect listener, if any) listens. */
   listen(port: number, host: string): Promise<AddressInfo>
   /**
@@ -129,7 +132,10 @@ function delay(ms: number): Promise<void> {
 }
 
 class NodeProxyServer implements ProxyServer {
-  readonly server: http.Server | https.Server
+  readonly server: NetServer
+  /** node's engine: the listener itself, or behind the socket engine for what that does not carry. */
+  readonly #http: http.Server | https.Server
+  readonly #sockets: SocketEngine | undefined
   #routes: Routes
   readonly #shared: LaneShared
   /** Lanes of services removed by a reload, finishing what was in flight on them. */
@@ -159,46 +165,29 @@ class NodeProxyServer implements ProxyServer {
     }
     this.#routes = routesOf(lanes, services, 'services' in options ? options.services.defaultService : null, !('services' in options))
     const headersTimeout = options.timeouts.header ?? DEFAULT_HEADER_TIMEOUT_MS
-    const httpOptions: http.ServerOptions<typeof IncomingMessage, typeof ProxyResponse> = {
-      ServerResponse: ProxyResponse,
-      keepAliveTimeout: CLIENT_KEEP_ALIVE_MS,
-      // Long uploads and streamed answers must not be cut; headersTimeout still stops slow-loris.
-      requestTimeout: 0,
-      headersTimeout,
-      // node checks headersTimeout on this period (30 s by default): check often enough that
-      // a short timeout is kept to within about half of itself.
-      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersTimeout / 2))),
-      maxHeaderSize: limits.maxHeaderSize,
-      // handleRequest refuses a missing Host itself, with a JSON body like every other refusal.
-      requireHostHeader: false,
-    }
-    const onRequest = (req: IncomingMessage, res: ProxyResponse) => {
-      const state = laneOf(this.#routes, req)
-      if (state === undefined) answerNoService(req, res)
-      else handleRequest(state, req, res)
-    }
-    if (certificates === undefined) {
-      this.server = http.createServer<typeof IncomingMessage, typeof ProxyResponse>(httpOptions, onRequest)
-    } else {
-      // The same node:http machinery over TLS: requests, clientError, upgrades and CONNECT below
-      // are handled exactly as on the plain listener.
-      const server = https.createServer<typeof IncomingMessage, typeof ProxyResponse>(
-        {
-          ...httpOptions,
-          ...certificates.serverOptions(),
-          // A client that never finishes its handshake is held no longer than one that never
-          // finishes its headers.
-          handshakeTimeout: headersTimeout,
-        },
-        onRequest,
-      )
+    const sockets = (options.engine ?? 'sockets') === 'sockets'
+    // Behind the socket engine node's server reads what that hands it, TLS already undone.
+    const httpServer = nodeEngine({ routes: () => this.#routes, limits, headersTimeout, keepAliveMs: CLIENT_KEEP_ALIVE_MS, certificates: sockets ? undefined : certificates })
+    this.#http = httpServer
+    this.#sockets = sockets
+      ? new SocketEngine({
+          routes: () => this.#routes,
+          maxHeaderSize: limits.maxHeaderSize,
+          headerTimeoutMs: headersTimeout,
+          keepAliveMs: CLIENT_KEEP_ALIVE_MS,
+          tls: certificates === undefined ? undefined : { ...certificates.serverOptions(), handshakeTimeout: headersTimeout },
+          node: httpServer,
+        })
+      : undefined
+    this.server = this.#sockets?.server ?? httpServer
+    if (certificates !== undefined) {
+      const server = this.server as TlsServer
       certificates.attach(server)
       // A failed handshake (plain HTTP on this port, a client refusing the certificate, a
       // handshake timeout) has no HTTP to answer in: close it. node would pass it on to
       // 'clientError', which answers HTTP parse errors only once TLS is up.
       server.removeAllListeners('tlsClientError')
       server.on('tlsClientError', (_err: Error, socket: Duplex) => socket.destroy())
-      this.server = server
     }
     const redirectPort = certificates === undefined ? 0 : (options.redirectHttp ?? 0)
     this.#redirectPort = redirectPort
@@ -210,21 +199,6 @@ class NodeProxyServer implements ProxyServer {
       redirect.on('clientError', handleClientError)
       this.#redirect = redirect
     }
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const state = laneOf(this.#routes, req)
-      if (state === undefined) refuseNoServiceUpgrade(socket)
-      else handleUpgrade(state, req, socket, head)
-    })
-    // Without these, node answers parse errors with a bare 400 and drops CONNECT silently.
-    this.server.on('clientError', handleClientError)
-    this.server.on('connect', handleConnect)
-    // `Expect: 100-continue` with a body over the limit gets 413 instead of 100 Continue.
-    this.server.on('checkContinue', (req: IncomingMessage, res: ProxyResponse) => {
-      const state = laneOf(this.#routes, req)
-      if (state === undefined) return answerNoService(req, res)
-      if (!bodyTooLarge(req.headers, limits.maxBodySize)) res.writeContinue()
-      handleRequest(state, req, res)
-    })
   }
 
   async listen(port: number, host: string): Promise<AddressInfo> {
@@ -282,7 +256,9 @@ class NodeProxyServer implements ProxyServer {
   }
 
   setHeaderTimeout(timeouts: ProxyTimeouts): void {
-    if (timeouts.header !== undefined) this.server.headersTimeout = timeouts.header
+    if (timeouts.header === undefined) return
+    this.#http.headersTimeout = timeouts.header
+    if (this.#sockets !== undefined) this.#sockets.headerTimeoutMs = timeouts.header
   }
 
   health(): Record<Color, TargetHealth[]> {
@@ -335,6 +311,11 @@ class NodeProxyServer implements ProxyServer {
     }
     // Node 19+ closes idle keep-alive connections here as well.
     const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
+    const sockets = this.#sockets
+    const node = this.#http
+    const closeIdle = (): void => (sockets === undefined ? node.closeIdleConnections() : sockets.closeIdle())
+    // node's server closes its idle connections as it stops listening; the socket engine's are closed here.
+    if (sockets !== undefined) closeIdle()
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<false>((resolve) => {
       timer = setTimeout(resolve, Math.max(0, deadlineMs), false)
@@ -346,14 +327,15 @@ class NodeProxyServer implements ProxyServer {
       if (drained) {
         // Connections that finished their last answer while we waited are idle now; sweep
         // again for any whose answer was still being flushed.
-        server.closeIdleConnections()
-        sweeper = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS)
+        closeIdle()
+        sweeper = setInterval(closeIdle, IDLE_SWEEP_MS)
       }
       const closed = await Promise.race([serverClosed.then(() => true as const), deadline])
       if (!closed) {
         // Streams first, cut as a colour drain cuts them: recorded as our cut, not a client's close.
         for (const state of states) state.drainStreams()
-        server.closeAllConnections()
+        if (sockets === undefined) node.closeAllConnections()
+        else sockets.closeAll()
         // WebSockets close with 1001 and are destroyed only if they outlast the close grace.
         for (const state of states) state.shutdownTunnels()
         // Destroyed exchanges settle on their sockets' 'close' events, a tick or so later.
@@ -362,6 +344,7 @@ class NodeProxyServer implements ProxyServer {
       // Shadows never hold a shutdown: what is still out is cancelled, uncompared (ProxyLane.close).
       await Promise.all(lanes.map((lane) => lane.close(drained)))
       await serverClosed
+      sockets?.stopNode()
     } finally {
       clearTimeout(timer)
       clearInterval(sweeper)
@@ -369,7 +352,7 @@ class NodeProxyServer implements ProxyServer {
   }
 }
 
-function listenOn(server: http.Server | https.Server, port: number, host: string): Promise<AddressInfo> {
+function listenOn(server: NetServer, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => {

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http'
 import type { Logger } from 'pino'
 import type { Router } from '../routing/router.js'
 import type { Color, TableSource } from '../routing/types.js'
@@ -38,10 +37,16 @@ export interface ConnectionCounts {
   readonly websockets: number
 }
 
+/** What the outcome and the access log read of a request: node's IncomingMessage, or the socket engine's parsed head. */
+export interface RequestLine {
+  readonly method?: string | undefined
+  readonly url?: string | undefined
+}
+
 /** A proxied request or WebSocket handshake as its outcome is recorded, and logged when the access log is on. */
 export interface Recorded {
   readonly color: Color
-  readonly request: IncomingMessage
+  readonly request: RequestLine
   /** performance.now() when it arrived. */
   readonly startedAt: number
   /** The client's address (through trusted proxies). */

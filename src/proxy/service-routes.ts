@@ -48,7 +48,8 @@ export function laneOf(routes: Routes, req: IncomingMessage): ProxyState | undef
   return routes.matcher!.match(target.host ?? req.headers.host, target.path)
 }
 
-const NO_SERVICE = JSON.stringify({ statusCode: 404, code: 'SY_ERR_NO_SERVICE' satisfies ErrorCode, error: 'Not Found', message: "No service of this switchyard matches the request's host and path" })
+/** The 404 body of a request no service matches. */
+export const NO_SERVICE = JSON.stringify({ statusCode: 404, code: 'SY_ERR_NO_SERVICE' satisfies ErrorCode, error: 'Not Found', message: "No service of this switchyard matches the request's host and path" })
 
 /** A request no service matches: 404 from switchyard itself, nothing forwarded. */
 export function answerNoService(req: IncomingMessage, res: ProxyResponse): void {

@@ -1,4 +1,5 @@
 import { Pool } from 'undici'
+import { SocketPool } from './raw/socket-pool.js'
 import { ActiveCheck, DEFAULT_OUTLIER, HealthChecker, type HealthListener } from './health-checker.js'
 import type { HealthCheckSettings, OutlierSettings, TargetHealth } from './types.js'
 
@@ -56,6 +57,9 @@ export class UpstreamTarget {
   /** Set by UpstreamPool.setHealth. */
   outlier: OutlierSettings = DEFAULT_OUTLIER
   listener: HealthListener | undefined = undefined
+  readonly #connectTimeoutMs: number
+  readonly #connections: number
+  #sockets: SocketPool | undefined = undefined
 
   /** `connections` caps the pool's connections (0 = undici's default, unlimited). */
   constructor(url: string, connectTimeoutMs: number, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
@@ -67,10 +71,22 @@ export class UpstreamTarget {
     this.hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname
     this.port = parsed.port === '' ? (this.secure ? 443 : 80) : Number(parsed.port)
     this.tls = this.secure ? tlsConnectOptions(tls) : undefined
+    this.#connectTimeoutMs = connectTimeoutMs
+    this.#connections = connections
     this.pool = new Pool(this.origin, {
       connect: { timeout: connectTimeoutMs, ...this.tls },
       ...(connections > 0 ? { connections } : {}),
     })
+  }
+
+  /** The socket engine's keep-alive connections to this target, made on first use. */
+  get sockets(): SocketPool {
+    return (this.#sockets ??= new SocketPool(this, this.#connectTimeoutMs, this.#connections))
+  }
+
+  /** Closes the socket engine's idle connections; busy ones close as their requests end. */
+  closeSockets(): void {
+    this.#sockets?.close()
   }
 
   /** Whether this target should take requests: not ejected and not actively unhealthy. */
@@ -254,12 +270,14 @@ export class UpstreamPool {
   /** Stops taking requests; resolves once the requests in flight have finished. */
   async close(): Promise<void> {
     this.#stopChecks()
+    for (const target of this.targets) target.closeSockets()
     await Promise.all(this.targets.map((target) => target.pool.close()))
   }
 
   /** Aborts whatever is still in flight and closes every connection. */
   async destroy(): Promise<void> {
     this.#stopChecks()
+    for (const target of this.targets) target.closeSockets()
     await Promise.all(this.targets.map((target) => target.pool.destroy()))
   }
 

@@ -28,7 +28,7 @@ describe('parseDuration', () => {
 describe('resolveConfig', () => {
   it('fills every default and freezes the result', () => {
     const config = resolveConfig(base)
-    expect(config.proxy).toEqual({ host: '0.0.0.0', port: 8080, tls: null, redirectHttp: 0, trustedProxies: [], defaultService: null })
+    expect(config.proxy).toEqual({ host: '0.0.0.0', port: 8080, tls: null, redirectHttp: 0, trustedProxies: [], engine: 'sockets', defaultService: null })
     expect(config.admin).toEqual({ host: '127.0.0.1', port: 9090, token: undefined, tls: null, failedAuthLimit: 10, tokens: [] })
     expect(config.upstreams.tls).toEqual({ ca: null, insecureSkipVerify: false, servername: null })
     expect(config.split.green).toBe(0)
@@ -234,6 +234,7 @@ describe('resolveConfig', () => {
     ['mirror.header not a token', { mirror: { header: 'x shadow' } }, /^mirror\.header /],
     ['mirror.concurrency 0', { mirror: { concurrency: 0 } }, /^mirror\.concurrency /],
     ['mirror unknown key', { mirror: { sample: 10 } }, /^mirror\.sample is not a known config key$/],
+    ['proxy.engine unknown', { proxy: { engine: 'uring' } }, /^proxy\.engine must be "sockets" or "node"/],
     ['not a mapping', ['a'], /YAML mapping/],
   ]
   for (const [name, patch, message] of bad) {

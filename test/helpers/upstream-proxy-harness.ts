@@ -74,6 +74,8 @@ export interface TestProxyOptions {
   readonly requestId?: boolean
   /** Merged over the proxy's defaults. */
   readonly limits?: Partial<ProxyLimits>
+  /** The data path's engine; the proxy's default when absent. */
+  readonly engine?: 'sockets' | 'node'
 }
 
 /** Starts a proxy on 127.0.0.1, port 0. */
@@ -90,6 +92,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     accessLog: options.accessLog ?? false,
     ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
     ...(options.limits === undefined ? {} : { limits: { ...DEFAULT_LIMITS, ...options.limits } }),
+    ...(options.engine === undefined ? {} : { engine: options.engine }),
   })
   const address = await proxy.listen(0, '127.0.0.1')
   return {

@@ -1,4 +1,5 @@
 import http from 'node:http'
+import type net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { fetchPartial, Resources, startProxy } from '../helpers/upstream-proxy-harness.js'
 import { gate, startUpstream } from '../helpers/upstream-server.js'
@@ -249,7 +250,7 @@ describe('client going away', () => {
       }),
     )
     const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url] }))
-    const open = (server: http.Server) => new Promise<number>((resolve) => server.getConnections((_err, n) => resolve(n)))
+    const open = (server: net.Server) => new Promise<number>((resolve) => server.getConnections((_err, n) => resolve(n)))
     let sent = 0
     const abandonRound = async () => {
       for (let i = 0; i < 20; i++, sent++) {

@@ -1,0 +1,24 @@
+import type { Color } from '../../routing/types.js'
+import type { ProxyError } from '../errors.js'
+import { COLOR_HEADER } from '../headers.js'
+
+/**
+ * switchyard's own answers on a raw socket, in the same JSON shape and headers as node's engine
+ * writes them (http-handler.ts sendError): status line, JSON body, the colour and the router's
+ * Set-Cookie, Retry-After on a full queue, and `connection: close` unless the connection goes on.
+ */
+export function errorAnswer(error: ProxyError, color: Color | undefined, setCookie: string | undefined, keepAlive: boolean): string {
+  const body = JSON.stringify(error)
+  const json = error.toJSON()
+  let head = `HTTP/1.1 ${error.statusCode} ${json.error}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
+  if (color !== undefined) head += `${COLOR_HEADER}: ${color}\r\n`
+  if (setCookie !== undefined) head += `set-cookie: ${setCookie}\r\n`
+  if (error.kind === 'busy') head += 'retry-after: 1\r\n'
+  head += keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'
+  return `${head}\r\n${body}`
+}
+
+/** A JSON answer of switchyard's own (the 404 of a request no service matches). */
+export function jsonAnswer(status: number, reason: string, body: string, keepAlive: boolean): string {
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'}\r\n${body}`
+}

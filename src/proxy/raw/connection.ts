@@ -1,0 +1,394 @@
+/*
+ * Over 300 lines because one client connection is one state machine — head, body, waiting for
+ * the answer, closing — and every byte and timer moves it; pipelining, half-close and the hand
+ * over to node's engine must be checked against all of its phases at once.
+ */
+import type net from 'node:net'
+import { rawErrorResponse, watchStall } from '../client-errors.js'
+import { ERRORS, ProxyError } from '../errors.js'
+import type { ProxyState } from '../proxy-state.js'
+import { NO_SERVICE, type Routes } from '../service-routes.js'
+import { jsonAnswer } from './answers.js'
+import { BodyFramer } from './body-framer.js'
+import type { ClientSide, RawExchange } from './exchange.js'
+import { forwardRequest } from './forward.js'
+import { Framing, isHeadError, parseRequestHead, type HeadError, type RequestHead } from './http1.js'
+
+/** What a connection reads of its server. */
+export interface ConnectionContext {
+  /** The services' lanes now (swapped whole by a reload). */
+  routes(): Routes
+  readonly maxHeaderSize: number
+  /** How long a client may take over one request head; changes with a reload. */
+  readonly headerTimeoutMs: number
+  /** How long an idle keep-alive connection stays open. */
+  readonly keepAliveMs: number
+  /** Gives a connection whose next request this engine does not carry to node's engine, for good. */
+  handOff(socket: net.Socket): void
+  /** Every connection of this engine, for the shutdown. */
+  readonly connections: Set<RawConnection>
+  /** A request refused before it was read whole (as node's 'clientError': `code` names the parse error). */
+  clientError(error: Error & { code: string }, socket: net.Socket): void
+}
+
+const enum Phase {
+  /** Waiting for (the rest of) a request head. */
+  Head,
+  /** Reading a request body and forwarding it. */
+  Body,
+  /** The request is whole; its answer is on its way. Bytes after it (pipelined) wait. */
+  Busy,
+  /** The last answer is out or going; nothing more is read. */
+  Closing,
+  /** Closed, or handed over to node's engine. */
+  Gone,
+}
+
+/** How many bytes of pipelined requests wait while an answer is out before we stop reading. */
+const PIPELINE_BUFFER = 64 * 1024
+
+const STATUS_CODE: Readonly<Record<number, 'SY_ERR_HEADERS_TOO_LARGE' | 'SY_ERR_MALFORMED_REQUEST'>> = { 431: 'SY_ERR_HEADERS_TOO_LARGE' }
+
+/** A refused head's answer: 431 for a head over the limit, else 400 naming what is wrong. */
+function headAnswer(error: HeadError): ProxyError {
+  const code = STATUS_CODE[error.status] ?? 'SY_ERR_MALFORMED_REQUEST'
+  return new ProxyError(code, undefined, code === 'SY_ERR_MALFORMED_REQUEST' ? `${ERRORS.SY_ERR_MALFORMED_REQUEST.message}: ${error.error}` : undefined)
+}
+
+/** The parse error as node reports it in 'clientError' (llhttp's code), for whoever listens. */
+function parseError(error: HeadError): Error & { code: string } {
+  return Object.assign(new Error(error.error), { code: error.code })
+}
+
+
+/** Does this engine carry the request, or does node's engine (everything it does not do yet)? */
+function carried(head: RequestHead): boolean {
+  const target = head.target
+  return (
+    !head.upgrade &&
+    !head.expectContinue &&
+    head.minor === 1 &&
+    target.charCodeAt(0) === 0x2f &&
+    // A preview link (/.switchyard/...) and other dot paths: node's engine answers them.
+    target.charCodeAt(1) !== 0x2e
+  )
+}
+
+/**
+ * One client connection on the socket engine: reads request heads with the strict parser,
+ * forwards each request as a RawExchange, answers pipelined requests in order (one at a time),
+ * and hands the connection to node's engine before a request it does not carry.
+ */
+export class RawConnection implements ClientSide {
+  readonly socket: net.Socket
+  readonly #ctx: ConnectionContext
+  #phase = Phase.Head
+  #pending: Buffer | undefined = undefined
+  #exchange: RawExchange | undefined = undefined
+  #state: ProxyState | undefined = undefined
+  #keepAlive = true
+  /** The client shut its side (half-close): close once the answer in flight is out. */
+  #ended = false
+  /** Where the request body being read ends. */
+  #body: BodyFramer | undefined = undefined
+  #processing = false
+  #headTimer: NodeJS.Timeout | undefined = undefined
+  #pausedForPipeline = false
+  /** A pipelined request refused while the answer before it is out: sent in its turn, then the connection closes. */
+  #held: ProxyError | undefined = undefined
+
+  constructor(socket: net.Socket, ctx: ConnectionContext) {
+    this.socket = socket
+    this.#ctx = ctx
+    ctx.connections.add(this)
+    socket.setNoDelay(true)
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('timeout', this.#onTimeout)
+    socket.on('error', this.#onError)
+    socket.on('close', this.#onClose)
+    this.#armHeadTimer()
+  }
+
+  /** Between requests with nothing buffered: a shutdown may close it at once. */
+  get idle(): boolean {
+    return this.#phase === Phase.Head && this.#pending === undefined
+  }
+
+  /** Closes the connection if it is idle; otherwise it closes after its answer (the lane is closing). */
+  closeIfIdle(): void {
+    if (this.idle) this.socket.destroy()
+  }
+
+  keepAlive(): boolean {
+    return this.#keepAlive && !this.#ended && this.#state?.closing !== true
+  }
+
+  finished(reusable: boolean): void {
+    this.#exchange = undefined
+    if (this.#phase === Phase.Gone) return
+    if (this.#held !== undefined && this.#phase === Phase.Busy) {
+      this.#refuse(this.#held)
+      return
+    }
+    if (!reusable || !this.keepAlive()) {
+      this.#phase = Phase.Closing
+      this.#pending = undefined
+      this.socket.destroySoon()
+      return
+    }
+    if (this.#phase === Phase.Body) return
+    this.#phase = Phase.Head
+    this.socket.setTimeout(this.#ctx.keepAliveMs)
+    if (this.#pausedForPipeline) {
+      this.#pausedForPipeline = false
+      this.socket.resume()
+    }
+    if (this.#processing || this.#pending === undefined) return
+    const pending = this.#pending
+    this.#pending = undefined
+    this.#process(pending, 0)
+  }
+
+  resumeBody(): void {
+    if (this.#phase === Phase.Body) this.socket.resume()
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    const phase = this.#phase
+    if (phase >= Phase.Closing) return
+    const pending = this.#pending
+    if (phase === Phase.Busy) {
+      this.#pending = pending === undefined ? chunk : Buffer.concat([pending, chunk])
+      if (this.#pending.length > PIPELINE_BUFFER) {
+        this.#pausedForPipeline = true
+        this.socket.pause()
+      }
+      this.#peek()
+      return
+    }
+    this.#pending = undefined
+    this.#process(pending === undefined ? chunk : Buffer.concat([pending, chunk]), 0)
+  }
+
+  #process(buf: Buffer, start: number): void {
+    this.#processing = true
+    let pos = start
+    const end = buf.length
+    try {
+      while (pos < end) {
+        const phase = this.#phase
+        if (phase === Phase.Body) {
+          pos = this.#feedBody(buf, pos)
+          continue
+        }
+        if (phase === Phase.Busy) {
+          this.#pending = buf.subarray(pos)
+          this.#peek()
+          return
+        }
+        if (phase !== Phase.Head) return
+        const head = parseRequestHead(buf, pos, end, this.#ctx.maxHeaderSize)
+        if (head === null) {
+          this.#pending = pos === 0 ? buf : buf.subarray(pos)
+          this.#armHeadTimer()
+          return
+        }
+        this.#clearHeadTimer()
+        if (isHeadError(head)) {
+          this.#ctx.clientError(parseError(head), this.socket)
+          this.#refuse(headAnswer(head))
+          return
+        }
+        if (!carried(head)) {
+          this.#handOff(buf.subarray(pos))
+          return
+        }
+        pos += head.headLength
+        const exchange = this.#request(head)
+        if (exchange === false) {
+          this.#handOff(buf.subarray(pos - head.headLength))
+          return
+        }
+        if (exchange === undefined) continue
+        // The body bytes that came with the head are checked (and queued) before anything goes
+        // upstream: a body broken right away is refused without the upstream seeing the request.
+        if (this.#phase === Phase.Body && pos < end) pos = this.#feedBody(buf, pos)
+        exchange.send()
+      }
+    } finally {
+      this.#processing = false
+    }
+  }
+
+  /**
+   * Reads ahead the head of a pipelined request while the answer before it is out: a broken
+   * one is refused (in its turn, after that answer) and a slow one gets the header timeout, as
+   * node's engine does; a good one waits to be read when its turn comes.
+   */
+  #peek(): void {
+    const pending = this.#pending
+    if (this.#held !== undefined || pending === undefined) return
+    const head = parseRequestHead(pending, 0, pending.length, this.#ctx.maxHeaderSize)
+    if (head === null) this.#armHeadTimer()
+    else if (isHeadError(head)) this.#hold(headAnswer(head), parseError(head))
+    else this.#clearHeadTimer()
+  }
+
+  /** Keeps `answer` for its turn; a client that stops reading meanwhile is cut after STALL_MS. */
+  #hold(answer: ProxyError, error: Error & { code: string }): void {
+    this.#held = answer
+    this.#clearHeadTimer()
+    this.#ctx.clientError(error, this.socket)
+    watchStall(this.socket)
+  }
+
+  /**
+   * Readies one request's exchange (sent by the caller); undefined when it was answered here, false
+   * when node's engine must take it (and the connection).
+   */
+  #request(head: RequestHead): RawExchange | undefined | false {
+    const routes = this.#ctx.routes()
+    const state = routes.only ?? routes.matcher!.match(head.headers.host, head.target)
+    if (state === undefined) {
+      this.#answerNoService(head)
+      return undefined
+    }
+    // Mirroring captures blue's answer as it streams: node's engine does that for now.
+    if (state.mirror !== null) return false
+    this.#state = state
+    this.#keepAlive = head.keepAlive
+    // The phase first: a refusal (below) finishes the exchange at once and moves it on.
+    this.socket.setTimeout(0)
+    this.#phase = head.framing === Framing.None ? Phase.Busy : Phase.Body
+    this.#body = new BodyFramer(head.framing, head.contentLength, this.#ctx.maxHeaderSize)
+    const exchange = forwardRequest(state, this, head)
+    if (exchange.settled) return undefined
+    this.#exchange = exchange
+    const bodyTimeout = state.timeouts.body
+    if (this.#phase === Phase.Body && bodyTimeout !== undefined && bodyTimeout > 0) this.socket.setTimeout(bodyTimeout)
+    return exchange
+  }
+
+  /** Forwards the body bytes in buf[pos..]; returns where the body (or the buffer) ends. */
+  #feedBody(buf: Buffer, pos: number): number {
+    const exchange = this.#exchange
+    const body = this.#body!
+    const end = buf.length
+    const stop = body.scan(buf, pos, end)
+    const max = this.#state?.limits.maxBodySize ?? 0
+    if (stop === -1 || (max > 0 && body.seen > max)) {
+      const error = stop === -1 ? new ProxyError('SY_ERR_MALFORMED_REQUEST', undefined, `${ERRORS.SY_ERR_MALFORMED_REQUEST.message}: ${body.error}`) : new ProxyError('SY_ERR_BODY_TOO_LARGE')
+      this.#keepAlive = false
+      if (exchange === undefined || exchange.settled) this.#close()
+      else exchange.badBody(error)
+      return end
+    }
+    const last = body.done
+    if (last) this.#bodyComplete()
+    if (exchange !== undefined && !exchange.body(buf.subarray(pos, stop), last) && !last) this.socket.pause()
+    return stop
+  }
+
+  #bodyComplete(): void {
+    this.socket.setTimeout(0)
+    if (this.#phase !== Phase.Body) return
+    // An answer that came before the body ended closed the connection already (finished(false)).
+    this.#phase = this.#exchange === undefined ? Phase.Head : Phase.Busy
+  }
+
+  #answerNoService(head: RequestHead): void {
+    const keepAlive = head.keepAlive && head.framing === Framing.None
+    this.socket.write(jsonAnswer(404, 'Not Found', NO_SERVICE, keepAlive))
+    if (!keepAlive) this.#close()
+  }
+
+  /** A head this engine refuses: our 4xx, then the connection closes. */
+  #refuse(error: ProxyError): void {
+    this.#phase = Phase.Closing
+    this.#pending = undefined
+    this.socket.write(rawErrorResponse(error))
+    this.socket.destroySoon()
+  }
+
+  #close(): void {
+    this.#phase = Phase.Closing
+    this.#pending = undefined
+    this.socket.destroySoon()
+  }
+
+  #handOff(rest: Buffer): void {
+    const socket = this.socket
+    this.#phase = Phase.Gone
+    this.#pending = undefined
+    this.#clearHeadTimer()
+    this.#ctx.connections.delete(this)
+    socket.setTimeout(0)
+    socket.off('data', this.#onData)
+    socket.off('end', this.#onEnd)
+    socket.off('timeout', this.#onTimeout)
+    socket.off('error', this.#onError)
+    socket.off('close', this.#onClose)
+    socket.pause()
+    if (rest.length > 0) socket.unshift(rest)
+    this.#ctx.handOff(socket)
+    socket.resume()
+  }
+
+  #armHeadTimer(): void {
+    if (this.#headTimer !== undefined) return
+    const ms = this.#ctx.headerTimeoutMs
+    if (ms <= 0) return
+    this.#headTimer = setTimeout(this.#headTimedOut, ms)
+  }
+
+  #clearHeadTimer(): void {
+    if (this.#headTimer === undefined) return
+    clearTimeout(this.#headTimer)
+    this.#headTimer = undefined
+  }
+
+  readonly #headTimedOut = (): void => {
+    this.#headTimer = undefined
+    const timedOut = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' })
+    if (this.#phase === Phase.Busy) {
+      if (this.#pending !== undefined) this.#hold(new ProxyError('SY_ERR_REQUEST_TIMEOUT'), timedOut)
+      return
+    }
+    if (this.#phase !== Phase.Head) return
+    // A head not whole in time — or, on a new connection, none at all: 408 and close, as node's
+    // engine answers (a browser takes a 408 on a connection it has not used yet as a reason to retry).
+    this.#ctx.clientError(timedOut, this.socket)
+    this.#refuse(new ProxyError('SY_ERR_REQUEST_TIMEOUT'))
+  }
+
+  readonly #onTimeout = (): void => {
+    if (this.#phase === Phase.Body) this.#exchange?.bodyStalled()
+    else if (this.#phase === Phase.Head) this.socket.destroy()
+  }
+
+  readonly #onEnd = (): void => {
+    this.#ended = true
+    // A FIN while an answer is pending means the client went away, as node's engine and nginx
+    // take it (a client cannot tell a half-close from a close): 499, the upstream request cancelled.
+    const exchange = this.#exchange
+    if (exchange !== undefined && !exchange.settled) {
+      exchange.clientClosed()
+      this.socket.destroy()
+      return
+    }
+    this.socket.end()
+  }
+
+  readonly #onError = (): void => {
+    // 'close' follows and settles what was in flight.
+  }
+
+  readonly #onClose = (): void => {
+    this.#phase = Phase.Gone
+    this.#clearHeadTimer()
+    this.#ctx.connections.delete(this)
+    this.#exchange?.clientClosed()
+    this.#exchange = undefined
+  }
+}

@@ -1,0 +1,390 @@
+/*
+ * Over 300 lines because one proxied exchange is one state machine: request body, upstream
+ * head, response body and every way each can fail must settle exactly once, and that is
+ * easiest to check when the transitions sit together (as in http-handler.ts, node's engine).
+ */
+import type net from 'node:net'
+import type { Color } from '../../routing/types.js'
+import { describeError, ProxyError, toProxyError } from '../errors.js'
+import { rawResponseHead } from '../headers.js'
+import type { Drainable, ProxyState, Recorded, RequestLine } from '../proxy-state.js'
+import type { ErrorKind } from '../types.js'
+import type { UpstreamPool, UpstreamTarget } from '../upstream-pool.js'
+import { BodyFramer } from './body-framer.js'
+import { finalHead } from './final-head.js'
+import { Framing } from './http1.js'
+import { setOwner, type SocketCallback, type SocketOwner } from './socket-pool.js'
+import { errorAnswer } from './answers.js'
+
+/** What an exchange needs of the client's connection. */
+export interface ClientSide {
+  readonly socket: net.Socket
+  /** Whether the connection may carry another request after this answer. */
+  keepAlive(): boolean
+  /** The exchange is over; `reusable` false: the connection closes after what was written. */
+  finished(reusable: boolean): void
+  /** The upstream took what was queued: read the request body again. */
+  resumeBody(): void
+}
+
+const CRLF = Buffer.from('\r\n')
+const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+
+/**
+ * One request forwarded on a raw upstream socket: the head (and the body, as the connection
+ * feeds it) goes up byte for byte; the response comes back with its head rewritten (colour,
+ * Set-Cookie, hop-by-hop headers dropped) and its body passed through in its own framing.
+ * Records exactly one outcome, whichever side ends it first.
+ */
+export class RawExchange implements Recorded, Drainable, SocketOwner {
+  readonly epoch: number
+  readonly color: Color
+  readonly request: RequestLine
+  readonly startedAt: number
+  client: string | undefined = undefined
+  requestId: string | undefined = undefined
+  readonly #state: ProxyState
+  readonly #conn: ClientSide
+  readonly #setCookie: string | undefined
+  readonly #pool: UpstreamPool | undefined
+  #target: UpstreamTarget | undefined
+  /** The upstream request head, kept while a retry may resend it. */
+  #head = ''
+  /** No request body: a connect failure (or a stale reused socket) may try again. */
+  #retryable = false
+  #upstream: net.Socket | undefined = undefined
+  #reused = false
+  #waiting: SocketCallback | undefined = undefined
+  /** Request body pieces that arrived before the upstream socket. */
+  #queued: Buffer[] | undefined = undefined
+  #bodyDone = true
+  #settled = false
+  #headSent = false
+  #sawResponse = false
+  #reusableClient = true
+  #response: Buffer | undefined = undefined
+  #body: BodyFramer | undefined = undefined
+  #streaming = false
+  #clientPaused = false
+  #headMs = -1
+  #ttfbMs = -1
+
+  constructor(state: ProxyState, conn: ClientSide, request: RequestLine, color: Color, setCookie: string | undefined, target: UpstreamTarget | undefined, pool: UpstreamPool, startedAt: number) {
+    this.epoch = state.epoch
+    this.#state = state
+    this.#conn = conn
+    this.request = request
+    this.color = color
+    this.#setCookie = setCookie
+    this.#target = target
+    this.#pool = pool
+    this.startedAt = startedAt
+    state.acquire(color, target)
+  }
+
+  get origin(): string | undefined {
+    return this.#target?.origin
+  }
+
+  get settled(): boolean {
+    return this.#settled
+  }
+
+  /**
+   * Readies `head` for the target; `withBody`: the connection feeds the body (`body`). Nothing
+   * goes upstream before `send`, so that the body bytes that came with the head are checked first.
+   */
+  prepare(head: string, withBody: boolean): void {
+    this.#head = head
+    this.#retryable = !withBody
+    this.#bodyDone = !withBody
+  }
+
+  /** Gets a connection to the target and sends the head and what body is queued. */
+  send(): void {
+    if (!this.#settled) this.#connect()
+  }
+
+  #connect(): void {
+    const target = this.#target!
+    const waiting: SocketCallback = (error, socket, reused) => {
+      this.#waiting = undefined
+      if (this.#settled) {
+        if (socket !== undefined) target.sockets.release(socket, true)
+        return
+      }
+      if (error !== undefined) {
+        this.#upstreamFailed(error)
+        return
+      }
+      this.#attach(socket!, reused)
+    }
+    this.#waiting = waiting
+    target.sockets.acquire(waiting)
+  }
+
+  #attach(socket: net.Socket, reused: boolean): void {
+    this.#upstream = socket
+    this.#reused = reused
+    setOwner(socket, this)
+    const timeouts = this.#state.timeouts
+    if (timeouts.request > 0) socket.setTimeout(timeouts.request)
+    const queued = this.#queued
+    if (queued === undefined) {
+      socket.write(this.#head)
+    } else {
+      this.#queued = undefined
+      socket.cork()
+      socket.write(this.#head)
+      for (const piece of queued) socket.write(piece)
+      socket.uncork()
+    }
+    if (this.#clientPaused && !socket.writableNeedDrain) this.upstreamDrain()
+  }
+
+  /** A piece of the request body; false asks the connection to stop reading until resumeBody. */
+  body(piece: Buffer, last: boolean): boolean {
+    if (last) this.#bodyDone = true
+    if (this.#settled) return true
+    const socket = this.#upstream
+    if (socket === undefined) {
+      ;(this.#queued ??= []).push(piece)
+      this.#clientPaused = !last
+      return last
+    }
+    if (socket.write(piece) || last) return true
+    this.#clientPaused = true
+    return false
+  }
+
+  upstreamDrain(): void {
+    if (!this.#clientPaused) return
+    this.#clientPaused = false
+    this.#conn.resumeBody()
+  }
+
+  upstreamData(chunk: Buffer): void {
+    if (this.#settled) return
+    this.#sawResponse = true
+    if (!this.#headSent) {
+      this.#readHead(chunk)
+      return
+    }
+    this.#forward(chunk, 0)
+  }
+
+  #readHead(chunk: Buffer): void {
+    const read = finalHead(this.#response === undefined ? chunk : Buffer.concat([this.#response, chunk]), this.#state.limits.maxHeaderSize, this.request.method!)
+    if (read instanceof Error) {
+      this.#upstreamFailed(new ProxyError('SY_ERR_UPSTREAM_PROTOCOL', read))
+    } else if ('rest' in read) {
+      this.#response = read.rest
+    } else {
+      this.#response = undefined
+      const head = read.head
+      this.#respond(head.status, head.reason, head.rawHeaders, head.framing, head.contentLength, head.keepAlive)
+      if (!this.#settled) this.#forward(read.buf, read.bodyAt)
+    }
+  }
+
+  #respond(status: number, reason: string, rawHeaders: string[], framing: Framing, contentLength: number, upstreamKeepAlive: boolean): void {
+    const state = this.#state
+    this.#target?.succeeded(status)
+    const socket = this.#upstream!
+    socket.setTimeout(state.timeouts.idle > 0 ? state.timeouts.idle : 0)
+    const body = new BodyFramer(framing, contentLength, state.limits.maxHeaderSize)
+    this.#body = body
+    if (!upstreamKeepAlive) this.#upstreamReusable = false
+    const keepAlive = this.#conn.keepAlive()
+    if (!keepAlive) this.#reusableClient = false
+    let extra = framing === Framing.Chunked || framing === Framing.UntilClose ? 'transfer-encoding: chunked\r\n' : ''
+    extra += keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'
+    const head = rawResponseHead(status, reason, rawHeaders, this.color, this.#setCookie, extra)
+    this.#headSent = true
+    this.#statusSent = status
+    this.#headMs = performance.now() - this.startedAt
+    this.#conn.socket.write(head)
+    if (body.done) {
+      this.#finish()
+      return
+    }
+    if (framing !== Framing.Length) {
+      this.#streaming = true
+      state.streams.add(this)
+    }
+  }
+
+  /** Whether the upstream connection may carry another request after this one. */
+  #upstreamReusable = true
+
+  /** Passes buf[pos..] on to the client in the response's framing. */
+  #forward(buf: Buffer, pos: number): void {
+    const end = buf.length
+    if (pos >= end) return
+    if (this.#ttfbMs < 0) this.#ttfbMs = performance.now() - this.startedAt
+    const client = this.#conn.socket
+    const body = this.#body!
+    const stop = body.scan(buf, pos, end)
+    if (stop === -1) {
+      this.#upstreamFailed(new ProxyError('SY_ERR_UPSTREAM_PROTOCOL', new Error(body.error)))
+      return
+    }
+    const piece = pos === 0 && stop === end ? buf : buf.subarray(pos, stop)
+    let ok: boolean
+    if (body.framing === Framing.UntilClose) {
+      // Until the upstream closes: re-framed as chunks, so the client's connection survives it.
+      client.cork()
+      client.write(`${piece.length.toString(16)}\r\n`)
+      client.write(piece)
+      ok = client.write(CRLF)
+      client.uncork()
+    } else {
+      ok = client.write(piece)
+    }
+    if (body.done) {
+      // Bytes after the body: the upstream broke framing; its connection is not reused.
+      if (stop < end) this.#upstreamReusable = false
+      this.#finish()
+      return
+    }
+    if (!ok) {
+      // The client reads slower than the upstream sends: stop reading the upstream until it drains.
+      this.#upstream?.pause()
+      client.once('drain', () => this.#upstream?.resume())
+    }
+  }
+
+  upstreamEnd(error: Error | undefined): void {
+    if (this.#settled) return
+    if (this.#headSent && this.#body?.framing === Framing.UntilClose && error === undefined) {
+      this.#upstreamReusable = false
+      this.#conn.socket.write(LAST_CHUNK)
+      this.#finish()
+      return
+    }
+    this.#upstreamReusable = false
+    // A reused connection the upstream had already closed: nothing of this request reached it.
+    if (this.#reused && !this.#sawResponse && this.#retryable) {
+      this.#release()
+      this.#reused = false
+      this.#connect()
+      return
+    }
+    this.#upstreamFailed(error === undefined ? new ProxyError('SY_ERR_UPSTREAM_RESET') : toProxyError(error))
+  }
+
+  upstreamTimeout(): void {
+    if (this.#settled) return
+    this.#upstreamReusable = false
+    this.#upstreamFailed(new ProxyError(this.#headSent ? 'SY_ERR_UPSTREAM_IDLE' : 'SY_ERR_UPSTREAM_TIMEOUT'))
+  }
+
+  #upstreamFailed(error: ProxyError): void {
+    if (this.#settled) return
+    if (error.kind === 'connect' && this.#retryable && this.#retry(error)) return
+    this.fail(error)
+  }
+
+  /** A request without a body whose connect failed goes once to another target of its colour. */
+  #retry(error: ProxyError): boolean {
+    const failed = this.#target
+    const pool = this.#pool
+    this.#retryable = false
+    if (failed === undefined || pool === undefined) return false
+    const next = pool.pickOther(failed)
+    if (next === undefined) return false
+    failed.failed(describeError(error))
+    this.#state.moveTarget(failed, next)
+    this.#target = next
+    this.#release()
+    this.#state.retried(this.color, failed.url, next.url, describeError(error))
+    this.#connect()
+    return true
+  }
+
+  /** The client stopped sending its body for longer than timeouts.body: 408, cancel upstream. */
+  bodyStalled(): void {
+    this.fail(new ProxyError('SY_ERR_BODY_TIMEOUT'))
+  }
+
+  /** The client's body broke its framing or its limit: answered by `error`, nothing more goes up. */
+  badBody(error: ProxyError): void {
+    this.#upstreamReusable = false
+    this.fail(error)
+  }
+
+  /** The client's connection closed before the answer was complete. */
+  clientClosed(): void {
+    if (this.#settled) return
+    this.#upstreamReusable = false
+    this.#settle(499, 'client')
+  }
+
+  /** A drained colour's stream outlived the deadline: cut it (never a clean end) and cancel upstream. */
+  drain(): void {
+    if (this.#settled) return
+    if (this.#ttfbMs < 0) this.#ttfbMs = this.#headMs
+    this.#upstreamReusable = false
+    this.#settle(this.#statusSent, undefined)
+    this.#conn.socket.destroy()
+  }
+
+  /** Ends the exchange on an error: our JSON answer if no head went out yet, else a cut. */
+  fail(error: ProxyError): void {
+    if (this.#settled) return
+    const kind = error.kind
+    if (kind === 'client') {
+      this.#upstreamReusable = false
+      this.#settle(499, kind)
+      this.#conn.socket.destroy()
+      return
+    }
+    if (kind !== undefined && kind !== 'busy') this.#target?.failed(describeError(error))
+    this.#upstreamReusable = false
+    if (this.#headSent) {
+      this.#settle(this.#statusSent, kind)
+      this.#conn.socket.destroy()
+      return
+    }
+    // The client's own fault (malformed, too large) or a drain: its connection closes after the answer.
+    const keepAlive = kind !== undefined && this.#conn.keepAlive() && this.#bodyDone
+    this.#settle(error.statusCode, kind)
+    this.#conn.socket.write(errorAnswer(error, this.color, this.#setCookie, keepAlive))
+    this.#conn.finished(keepAlive)
+  }
+
+  #finish(): void {
+    if (this.#ttfbMs < 0) this.#ttfbMs = this.#headMs
+    if (!this.#bodyDone) this.#upstreamReusable = false
+    this.#settle(this.#statusSent, undefined)
+    this.#conn.finished(this.#reusableClient && this.#bodyDone)
+  }
+
+  /** The status of the head that went out (recorded at the end). */
+  #statusSent = 200
+
+  #settle(status: number, kind: ErrorKind | undefined): void {
+    this.#settled = true
+    const state = this.#state
+    if (this.#streaming) state.streams.delete(this)
+    this.#release()
+    state.release(this.color, this.#target)
+    state.record(this, status, kind, this.#ttfbMs)
+  }
+
+  /** Gives the upstream socket back (or closes it); gives up a wait for one. */
+  #release(): void {
+    const target = this.#target
+    if (this.#waiting !== undefined) {
+      target?.sockets.cancel(this.#waiting)
+      this.#waiting = undefined
+    }
+    const socket = this.#upstream
+    if (socket === undefined) return
+    this.#upstream = undefined
+    setOwner(socket, undefined)
+    if (socket.isPaused()) socket.resume()
+    target!.sockets.release(socket, this.#upstreamReusable)
+    this.#upstreamReusable = true
+  }
+}

@@ -1,0 +1,46 @@
+import { ProxyError } from '../errors.js'
+import { upstreamRequestHeaders } from '../headers.js'
+import type { ProxyState } from '../proxy-state.js'
+import { forwardRequestId, REQUEST_ID_HEADER } from '../request-id.js'
+import { clientInfo } from '../trusted-proxies.js'
+import { RawExchange, type ClientSide } from './exchange.js'
+import { Framing, type RequestHead } from './http1.js'
+
+/**
+ * One request of a lane on the socket engine, as handleRequest does it on node's: the client
+ * (through trusted proxies), one table read and one route, a target of the colour, the refusals
+ * that need no upstream (the router's, the body limit, no targets, a full queue), and the head
+ * for the upstream (hop-by-hop headers dropped, X-Forwarded-* and x-request-id set). Returns the
+ * exchange, ready to `send` — or already settled when it was refused.
+ */
+export function forwardRequest(state: ProxyState, conn: ClientSide, head: RequestHead): RawExchange {
+  const startedAt = performance.now()
+  const headers = head.headers
+  const peer = conn.socket.remoteAddress
+  const client = state.trust === null ? undefined : clientInfo(state.trust, peer, headers, state.tls)
+  const remoteAddress = client === undefined ? peer : client.address
+  const secure = client === undefined ? state.tls : client.secure
+  const route = state.router.route(state.tables.current(), headers, remoteAddress, secure, head.method)
+  const pool = state.pools[route.color]
+  const target = pool.pick()
+  const exchange = new RawExchange(state, conn, { method: head.method, url: head.target }, route.color, route.setCookie, target, pool, startedAt)
+  exchange.client = remoteAddress
+  const incomingId = headers[REQUEST_ID_HEADER]
+  const requestId = state.requestIds?.of(incomingId)
+  exchange.requestId = requestId
+  const limits = state.limits
+  if (route.reject !== undefined) exchange.fail(new ProxyError('SY_ERR_BAD_REQUEST', undefined, route.reject))
+  else if (limits.maxBodySize > 0 && head.framing === Framing.Length && head.contentLength > limits.maxBodySize) exchange.fail(new ProxyError('SY_ERR_BODY_TOO_LARGE'))
+  else if (target === undefined) exchange.fail(new ProxyError('SY_ERR_NO_TARGETS'))
+  // Only a capped pool makes requests wait for a connection.
+  else if (limits.maxConnectionsPerTarget > 0 && limits.maxPending > 0 && target.sockets.pending >= limits.maxPending) exchange.fail(new ProxyError('SY_ERR_UPSTREAM_BUSY'))
+  if (exchange.settled) return exchange
+  const upstream = upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true)
+  if (requestId !== undefined) forwardRequestId(upstream, requestId, incomingId)
+  let out = `${head.method} ${head.target} HTTP/1.1\r\n`
+  for (let i = 0; i < upstream.length; i += 2) out += `${upstream[i]!}: ${upstream[i + 1]!}\r\n`
+  // The body goes up in the framing it came in (Content-Length is kept; TE is hop-by-hop).
+  if (head.framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
+  exchange.prepare(`${out}connection: keep-alive\r\n\r\n`, head.framing !== Framing.None)
+  return exchange
+}

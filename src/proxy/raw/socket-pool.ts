@@ -1,0 +1,197 @@
+import net from 'node:net'
+import tls from 'node:tls'
+import { ProxyError, toProxyError } from '../errors.js'
+
+/** Where a pool connects: one upstream origin (see UpstreamTarget). */
+export interface SocketTarget {
+  readonly hostname: string
+  readonly port: number
+  /** TLS options of an https:// target; undefined for http://. */
+  readonly tls: { readonly ca?: string; readonly rejectUnauthorized: boolean; readonly servername?: string } | undefined
+}
+
+/** Gets a socket: `reused` tells that it already carried a request (it may have gone stale). */
+export type SocketCallback = (error: ProxyError | undefined, socket: net.Socket | undefined, reused: boolean) => void
+
+/** How long a pooled connection may stay idle before we close it (undici's default keep-alive). */
+export const IDLE_UPSTREAM_MS = 4_000
+
+/**
+ * Who uses a pooled socket now: the pool's listeners stay on the socket for its whole life and
+ * pass its events to the exchange that owns it, so that a request adds no listeners of its own.
+ */
+export interface SocketOwner {
+  upstreamData(chunk: Buffer): void
+  /** The connection ended (FIN), failed (`error`) or closed. */
+  upstreamEnd(error: Error | undefined): void
+  /** The socket's inactivity timeout (set by the owner) fired. */
+  upstreamTimeout(): void
+  upstreamDrain(): void
+}
+
+const OWNER = Symbol('switchyard.owner')
+const POOL = Symbol('switchyard.pool')
+type PooledSocket = net.Socket & { [OWNER]?: SocketOwner | undefined; [POOL]?: SocketPool }
+
+/** Hands a pooled socket's events to `owner` (undefined: nobody; the socket is idle or leaving). */
+export function setOwner(socket: net.Socket, owner: SocketOwner | undefined): void {
+  ;(socket as PooledSocket)[OWNER] = owner
+}
+
+function onData(this: PooledSocket, chunk: Buffer): void {
+  const owner = this[OWNER]
+  // Bytes from an idle upstream: it broke HTTP (or closes); the connection is not reused.
+  if (owner === undefined) this.destroy()
+  else owner.upstreamData(chunk)
+}
+
+function onEnd(this: PooledSocket): void {
+  this[OWNER]?.upstreamEnd(undefined)
+}
+
+function onError(this: PooledSocket, err: Error): void {
+  this[OWNER]?.upstreamEnd(err)
+}
+
+function onTimeout(this: PooledSocket): void {
+  const owner = this[OWNER]
+  if (owner === undefined) this.destroy()
+  else owner.upstreamTimeout()
+}
+
+function onDrain(this: PooledSocket): void {
+  this[OWNER]?.upstreamDrain()
+}
+
+/** A failure before the connection was up: nothing was sent, so it is a connect failure, named as node's engine names it. */
+function connectError(err: Error): ProxyError {
+  const error = toProxyError(err)
+  return error.kind === 'connect' ? error : new ProxyError('SY_ERR_UPSTREAM_CONNECT', err)
+}
+
+/**
+ * The keep-alive connections to one upstream origin for the socket engine: an idle stack reused
+ * last-in first-out (the warmest socket), new connections under the connect timeout, and when
+ * `maxConnections` caps the pool, a queue of waiting requests served as sockets come free.
+ */
+export class SocketPool {
+  readonly #target: SocketTarget
+  readonly #connectTimeoutMs: number
+  readonly #maxConnections: number
+  readonly #idle: PooledSocket[] = []
+  readonly #waiting: SocketCallback[] = []
+  #open = 0
+  #closed = false
+
+  constructor(target: SocketTarget, connectTimeoutMs: number, maxConnections: number) {
+    this.#target = target
+    this.#connectTimeoutMs = connectTimeoutMs
+    this.#maxConnections = maxConnections
+  }
+
+  /** Requests waiting for a connection (only a capped pool makes them wait). */
+  get pending(): number {
+    return this.#waiting.length
+  }
+
+  /** Connections open, idle or busy. */
+  get open(): number {
+    return this.#open
+  }
+
+  /** Calls back with an idle socket, a new one, or (capped and full) once one comes free. */
+  acquire(callback: SocketCallback): void {
+    if (this.#closed) {
+      callback(new ProxyError('SY_ERR_UPSTREAM_CONNECT', new Error('the upstream pool is closed')), undefined, false)
+      return
+    }
+    const socket = this.#idle.pop()
+    if (socket !== undefined) {
+      socket.setTimeout(0)
+      callback(undefined, socket, true)
+      return
+    }
+    if (this.#maxConnections > 0 && this.#open >= this.#maxConnections) {
+      this.#waiting.push(callback)
+      return
+    }
+    this.#connect(callback)
+  }
+
+  /** Takes back a socket whose exchange ended cleanly; `reusable` false closes it. */
+  release(socket: net.Socket, reusable: boolean): void {
+    const pooled = socket as PooledSocket
+    if (!reusable || this.#closed || socket.destroyed || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    const waiter = this.#waiting.shift()
+    if (waiter !== undefined) {
+      waiter(undefined, socket, true)
+      return
+    }
+    pooled[OWNER] = undefined
+    socket.setTimeout(IDLE_UPSTREAM_MS)
+    this.#idle.push(pooled)
+  }
+
+  /** Gives up a waiting callback (its client left before a socket came free). */
+  cancel(callback: SocketCallback): void {
+    const index = this.#waiting.indexOf(callback)
+    if (index !== -1) this.#waiting.splice(index, 1)
+  }
+
+  /** Closes idle connections and refuses new requests; busy ones close as they are released. */
+  close(): void {
+    this.#closed = true
+    for (const socket of this.#idle.splice(0)) socket.destroy()
+    const error = new ProxyError('SY_ERR_UPSTREAM_CONNECT', new Error('the upstream pool is closed'))
+    for (const waiter of this.#waiting.splice(0)) waiter(error, undefined, false)
+  }
+
+  #connect(callback: SocketCallback): void {
+    const target = this.#target
+    this.#open++
+    let settled = false
+    const socket: PooledSocket =
+      target.tls === undefined
+        ? net.connect({ host: target.hostname, port: target.port, noDelay: true })
+        : tls.connect({ host: target.hostname, port: target.port, servername: target.tls.servername ?? (net.isIP(target.hostname) === 0 ? target.hostname : undefined), ...target.tls, ALPNProtocols: ['http/1.1'] })
+    socket.setNoDelay(true)
+    const timer = setTimeout(() => fail(new ProxyError('SY_ERR_UPSTREAM_CONNECT', new Error(`connect timed out after ${this.#connectTimeoutMs} ms`))), this.#connectTimeoutMs)
+    const fail = (error: ProxyError): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      socket.destroy()
+      callback(error, undefined, false)
+    }
+    socket.once(target.tls === undefined ? 'connect' : 'secureConnect', () => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      socket.on('data', onData)
+      socket.on('end', onEnd)
+      socket.on('timeout', onTimeout)
+      socket.on('drain', onDrain)
+      callback(undefined, socket, false)
+    })
+    socket.on('error', (err: Error) => {
+      if (settled) onError.call(socket, err)
+      else fail(connectError(err))
+    })
+    socket.once('close', () => {
+      this.#open--
+      const owner = socket[OWNER]
+      if (owner === undefined) {
+        const index = this.#idle.indexOf(socket)
+        if (index !== -1) this.#idle.splice(index, 1)
+      } else {
+        owner.upstreamEnd(undefined)
+      }
+      // A connection went: one waiting request may open its own.
+      const waiter = this.#closed ? undefined : this.#waiting.shift()
+      if (waiter !== undefined) this.#connect(waiter)
+    })
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * What the socket engine (proxy.engine: sockets) does at the byte level that node's engine did
+ * through node:http and undici: upstream keep-alive reuse, pipelining in order, bodies passed
+ * through in their own framing, close-delimited answers re-framed, half-close, stale pooled
+ * connections, and the hand-over of what it does not carry itself to node's engine.
+ */
+import net, { type AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { parseResponses, rawConnect } from '../../helpers/raw-http.js'
+import { startProxy, type TestProxy } from '../../helpers/upstream-proxy-harness.js'
+import { readBody, startUpstream, type Upstream } from '../../helpers/upstream-server.js'
+import { until } from '../../helpers/wait.js'
+
+let proxy: TestProxy | undefined
+let upstream: Upstream | undefined
+let raw: net.Server | undefined
+
+afterEach(async () => {
+  await proxy?.close()
+  await upstream?.close()
+  raw?.close()
+  proxy = upstream = raw = undefined
+})
+
+/** A raw TCP upstream: `answer` gets everything received so far on a connection and writes what it likes. */
+async function rawUpstream(answer: (socket: net.Socket, received: string) => void): Promise<{ url: string; received: string[] }> {
+  const received: string[] = []
+  raw = net.createServer((socket) => {
+    let text = ''
+    const index = received.push('') - 1
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1')
+      received[index] = text
+      answer(socket, text)
+    })
+    socket.on('error', () => undefined)
+  })
+  await new Promise<void>((resolve) => raw!.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(raw.address() as AddressInfo).port}`, received }
+}
+
+/** Reads from `conn` until `count` complete responses are in. */
+async function responses(conn: Awaited<ReturnType<typeof rawConnect>>, count: number) {
+  await until(() => {
+    try {
+      return parseResponses(conn.text()).filter((r) => r.complete).length >= count
+    } catch {
+      return false
+    }
+  })
+  return parseResponses(conn.text())
+}
+
+describe('the socket engine', () => {
+  it('reuses one upstream connection for sequential keep-alive requests', async () => {
+    upstream = await startUpstream('blue')
+    proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
+    const conn = await rawConnect(proxy.port)
+    for (let i = 0; i < 20; i++) {
+      conn.socket.write(`GET /n/${i} HTTP/1.1\r\nHost: a\r\n\r\n`)
+      await responses(conn, i + 1)
+    }
+    const all = parseResponses(conn.text())
+    expect(all.map((r) => r.status)).toEqual(Array(20).fill(200))
+    expect(all.map((r) => (JSON.parse(r.body) as { url: string }).url)).toEqual(Array.from({ length: 20 }, (_, i) => `/n/${i}`))
+    expect(new Set(upstream.requests.map((r) => r.socketIndex)).size).toBe(1)
+    conn.socket.destroy()
+  })
+
+  it('answers pipelined requests in order even when the first is slowest', async () => {
+    upstream = await startUpstream('blue', async (req, res) => {
+      await readBody(req)
+      const wait = req.url === '/slow' ? 150 : 0
+      setTimeout(() => res.end(req.url), wait)
+    })
+    proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
+    const conn = await rawConnect(proxy.port, 'GET /slow HTTP/1.1\r\nHost: a\r\n\r\nPOST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nHost: a\r\n\r\n')
+    const all = await responses(conn, 3)
+    expect(all.map((r) => r.body)).toEqual(['/slow', '/b', '/c'])
+    conn.socket.destroy()
+  })
+
+  it('passes a chunked request body through byte for byte, extensions and trailers included', async () => {
+    const up = await rawUpstream((socket, text) => {
+      if (text.endsWith('\r\n0\r\nx-sum: 9\r\n\r\n')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+    })
+    proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
+    const body = '4;name=v\r\nwiki\r\n5\r\npedia\r\n0\r\nx-sum: 9\r\n\r\n'
+    const conn = await rawConnect(proxy.port, `POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${body.slice(0, 7)}`)
+    await until(() => up.received[0]?.includes('4;na') === true)
+    conn.socket.write(body.slice(7))
+    const [answer] = await responses(conn, 1)
+    expect(answer?.body).toBe('ok')
+    expect(up.received[0]).toMatch(/^POST \/up HTTP\/1\.1\r\n/)
+    expect(up.received[0]!.endsWith(`\r\n\r\n${body}`)).toBe(true)
+    expect(up.received[0]).toContain('transfer-encoding: chunked\r\n')
+    conn.socket.destroy()
+  })
+
+  it('re-frames a close-delimited answer as chunks and keeps the client connection', async () => {
+    const up = await rawUpstream((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\npart one,')
+      setTimeout(() => socket.end(' part two'), 20)
+    })
+    proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
+    const conn = await rawConnect(proxy.port, 'GET /a HTTP/1.1\r\nHost: a\r\n\r\n')
+    const [first] = await responses(conn, 1)
+    expect(first?.head['transfer-encoding']).toBe('chunked')
+    expect(first?.body).toBe('part one, part two')
+    conn.socket.write('GET /b HTTP/1.1\r\nHost: a\r\n\r\n')
+    const all = await responses(conn, 2)
+    expect(all[1]?.body).toBe('part one, part two')
+    conn.socket.destroy()
+  })
+
+  it('frames HEAD, 204 and 304 answers without a body and goes on to the next request', async () => {
+    upstream = await startUpstream('blue', (req, res) => {
+      if (req.url === '/204') res.writeHead(204).end()
+      else if (req.url === '/304') res.writeHead(304, { etag: '"x"' }).end()
+      else res.writeHead(200, { 'content-length': 5 }).end(req.method === 'HEAD' ? undefined : 'hello')
+    })
+    proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
+    const conn = await rawConnect(proxy.port, 'HEAD /h HTTP/1.1\r\nHost: a\r\n\r\nGET /204 HTTP/1.1\r\nHost: a\r\n\r\nGET /304 HTTP/1.1\r\nHost: a\r\n\r\nGET /last HTTP/1.1\r\nHost: a\r\n\r\n')
+    await until(() => conn.text().endsWith('hello'))
+    const text = conn.text()
+    expect(text.match(/^HTTP\/1\.1 \d+/gm)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 204', 'HTTP/1.1 304', 'HTTP/1.1 200'])
+    expect(text.split('hello').length).toBe(2)
+    conn.socket.destroy()
+  })
+
+  it('takes a FIN while the answer is pending as the client leaving, as node and nginx do: 499, the upstream request cancelled', async () => {
+    upstream = await startUpstream('blue', () => undefined)
+    proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
+    const conn = await rawConnect(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+    await until(() => upstream!.requests.length === 1)
+    conn.socket.end()
+    await upstream.requests[0]!.cancelled
+    await proxy.sink.waitFor(1)
+    expect(proxy.sink.outcomes()).toEqual([{ color: 'blue', status: 499, errorKind: 'client' }])
+  })
+
+  it('sends a body-less request again on a fresh connection when the pooled one was closed by the upstream', async () => {
+    let answered = 0
+    const up = await rawUpstream((socket, text) => {
+      // Claims keep-alive, then closes right after the answer: the next request finds the pooled socket dead.
+      if (text.endsWith('\r\n\r\n')) {
+        answered++
+        socket.end(`HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n${answered % 10}`)
+      }
+    })
+    proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
+    const conn = await rawConnect(proxy.port)
+    for (let i = 0; i < 10; i++) {
+      conn.socket.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+      await responses(conn, i + 1)
+    }
+    expect(parseResponses(conn.text()).map((r) => r.status)).toEqual(Array(10).fill(200))
+    conn.socket.destroy()
+  })
+
+  it('refuses ambiguous framing with 400 and forwards nothing', async () => {
+    const up = await rawUpstream(() => undefined)
+    proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
+    for (const head of [
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc',
+      'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n',
+      'POST / HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc',
+      'GET / HTTP/1.1\nHost: a\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n  folded\r\n\r\n',
+    ]) {
+      const conn = await rawConnect(proxy.port, head)
+      await conn.closed
+      expect(conn.text()).toMatch(/^HTTP\/1\.1 400 /)
+    }
+    expect(up.received).toEqual([])
+  })
+
+  it('hands HTTP/1.0 and Expect: 100-continue requests to node\'s engine, which answers them', async () => {
+    upstream = await startUpstream('blue')
+    proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
+    const old = await rawConnect(proxy.port, 'GET /old HTTP/1.0\r\nHost: a\r\n\r\n')
+    await old.closed
+    expect(parseResponses(old.text())[0]?.status).toBe(200)
+    const expecting = await rawConnect(proxy.port, 'POST /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n')
+    await until(() => expecting.text().startsWith('HTTP/1.1 100'))
+    expecting.socket.write('hi')
+    await until(() => expecting.text().includes('"body":"hi"'))
+    expecting.socket.destroy()
+  })
+})
