@@ -254,8 +254,6 @@ export class RawConnection implements ClientSide {
       this.#answerNoService(head)
       return undefined
     }
-    // Mirroring captures blue's answer as it streams: node's engine does that for now.
-    if (state.mirror !== null) return false
     this.#state = state
     this.#keepAlive = head.keepAlive
     // The phase first: a refusal (below) finishes the exchange at once and moves it on.
@@ -263,6 +261,8 @@ export class RawConnection implements ClientSide {
     this.#phase = head.framing === Framing.None ? Phase.Busy : Phase.Body
     this.#body = new BodyFramer(head.framing, head.contentLength, this.#ctx.maxHeaderSize)
     const exchange = forwardRequest(state, this, head)
+    // A request sampled for mirroring: node's engine captures blue's answer as it streams (for now).
+    if (exchange === undefined) return false
     if (exchange.settled) return undefined
     this.#exchange = exchange
     const bodyTimeout = state.timeouts.body

@@ -1,5 +1,6 @@
 import { ProxyError } from '../errors.js'
 import { upstreamRequestHeaders } from '../headers.js'
+import { withoutHeader } from '../mirror.js'
 import type { ProxyState } from '../proxy-state.js'
 import { forwardRequestId, REQUEST_ID_HEADER } from '../request-id.js'
 import { clientInfo } from '../trusted-proxies.js'
@@ -11,9 +12,11 @@ import { Framing, type RequestHead } from './http1.js'
  * (through trusted proxies), one table read and one route, a target of the colour, the refusals
  * that need no upstream (the router's, the body limit, no targets, a full queue), and the head
  * for the upstream (hop-by-hop headers dropped, X-Forwarded-* and x-request-id set). Returns the
- * exchange, ready to `send` — or already settled when it was refused.
+ * exchange, ready to `send` — or already settled when it was refused; undefined when the route
+ * samples the request for mirroring, which node's engine carries for now (the router decides the
+ * same again there: sampling is by the sticky key).
  */
-export function forwardRequest(state: ProxyState, conn: ClientSide, head: RequestHead): RawExchange {
+export function forwardRequest(state: ProxyState, conn: ClientSide, head: RequestHead): RawExchange | undefined {
   const startedAt = performance.now()
   const headers = head.headers
   const peer = conn.socket.remoteAddress
@@ -21,6 +24,7 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   const remoteAddress = client === undefined ? peer : client.address
   const secure = client === undefined ? state.tls : client.secure
   const route = state.router.route(state.tables.current(), headers, remoteAddress, secure, head.method)
+  if (route.mirror === true && state.mirror !== null) return undefined
   const pool = state.pools[route.color]
   const target = pool.pick()
   const exchange = new RawExchange(state, conn, { method: head.method, url: head.target }, route.color, route.setCookie, target, pool, startedAt)
@@ -35,7 +39,10 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   // Only a capped pool makes requests wait for a connection.
   else if (limits.maxConnectionsPerTarget > 0 && limits.maxPending > 0 && target.sockets.pending >= limits.maxPending) exchange.fail(new ProxyError('SY_ERR_UPSTREAM_BUSY'))
   if (exchange.settled) return exchange
-  const upstream = upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true)
+  let upstream = upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true)
+  // A client must not mark its own request as a shadow (see mirror.ts withoutHeader).
+  const shadowMark = state.mirror?.settings.header
+  if (shadowMark !== undefined && headers[shadowMark] !== undefined) upstream = withoutHeader(upstream, shadowMark)
   if (requestId !== undefined) forwardRequestId(upstream, requestId, incomingId)
   let out = `${head.method} ${head.target} HTTP/1.1\r\n`
   for (let i = 0; i < upstream.length; i += 2) out += `${upstream[i]!}: ${upstream[i + 1]!}\r\n`
