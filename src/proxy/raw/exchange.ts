@@ -28,6 +28,8 @@ export interface ClientSide {
 }
 
 const CRLF = Buffer.from('\r\n')
+/** Up to this many body bytes are joined to the head in one write; larger pieces go as they are. */
+const JOIN_LIMIT = 16 * 1024
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
 
 /**
@@ -131,11 +133,11 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     if (timeouts.request > 0) socket.setTimeout(timeouts.request)
     const queued = this.#queued
     if (queued === undefined) {
-      socket.write(this.#head)
+      socket.write(this.#head, 'latin1')
     } else {
       this.#queued = undefined
       socket.cork()
-      socket.write(this.#head)
+      socket.write(this.#head, 'latin1')
       for (const piece of queued) socket.write(piece)
       socket.uncork()
     }
@@ -203,11 +205,13 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#headSent = true
     this.#statusSent = status
     this.#headMs = performance.now() - this.startedAt
-    this.#conn.socket.write(head)
     if (body.done) {
+      this.#conn.socket.write(head, 'latin1')
       this.#finish()
       return
     }
+    // Written with the first body bytes when they came in the same read (one write, not two).
+    this.#headOut = head
     if (framing !== Framing.Length) {
       this.#streaming = true
       state.streams.add(this)
@@ -217,10 +221,20 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   /** Whether the upstream connection may carry another request after this one. */
   #upstreamReusable = true
 
-  /** Passes buf[pos..] on to the client in the response's framing. */
+  /** The response head, until it goes out with the first body bytes (heads are latin1, as node writes them). */
+  #headOut: string | undefined = undefined
+
+  /** Passes buf[pos..] on to the client in the response's framing, after the head if it is still here. */
   #forward(buf: Buffer, pos: number): void {
     const end = buf.length
-    if (pos >= end) return
+    const head = this.#headOut
+    if (pos >= end) {
+      if (head !== undefined) {
+        this.#headOut = undefined
+        this.#conn.socket.write(head, 'latin1')
+      }
+      return
+    }
     if (this.#ttfbMs < 0) this.#ttfbMs = performance.now() - this.startedAt
     const client = this.#conn.socket
     const body = this.#body!
@@ -230,13 +244,19 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       return
     }
     const piece = pos === 0 && stop === end ? buf : buf.subarray(pos, stop)
+    // Until the upstream closes: re-framed as chunks, so the client's connection survives it.
+    const chunked = body.framing === Framing.UntilClose
+    const before = chunked ? `${head ?? ''}${piece.length.toString(16)}\r\n` : head
+    this.#headOut = undefined
     let ok: boolean
-    if (body.framing === Framing.UntilClose) {
-      // Until the upstream closes: re-framed as chunks, so the client's connection survives it.
+    if (before !== undefined && piece.length <= JOIN_LIMIT) {
+      // A small answer leaves in one write with its head: a syscall saved per request.
+      ok = client.write(`${before}${piece.toString('latin1')}${chunked ? '\r\n' : ''}`, 'latin1')
+    } else if (before !== undefined || chunked) {
       client.cork()
-      client.write(`${piece.length.toString(16)}\r\n`)
-      client.write(piece)
-      ok = client.write(CRLF)
+      if (before !== undefined) client.write(before, 'latin1')
+      ok = client.write(piece)
+      if (chunked) ok = client.write(CRLF)
       client.uncork()
     } else {
       ok = client.write(piece)

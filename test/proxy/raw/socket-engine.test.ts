@@ -158,6 +158,18 @@ describe('the socket engine', () => {
     conn.socket.destroy()
   })
 
+  it('keeps obs-text bytes in header values byte for byte, both ways (heads are latin1 on the wire)', async () => {
+    const up = await rawUpstream((socket, text) => {
+      if (text.endsWith('\r\n\r\n')) socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nx-name: caf'), Buffer.from([0xe9]), Buffer.from('\r\ncontent-length: 2\r\n\r\nok')]))
+    })
+    proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
+    const conn = await rawConnect(proxy.port, Buffer.concat([Buffer.from('GET / HTTP/1.1\r\nHost: a\r\nx-name: na'), Buffer.from([0xef, 0xff]), Buffer.from('ve\r\n\r\n')]))
+    await until(() => conn.text().endsWith('ok'))
+    expect(up.received[0]).toContain('x-name: na\u00ef\u00ffve\r\n')
+    expect(conn.text()).toContain('x-name: caf\u00e9\r\n')
+    conn.socket.destroy()
+  })
+
   it('refuses ambiguous framing with 400 and forwards nothing', async () => {
     const up = await rawUpstream(() => undefined)
     proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
