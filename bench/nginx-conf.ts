@@ -4,16 +4,24 @@ import { join } from 'node:path'
 
 export const ECHO_MODULE = '/usr/lib/nginx/modules/ngx_http_echo_module.so'
 
-/** The main and http-level lines of a one-worker nginx that writes only under `dir`. */
-export function nginxMain(dir: string, http: string, options: { loadEcho?: boolean } = {}): string {
+/** nginx's connections per worker unless asked for more: every scenario but the idle one fits. */
+export const WORKER_CONNECTIONS = 8192
+
+/**
+ * The main and http-level lines of a one-worker nginx that writes only under `dir`.
+ * `workerConnections` (client and upstream connections together) above WORKER_CONNECTIONS for
+ * the idle scenario; nginx allocates them all at start, so the others keep the smaller figure.
+ */
+export function nginxMain(dir: string, http: string, options: { loadEcho?: boolean; workerConnections?: number } = {}): string {
+  const connections = Math.max(WORKER_CONNECTIONS, options.workerConnections ?? 0)
   for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { recursive: true })
   // As root the workers would switch to "nobody" and could not read the temp folder.
   const user = process.getuid?.() === 0 ? 'user root;\n' : ''
   return `${options.loadEcho ? `load_module ${ECHO_MODULE};\n` : ''}${user}worker_processes 1;
-worker_rlimit_nofile 16384;
+worker_rlimit_nofile ${Math.max(16384, connections + 1024)};
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 8192; }
+events { worker_connections ${connections}; }
 http {
   access_log off;
   client_body_temp_path ${join(dir, 'client_body')};

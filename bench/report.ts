@@ -1,7 +1,12 @@
-/** Medians over rounds and the Markdown report (bench/results/latest.md). */
+/** The Markdown report (bench/results/latest.md): what a run records, and its tables. */
 import type { SplitCheck, StreamCheck } from './http-check.js'
-import { MIRROR_SHOWN, sumCounts, type MirrorCounts } from './mirror-metrics.js'
+import type { IdleResult } from './idle.js'
+import { MIRROR_SHOWN, type MirrorCounts } from './mirror-metrics.js'
+import { formatErrors, int, median, ms, summarize, type Summary } from './report-summary.js'
+import { idleTable, targetsTable } from './report-targets.js'
 import {
+  engineOf,
+  isIdle,
   mirrorPercentOf,
   NOISY_CPU_PERCENT,
   SCENARIOS,
@@ -23,6 +28,8 @@ export interface RunRecord {
   readonly system: SystemName
   readonly round: number
   readonly result?: LoadResult
+  /** The idle scenario's run (no `result`): connections held open and the proxy's RSS with them. */
+  readonly idle?: IdleResult
   readonly error?: string
   /** Max summed VmRSS of the proxy's process tree during the run; null for `direct`. */
   readonly rssMaxBytes: number | null
@@ -59,69 +66,11 @@ export interface BenchResults {
   readonly streamChecks: Partial<Record<SystemName, StreamCheck>>
   /** Mirror rows: the share switchyard reported (`switchyard_mirror_percent`) once started. */
   readonly mirrorChecks: Partial<Record<SystemName, { percent: number }>>
+  /** Scenarios that could not run at all on this machine (the idle one without enough fds), and why. */
+  readonly skipped: { scenario: ScenarioName; reason: string }[]
   readonly finished: boolean
   /** git HEAD when the run ended, if it moved during the run (others commit into the same tree). */
   readonly gitCommitAtEnd?: string
-}
-
-export interface Summary {
-  readonly system: SystemName
-  readonly rounds: number
-  readonly rps: number
-  readonly p50Ms: number
-  readonly p99Ms: number
-  readonly errors: number
-  readonly requests: number
-  readonly rssMaxBytes: number | null
-  readonly perRoundRps: readonly number[]
-  /** Runs during which other processes took more than NOISY_CPU_PERCENT of a CPU. */
-  readonly noisyRuns: number
-  /** Mirror rows: shadows by result, summed over the successful runs. */
-  readonly mirror: MirrorCounts | undefined
-}
-
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN
-  const s = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
-
-/** Medians of the successful runs of one system in one scenario, or undefined if none succeeded. */
-export function summarize(runs: readonly RunRecord[], tool: LoadTool, scenario: ScenarioName, system: SystemName): Summary | undefined {
-  const mine = runs.filter((r) => r.tool === tool && r.scenario === scenario && r.system === system)
-  const ok = mine.flatMap((r) => (r.result === undefined ? [] : [r.result]))
-  if (ok.length === 0) return undefined
-  const rss = mine.flatMap((r) => (r.rssMaxBytes === null ? [] : [r.rssMaxBytes]))
-  return {
-    system,
-    rounds: ok.length,
-    rps: median(ok.map((r) => r.rps)),
-    p50Ms: median(ok.map((r) => r.p50Ms)),
-    p99Ms: median(ok.map((r) => r.p99Ms)),
-    errors: ok.reduce((s, r) => s + r.errors, 0),
-    requests: ok.reduce((s, r) => s + r.requests, 0),
-    rssMaxBytes: rss.length === 0 ? null : Math.max(...rss),
-    perRoundRps: ok.map((r) => r.rps),
-    noisyRuns: mine.filter((r) => r.foreignCpuPercent > NOISY_CPU_PERCENT).length,
-    mirror: mine.some((r) => r.mirror !== undefined)
-      ? sumCounts(mine.flatMap((r) => (r.result === undefined || r.mirror === undefined ? [] : [r.mirror])))
-      : undefined,
-  }
-}
-
-const int = (n: number): string => Math.round(n).toLocaleString('en-US')
-
-function ms(n: number): string {
-  if (n >= 100) return n.toFixed(0)
-  if (n >= 10) return n.toFixed(1)
-  return n.toFixed(2)
-}
-
-function errors(s: Summary): string {
-  if (s.errors === 0) return '0'
-  const pct = (100 * s.errors) / Math.max(1, s.requests + s.errors)
-  return `${int(s.errors)} (${pct < 0.01 ? '<0.01' : pct.toFixed(2)} %)`
 }
 
 const ratio = (a: Summary, b: Summary | undefined): string => (b === undefined || b.rps === 0 ? '—' : `${(a.rps / b.rps).toFixed(2)}×`)
@@ -131,8 +80,9 @@ function errorOf(results: BenchResults, tool: LoadTool, scenario: ScenarioName, 
   return run?.error
 }
 
-/** One table: a row per system of `settings.systems`, ratios against direct and nginx. */
+/** One table: a row per system of `settings.systems`, ratios against direct and nginx (the idle scenario: idleTable). */
 export function scenarioTable(results: BenchResults, tool: LoadTool, scenario: ScenarioName): string {
+  if (isIdle(scenario)) return idleTable(results, scenario)
   const systems = results.settings.systems
   const direct = summarize(results.runs, tool, scenario, 'direct')
   const nginx = summarize(results.runs, tool, scenario, 'nginx')
@@ -151,7 +101,7 @@ export function scenarioTable(results: BenchResults, tool: LoadTool, scenario: S
     }
     const rss = s.rssMaxBytes === null ? '—' : (s.rssMaxBytes / 2 ** 20).toFixed(0)
     rows.push(
-      `| ${SYSTEM_LABELS[system]} | ${int(s.rps)}${s.noisyRuns > 0 ? ' †' : ''} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${errors(s)} | ${rss} | ${system === 'direct' ? '1.00×' : ratio(s, direct)} | ${ratio(s, nginx)} |`,
+      `| ${SYSTEM_LABELS[system]} | ${int(s.rps)}${s.noisyRuns > 0 ? ' †' : ''} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${formatErrors(s)} | ${rss} | ${system === 'direct' ? '1.00×' : ratio(s, direct)} | ${ratio(s, nginx)} |`,
     )
   }
   const spread = systems
@@ -284,6 +234,11 @@ export function renderMarkdown(results: BenchResults): string {
       lines.push(`- the mirror rows' \`mirror\` also had \`${JSON.stringify(s.mirrorConfig)}\` (BENCH_MIRROR_CONFIG)`)
     }
   }
+  const engineRows = s.systems.filter((system) => engineOf(system) !== undefined)
+  if (s.systems.includes('switchyard') || engineRows.length > 0) {
+    const others = engineRows.map((system) => `${SYSTEM_LABELS[system]}: the same config plus \`proxy.engine: ${engineOf(system) ?? ''}\``)
+    lines.push(`- switchyard runs its default engine (\`proxy.engine: sockets\`, HTTP/1.1 on raw sockets)${others.length > 0 ? `; ${others.join('; ')}` : ''}`)
+  }
   const manyRows = s.systems.filter((system) => serviceCountOf(system) !== undefined)
   if (manyRows.length > 0) {
     lines.push(
@@ -325,6 +280,8 @@ export function renderMarkdown(results: BenchResults): string {
   for (const scenario of s.scenarios) {
     lines.push('', `## ${scenario} — ${SCENARIOS[scenario].title}`, '', scenarioTable(results, 'wrk', scenario))
   }
+  const targets = targetsTable(results)
+  if (targets !== '') lines.push('', '## Targets of #16', '', targets)
   if (results.runs.some((r) => r.tool === 'autocannon')) {
     lines.push(
       '',

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { runAutocannon } from './autocannon.js'
 import { checkSplit, checkStream } from './http-check.js'
+import { fitFdLimit, idleFdNeed, runIdle } from './idle.js'
 import { countShadows, readMirrorMetrics, type MirrorCounts } from './mirror-metrics.js'
 import { ECHO_MODULE } from './nginx-conf.js'
 import {
@@ -22,7 +23,9 @@ import {
   runQuiet,
 } from './procs.js'
 import { renderMarkdown, scenarioTable, type BenchResults, type LoadTool, type MachineFacts, type RunRecord } from './report.js'
+import { targetsTable } from './report-targets.js'
 import {
+  isIdle,
   mirrorPercentOf,
   NOISY_CPU_PERCENT,
   readSettings,
@@ -103,10 +106,11 @@ interface PhaseContext {
   readonly results: BenchResults
 }
 
-/** Starts every selected system for one phase; a system that cannot start is reported and left out. */
-async function startAll(ctx: PhaseContext, phase: string): Promise<RunningSystem[]> {
+/** Starts every selected system for one phase (the idle one: proxies only); a system that cannot start is reported and left out. */
+async function startAll(ctx: PhaseContext, phase: string, scenario: ScenarioName): Promise<RunningSystem[]> {
   const running: RunningSystem[] = []
   for (const name of ctx.settings.systems) {
+    if (isIdle(scenario) && name === 'direct') continue
     try {
       const system = await startSystem(name, {
         registry,
@@ -115,6 +119,7 @@ async function startAll(ctx: PhaseContext, phase: string): Promise<RunningSystem
         settings: ctx.settings,
         repoRoot: REPO_ROOT,
         dir: join(tmpRoot!, phase, name),
+        connections: SCENARIOS[scenario].connections,
       })
       if (name !== 'direct' && ctx.results.splitChecks[name] === undefined) {
         const check = await checkSplit(system.url, 300, hostHeaders(system))
@@ -218,26 +223,78 @@ async function measure(
   }
 }
 
+/**
+ * One idle run (idle10k): the idle clients hold the scenario's connections open to the proxy and read
+ * its RSS once they are all open; meanwhile the proxy's tree is sampled for its peak, as in `measure`.
+ */
+async function measureIdle(ctx: PhaseContext, scenario: ScenarioName, system: RunningSystem): Promise<Omit<RunRecord, 'tool' | 'scenario' | 'system' | 'round'>> {
+  if (system.process === null) throw new Error(`${system.name}: no proxy process to measure`)
+  const sampler = new RssSampler(system.process.pid).start()
+  const cpuBefore = cpuSnapshot(registry)
+  const started = Date.now()
+  const foreign = (): number => foreignCpuPercent(cpuBefore, cpuSnapshot(registry), (Date.now() - started) / 1000)
+  try {
+    const idle = await runIdle(registry, ctx.tools.taskset, BENCH_DIR, SCENARIOS[scenario], {
+      url: system.url,
+      proxyPid: system.process.pid,
+      ...(system.host === undefined ? {} : { host: system.host }),
+    })
+    return { idle, rssMaxBytes: sampler.stop(), foreignCpuPercent: foreign() }
+  } catch (err) {
+    return { error: (err as Error).message, rssMaxBytes: sampler.stop(), foreignCpuPercent: foreign() }
+  }
+}
+
+function fmtIdle(m: Pick<RunRecord, 'idle' | 'error'>): string {
+  const r = m.idle
+  if (r === undefined) return `ERROR ${m.error ?? ''}`
+  const failed = r.failed === 0 ? '' : ` (${JSON.stringify(r.failureDetail)})`
+  return (
+    `${r.answered}/${r.connections} answered in ${r.openSeconds.toFixed(1)} s, ${r.failed} failed${failed}, ` +
+    `${r.openAtReading} open after ${r.holdSeconds} s idle, RSS then ${(r.heldRssBytes / 2 ** 20).toFixed(0)} MB`
+  )
+}
+
+/**
+ * The idle scenario needs an open-file limit above its connections in the clients and in each proxy:
+ * raised if it can be, else the scenario is skipped, said loudly here and in the report.
+ */
+async function idleFits(ctx: PhaseContext, scenario: ScenarioName): Promise<boolean> {
+  const need = idleFdNeed(SCENARIOS[scenario])
+  const fit = await fitFdLimit(registry, need, 2 * need)
+  if (fit.skip === undefined) {
+    log(`  ${fit.note}`)
+    return true
+  }
+  ctx.results.skipped.push({ scenario, reason: fit.skip })
+  log(`\n  !!! ${scenario} SKIPPED: ${fit.skip}\n`)
+  return false
+}
+
 /** One scenario (or the autocannon phase): start the systems, warm them, alternate them for N rounds. */
 async function runPhase(ctx: PhaseContext, tool: LoadTool, scenario: ScenarioName, rounds: number): Promise<void> {
   const { settings } = ctx
   const phase = tool === 'wrk' ? scenario : `autocannon-${scenario}`
+  const idle = isIdle(scenario)
   log(`\n== ${phase}: ${SCENARIOS[scenario].title}`)
-  let running = await startAll(ctx, phase)
+  if (idle && !(await idleFits(ctx, scenario))) return
+  let running = await startAll(ctx, phase, scenario)
   try {
-    if (settings.warmupSeconds > 0) {
+    // The idle scenario measures connections, not throughput: no warm-up.
+    if (settings.warmupSeconds > 0 && !idle) {
       for (const system of running) await measure(ctx, 'wrk', scenario, system, settings.warmupSeconds)
     }
     for (let round = 1; round <= rounds; round++) {
       for (const system of running) {
         await pause(settings)
-        const m = await measure(ctx, tool, scenario, system, settings.durationSeconds)
+        const m = idle ? await measureIdle(ctx, scenario, system) : await measure(ctx, tool, scenario, system, settings.durationSeconds)
         const record: RunRecord = { tool, scenario, system: system.name, round, ...m }
         ctx.results.runs.push(record)
-        const rss = m.rssMaxBytes === null ? '' : `, RSS ${(m.rssMaxBytes / 2 ** 20).toFixed(0)} MB`
+        const rss = m.rssMaxBytes === null ? '' : `, ${idle ? 'peak ' : ''}RSS ${(m.rssMaxBytes / 2 ** 20).toFixed(0)} MB`
         const noisy = m.foreignCpuPercent > NOISY_CPU_PERCENT ? ` (others used ${m.foreignCpuPercent.toFixed(0)} % CPU)` : ''
         const shadows = m.mirror === undefined ? '' : `, shadows ${JSON.stringify(m.mirror)}`
-        log(`  [${phase} ${round}/${rounds}] ${system.name}: ${m.result === undefined ? `ERROR ${m.error ?? ''}` : fmt(m.result)}${rss}${shadows}${noisy}`)
+        const what = idle ? fmtIdle(m) : m.result === undefined ? `ERROR ${m.error ?? ''}` : fmt(m.result)
+        log(`  [${phase} ${round}/${rounds}] ${system.name}: ${what}${rss}${shadows}${noisy}`)
       }
       // A proxy that died is reported once and not loaded again in this phase.
       const died = running.filter((s) => s.process?.hasExited() === true)
@@ -313,9 +370,15 @@ async function main(): Promise<void> {
     splitChecks: {},
     streamChecks: {},
     mirrorChecks: {},
+    skipped: [],
     finished: false,
   }
-  const total = settings.scenarios.length * settings.systems.length * settings.rounds * (settings.durationSeconds + settings.pauseMs / 1000)
+  // An idle run takes its hold plus a few seconds of opening and closing, whatever BENCH_DURATION says.
+  const perRun = (scenario: ScenarioName): number => {
+    const idle = SCENARIOS[scenario].idle
+    return (idle === undefined ? settings.durationSeconds : idle.holdSeconds + 5) + settings.pauseMs / 1000
+  }
+  const total = settings.scenarios.reduce((sum, sc) => sum + perRun(sc), 0) * settings.systems.length * settings.rounds
   log(
     `switchyard bench: ${settings.rounds} round(s) × ${settings.durationSeconds} s, scenarios ${settings.scenarios.join(',')}, ` +
       `systems ${settings.systems.join(',')} (about ${Math.ceil(total / 60)} min of load plus warm-up). Temp folder ${tmpRoot}`,
@@ -339,10 +402,13 @@ async function main(): Promise<void> {
   for (const scenario of settings.scenarios) {
     process.stdout.write(`## ${scenario} — ${SCENARIOS[scenario].title}\n\n${scenarioTable(results, 'wrk', scenario)}\n\n`)
   }
+  const targets = targetsTable(results)
+  if (targets !== '') process.stdout.write(`## Targets of #16\n\n${targets}\n\n`)
   if (results.runs.some((r) => r.tool === 'autocannon')) {
     process.stdout.write(`## autocannon — c50\n\n${scenarioTable(results, 'autocannon', 'c50')}\n\n`)
   }
   for (const f of results.failures) process.stdout.write(`FAILED ${f.system} (${f.phase}): ${f.message.split('\n')[0] ?? ''}\n`)
+  for (const k of results.skipped) process.stdout.write(`SKIPPED ${k.scenario}: ${k.reason}\n`)
   const base = relative(REPO_ROOT, resultsBase(settings))
   process.stdout.write(`Written: ${base}.md and ${base}.json\n`)
   if (process.env.BENCH_KEEP_TMP !== '1') rmSync(tmpRoot, { recursive: true, force: true })

@@ -3,6 +3,7 @@
 export const SYSTEM_NAMES = [
   'direct',
   'switchyard',
+  'switchyard-node',
   'switchyard-mirror10',
   'switchyard-mirror100',
   'switchyard-services50',
@@ -46,14 +47,44 @@ export const serviceHost = (i: number): string => `svc-${i}.bench.test`
 /** The one host the load (and every check) of a many-services row asks for: a service in the middle. */
 export const SERVICES_LOAD_HOST = serviceHost(17)
 
-/** `BENCH_SYSTEMS=mirror` / `services`: those rows with what they are compared against, and nothing else. */
+/**
+ * The engine rows: switchyard's config as the plain `switchyard` row (which runs the default engine,
+ * `sockets`) plus this `proxy.engine`.
+ */
+export const ENGINE_OF: Readonly<Partial<Record<SystemName, 'node'>>> = Object.freeze({
+  'switchyard-node': 'node',
+})
+
+/** A row that sets `proxy.engine` (ENGINE_OF), and the engine; undefined: the default engine. */
+export function engineOf(system: SystemName): 'node' | undefined {
+  return ENGINE_OF[system]
+}
+
+/**
+ * `BENCH_SYSTEMS=mirror` / `services`: those rows with what they are compared against, and nothing
+ * else; `engines`: both of switchyard's engines beside every peer (the targets of issue #16).
+ */
 const SYSTEM_GROUPS: Readonly<Record<string, readonly SystemName[]>> = Object.freeze({
   mirror: ['direct', 'switchyard', 'switchyard-mirror10', 'switchyard-mirror100', 'nginx'],
   services: ['direct', 'switchyard', 'switchyard-services50', 'nginx'],
+  engines: ['direct', 'switchyard', 'switchyard-node', 'nginx', 'haproxy', 'http-proxy', 'fastify'],
 })
 
-export const SCENARIO_NAMES = ['c50', 'c1', 'c1000', '1mb', 'sse'] as const
+/** The results file of a named set, so that a partial run never replaces latest.md. */
+const GROUP_OUT: Readonly<Record<string, string>> = Object.freeze({ mirror: 'mirror-run', services: 'services-run', engines: 'engines-run' })
+
+export const SCENARIO_NAMES = ['c50', 'c1', 'c1000', '1mb', 'sse', 'idle10k'] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
+
+/** Idle connections: opened, each answered once, held open without traffic, the proxy's RSS read, closed. */
+export interface IdleShape {
+  /** Seconds all connections are held open before the RSS is read. */
+  readonly holdSeconds: number
+  /** Connections being opened (and answered) at a time. */
+  readonly concurrency: number
+  /** The whole run per system (open, hold, close) is cut off after this. */
+  readonly budgetSeconds: number
+}
 
 /** One load shape: a path on the upstream and a number of open connections. */
 export interface Scenario {
@@ -61,8 +92,10 @@ export interface Scenario {
   readonly title: string
   readonly path: string
   readonly connections: number
-  /** wrk counts a request slower than this as a timeout (a socket error). */
+  /** wrk counts a request slower than this as a timeout (a socket error); for `idle`, the wait for each answer. */
   readonly timeoutSeconds: number
+  /** Set: no wrk load, idle connections (bench/idle.ts); only proxies, not `direct`. */
+  readonly idle?: IdleShape
 }
 
 /** The SSE-like stream the upstream sends on /sse: events flushed one by one, this far apart. */
@@ -87,7 +120,20 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = Object.freeze
     connections: 100,
     timeoutSeconds: 5,
   },
+  idle10k: {
+    name: 'idle10k',
+    title: 'idle: 10,000 keep-alive connections, each answered one GET / and then held open without traffic; proxy RSS with all of them open',
+    path: '/',
+    connections: 10_000,
+    timeoutSeconds: 5,
+    idle: { holdSeconds: 5, concurrency: 100, budgetSeconds: 60 },
+  },
 })
+
+/** A scenario of idle connections (no wrk): it runs the proxies only, not `direct`. */
+export function isIdle(scenario: ScenarioName): boolean {
+  return SCENARIOS[scenario].idle !== undefined
+}
 
 export interface Settings {
   readonly rounds: number
@@ -107,7 +153,7 @@ export interface Settings {
   readonly build: boolean
   /** BENCH_MIRROR_CONFIG: added to the mirror rows' `mirror` config (their percent stays theirs). */
   readonly mirrorConfig: Readonly<Record<string, unknown>>
-  /** Base name of the results files in bench/results/ (latest, quick, mirror-run, services-run or BENCH_OUT). */
+  /** Base name of the results files in bench/results/ (latest, quick, mirror-run, services-run, engines-run or BENCH_OUT). */
   readonly out: string
 }
 
@@ -178,9 +224,9 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const workersRaw = env.BENCH_SWITCHYARD_WORKERS
   const out = env.BENCH_OUT ?? ''
   if (out !== '' && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(out)) throw new SettingsError(`BENCH_OUT must be a file base name like mirror-run, got "${out}"`)
-  // Only the mirror (or services) rows: their own file, so that a partial run never replaces latest.md.
+  // Only a named set's rows (mirror, services, engines): their own file, so that a partial run never replaces latest.md.
   const group = env.BENCH_SYSTEMS?.trim()
-  const groupOut = group === 'mirror' ? 'mirror-run' : group === 'services' ? 'services-run' : undefined
+  const groupOut = group === undefined ? undefined : GROUP_OUT[group]
   return Object.freeze({
     rounds,
     durationSeconds,

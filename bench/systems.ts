@@ -8,7 +8,7 @@ import { stringify } from 'yaml'
 import { get, waitForHttp } from './http-check.js'
 import { nginxArgs, nginxMain } from './nginx-conf.js'
 import { freePorts, type ProcessRegistry, type Tracked } from './procs.js'
-import { mirrorPercentOf, serviceCountOf, serviceHost, SERVICES_LOAD_HOST, type Settings, type SystemName } from './settings.js'
+import { engineOf, mirrorPercentOf, serviceCountOf, serviceHost, SERVICES_LOAD_HOST, type Settings, type SystemName } from './settings.js'
 import type { Upstreams } from './upstream.js'
 
 export interface Tools {
@@ -26,6 +26,8 @@ export interface SystemContext {
   readonly repoRoot: string
   /** A fresh folder for this system's config, pid, logs and state. */
   readonly dir: string
+  /** The most client connections the phase opens at once (10,000 for idle10k): nginx and HAProxy are sized for them. */
+  readonly connections: number
 }
 
 /** A system ready for load: base URL (no trailing slash) and the process whose tree is measured. */
@@ -48,6 +50,7 @@ export function hostHeaders(system: { readonly host?: string | undefined }): Rec
 export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
   direct: 'direct (no proxy, the limit)',
   switchyard: 'switchyard',
+  'switchyard-node': 'switchyard (node engine)',
   'switchyard-mirror10': 'switchyard, mirror 10 %',
   'switchyard-mirror100': 'switchyard, mirror 100 %',
   'switchyard-services50': 'switchyard, 50 services (by host)',
@@ -96,13 +99,15 @@ function onCpu0(ctx: SystemContext, name: string, cmd: string, args: readonly st
  * byte by byte, and since each starts with its colour's name every pair differs). A many-services
  * row has N `services`, each matched by its own host and holding the same `upstreams` and `split`
  * (the rest is inherited from the top level), no `proxy.defaultService`; it is loaded through one
- * of them (SERVICES_LOAD_HOST).
+ * of them (SERVICES_LOAD_HOST). An engine row adds `proxy.engine` (the plain row keeps the
+ * default, `sockets`).
  */
 async function startSwitchyard(ctx: SystemContext, name: SystemName): Promise<RunningSystem> {
   const [port, adminPort] = (await freePorts(2)) as [number, number]
   const mirror = mirrorPercentOf(name)
+  const engine = engineOf(name)
   const config: Record<string, unknown> = {
-    proxy: { host: '127.0.0.1', port },
+    proxy: { host: '127.0.0.1', port, ...(engine === undefined ? {} : { engine }) },
     admin: { host: '127.0.0.1', port: adminPort },
     upstreams: { blue: { targets: [ctx.upstreams.blue] }, green: { targets: [ctx.upstreams.green] } },
     split: { green: mirror === undefined ? 10 : 0 },
@@ -169,7 +174,8 @@ async function startNginx(ctx: SystemContext): Promise<RunningSystem> {
     }
   }`
   const conf = join(ctx.dir, 'nginx.conf')
-  writeFileSync(conf, nginxMain(ctx.dir, http))
+  // Client and upstream connections share worker_connections.
+  writeFileSync(conf, nginxMain(ctx.dir, http, { workerConnections: ctx.connections + 2048 }))
   const proc = onCpu0(ctx, 'nginx proxy', ctx.tools.nginx, nginxArgs(ctx.dir, conf))
   return ready(ctx, 'nginx', `http://127.0.0.1:${port}`, proc)
 }
@@ -177,16 +183,21 @@ async function startNginx(ctx: SystemContext): Promise<RunningSystem> {
 async function startHaproxy(ctx: SystemContext): Promise<RunningSystem> {
   const [port] = (await freePorts(1)) as [number]
   const { bluePort, greenPort } = ctx.upstreams
+  // 8,000 unless the phase opens more (idle10k). HAProxy reserves 2 fds per connection; with
+  // http-reuse always the idle clients share a few server connections, so 10,500 connections fit
+  // a 20,000 fd limit although HAProxy asks for 21,000: no strict-limits makes that a warning.
+  const maxconn = Math.max(8000, ctx.connections + 500)
+  const limits = maxconn > 8000 ? '\n  no strict-limits' : ''
   // balance hdr() with the default map-based hash honours server weights: 90/10, sticky per user.
   const conf = `global
   nbthread 1
   # 2 fds per connection must fit the fd limit (often 20,000 here); c1000 needs about 2,000.
-  maxconn 8000
+  maxconn ${maxconn}${limits}
 
 defaults
   mode http
   http-reuse always
-  maxconn 8000
+  maxconn ${maxconn}
   timeout connect 5s
   timeout client 60s
   timeout server 60s
@@ -230,6 +241,7 @@ export async function startSystem(name: SystemName, ctx: SystemContext): Promise
     case 'direct':
       return { name, url: ctx.upstreams.blue, process: null }
     case 'switchyard':
+    case 'switchyard-node':
     case 'switchyard-mirror10':
     case 'switchyard-mirror100':
     case 'switchyard-services50':
