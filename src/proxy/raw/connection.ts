@@ -132,9 +132,7 @@ export class RawConnection implements ClientSide {
       return
     }
     if (!reusable || !this.keepAlive()) {
-      this.#phase = Phase.Closing
-      this.#pending = undefined
-      this.socket.destroySoon()
+      this.#close()
       return
     }
     if (this.#phase === Phase.Body) return
@@ -305,12 +303,11 @@ export class RawConnection implements ClientSide {
 
   /** A head this engine refuses: our 4xx, then the connection closes. */
   #refuse(error: ProxyError): void {
-    this.#phase = Phase.Closing
-    this.#pending = undefined
     this.socket.write(rawErrorResponse(error))
-    this.socket.destroySoon()
+    this.#close()
   }
 
+  /** Reads nothing more; the socket closes once what was written is out. */
   #close(): void {
     this.#phase = Phase.Closing
     this.#pending = undefined

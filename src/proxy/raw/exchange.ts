@@ -10,11 +10,12 @@ import { rawResponseHead } from '../headers.js'
 import type { Drainable, ProxyState, Recorded, RequestLine } from '../proxy-state.js'
 import type { ErrorKind } from '../types.js'
 import type { UpstreamPool, UpstreamTarget } from '../upstream-pool.js'
+import { errorAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
+import { LAST_CHUNK, writeBodyPiece } from './client-writes.js'
 import { finalHead } from './final-head.js'
 import { Framing } from './http1.js'
 import { setOwner, type SocketCallback, type SocketOwner } from './socket-pool.js'
-import { errorAnswer } from './answers.js'
 
 /** What an exchange needs of the client's connection. */
 export interface ClientSide {
@@ -26,11 +27,6 @@ export interface ClientSide {
   /** The upstream took what was queued: read the request body again. */
   resumeBody(): void
 }
-
-const CRLF = Buffer.from('\r\n')
-/** Up to this many body bytes are joined to the head in one write; larger pieces go as they are. */
-const JOIN_LIMIT = 16 * 1024
-const LAST_CHUNK = Buffer.from('0\r\n\r\n')
 
 /**
  * One request forwarded on a raw upstream socket: the head (and the body, as the connection
@@ -48,7 +44,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   readonly #state: ProxyState
   readonly #conn: ClientSide
   readonly #setCookie: string | undefined
-  readonly #pool: UpstreamPool | undefined
+  readonly #pool: UpstreamPool
   #target: UpstreamTarget | undefined
   /** The upstream request head, kept while a retry may resend it. */
   #head = ''
@@ -64,7 +60,14 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   #headSent = false
   #sawResponse = false
   #reusableClient = true
+  /** Whether the upstream connection may carry another request after this one. */
+  #upstreamReusable = true
+  /** The upstream's answer so far, until its head is whole. */
   #response: Buffer | undefined = undefined
+  /** The response head, until it goes out with the first body bytes. */
+  #headOut: string | undefined = undefined
+  /** The status of the head that went out (recorded at the end). */
+  #statusSent = 200
   #body: BodyFramer | undefined = undefined
   #streaming = false
   #clientPaused = false
@@ -218,12 +221,6 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     }
   }
 
-  /** Whether the upstream connection may carry another request after this one. */
-  #upstreamReusable = true
-
-  /** The response head, until it goes out with the first body bytes (heads are latin1, as node writes them). */
-  #headOut: string | undefined = undefined
-
   /** Passes buf[pos..] on to the client in the response's framing, after the head if it is still here. */
   #forward(buf: Buffer, pos: number): void {
     const end = buf.length
@@ -243,24 +240,9 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       this.#upstreamFailed(new ProxyError('SY_ERR_UPSTREAM_PROTOCOL', new Error(body.error)))
       return
     }
-    const piece = pos === 0 && stop === end ? buf : buf.subarray(pos, stop)
-    // Until the upstream closes: re-framed as chunks, so the client's connection survives it.
-    const chunked = body.framing === Framing.UntilClose
-    const before = chunked ? `${head ?? ''}${piece.length.toString(16)}\r\n` : head
     this.#headOut = undefined
-    let ok: boolean
-    if (before !== undefined && piece.length <= JOIN_LIMIT) {
-      // A small answer leaves in one write with its head: a syscall saved per request.
-      ok = client.write(`${before}${piece.toString('latin1')}${chunked ? '\r\n' : ''}`, 'latin1')
-    } else if (before !== undefined || chunked) {
-      client.cork()
-      if (before !== undefined) client.write(before, 'latin1')
-      ok = client.write(piece)
-      if (chunked) ok = client.write(CRLF)
-      client.uncork()
-    } else {
-      ok = client.write(piece)
-    }
+    // Until the upstream closes: re-framed as chunks, so the client's connection survives it.
+    const ok = writeBodyPiece(client, head, pos === 0 && stop === end ? buf : buf.subarray(pos, stop), body.framing === Framing.UntilClose)
     if (body.done) {
       // Bytes after the body: the upstream broke framing; its connection is not reused.
       if (stop < end) this.#upstreamReusable = false
@@ -308,10 +290,9 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   /** A request without a body whose connect failed goes once to another target of its colour. */
   #retry(error: ProxyError): boolean {
     const failed = this.#target
-    const pool = this.#pool
     this.#retryable = false
-    if (failed === undefined || pool === undefined) return false
-    const next = pool.pickOther(failed)
+    if (failed === undefined) return false
+    const next = this.#pool.pickOther(failed)
     if (next === undefined) return false
     failed.failed(describeError(error))
     this.#state.moveTarget(failed, next)
@@ -379,9 +360,6 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#settle(this.#statusSent, undefined)
     this.#conn.finished(this.#reusableClient && this.#bodyDone)
   }
-
-  /** The status of the head that went out (recorded at the end). */
-  #statusSent = 200
 
   #settle(status: number, kind: ErrorKind | undefined): void {
     this.#settled = true

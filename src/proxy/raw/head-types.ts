@@ -22,40 +22,37 @@ export interface HeadError extends ParseProblem {
   readonly status: 400 | 414 | 431 | 501
 }
 
-/** A complete, valid request head. */
-export interface RequestHead {
-  readonly method: string
-  /** The request-target exactly as sent. */
-  readonly target: string
+/** What request and response heads have alike. */
+export interface MessageHead {
   readonly minor: 0 | 1
   /** [name, value, ...]: names as sent, values with OWS trimmed (as node's req.rawHeaders). */
   readonly rawHeaders: string[]
   /** Lowercased names, duplicates joined as node:http's IncomingMessage joins them. */
   readonly headers: IncomingHttpHeaders
-  /** None, Length or Chunked (never UntilClose for a request). */
+  /** How the body after the head is delimited (never UntilClose for a request). */
   readonly framing: Framing
   /** With Framing.Length, the length; else 0. */
   readonly contentLength: number
+  /** A request: the client keeps its connection; a response: the upstream connection may be reused. */
   readonly keepAlive: boolean
-  /** As node's req.upgrade: CONNECT, or a Connection `upgrade` token with a non-empty Upgrade field. */
-  readonly upgrade: boolean
-  readonly expectContinue: boolean
   /** Bytes of the head from `start`, leading empty lines and the final CRLFCRLF included. */
   readonly headLength: number
 }
 
+/** A complete, valid request head. */
+export interface RequestHead extends MessageHead {
+  readonly method: string
+  /** The request-target exactly as sent. */
+  readonly target: string
+  /** As node's req.upgrade: CONNECT, or a Connection `upgrade` token with a non-empty Upgrade field. */
+  readonly upgrade: boolean
+  readonly expectContinue: boolean
+}
+
 /** A complete, valid response head. */
-export interface ResponseHead {
+export interface ResponseHead extends MessageHead {
   readonly status: number
   readonly reason: string
-  readonly minor: 0 | 1
-  readonly rawHeaders: string[]
-  readonly headers: IncomingHttpHeaders
-  readonly framing: Framing
-  readonly contentLength: number
-  /** The upstream connection may be reused after this response. */
-  readonly keepAlive: boolean
-  readonly headLength: number
 }
 
 /** True when the parse refused the head. */

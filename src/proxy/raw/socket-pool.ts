@@ -30,8 +30,7 @@ export interface SocketOwner {
 }
 
 const OWNER = Symbol('switchyard.owner')
-const POOL = Symbol('switchyard.pool')
-type PooledSocket = net.Socket & { [OWNER]?: SocketOwner | undefined; [POOL]?: SocketPool }
+type PooledSocket = net.Socket & { [OWNER]?: SocketOwner | undefined }
 
 /** Hands a pooled socket's events to `owner` (undefined: nobody; the socket is idle or leaving). */
 export function setOwner(socket: net.Socket, owner: SocketOwner | undefined): void {
@@ -92,11 +91,6 @@ export class SocketPool {
   /** Requests waiting for a connection (only a capped pool makes them wait). */
   get pending(): number {
     return this.#waiting.length
-  }
-
-  /** Connections open, idle or busy. */
-  get open(): number {
-    return this.#open
   }
 
   /** Calls back with an idle socket, a new one, or (capped and full) once one comes free. */
