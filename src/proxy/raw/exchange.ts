@@ -15,6 +15,7 @@ import { BodyFramer } from './body-framer.js'
 import { LAST_CHUNK, writeBodyPiece } from './client-writes.js'
 import { finalHead } from './final-head.js'
 import { Framing } from './http1.js'
+import { wrote } from './read-buffer.js'
 import { setOwner, type SocketCallback, type SocketOwner } from './socket-pool.js'
 
 /** What an exchange needs of the client's connection. */
@@ -183,7 +184,8 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     if (read instanceof Error) {
       this.#upstreamFailed(new ProxyError('SY_ERR_UPSTREAM_PROTOCOL', read))
     } else if ('rest' in read) {
-      this.#response = read.rest
+      // Kept past this read: copied out of the shared read buffer.
+      this.#response = read.rest === undefined ? undefined : Buffer.from(read.rest)
     } else {
       this.#response = undefined
       const head = read.head
@@ -243,6 +245,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#headOut = undefined
     // Until the upstream closes: re-framed as chunks, so the client's connection survives it.
     const ok = writeBodyPiece(client, head, pos === 0 && stop === end ? buf : buf.subarray(pos, stop), body.framing === Framing.UntilClose)
+    wrote(client, buf)
     if (body.done) {
       // Bytes after the body: the upstream broke framing; its connection is not reused.
       if (stop < end) this.#upstreamReusable = false

@@ -1,6 +1,7 @@
 import net from 'node:net'
 import tls from 'node:tls'
 import { ProxyError, toProxyError } from '../errors.js'
+import { readBuffer } from './read-buffer.js'
 
 /** Where a pool connects: one upstream origin (see UpstreamTarget). */
 export interface SocketTarget {
@@ -21,6 +22,7 @@ export const IDLE_UPSTREAM_MS = 4_000
  * pass its events to the exchange that owns it, so that a request adds no listeners of its own.
  */
 export interface SocketOwner {
+  /** Bytes from the upstream, valid only during the call (plain sockets read into a shared buffer: read-buffer.ts). */
   upstreamData(chunk: Buffer): void
   /** The connection ended (FIN), failed (`error`) or closed. */
   upstreamEnd(error: Error | undefined): void
@@ -42,6 +44,12 @@ function onData(this: PooledSocket, chunk: Buffer): void {
   // Bytes from an idle upstream: it broke HTTP (or closes); the connection is not reused.
   if (owner === undefined) this.destroy()
   else owner.upstreamData(chunk)
+}
+
+/** A plain socket's read into the shared buffer (see read-buffer.ts): valid only during this call. */
+function onRead(this: PooledSocket, bytes: number, buf: Uint8Array): boolean {
+  onData.call(this, (buf as Buffer).subarray(0, bytes))
+  return true
 }
 
 function onEnd(this: PooledSocket): void {
@@ -149,7 +157,7 @@ export class SocketPool {
     let settled = false
     const socket: PooledSocket =
       target.tls === undefined
-        ? net.connect({ host: target.hostname, port: target.port, noDelay: true })
+        ? net.connect({ host: target.hostname, port: target.port, noDelay: true, onread: { buffer: readBuffer, callback: onRead } })
         : tls.connect({ host: target.hostname, port: target.port, servername: target.tls.servername ?? (net.isIP(target.hostname) === 0 ? target.hostname : undefined), ...target.tls, ALPNProtocols: ['http/1.1'] })
     socket.setNoDelay(true)
     const timer = setTimeout(() => fail(new ProxyError('SY_ERR_UPSTREAM_CONNECT', new Error(`connect timed out after ${this.#connectTimeoutMs} ms`))), this.#connectTimeoutMs)
@@ -164,7 +172,7 @@ export class SocketPool {
       if (settled) return
       settled = true
       clearTimeout(timer)
-      socket.on('data', onData)
+      if (target.tls !== undefined) socket.on('data', onData)
       socket.on('end', onEnd)
       socket.on('timeout', onTimeout)
       socket.on('drain', onDrain)

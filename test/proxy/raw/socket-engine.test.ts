@@ -4,6 +4,8 @@
  * through in their own framing, close-delimited answers re-framed, half-close, stale pooled
  * connections, and the hand-over of what it does not carry itself to node's engine.
  */
+import { randomBytes } from 'node:crypto'
+import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseResponses, rawConnect } from '../../helpers/raw-http.js'
@@ -95,6 +97,48 @@ describe('the socket engine', () => {
     expect(up.received[0]!.endsWith(`\r\n\r\n${body}`)).toBe(true)
     expect(up.received[0]).toContain('transfer-encoding: chunked\r\n')
     conn.socket.destroy()
+  })
+
+  it('keeps large answers byte for byte while one client stalls and others stream (upstream reads share one buffer)', async () => {
+    const big = randomBytes(12 << 20)
+    const small = [randomBytes(3 << 20), randomBytes(3 << 20)]
+    let blocked = false
+    upstream = await startUpstream('blue', (req, res) => {
+      if (req.url !== '/big') {
+        res.end(small[Number(req.url!.slice(1))])
+        return
+      }
+      let at = 0
+      const pump = (): void => {
+        while (at < big.length) {
+          if (!res.write(big.subarray(at, (at += 64 * 1024)))) {
+            blocked = true
+            res.once('drain', pump)
+            return
+          }
+        }
+        res.end()
+      }
+      pump()
+    })
+    proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
+    const get = (path: string, onResponse?: (res: http.IncomingMessage) => void) =>
+      new Promise<Buffer>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: proxy!.port, path, agent: false }, (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (chunk: Buffer) => chunks.push(chunk))
+          res.on('end', () => resolve(Buffer.concat(chunks)))
+          onResponse?.(res)
+        }).on('error', reject)
+      })
+    let stalled: http.IncomingMessage | undefined
+    const slow = get('/big', (res) => (stalled = res.pause()))
+    // The stalled client's socket is full and the proxy holds bytes for it: the upstream is held back too.
+    await until(() => blocked && stalled !== undefined)
+    const others = await Promise.all([get('/0'), get('/1'), get('/0'), get('/1')])
+    others.forEach((body, i) => expect(body.equals(small[i % 2]!)).toBe(true))
+    stalled!.resume()
+    expect((await slow).equals(big)).toBe(true)
   })
 
   it('re-frames a close-delimited answer as chunks and keeps the client connection', async () => {
