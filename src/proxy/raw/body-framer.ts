@@ -24,6 +24,14 @@ export class BodyFramer {
     if (framing === Framing.None || (framing === Framing.Length && contentLength === 0)) this.done = true
   }
 
+  /**
+   * Has a chunked body's data handed to `onData` run by run as `scan` reads it (its framing
+   * dropped): for a client that does not speak chunked (HTTP/1.0).
+   */
+  dechunk(onData: (buf: Buffer, start: number, end: number) => void): void {
+    if (this.#chunked !== undefined) this.#chunked.onData = onData
+  }
+
   /** Body bytes seen so far (chunk data only, for a chunked body): for size limits. */
   get seen(): number {
     return this.#chunked?.dataBytes ?? 0

@@ -64,6 +64,8 @@ export class ChunkedFraming {
   dataBytes = 0
   /** Trailer fields as [name, value, ...], like rawHeaders; filled once the trailers are read. */
   readonly rawTrailers: string[] = []
+  /** When set, told where each run of chunk data lies in the bytes fed (to de-chunk a body). */
+  onData: ((buf: Buffer, start: number, end: number) => void) | undefined = undefined
   readonly #maxTrailerSize: number
   #state = State.SizeStart
   #size = 0
@@ -87,6 +89,7 @@ export class ChunkedFraming {
       const state = this.#state
       if (state === State.Data) {
         const n = Math.min(this.#size, end - i)
+        if (this.onData !== undefined && n > 0) this.onData(buf, i, i + n)
         i += n
         this.#size -= n
         this.dataBytes += n

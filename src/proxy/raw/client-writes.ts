@@ -1,11 +1,13 @@
 import type net from 'node:net'
+import { Framing } from './head-types.js'
+import { wrote } from './read-buffer.js'
 
 const CRLF = Buffer.from('\r\n')
 /** Up to this many body bytes are joined to the head in one write; larger pieces go as they are. */
 const JOIN_LIMIT = 16 * 1024
 
 /** The end of a body the engine re-frames as chunks (an upstream answer delimited by its close). */
-export const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+const LAST_CHUNK = Buffer.from('0\r\n\r\n')
 
 /**
  * Writes one piece of an answer's body to the client: after the response head when that has
@@ -13,7 +15,7 @@ export const LAST_CHUNK = Buffer.from('0\r\n\r\n')
  * A small piece leaves in one write with what precedes it (a syscall saved per small answer);
  * a large one is corked with it. Returns write()'s verdict: false asks for backpressure.
  */
-export function writeBodyPiece(client: net.Socket, head: string | undefined, piece: Buffer, rechunk: boolean): boolean {
+function writeBodyPiece(client: net.Socket, head: string | undefined, piece: Buffer, rechunk: boolean): boolean {
   const before = rechunk ? `${head ?? ''}${piece.length.toString(16)}\r\n` : head
   if (before === undefined) return client.write(piece)
   if (piece.length <= JOIN_LIMIT) return client.write(`${before}${piece.toString('latin1')}${rechunk ? '\r\n' : ''}`, 'latin1')
@@ -23,4 +25,71 @@ export function writeBodyPiece(client: net.Socket, head: string | undefined, pie
   if (rechunk) ok = client.write(CRLF)
   client.uncork()
   return ok
+}
+
+/**
+ * An answer's body on its way to the client, in the framing the client gets: as the upstream
+ * framed it (a length, or its chunks passed through byte for byte); re-chunked when the
+ * upstream's close ends it (so the client keeps its connection); or, for an HTTP/1.0 client,
+ * which cannot read chunks, de-chunked and ended by our close. The response head waits to go
+ * out with the first body bytes (one write, not two).
+ */
+export class ClientBody {
+  /** Our close ends the answer (an HTTP/1.0 client, no length): a cut must then be a reset. */
+  readonly closeDelimited: boolean
+  /** The head announces `transfer-encoding: chunked`. */
+  readonly chunked: boolean
+  /** The upstream's chunks are unwrapped (`data` gets their data) rather than passed through. */
+  readonly dechunk: boolean
+  readonly #rechunk: boolean
+  readonly #client: net.Socket
+  #head: string | undefined = undefined
+
+  constructor(client: net.Socket, framing: Framing, http10: boolean) {
+    const lengthless = framing === Framing.Chunked || framing === Framing.UntilClose
+    this.#client = client
+    this.closeDelimited = lengthless && http10
+    this.chunked = lengthless && !http10
+    this.dechunk = framing === Framing.Chunked && http10
+    this.#rechunk = framing === Framing.UntilClose && !http10
+  }
+
+  /** Keeps the response head to go out with the first body bytes. */
+  hold(head: string): void {
+    this.#head = head
+  }
+
+  /** Writes the head now if it still waits. */
+  flushHead(): void {
+    const head = this.#head
+    if (head === undefined) return
+    this.#head = undefined
+    this.#client.write(head, 'latin1')
+  }
+
+  /** Writes buf[start, stop) of the body (bytes of an upstream read); false: the client's buffer is full. */
+  write(buf: Buffer, start: number, stop: number): boolean {
+    const client = this.#client
+    const head = this.#head
+    this.#head = undefined
+    const ok = writeBodyPiece(client, head, start === 0 && stop === buf.length ? buf : buf.subarray(start, stop), this.#rechunk)
+    wrote(client, buf)
+    return ok
+  }
+
+  /** A run of chunk data of a body being de-chunked (BodyFramer.dechunk). */
+  readonly data = (buf: Buffer, start: number, end: number): void => {
+    this.write(buf, start, end)
+  }
+
+  /** The upstream closed, ending a body delimited by its close: end ours in its framing. */
+  end(): void {
+    if (this.#rechunk) this.#client.write(LAST_CHUNK)
+  }
+
+  /** Ends the answer short, as the client can tell from a whole one (a reset when a close would delimit it). */
+  cut(): void {
+    if (this.closeDelimited) this.#client.resetAndDestroy()
+    else this.#client.destroy()
+  }
 }

@@ -44,6 +44,8 @@ const enum Phase {
   Gone,
 }
 
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n'
+
 /** How many bytes of pipelined requests wait while an answer is out before we stop reading. */
 const PIPELINE_BUFFER = 64 * 1024
 
@@ -60,14 +62,11 @@ function parseError(error: HeadError): Error & { code: string } {
   return Object.assign(new Error(error.error), { code: error.code })
 }
 
-
 /** Does this engine carry the request, or does node's engine (everything it does not do yet)? */
 function carried(head: RequestHead): boolean {
   const target = head.target
   return (
     !head.upgrade &&
-    !head.expectContinue &&
-    head.minor === 1 &&
     target.charCodeAt(0) === 0x2f &&
     // A preview link (/.switchyard/...) and other dot paths: node's engine answers them.
     target.charCodeAt(1) !== 0x2e
@@ -87,6 +86,7 @@ export class RawConnection implements ClientSide {
   #exchange: RawExchange | undefined = undefined
   #state: ProxyState | undefined = undefined
   #keepAlive = true
+  #http10 = false
   /** The client shut its side (half-close): close once the answer in flight is out. */
   #ended = false
   /** Where the request body being read ends. */
@@ -108,6 +108,10 @@ export class RawConnection implements ClientSide {
     socket.on('error', this.#onError)
     socket.on('close', this.#onClose)
     this.#armHeadTimer()
+  }
+
+  get http10(): boolean {
+    return this.#http10
   }
 
   /** Between requests with nothing buffered: a shutdown may close it at once. */
@@ -254,6 +258,7 @@ export class RawConnection implements ClientSide {
     }
     this.#state = state
     this.#keepAlive = head.keepAlive
+    this.#http10 = head.minor === 0
     // The phase first: a refusal (below) finishes the exchange at once and moves it on.
     this.socket.setTimeout(0)
     this.#phase = head.framing === Framing.None ? Phase.Busy : Phase.Body
@@ -263,6 +268,9 @@ export class RawConnection implements ClientSide {
     if (exchange === undefined) return false
     if (exchange.settled) return undefined
     this.#exchange = exchange
+    // Expect: 100-continue (HTTP/1.1 only, RFC 9110 §10.1.1) is confirmed here, as node's engine
+    // does, once every check that needs no upstream passed (a body over the limit got a 413).
+    if (head.expectContinue && head.minor === 1 && this.#phase === Phase.Body) this.socket.write(CONTINUE)
     const bodyTimeout = state.timeouts.body
     if (this.#phase === Phase.Body && bodyTimeout !== undefined && bodyTimeout > 0) this.socket.setTimeout(bodyTimeout)
     return exchange

@@ -12,15 +12,16 @@ import type { ErrorKind } from '../types.js'
 import type { UpstreamPool, UpstreamTarget } from '../upstream-pool.js'
 import { errorAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
-import { LAST_CHUNK, writeBodyPiece } from './client-writes.js'
+import { ClientBody } from './client-writes.js'
 import { finalHead } from './final-head.js'
 import { Framing } from './http1.js'
-import { wrote } from './read-buffer.js'
 import { setOwner, type SocketCallback, type SocketOwner } from './socket-pool.js'
 
 /** What an exchange needs of the client's connection. */
 export interface ClientSide {
   readonly socket: net.Socket
+  /** The request in flight is HTTP/1.0: its answer cannot be chunked. */
+  readonly http10: boolean
   /** Whether the connection may carry another request after this answer. */
   keepAlive(): boolean
   /** The exchange is over; `reusable` false: the connection closes after what was written. */
@@ -65,8 +66,8 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   #upstreamReusable = true
   /** The upstream's answer so far, until its head is whole. */
   #response: Buffer | undefined = undefined
-  /** The response head, until it goes out with the first body bytes. */
-  #headOut: string | undefined = undefined
+  /** The answer's body as the client gets it (and its head until the first body bytes). */
+  #out: ClientBody | undefined = undefined
   /** The status of the head that went out (recorded at the end). */
   #statusSent = 200
   #body: BodyFramer | undefined = undefined
@@ -202,9 +203,12 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     const body = new BodyFramer(framing, contentLength, state.limits.maxHeaderSize)
     this.#body = body
     if (!upstreamKeepAlive) this.#upstreamReusable = false
-    const keepAlive = this.#conn.keepAlive()
+    const out = new ClientBody(this.#conn.socket, framing, this.#conn.http10)
+    this.#out = out
+    if (out.dechunk) body.dechunk(out.data)
+    const keepAlive = this.#conn.keepAlive() && !out.closeDelimited
     if (!keepAlive) this.#reusableClient = false
-    let extra = framing === Framing.Chunked || framing === Framing.UntilClose ? 'transfer-encoding: chunked\r\n' : ''
+    let extra = out.chunked ? 'transfer-encoding: chunked\r\n' : ''
     extra += keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'
     const head = rawResponseHead(status, reason, rawHeaders, this.color, this.#setCookie, extra)
     this.#headSent = true
@@ -215,8 +219,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       this.#finish()
       return
     }
-    // Written with the first body bytes when they came in the same read (one write, not two).
-    this.#headOut = head
+    out.hold(head)
     if (framing !== Framing.Length) {
       this.#streaming = true
       state.streams.add(this)
@@ -226,26 +229,27 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   /** Passes buf[pos..] on to the client in the response's framing, after the head if it is still here. */
   #forward(buf: Buffer, pos: number): void {
     const end = buf.length
-    const head = this.#headOut
+    const out = this.#out!
     if (pos >= end) {
-      if (head !== undefined) {
-        this.#headOut = undefined
-        this.#conn.socket.write(head, 'latin1')
-      }
+      out.flushHead()
       return
     }
     if (this.#ttfbMs < 0) this.#ttfbMs = performance.now() - this.startedAt
     const client = this.#conn.socket
     const body = this.#body!
+    // A body being de-chunked goes out as scan finds its data (ClientBody.data).
     const stop = body.scan(buf, pos, end)
     if (stop === -1) {
       this.#upstreamFailed(new ProxyError('SY_ERR_UPSTREAM_PROTOCOL', new Error(body.error)))
       return
     }
-    this.#headOut = undefined
-    // Until the upstream closes: re-framed as chunks, so the client's connection survives it.
-    const ok = writeBodyPiece(client, head, pos === 0 && stop === end ? buf : buf.subarray(pos, stop), body.framing === Framing.UntilClose)
-    wrote(client, buf)
+    let ok: boolean
+    if (out.dechunk) {
+      if (body.done) out.flushHead()
+      ok = !client.writableNeedDrain
+    } else {
+      ok = out.write(buf, pos, stop)
+    }
     if (body.done) {
       // Bytes after the body: the upstream broke framing; its connection is not reused.
       if (stop < end) this.#upstreamReusable = false
@@ -263,7 +267,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     if (this.#settled) return
     if (this.#headSent && this.#body?.framing === Framing.UntilClose && error === undefined) {
       this.#upstreamReusable = false
-      this.#conn.socket.write(LAST_CHUNK)
+      this.#out!.end()
       this.#finish()
       return
     }
@@ -330,7 +334,8 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     if (this.#ttfbMs < 0) this.#ttfbMs = this.#headMs
     this.#upstreamReusable = false
     this.#settle(this.#statusSent, undefined)
-    this.#conn.socket.destroy()
+    if (this.#out === undefined) this.#conn.socket.destroy()
+    else this.#out.cut()
   }
 
   /** Ends the exchange on an error: our JSON answer if no head went out yet, else a cut. */
@@ -347,7 +352,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#upstreamReusable = false
     if (this.#headSent) {
       this.#settle(this.#statusSent, kind)
-      this.#conn.socket.destroy()
+      this.#out!.cut()
       return
     }
     // The client's own fault (malformed, too large) or a drain: its connection closes after the answer.

@@ -45,6 +45,8 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   if (shadowMark !== undefined && headers[shadowMark] !== undefined) upstream = withoutHeader(upstream, shadowMark)
   if (requestId !== undefined) forwardRequestId(upstream, requestId, incomingId)
   let out = `${head.method} ${head.target} HTTP/1.1\r\n`
+  // HTTP/1.0 allows a request without Host; HTTP/1.1 (upstream) does not: the target's own, as undici sends.
+  if (headers.host === undefined) out += `host: ${target!.origin.slice(target!.origin.indexOf('//') + 2)}\r\n`
   for (let i = 0; i < upstream.length; i += 2) out += `${upstream[i]!}: ${upstream[i + 1]!}\r\n`
   // The body goes up in the framing it came in (Content-Length is kept; TE is hop-by-hop).
   if (head.framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'

@@ -194,6 +194,7 @@ export function runOurs<H extends RequestHead | ResponseHead>(stream: Buffer, c:
   let head: H | undefined
   let bodyStart = 0
   let framing: ChunkedFraming | undefined
+  let data: Buffer[] = []
   for (const end of pieceEnds(stream.length, c)) {
     const buf = c.junk ? Buffer.concat([stream.subarray(0, end), JUNK]) : stream.subarray(0, end)
     for (;;) {
@@ -205,7 +206,12 @@ export function runOurs<H extends RequestHead | ResponseHead>(stream: Buffer, c:
         head = parsed
         pos += parsed.headLength
         bodyStart = pos
-        if (parsed.framing === Framing.Chunked) framing = new ChunkedFraming(maxTrailerSize)
+        if (parsed.framing === Framing.Chunked) {
+          // The body as the engine de-chunks it for an HTTP/1.0 client: the data runs, whatever the splits.
+          framing = new ChunkedFraming(maxTrailerSize)
+          const runs: Buffer[] = (data = [])
+          framing.onData = (piece, start, stop) => runs.push(Buffer.from(piece.subarray(start, stop)))
+        }
       }
       if (head.framing === Framing.Chunked) {
         const at = framing!.feed(buf, pos, end)
@@ -214,7 +220,9 @@ export function runOurs<H extends RequestHead | ResponseHead>(stream: Buffer, c:
           pos = end
           break
         }
-        messages.push({ head, body: decodeChunked(stream.subarray(bodyStart, at)), trailers: framing!.rawTrailers })
+        const body = Buffer.concat(data)
+        if (!body.equals(decodeChunked(stream.subarray(bodyStart, at)))) throw new Error('the data runs of a chunked body differ from its decoded data')
+        messages.push({ head, body, trailers: framing!.rawTrailers })
         pos = at
       } else if (head.framing === Framing.Length || head.framing === Framing.UntilClose) {
         const length = head.framing === Framing.Length ? head.contentLength : Infinity

@@ -232,16 +232,58 @@ describe('the socket engine', () => {
     expect(up.received).toEqual([])
   })
 
-  it('hands HTTP/1.0 and Expect: 100-continue requests to node\'s engine, which answers them', async () => {
+  it('carries HTTP/1.0 itself: keep-alive only when asked, a chunked answer de-chunked and ended by its close, Host filled in', async () => {
+    upstream = await startUpstream('blue', (req, res) => {
+      if (req.url === '/chunked') {
+        res.write('one,')
+        res.end('two')
+        return
+      }
+      res.end(JSON.stringify({ url: req.url, host: req.headers.host }))
+    })
+    proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
+    // A first request on the socket engine leaves one pooled upstream connection; each HTTP/1.0 request reuses it.
+    const first = await rawConnect(proxy.port, 'GET /first HTTP/1.1\r\nHost: a\r\n\r\n')
+    await responses(first, 1)
+    first.socket.destroy()
+
+    const kept = await rawConnect(proxy.port, 'GET /k1 HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n')
+    await responses(kept, 1)
+    kept.socket.write('GET /k2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n')
+    const both = await responses(kept, 2)
+    expect(both.map((r) => r.head.connection)).toEqual(['keep-alive', 'keep-alive'])
+    expect(both.map((r) => JSON.parse(r.body) as unknown)).toEqual([
+      { url: '/k1', host: 'a' },
+      { url: '/k2', host: new URL(upstream.url).host },
+    ])
+    kept.socket.destroy()
+
+    const chunked = await rawConnect(proxy.port, 'GET /chunked HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n')
+    expect(await chunked.closed).toBe('fin')
+    const [answer] = parseResponses(chunked.text())
+    expect(answer!.head['transfer-encoding']).toBeUndefined()
+    expect(answer!.head.connection).toBe('close')
+    expect(answer!.body).toBe('one,two')
+
+    const plain = await rawConnect(proxy.port, 'GET /plain HTTP/1.0\r\nHost: a\r\n\r\n')
+    expect(await plain.closed).toBe('fin')
+    expect(parseResponses(plain.text())[0]?.head.connection).toBe('close')
+    expect(new Set(upstream.requests.map((r) => r.socketIndex))).toEqual(new Set([0]))
+  })
+
+  it('answers Expect: 100-continue itself, before the body, and sends the upstream no expectation', async () => {
     upstream = await startUpstream('blue')
     proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
-    const old = await rawConnect(proxy.port, 'GET /old HTTP/1.0\r\nHost: a\r\n\r\n')
-    await old.closed
-    expect(parseResponses(old.text())[0]?.status).toBe(200)
+    const warm = await rawConnect(proxy.port, 'GET /warm HTTP/1.1\r\nHost: a\r\n\r\n')
+    await responses(warm, 1)
+    warm.socket.destroy()
     const expecting = await rawConnect(proxy.port, 'POST /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n')
-    await until(() => expecting.text().startsWith('HTTP/1.1 100'))
+    await until(() => expecting.text().startsWith('HTTP/1.1 100 Continue\r\n\r\n'))
     expecting.socket.write('hi')
     await until(() => expecting.text().includes('"body":"hi"'))
+    const echo = JSON.parse(parseResponses(expecting.text().slice('HTTP/1.1 100 Continue\r\n\r\n'.length))[0]!.body) as { headers: Record<string, string> }
+    expect(echo.headers.expect).toBeUndefined()
+    expect(new Set(upstream.requests.map((r) => r.socketIndex))).toEqual(new Set([0]))
     expecting.socket.destroy()
   })
 })
