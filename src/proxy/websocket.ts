@@ -1,4 +1,4 @@
-import http, { type ClientRequest, type IncomingMessage } from 'node:http'
+import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -12,6 +12,17 @@ import { clientInfo } from './trusted-proxies.js'
 import { Tunnel } from './tunnel.js'
 import type { ErrorKind } from './types.js'
 import type { UpstreamTarget } from './upstream-pool.js'
+
+/**
+ * What an upgrade needs of its request: node's IncomingMessage (node's engine), or the head the
+ * socket engine parsed with the client's socket.
+ */
+export interface UpgradeRequest {
+  readonly method?: string | undefined
+  readonly url?: string | undefined
+  readonly headers: IncomingHttpHeaders
+  readonly socket: { readonly remoteAddress?: string | undefined }
+}
 
 /** The close reason a drained colour's WebSockets get, with status 1001. */
 export const DRAINED_REASON = 'switchyard: colour drained'
@@ -29,7 +40,7 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
   /** Its x-request-id (log.requestId), sent upstream with the handshake. */
   readonly requestId: string | undefined
   readonly #state: ProxyState
-  readonly #req: IncomingMessage
+  readonly #req: UpgradeRequest
   readonly #client: Duplex
   readonly #head: Buffer
   readonly #color: Color
@@ -49,7 +60,7 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
   /** The client's address (through trusted proxies), for the access log. */
   readonly #clientAddress: string | undefined
 
-  constructor(state: ProxyState, req: IncomingMessage, client: Duplex, head: Buffer) {
+  constructor(state: ProxyState, req: UpgradeRequest, client: Duplex, head: Buffer) {
     this.epoch = state.epoch
     this.#state = state
     this.#req = req
@@ -71,7 +82,7 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     return this.#color
   }
 
-  get request(): IncomingMessage {
+  get request(): UpgradeRequest {
     return this.#req
   }
 
@@ -255,6 +266,6 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 }
 
 /** The server's 'upgrade' listener: proxies the handshake and then the tunnel. */
-export function handleUpgrade(state: ProxyState, req: IncomingMessage, client: Duplex, head: Buffer): void {
+export function handleUpgrade(state: ProxyState, req: UpgradeRequest, client: Duplex, head: Buffer): void {
   new UpgradeExchange(state, req, client, head).start()
 }

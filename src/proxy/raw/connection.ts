@@ -7,12 +7,14 @@ import type net from 'node:net'
 import { rawErrorResponse, watchStall } from '../client-errors.js'
 import { ERRORS, ProxyError } from '../errors.js'
 import type { ProxyState } from '../proxy-state.js'
-import { NO_SERVICE, type Routes } from '../service-routes.js'
+import { NO_SERVICE, refuseNoServiceUpgrade, type Routes } from '../service-routes.js'
+import { handleUpgrade } from '../websocket.js'
 import { jsonAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
 import type { ClientSide, RawExchange } from './exchange.js'
 import { forwardRequest } from './forward.js'
-import { Framing, isHeadError, parseRequestHead, type HeadError, type RequestHead } from './http1.js'
+import { carried, CONTINUE, headAnswer, parseError } from './head-answers.js'
+import { Framing, isHeadError, parseRequestHead, type RequestHead } from './http1.js'
 
 /** What a connection reads of its server. */
 export interface ConnectionContext {
@@ -44,34 +46,8 @@ const enum Phase {
   Gone,
 }
 
-const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n'
-
 /** How many bytes of pipelined requests wait while an answer is out before we stop reading. */
 const PIPELINE_BUFFER = 64 * 1024
-
-const STATUS_CODE: Readonly<Record<number, 'SY_ERR_HEADERS_TOO_LARGE' | 'SY_ERR_MALFORMED_REQUEST'>> = { 431: 'SY_ERR_HEADERS_TOO_LARGE' }
-
-/** A refused head's answer: 431 for a head over the limit, else 400 naming what is wrong. */
-function headAnswer(error: HeadError): ProxyError {
-  const code = STATUS_CODE[error.status] ?? 'SY_ERR_MALFORMED_REQUEST'
-  return new ProxyError(code, undefined, code === 'SY_ERR_MALFORMED_REQUEST' ? `${ERRORS.SY_ERR_MALFORMED_REQUEST.message}: ${error.error}` : undefined)
-}
-
-/** The parse error as node reports it in 'clientError' (llhttp's code), for whoever listens. */
-function parseError(error: HeadError): Error & { code: string } {
-  return Object.assign(new Error(error.error), { code: error.code })
-}
-
-/** Does this engine carry the request, or does node's engine (everything it does not do yet)? */
-function carried(head: RequestHead): boolean {
-  const target = head.target
-  return (
-    !head.upgrade &&
-    target.charCodeAt(0) === 0x2f &&
-    // A preview link (/.switchyard/...) and other dot paths: node's engine answers them.
-    target.charCodeAt(1) !== 0x2e
-  )
-}
 
 /**
  * One client connection on the socket engine: reads request heads with the strict parser,
@@ -207,6 +183,10 @@ export class RawConnection implements ClientSide {
           return
         }
         pos += head.headLength
+        if (head.upgrade) {
+          this.#upgrade(head, buf.subarray(pos))
+          return
+        }
         const exchange = this.#request(head)
         if (exchange === false) {
           this.#handOff(buf.subarray(pos - head.headLength))
@@ -322,7 +302,28 @@ export class RawConnection implements ClientSide {
     this.socket.destroySoon()
   }
 
+  /** An Upgrade (a WebSocket) leaves for a byte tunnel routed by colour (websocket.ts, as node's engine); `rest` is its first bytes. */
+  #upgrade(head: RequestHead, rest: Buffer): void {
+    const socket = this.socket
+    const routes = this.#ctx.routes()
+    const state = routes.only ?? routes.matcher!.match(head.headers.host, head.target)
+    this.#detach()
+    // As node's server hands over an upgraded socket: not flowing until the tunnel reads it.
+    ;(socket as { readableFlowing: boolean | null }).readableFlowing = null
+    if (state === undefined) refuseNoServiceUpgrade(socket)
+    else handleUpgrade(state, { method: head.method, url: head.target, headers: head.headers, socket }, socket, rest)
+  }
+
   #handOff(rest: Buffer): void {
+    const socket = this.socket
+    this.#detach()
+    if (rest.length > 0) socket.unshift(rest)
+    this.#ctx.handOff(socket)
+    socket.resume()
+  }
+
+  /** This engine lets go of the connection: nothing of it is read or timed here any more. */
+  #detach(): void {
     const socket = this.socket
     this.#phase = Phase.Gone
     this.#pending = undefined
@@ -335,9 +336,6 @@ export class RawConnection implements ClientSide {
     socket.off('error', this.#onError)
     socket.off('close', this.#onClose)
     socket.pause()
-    if (rest.length > 0) socket.unshift(rest)
-    this.#ctx.handOff(socket)
-    socket.resume()
   }
 
   #armHeadTimer(): void {

@@ -141,6 +141,26 @@ describe('the socket engine', () => {
     expect((await slow).equals(big)).toBe(true)
   })
 
+  it('tunnels an Upgrade byte for byte, the bytes that came with its head included', async () => {
+    const switched = new WeakSet<net.Socket>()
+    const up = await rawUpstream((socket, text) => {
+      const end = text.indexOf('\r\n\r\n')
+      if (end === -1) return
+      if (!switched.has(socket)) socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: chat\r\nConnection: Upgrade\r\n\r\n')
+      switched.add(socket)
+      const after = text.slice(end + 4)
+      if (after.endsWith('!')) socket.write(`echo:${after}`)
+    })
+    proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
+    const conn = await rawConnect(proxy.port, 'GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: chat\r\nConnection: Upgrade\r\n\r\nearly,')
+    await until(() => up.received[0]?.endsWith('early,') === true)
+    conn.socket.write('late!')
+    await until(() => conn.text().endsWith('echo:early,late!'))
+    expect(conn.text()).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n[^]*\r\n\r\necho:early,late!$/)
+    expect(up.received[0]).toMatch(/^GET \/chat HTTP\/1\.1\r\n[^]*upgrade: chat\r\n/i)
+    conn.socket.destroy()
+  })
+
   it('re-frames a close-delimited answer as chunks and keeps the client connection', async () => {
     const up = await rawUpstream((socket) => {
       socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\npart one,')

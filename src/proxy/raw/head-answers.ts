@@ -1,0 +1,29 @@
+/** What the socket engine makes of a request head before forwarding it: a refusal's answer and error, or a hand-over. */
+import { ERRORS, ProxyError } from '../errors.js'
+import type { HeadError, RequestHead } from './head-types.js'
+
+/** The interim answer to `Expect: 100-continue`. */
+export const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n'
+
+const STATUS_CODE: Readonly<Record<number, 'SY_ERR_HEADERS_TOO_LARGE' | 'SY_ERR_MALFORMED_REQUEST'>> = { 431: 'SY_ERR_HEADERS_TOO_LARGE' }
+
+/** A refused head's answer: 431 for a head over the limit, else 400 naming what is wrong. */
+export function headAnswer(error: HeadError): ProxyError {
+  const code = STATUS_CODE[error.status] ?? 'SY_ERR_MALFORMED_REQUEST'
+  return new ProxyError(code, undefined, code === 'SY_ERR_MALFORMED_REQUEST' ? `${ERRORS.SY_ERR_MALFORMED_REQUEST.message}: ${error.error}` : undefined)
+}
+
+/** The parse error as node reports it in 'clientError' (llhttp's code), for whoever listens. */
+export function parseError(error: HeadError): Error & { code: string } {
+  return Object.assign(new Error(error.error), { code: error.code })
+}
+
+/** Does this engine carry the request, or does node's engine (everything it does not do yet)? */
+export function carried(head: RequestHead): boolean {
+  const target = head.target
+  return (
+    target.charCodeAt(0) === 0x2f &&
+    // A preview link (/.switchyard/...) and other dot paths: node's engine answers them.
+    target.charCodeAt(1) !== 0x2e
+  )
+}
