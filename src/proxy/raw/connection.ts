@@ -4,7 +4,7 @@
  * over to node's engine must be checked against all of its phases at once.
  */
 import type net from 'node:net'
-import { rawErrorResponse, watchStall } from '../client-errors.js'
+import { rawErrorResponse, watchStall, type RequestTarget } from '../client-errors.js'
 import { ERRORS, ProxyError } from '../errors.js'
 import type { ProxyState } from '../proxy-state.js'
 import { NO_SERVICE, refuseNoServiceUpgrade, type Routes } from '../service-routes.js'
@@ -13,7 +13,7 @@ import { jsonAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
 import type { ClientSide, RawExchange } from './exchange.js'
 import { forwardRequest } from './forward.js'
-import { carried, CONTINUE, headAnswer, parseError } from './head-answers.js'
+import { absoluteTarget, carried, CONTINUE, headAnswer, parseError } from './head-answers.js'
 import { Framing, isHeadError, parseRequestHead, type RequestHead } from './http1.js'
 
 /** What a connection reads of its server. */
@@ -178,7 +178,9 @@ export class RawConnection implements ClientSide {
           this.#refuse(headAnswer(head))
           return
         }
-        if (!carried(head)) {
+        const origin = carried(head)
+        const absolute = origin ? undefined : absoluteTarget(head)
+        if (!origin && (absolute === undefined || head.upgrade)) {
           this.#handOff(buf.subarray(pos))
           return
         }
@@ -187,7 +189,7 @@ export class RawConnection implements ClientSide {
           this.#upgrade(head, buf.subarray(pos))
           return
         }
-        const exchange = this.#request(head)
+        const exchange = this.#request(head, absolute)
         if (exchange === false) {
           this.#handOff(buf.subarray(pos - head.headLength))
           return
@@ -229,9 +231,9 @@ export class RawConnection implements ClientSide {
    * Readies one request's exchange (sent by the caller); undefined when it was answered here, false
    * when node's engine must take it (and the connection).
    */
-  #request(head: RequestHead): RawExchange | undefined | false {
+  #request(head: RequestHead, absolute: RequestTarget | undefined): RawExchange | undefined | false {
     const routes = this.#ctx.routes()
-    const state = routes.only ?? routes.matcher!.match(head.headers.host, head.target)
+    const state = routes.only ?? routes.matcher!.match(absolute?.host ?? head.headers.host, absolute?.path ?? head.target)
     if (state === undefined) {
       this.#answerNoService(head)
       return undefined
@@ -243,7 +245,7 @@ export class RawConnection implements ClientSide {
     this.socket.setTimeout(0)
     this.#phase = head.framing === Framing.None ? Phase.Busy : Phase.Body
     this.#body = new BodyFramer(head.framing, head.contentLength, this.#ctx.maxHeaderSize)
-    const exchange = forwardRequest(state, this, head)
+    const exchange = forwardRequest(state, this, head, absolute)
     // A request sampled for mirroring: node's engine captures blue's answer as it streams (for now).
     if (exchange === undefined) return false
     if (exchange.settled) return undefined

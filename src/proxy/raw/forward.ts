@@ -1,3 +1,4 @@
+import type { RequestTarget } from '../client-errors.js'
 import { ProxyError } from '../errors.js'
 import { upstreamRequestHeaders } from '../headers.js'
 import { withoutHeader } from '../mirror.js'
@@ -16,9 +17,10 @@ import { Framing, type RequestHead } from './http1.js'
  * samples the request for mirroring, which node's engine carries for now (the router decides the
  * same again there: sampling is by the sticky key).
  */
-export function forwardRequest(state: ProxyState, conn: ClientSide, head: RequestHead): RawExchange | undefined {
+export function forwardRequest(state: ProxyState, conn: ClientSide, head: RequestHead, absolute?: RequestTarget): RawExchange | undefined {
   const startedAt = performance.now()
-  const headers = head.headers
+  // Absolute-form: the named authority replaces Host (RFC 9112 §3.2.2); only the path goes upstream.
+  const headers = absolute?.host === undefined ? head.headers : { ...head.headers, host: absolute.host }
   const peer = conn.socket.remoteAddress
   const client = state.trust === null ? undefined : clientInfo(state.trust, peer, headers, state.tls)
   const remoteAddress = client === undefined ? peer : client.address
@@ -44,7 +46,7 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   const shadowMark = state.mirror?.settings.header
   if (shadowMark !== undefined && headers[shadowMark] !== undefined) upstream = withoutHeader(upstream, shadowMark)
   if (requestId !== undefined) forwardRequestId(upstream, requestId, incomingId)
-  let out = `${head.method} ${head.target} HTTP/1.1\r\n`
+  let out = `${head.method} ${absolute?.path ?? head.target} HTTP/1.1\r\n`
   // HTTP/1.0 allows a request without Host; HTTP/1.1 (upstream) does not: the target's own, as undici sends.
   if (headers.host === undefined) out += `host: ${target!.origin.slice(target!.origin.indexOf('//') + 2)}\r\n`
   for (let i = 0; i < upstream.length; i += 2) out += `${upstream[i]!}: ${upstream[i + 1]!}\r\n`

@@ -107,7 +107,12 @@ export class SocketPool {
       callback(new ProxyError('SY_ERR_UPSTREAM_CONNECT', new Error('the upstream pool is closed')), undefined, false)
       return
     }
-    const socket = this.#idle.pop()
+    let socket = this.#idle.pop()
+    // One that timed out or got the upstream's FIN is still listed until its 'close' event: never hand it out.
+    while (socket !== undefined && (socket.destroyed || !socket.writable || socket.readableEnded)) {
+      socket.destroy()
+      socket = this.#idle.pop()
+    }
     if (socket !== undefined) {
       socket.setTimeout(0)
       callback(undefined, socket, true)

@@ -291,6 +291,19 @@ describe('the socket engine', () => {
     expect(new Set(upstream.requests.map((r) => r.socketIndex))).toEqual(new Set([0]))
   })
 
+  it('carries an absolute-form target itself: its path goes to our target, its authority replaces Host', async () => {
+    upstream = await startUpstream('blue')
+    proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
+    const conn = await rawConnect(proxy.port, 'GET /first HTTP/1.1\r\nHost: a\r\n\r\n')
+    await responses(conn, 1)
+    conn.socket.write('GET http://elsewhere.test:8080/x?q=1 HTTP/1.1\r\nHost: a\r\n\r\n')
+    const [, answer] = await responses(conn, 2)
+    expect(JSON.parse(answer!.body)).toMatchObject({ url: '/x?q=1', headers: { host: 'elsewhere.test:8080' } })
+    // The same pooled upstream connection: the socket engine sent it, not node's.
+    expect(upstream.requests.map((r) => r.socketIndex)).toEqual([0, 0])
+    conn.socket.destroy()
+  })
+
   it('answers Expect: 100-continue itself, before the body, and sends the upstream no expectation', async () => {
     upstream = await startUpstream('blue')
     proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
