@@ -1,5 +1,6 @@
 /** What the socket engine makes of a request head before forwarding it: a refusal's answer and error, or a hand-over. */
 import { requestTarget, type RequestTarget } from '../client-errors.js'
+import { PREVIEW_PATH } from '../../routing/preview.js'
 import { ERRORS, ProxyError } from '../errors.js'
 import type { HeadError, RequestHead } from './head-types.js'
 
@@ -22,20 +23,21 @@ export function parseError(error: HeadError): Error & { code: string } {
 /** Is the request's target a path this engine carries as it is (origin-form)? */
 export function carried(head: RequestHead): boolean {
   const target = head.target
-  return (
-    target.charCodeAt(0) === 0x2f &&
-    // A preview link (/.well-known/switchyard/preview) and other dot paths: node's engine answers them.
-    target.charCodeAt(1) !== 0x2e
-  )
+  return target.charCodeAt(0) === 0x2f && !isPreviewLink(target)
+}
+
+/** A preview link (PREVIEW_PATH): node's engine answers it (a dot never starts an application's first segment). */
+function isPreviewLink(path: string): boolean {
+  return path.charCodeAt(1) === 0x2e && path.startsWith(PREVIEW_PATH)
 }
 
 /**
  * An absolute-form target (`GET http://host/path`, RFC 9112 §3.2.2) this engine carries: its
  * path goes to our target and its authority replaces Host. Undefined for any other target
- * (asterisk-form, other schemes, dot paths): node's engine answers those.
+ * (asterisk-form, other schemes, preview links): node's engine answers those.
  */
 export function absoluteTarget(head: RequestHead): RequestTarget | undefined {
   if (head.target.charCodeAt(0) === 0x2f) return undefined
   const target = requestTarget(head.target)
-  return target === undefined || target.host === undefined || target.path.charCodeAt(1) === 0x2e ? undefined : target
+  return target === undefined || target.host === undefined || isPreviewLink(target.path) ? undefined : target
 }

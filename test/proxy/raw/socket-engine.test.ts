@@ -291,7 +291,7 @@ describe('the socket engine', () => {
     expect(new Set(upstream.requests.map((r) => r.socketIndex))).toEqual(new Set([0]))
   })
 
-  it('carries an absolute-form target itself: its path goes to our target, its authority replaces Host', async () => {
+  it('carries an absolute-form target (its path goes to our target, its authority replaces Host) and dot paths itself', async () => {
     upstream = await startUpstream('blue')
     proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
     const conn = await rawConnect(proxy.port, 'GET /first HTTP/1.1\r\nHost: a\r\n\r\n')
@@ -299,8 +299,12 @@ describe('the socket engine', () => {
     conn.socket.write('GET http://elsewhere.test:8080/x?q=1 HTTP/1.1\r\nHost: a\r\n\r\n')
     const [, answer] = await responses(conn, 2)
     expect(JSON.parse(answer!.body)).toMatchObject({ url: '/x?q=1', headers: { host: 'elsewhere.test:8080' } })
-    // The same pooled upstream connection: the socket engine sent it, not node's.
-    expect(upstream.requests.map((r) => r.socketIndex)).toEqual([0, 0])
+    // A dot path that is not a preview link is the application's, carried like any other.
+    conn.socket.write('GET /.well-known/acme-challenge/t HTTP/1.1\r\nHost: a\r\n\r\n')
+    const [, , dotted] = await responses(conn, 3)
+    expect(JSON.parse(dotted!.body)).toMatchObject({ url: '/.well-known/acme-challenge/t' })
+    // The same pooled upstream connection: the socket engine sent them, not node's.
+    expect(upstream.requests.map((r) => r.socketIndex)).toEqual([0, 0, 0])
     conn.socket.destroy()
   })
 
