@@ -1,6 +1,6 @@
 import type net from 'node:net'
 import { Framing } from './head-types.js'
-import { wrote } from './read-buffer.js'
+import { writeRead } from './read-buffer.js'
 
 const CRLF = Buffer.from('\r\n')
 /** Up to this many body bytes are joined to the head in one write; larger pieces go as they are. */
@@ -17,11 +17,11 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n')
  */
 function writeBodyPiece(client: net.Socket, head: string | undefined, piece: Buffer, rechunk: boolean): boolean {
   const before = rechunk ? `${head ?? ''}${piece.length.toString(16)}\r\n` : head
-  if (before === undefined) return client.write(piece)
+  if (before === undefined) return writeRead(client, piece)
   if (piece.length <= JOIN_LIMIT) return client.write(`${before}${piece.toString('latin1')}${rechunk ? '\r\n' : ''}`, 'latin1')
   client.cork()
   client.write(before, 'latin1')
-  let ok = client.write(piece)
+  let ok = writeRead(client, piece)
   if (rechunk) ok = client.write(CRLF)
   client.uncork()
   return ok
@@ -72,9 +72,7 @@ export class ClientBody {
     const client = this.#client
     const head = this.#head
     this.#head = undefined
-    const ok = writeBodyPiece(client, head, start === 0 && stop === buf.length ? buf : buf.subarray(start, stop), this.#rechunk)
-    wrote(client, buf)
-    return ok
+    return writeBodyPiece(client, head, start === 0 && stop === buf.length ? buf : buf.subarray(start, stop), this.#rechunk)
   }
 
   /** A run of chunk data of a body being de-chunked (BodyFramer.dechunk). */

@@ -2,6 +2,10 @@ import type net from 'node:net'
 
 /** One read's worth: what libuv asks node to allocate for each read by default. */
 const READ_BYTES = 64 * 1024
+/** Pieces up to this size are copied into node's own Buffer pool (its 8 KiB slabs). */
+const SMALL = 4 * 1024
+/** Copies kept for reuse once their write is done (4 MiB at most). */
+const MAX_FREE = 64
 
 /**
  * Plain upstream sockets read into one shared buffer (net's `onread`) instead of a new 64 KiB
@@ -9,21 +13,28 @@ const READ_BYTES = 64 * 1024
  * turn, freed together a scavenge later; glibc then gives the top of its heap back to the
  * kernel and faults it in again on the next answer (~180 page faults per MiB, most of the
  * proxy's time in the kernel: 1 MiB answers ran at 0.26x nginx). Bytes handed to an owner are
- * only valid during that call: an owner that keeps any copies them, and one that writes them to
- * a socket calls `wrote`.
+ * valid only during that call: every socket reads into this same buffer (each was told where
+ * its next read goes at the end of its last one), so nothing may keep them, and a write may:
+ * whatever part of it the kernel does not take at once stays queued, pointing at the bytes.
+ * `writeRead` therefore writes copies, from a recycled set of 64 KiB buffers for large pieces
+ * (a fresh allocation per piece would bring the heap churn back).
  */
-let current = Buffer.allocUnsafeSlow(READ_BYTES)
+const shared = Buffer.allocUnsafeSlow(READ_BYTES)
+const free: Buffer[] = []
 
 /** The buffer the next upstream read lands in (net asks after every read). */
 export function readBuffer(): Buffer {
-  return current
+  return shared
 }
 
-/**
- * Call after writing `piece` (bytes of a read) to `socket`: when the write could not go out whole
- * at once the socket keeps a reference to those bytes until it flushes, so later reads move to a
- * fresh buffer and the pending bytes stay as they were.
- */
-export function wrote(socket: net.Socket, piece: Buffer): void {
-  if (socket.writableLength > 0 && piece.buffer === current.buffer) current = Buffer.allocUnsafeSlow(READ_BYTES)
+/** Writes `piece` (bytes of an upstream read, or any) to `socket` as a copy it may keep; write()'s verdict. */
+export function writeRead(socket: net.Socket, piece: Buffer): boolean {
+  if (piece.length <= SMALL) return socket.write(Buffer.from(piece))
+  if (piece.length > READ_BYTES) return socket.write(Buffer.from(piece))
+  const copy = free.pop() ?? Buffer.allocUnsafeSlow(READ_BYTES)
+  piece.copy(copy)
+  // Called once the socket is done with it: written, or given up (the socket went away).
+  return socket.write(copy.subarray(0, piece.length), () => {
+    if (free.length < MAX_FREE) free.push(copy)
+  })
 }
