@@ -131,6 +131,9 @@ describe('the socket engine', () => {
           onResponse?.(res)
         }).on('error', reject)
       })
+    // Pooled upstream connections first: each was told at its last read to read next into the
+    // shared buffer, the one the stalled answer's queued bytes will come from.
+    await Promise.all([get('/0'), get('/1'), get('/0'), get('/1')])
     let stalled: http.IncomingMessage | undefined
     const slow = get('/big', (res) => (stalled = res.pause()))
     // The stalled client's socket is full and the proxy holds bytes for it: the upstream is held back too.
@@ -291,7 +294,7 @@ describe('the socket engine', () => {
     expect(new Set(upstream.requests.map((r) => r.socketIndex))).toEqual(new Set([0]))
   })
 
-  it('carries an absolute-form target (its path goes to our target, its authority replaces Host) and dot paths itself', async () => {
+  it('carries an absolute-form target (its path goes to our target, its authority replaces Host) dot paths and preview links itself', async () => {
     upstream = await startUpstream('blue')
     proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine: 'sockets' })
     const conn = await rawConnect(proxy.port, 'GET /first HTTP/1.1\r\nHost: a\r\n\r\n')
@@ -303,8 +306,13 @@ describe('the socket engine', () => {
     conn.socket.write('GET /.well-known/acme-challenge/t HTTP/1.1\r\nHost: a\r\n\r\n')
     const [, , dotted] = await responses(conn, 3)
     expect(JSON.parse(dotted!.body)).toMatchObject({ url: '/.well-known/acme-challenge/t' })
+    // A preview link is answered here (previews are off in this proxy: 403 naming it), and the connection goes on.
+    conn.socket.write('GET /.well-known/switchyard/preview?token=x HTTP/1.1\r\nHost: a\r\n\r\nGET /last HTTP/1.1\r\nHost: a\r\n\r\n')
+    const [, , , preview, last] = await responses(conn, 5)
+    expect(preview).toMatchObject({ status: 403, body: JSON.stringify({ statusCode: 403, message: 'preview links are off' }) })
+    expect(JSON.parse(last!.body)).toMatchObject({ url: '/last' })
     // The same pooled upstream connection: the socket engine sent them, not node's.
-    expect(upstream.requests.map((r) => r.socketIndex)).toEqual([0, 0, 0])
+    expect(upstream.requests.map((r) => r.socketIndex)).toEqual([0, 0, 0, 0])
     conn.socket.destroy()
   })
 
