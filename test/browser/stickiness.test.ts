@@ -28,6 +28,16 @@ afterAll(async () => {
 const opened: { close(): Promise<void> }[] = []
 afterEach(async () => {
   for (const thing of opened.splice(0).reverse()) await thing.close()
+  // A pooled page may still be on its way somewhere (a test that failed mid-navigation): settle
+  // it on a blank page, or drop its context, so that the next test starts from a quiet browser.
+  for (const context of [...pool]) {
+    try {
+      await pageOf(context).goto('about:blank')
+    } catch {
+      pool.splice(pool.indexOf(context), 1)
+      await context.close().catch(() => undefined)
+    }
+  }
 })
 
 /**
@@ -129,6 +139,8 @@ async function users(n: number): Promise<BrowserContext[]> {
   const made = await Promise.all(
     Array.from({ length: Math.max(0, n - pool.length) }, async () => {
       const context = await browser.newContext()
+      // A cross-site navigation starts a renderer of its own: seconds on a loaded machine, not playwright's 30.
+      context.setDefaultTimeout(60_000)
       await context.newPage()
       return context
     }),

@@ -122,8 +122,9 @@ describe('mirroring', () => {
     const { app } = await setup([(_req, res) => sendJson(res, { ok: true })], slow, { compare: { latencyFactor: 2 } })
     const times: number[] = []
     for (let i = 0; i < 10; i++) times.push((await get(app, '/slow', `u${i}`)).ms)
-    // Blue answers at once; green takes a second on every shadow. No client waited for it.
-    expect(Math.max(...times)).toBeLessThan(500)
+    // Blue answers at once; green takes a second on every shadow. A client that waited for it
+    // would take that second or more: none did (however slow a loaded machine makes the rest).
+    expect(Math.max(...times)).toBeLessThan(1_000)
     const r = await pairsAtLeast(app, 10)
     expect(r.kinds.find((k) => k.kind === 'latency')?.count).toBe(10)
     expect(r.routes[0]!.latencyRatio!.p50).toBeGreaterThanOrEqual(8)

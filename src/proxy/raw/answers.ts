@@ -1,3 +1,4 @@
+import type { PreviewLanding } from '../../routing/preview.js'
 import type { Color } from '../../routing/types.js'
 import type { ProxyError } from '../errors.js'
 import { COLOR_HEADER } from '../headers.js'
@@ -21,4 +22,13 @@ export function errorAnswer(error: ProxyError, color: Color | undefined, setCook
 /** A JSON answer of switchyard's own (the 404 of a request no service matches). */
 export function jsonAnswer(status: number, reason: string, body: string, keepAlive: boolean): string {
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'}\r\n${body}`
+}
+
+/** The answer to a preview link (as request-handler.ts answerPreview): a redirect that sets or clears the preview cookie, or 403 naming the problem. */
+export function previewAnswer(landing: PreviewLanding, keepAlive: boolean): string {
+  const body = JSON.stringify({ statusCode: landing.status, message: landing.message })
+  let head = `HTTP/1.1 ${landing.status} ${landing.status === 302 ? 'Found' : 'Forbidden'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n`
+  if (landing.location !== undefined) head += `location: ${landing.location}\r\n`
+  if (landing.setCookie !== undefined) head += `set-cookie: ${landing.setCookie}\r\n`
+  return `${head}${keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'}\r\n${body}`
 }

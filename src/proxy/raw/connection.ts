@@ -9,11 +9,11 @@ import { ERRORS, ProxyError } from '../errors.js'
 import type { ProxyState } from '../proxy-state.js'
 import { NO_SERVICE, refuseNoServiceUpgrade, type Routes } from '../service-routes.js'
 import { handleUpgrade } from '../websocket.js'
-import { jsonAnswer } from './answers.js'
+import { jsonAnswer, previewAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
 import type { ClientSide, RawExchange } from './exchange.js'
-import { forwardRequest } from './forward.js'
-import { absoluteTarget, carried, CONTINUE, headAnswer, parseError } from './head-answers.js'
+import { clientSecure, forwardRequest } from './forward.js'
+import { absoluteTarget, carried, CONTINUE, headAnswer, isPreviewLink, parseError } from './head-answers.js'
 import { Framing, isHeadError, parseRequestHead, type RequestHead } from './http1.js'
 
 /** What a connection reads of its server. */
@@ -233,9 +233,15 @@ export class RawConnection implements ClientSide {
    */
   #request(head: RequestHead, absolute: RequestTarget | undefined): RawExchange | undefined | false {
     const routes = this.#ctx.routes()
-    const state = routes.only ?? routes.matcher!.match(absolute?.host ?? head.headers.host, absolute?.path ?? head.target)
-    if (state === undefined) {
-      this.#answerNoService(head)
+    const preview = absolute === undefined && isPreviewLink(head.target)
+    // A preview link of a service matched by path prefix: any lane answers it (one signer).
+    const state = routes.only ?? routes.matcher!.match(absolute?.host ?? head.headers.host, absolute?.path ?? head.target) ?? (preview ? routes.first : undefined)
+    if (state === undefined || preview) {
+      // switchyard's own answer: the connection goes on only after a body-less request that asked to.
+      const keepAlive = head.keepAlive && head.framing === Framing.None
+      const landing = state?.router.previewLanding(head.target, clientSecure(state, this.socket.remoteAddress, head.headers))
+      this.socket.write(landing === undefined ? jsonAnswer(404, 'Not Found', NO_SERVICE, keepAlive) : previewAnswer(landing, keepAlive))
+      if (!keepAlive) this.#close()
       return undefined
     }
     this.#state = state
@@ -283,12 +289,6 @@ export class RawConnection implements ClientSide {
     if (this.#phase !== Phase.Body) return
     // An answer that came before the body ended closed the connection already (finished(false)).
     this.#phase = this.#exchange === undefined ? Phase.Head : Phase.Busy
-  }
-
-  #answerNoService(head: RequestHead): void {
-    const keepAlive = head.keepAlive && head.framing === Framing.None
-    this.socket.write(jsonAnswer(404, 'Not Found', NO_SERVICE, keepAlive))
-    if (!keepAlive) this.#close()
   }
 
   /** A head this engine refuses: our 4xx, then the connection closes. */

@@ -20,24 +20,23 @@ export function parseError(error: HeadError): Error & { code: string } {
   return Object.assign(new Error(error.error), { code: error.code })
 }
 
-/** Is the request's target a path this engine carries as it is (origin-form)? */
+/** Is the request's target a path (origin-form)? */
 export function carried(head: RequestHead): boolean {
-  const target = head.target
-  return target.charCodeAt(0) === 0x2f && !isPreviewLink(target)
+  return head.target.charCodeAt(0) === 0x2f
 }
 
-/** A preview link (PREVIEW_PATH): node's engine answers it (a dot never starts an application's first segment). */
-function isPreviewLink(path: string): boolean {
+/** A preview link (PREVIEW_PATH), answered by switchyard itself (a dot never starts an application's first segment). */
+export function isPreviewLink(path: string): boolean {
   return path.charCodeAt(1) === 0x2e && path.startsWith(PREVIEW_PATH)
 }
 
 /**
  * An absolute-form target (`GET http://host/path`, RFC 9112 §3.2.2) this engine carries: its
  * path goes to our target and its authority replaces Host. Undefined for any other target
- * (asterisk-form, other schemes, preview links): node's engine answers those.
+ * (asterisk-form, other schemes): node's engine answers those (400).
  */
 export function absoluteTarget(head: RequestHead): RequestTarget | undefined {
   if (head.target.charCodeAt(0) === 0x2f) return undefined
   const target = requestTarget(head.target)
-  return target === undefined || target.host === undefined || isPreviewLink(target.path) ? undefined : target
+  return target === undefined || target.host === undefined ? undefined : target
 }
