@@ -8,11 +8,12 @@ import { rawErrorResponse, watchStall, type RequestTarget } from '../client-erro
 import { ERRORS, ProxyError } from '../errors.js'
 import type { ProxyState } from '../proxy-state.js'
 import { NO_SERVICE, refuseNoServiceUpgrade, type Routes } from '../service-routes.js'
+import { clientInfo } from '../trusted-proxies.js'
 import { handleUpgrade } from '../websocket.js'
 import { jsonAnswer, previewAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
 import type { ClientSide, RawExchange } from './exchange.js'
-import { clientSecure, forwardRequest } from './forward.js'
+import { forwardRequest } from './forward.js'
 import { absoluteTarget, carried, CONTINUE, headAnswer, isPreviewLink, parseError } from './head-answers.js'
 import { Framing, isHeadError, parseRequestHead, type RequestHead } from './http1.js'
 
@@ -239,7 +240,7 @@ export class RawConnection implements ClientSide {
     if (state === undefined || preview) {
       // switchyard's own answer: the connection goes on only after a body-less request that asked to.
       const keepAlive = head.keepAlive && head.framing === Framing.None
-      const landing = state?.router.previewLanding(head.target, clientSecure(state, this.socket.remoteAddress, head.headers))
+      const landing = state?.router.previewLanding(head.target, clientInfo(state.trust, this.socket.remoteAddress, head.headers, state.tls).secure)
       this.socket.write(landing === undefined ? jsonAnswer(404, 'Not Found', NO_SERVICE, keepAlive) : previewAnswer(landing, keepAlive))
       if (!keepAlive) this.#close()
       return undefined

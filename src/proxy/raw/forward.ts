@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import type { RequestTarget } from '../client-errors.js'
 import { ProxyError } from '../errors.js'
 import { upstreamRequestHeaders } from '../headers.js'
@@ -8,12 +7,6 @@ import { forwardRequestId, REQUEST_ID_HEADER } from '../request-id.js'
 import { clientInfo } from '../trusted-proxies.js'
 import { RawExchange, type ClientSide } from './exchange.js'
 import { Framing, type RequestHead } from './http1.js'
-
-/** Whether the client came over TLS: its own connection, or what a trusted proxy says. */
-export function clientSecure(state: ProxyState | undefined, peer: string | undefined, headers: IncomingHttpHeaders): boolean {
-  if (state === undefined) return false
-  return state.trust === null ? state.tls : (clientInfo(state.trust, peer, headers, state.tls)?.secure ?? state.tls)
-}
 
 /**
  * One request of a lane on the socket engine, as handleRequest does it on node's: the client

@@ -36,7 +36,6 @@ export function isPreviewLink(path: string): boolean {
  * (asterisk-form, other schemes): node's engine answers those (400).
  */
 export function absoluteTarget(head: RequestHead): RequestTarget | undefined {
-  if (head.target.charCodeAt(0) === 0x2f) return undefined
   const target = requestTarget(head.target)
   return target === undefined || target.host === undefined ? undefined : target
 }

@@ -29,8 +29,8 @@ export function readBuffer(): Buffer {
 
 /** Writes `piece` (bytes of an upstream read, or any) to `socket` as a copy it may keep; write()'s verdict. */
 export function writeRead(socket: net.Socket, piece: Buffer): boolean {
-  if (piece.length <= SMALL) return socket.write(Buffer.from(piece))
-  if (piece.length > READ_BYTES) return socket.write(Buffer.from(piece))
+  // Small pieces (and a head's leftovers joined across reads, over a read's size) as plain copies.
+  if (piece.length <= SMALL || piece.length > READ_BYTES) return socket.write(Buffer.from(piece))
   const copy = free.pop() ?? Buffer.allocUnsafeSlow(READ_BYTES)
   piece.copy(copy)
   // Called once the socket is done with it: written, or given up (the socket went away).
