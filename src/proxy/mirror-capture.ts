@@ -6,14 +6,30 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { isStreamType, mediaTypeOf, type Captured } from '../shadow/captured.js'
 
-/** Lower-case names; repeated headers joined with ", " (set-cookie with "\n"). */
+/** Repeated headers are joined with ", ", set-cookie with "\n" (its values may hold commas). */
+function joinerOf(lowerName: string): string {
+  return lowerName === 'set-cookie' ? '\n' : ', '
+}
+
+/** Lower-case names; repeated headers joined. */
 function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {}
   for (const name of Object.keys(headers)) {
     const value = headers[name]
     if (value === undefined) continue
     const lower = name.toLowerCase()
-    out[lower] = typeof value === 'string' ? value : value.join(lower === 'set-cookie' ? '\n' : ', ')
+    out[lower] = typeof value === 'string' ? value : value.join(joinerOf(lower))
+  }
+  return out
+}
+
+/** The same from flat name/value pairs as they came on the wire (the socket engine's). */
+function flatRawHeaders(rawHeaders: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i]!.toLowerCase()
+    // Own keys only: a header named like an Object member (`constructor`) is a header like any other.
+    out[lower] = Object.hasOwn(out, lower) ? `${out[lower]!}${joinerOf(lower)}${rawHeaders[i + 1]!}` : rawHeaders[i + 1]!
   }
   return out
 }
@@ -49,10 +65,11 @@ export class AnswerCapture {
     return this.#done
   }
 
-  head(status: number, headers: IncomingHttpHeaders): void {
+  /** The answer's head: headers as node and undici give them, or as flat name/value pairs. */
+  head(status: number, headers: IncomingHttpHeaders | readonly string[]): void {
     if (this.#done) return
     this.#status = status
-    this.#headers = flatHeaders(headers)
+    this.#headers = Array.isArray(headers) ? flatRawHeaders(headers) : flatHeaders(headers as IncomingHttpHeaders)
     const type = mediaTypeOf(this.#headers['content-type'])
     this.#stream = isStreamType(type)
     this.#sse = type === 'text/event-stream'

@@ -46,8 +46,10 @@ const shadows = (u: Upstream) => u.requests.filter((r) => r.headers[SHADOW] === 
 const users = (u: Upstream) => u.requests.filter((r) => r.headers[SHADOW] === undefined)
 
 describe('mirroring', () => {
-  it('sends shadows marked as such, answers the client from blue, and reports the JSON field where green differs', async () => {
-    const { app, green } = await setup([order(10)], order(11), { compare: { ...NO_LATENCY, ignore: ['$.at'] } })
+  // Both engines capture blue's answer; the other tests run on the default one (sockets).
+  it.each(['sockets', 'node'])('sends shadows marked as such, answers the client from blue, and reports the JSON field where green differs (%s engine)', async (engine) => {
+    const proxy = { host: '127.0.0.1', port: 0, engine }
+    const { app, green } = await setup([order(10)], order(11), { compare: { ...NO_LATENCY, ignore: ['$.at'] } }, { proxy })
     for (let i = 0; i < 20; i++) {
       const answer = await get(app, `/orders/42?token=s3cret&n=${i}`, `user-${i}`)
       expect(answer.status).toBe(200)

@@ -191,10 +191,6 @@ export class RawConnection implements ClientSide {
           return
         }
         const exchange = this.#request(head, absolute)
-        if (exchange === false) {
-          this.#handOff(buf.subarray(pos - head.headLength))
-          return
-        }
         if (exchange === undefined) continue
         // The body bytes that came with the head are checked (and queued) before anything goes
         // upstream: a body broken right away is refused without the upstream seeing the request.
@@ -229,10 +225,9 @@ export class RawConnection implements ClientSide {
   }
 
   /**
-   * Readies one request's exchange (sent by the caller); undefined when it was answered here, false
-   * when node's engine must take it (and the connection).
+   * Readies one request's exchange (sent by the caller); undefined when it was answered here.
    */
-  #request(head: RequestHead, absolute: RequestTarget | undefined): RawExchange | undefined | false {
+  #request(head: RequestHead, absolute: RequestTarget | undefined): RawExchange | undefined {
     const routes = this.#ctx.routes()
     const preview = absolute === undefined && isPreviewLink(head.target)
     // A preview link of a service matched by path prefix: any lane answers it (one signer).
@@ -253,8 +248,6 @@ export class RawConnection implements ClientSide {
     this.#phase = head.framing === Framing.None ? Phase.Busy : Phase.Body
     this.#body = new BodyFramer(head.framing, head.contentLength, this.#ctx.maxHeaderSize)
     const exchange = forwardRequest(state, this, head, absolute)
-    // A request sampled for mirroring: node's engine captures blue's answer as it streams (for now).
-    if (exchange === undefined) return false
     if (exchange.settled) return undefined
     this.#exchange = exchange
     // Expect: 100-continue (HTTP/1.1 only, RFC 9110 §10.1.1) is confirmed here, as node's engine

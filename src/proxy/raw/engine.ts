@@ -15,7 +15,8 @@ export interface SocketEngineOptions {
   readonly tls?: tls.TlsOptions | undefined
   /**
    * node's engine, never listening itself: it takes the connections whose requests this engine
-   * does not carry (upgrades, Expect, HTTP/1.0, preview links, mirrored lanes) from their next request on.
+   * does not carry (a target in asterisk-form or of another scheme, which it answers 400) from
+   * that request on.
    */
   readonly node: http.Server
 }

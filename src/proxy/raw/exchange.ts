@@ -8,6 +8,7 @@ import type { Color } from '../../routing/types.js'
 import { describeError, ProxyError, toProxyError } from '../errors.js'
 import { rawResponseHead } from '../headers.js'
 import type { Drainable, ProxyState, Recorded, RequestLine } from '../proxy-state.js'
+import type { MirrorJob } from '../mirror.js'
 import type { ErrorKind } from '../types.js'
 import type { UpstreamPool, UpstreamTarget } from '../upstream-pool.js'
 import { errorAnswer } from './answers.js'
@@ -75,6 +76,10 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   #clientPaused = false
   #headMs = -1
   #ttfbMs = -1
+  /** A sampled request's shadow: blue's answer is captured for it as it streams. */
+  #mirror: MirrorJob | undefined = undefined
+  /** The request body teed for the shadows (they get it once whole). */
+  #teed: Buffer[] | undefined = undefined
 
   constructor(state: ProxyState, conn: ClientSide, request: RequestLine, color: Color, setCookie: string | undefined, target: UpstreamTarget | undefined, pool: UpstreamPool, startedAt: number) {
     this.epoch = state.epoch
@@ -105,6 +110,17 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#head = head
     this.#retryable = !withBody
     this.#bodyDone = !withBody
+  }
+
+  /**
+   * Captures blue's answer for `job` as it streams; the shadows get the request body once it was
+   * read whole (`withBody`: the connection feeds one; Mirror.begin took only a known length
+   * within its cap), or go now.
+   */
+  mirrorTo(job: MirrorJob, withBody: boolean): void {
+    this.#mirror = job
+    if (withBody) this.#teed = []
+    else job.send(null)
   }
 
   /** Gets a connection to the target and sends the head and what body is queued. */
@@ -153,6 +169,15 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   body(piece: Buffer, last: boolean): boolean {
     if (last) this.#bodyDone = true
     if (this.#settled) return true
+    const teed = this.#teed
+    if (teed !== undefined) {
+      // A copy: the piece is a view of the client's read.
+      teed.push(Buffer.from(piece))
+      if (last) {
+        this.#teed = undefined
+        this.#mirror!.send(Buffer.concat(teed))
+      }
+    }
     const socket = this.#upstream
     if (socket === undefined) {
       ;(this.#queued ??= []).push(piece)
@@ -205,7 +230,14 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     if (!upstreamKeepAlive) this.#upstreamReusable = false
     const out = new ClientBody(this.#conn.socket, framing, this.#conn.http10)
     this.#out = out
-    if (out.dechunk) body.dechunk(out.data)
+    const blue = this.#mirror?.blue
+    if (blue !== undefined) {
+      blue.head(status, rawHeaders)
+      // The capture gets the body's data: a chunked one's runs as scan finds them.
+      if (framing === Framing.Chunked) body.dechunk(out.dechunk ? (buf, start, end) => (blue.data(buf.subarray(start, end)), out.data(buf, start, end)) : (buf, start, end) => blue.data(buf.subarray(start, end)))
+    } else if (out.dechunk) {
+      body.dechunk(out.data)
+    }
     const keepAlive = this.#conn.keepAlive() && !out.closeDelimited
     if (!keepAlive) this.#reusableClient = false
     let extra = out.chunked ? 'transfer-encoding: chunked\r\n' : ''
@@ -243,6 +275,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       this.#upstreamFailed(new ProxyError('SY_ERR_UPSTREAM_PROTOCOL', new Error(body.error)))
       return
     }
+    if (this.#mirror !== undefined && body.framing !== Framing.Chunked && stop > pos) this.#mirror.blue.data(buf.subarray(pos, stop))
     let ok: boolean
     if (out.dechunk) {
       if (body.done) out.flushHead()
@@ -365,6 +398,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   #finish(): void {
     if (this.#ttfbMs < 0) this.#ttfbMs = this.#headMs
     if (!this.#bodyDone) this.#upstreamReusable = false
+    this.#mirror?.blue.end(true)
     this.#settle(this.#statusSent, undefined)
     this.#conn.finished(this.#reusableClient && this.#bodyDone)
   }
@@ -376,6 +410,12 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#release()
     state.release(this.color, this.#target)
     state.record(this, status, kind, this.#ttfbMs)
+    const mirror = this.#mirror
+    if (mirror !== undefined && !mirror.blue.done) {
+      // The client left, or sent a broken body: blue's answer says nothing about green's.
+      if (kind === 'client' || status === 408 || status === 400 || status === 413) mirror.cancel()
+      else mirror.blue.end(false, status)
+    }
   }
 
   /** Gives the upstream socket back (or closes it); gives up a wait for one. */

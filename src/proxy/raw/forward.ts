@@ -13,11 +13,10 @@ import { Framing, type RequestHead } from './http1.js'
  * (through trusted proxies), one table read and one route, a target of the colour, the refusals
  * that need no upstream (the router's, the body limit, no targets, a full queue), and the head
  * for the upstream (hop-by-hop headers dropped, X-Forwarded-* and x-request-id set). Returns the
- * exchange, ready to `send` — or already settled when it was refused; undefined when the route
- * samples the request for mirroring, which node's engine carries for now (the router decides the
- * same again there: sampling is by the sticky key).
+ * exchange, ready to `send` — or already settled when it was refused. A request the route samples
+ * for mirroring gets its shadow job here (blue's answer is captured as it streams).
  */
-export function forwardRequest(state: ProxyState, conn: ClientSide, head: RequestHead, absolute?: RequestTarget): RawExchange | undefined {
+export function forwardRequest(state: ProxyState, conn: ClientSide, head: RequestHead, absolute?: RequestTarget): RawExchange {
   const startedAt = performance.now()
   // Absolute-form: the named authority replaces Host (RFC 9112 §3.2.2); only the path goes upstream.
   const headers = absolute?.host === undefined ? head.headers : { ...head.headers, host: absolute.host }
@@ -26,7 +25,6 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   const remoteAddress = client === undefined ? peer : client.address
   const secure = client === undefined ? state.tls : client.secure
   const route = state.router.route(state.tables.current(), headers, remoteAddress, secure, head.method)
-  if (route.mirror === true && state.mirror !== null) return undefined
   const pool = state.pools[route.color]
   const target = pool.pick()
   const exchange = new RawExchange(state, conn, { method: head.method, url: head.target }, route.color, route.setCookie, target, pool, startedAt)
@@ -46,12 +44,16 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   const shadowMark = state.mirror?.settings.header
   if (shadowMark !== undefined && headers[shadowMark] !== undefined) upstream = withoutHeader(upstream, shadowMark)
   if (requestId !== undefined) forwardRequestId(upstream, requestId, incomingId)
-  let out = `${head.method} ${absolute?.path ?? head.target} HTTP/1.1\r\n`
+  const path = absolute?.path ?? head.target
+  let out = `${head.method} ${path} HTTP/1.1\r\n`
   // HTTP/1.0 allows a request without Host; HTTP/1.1 (upstream) does not: the target's own, as undici sends.
   if (headers.host === undefined) out += `host: ${target!.origin.slice(target!.origin.indexOf('//') + 2)}\r\n`
   for (let i = 0; i < upstream.length; i += 2) out += `${upstream[i]!}: ${upstream[i + 1]!}\r\n`
   // The body goes up in the framing it came in (Content-Length is kept; TE is hop-by-hop).
   if (head.framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
-  exchange.prepare(`${out}connection: keep-alive\r\n\r\n`, head.framing !== Framing.None)
+  const withBody = head.framing !== Framing.None
+  exchange.prepare(`${out}connection: keep-alive\r\n\r\n`, withBody)
+  const job = route.mirror === true && state.mirror !== null ? state.mirror.begin(head.method, path, head.headers, upstream, target!) : undefined
+  if (job !== undefined) exchange.mirrorTo(job, withBody)
   return exchange
 }
