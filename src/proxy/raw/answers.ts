@@ -1,7 +1,12 @@
+import type net from 'node:net'
 import type { PreviewLanding } from '../../routing/preview.js'
 import type { Color } from '../../routing/types.js'
 import type { ProxyError } from '../errors.js'
 import { COLOR_HEADER } from '../headers.js'
+import type { ProxyState } from '../proxy-state.js'
+import { NO_SERVICE } from '../service-routes.js'
+import { clientInfo } from '../trusted-proxies.js'
+import { Framing, type RequestHead } from './head-types.js'
 
 /**
  * switchyard's own answers on a raw socket, in the same JSON shape and headers as node's engine
@@ -31,4 +36,16 @@ export function previewAnswer(landing: PreviewLanding, keepAlive: boolean): stri
   if (landing.location !== undefined) head += `location: ${landing.location}\r\n`
   if (landing.setCookie !== undefined) head += `set-cookie: ${landing.setCookie}\r\n`
   return `${head}${keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'}\r\n${body}`
+}
+
+/**
+ * Answers a request switchyard answers itself: a preview link (of `state`'s lane), or the 404 of
+ * a request no service matches (no `state`). Returns whether the connection goes on: only after
+ * a body-less request that asked to.
+ */
+export function ownAnswer(socket: net.Socket, head: RequestHead, state: ProxyState | undefined): boolean {
+  const keepAlive = head.keepAlive && head.framing === Framing.None
+  const landing = state?.router.previewLanding(head.target, clientInfo(state.trust, socket.remoteAddress, head.headers, state.tls).secure)
+  socket.write(landing === undefined ? jsonAnswer(404, 'Not Found', NO_SERVICE, keepAlive) : previewAnswer(landing, keepAlive))
+  return keepAlive
 }

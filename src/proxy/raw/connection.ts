@@ -7,32 +7,13 @@ import type net from 'node:net'
 import { rawErrorResponse, watchStall, type RequestTarget } from '../client-errors.js'
 import { ERRORS, ProxyError } from '../errors.js'
 import type { ProxyState } from '../proxy-state.js'
-import { NO_SERVICE, refuseNoServiceUpgrade, type Routes } from '../service-routes.js'
-import { clientInfo } from '../trusted-proxies.js'
-import { handleUpgrade } from '../websocket.js'
-import { jsonAnswer, previewAnswer } from './answers.js'
+import { ownAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
+import type { ConnectionContext } from './connection-context.js'
 import type { ClientSide, RawExchange } from './exchange.js'
 import { forwardRequest } from './forward.js'
 import { absoluteTarget, carried, CONTINUE, headAnswer, isPreviewLink, parseError } from './head-answers.js'
 import { Framing, isHeadError, parseRequestHead, type RequestHead } from './http1.js'
-
-/** What a connection reads of its server. */
-export interface ConnectionContext {
-  /** The services' lanes now (swapped whole by a reload). */
-  routes(): Routes
-  readonly maxHeaderSize: number
-  /** How long a client may take over one request head; changes with a reload. */
-  readonly headerTimeoutMs: number
-  /** How long an idle keep-alive connection stays open. */
-  readonly keepAliveMs: number
-  /** Gives a connection whose next request this engine does not carry to node's engine, for good. */
-  handOff(socket: net.Socket): void
-  /** Every connection of this engine, for the shutdown. */
-  readonly connections: Set<RawConnection>
-  /** A request refused before it was read whole (as node's 'clientError': `code` names the parse error). */
-  clientError(error: Error & { code: string }, socket: net.Socket): void
-}
 
 const enum Phase {
   /** Waiting for (the rest of) a request head. */
@@ -47,8 +28,20 @@ const enum Phase {
   Gone,
 }
 
+/**
+ * What a connection's deadline is for: a request head (timeouts.header from its first byte, or
+ * from the connection's opening), the next request on an idle keep-alive connection, or more of
+ * a request body (timeouts.body of silence).
+ */
+const enum Wait { None, Head, KeepAlive, Body }
+
 /** How many bytes of pipelined requests wait while an answer is out before we stop reading. */
 const PIPELINE_BUFFER = 64 * 1024
+
+/** The socket's RawConnection, for the listeners all connections share (a closure each would cost heap per connection). */
+const CONNECTION = Symbol('switchyard.rawConnection')
+type Carrier = net.Socket & { [CONNECTION]: RawConnection }
+const ignore = (): void => undefined
 
 /**
  * One client connection on the socket engine: reads request heads with the strict parser,
@@ -69,7 +62,11 @@ export class RawConnection implements ClientSide {
   /** Where the request body being read ends. */
   #body: BodyFramer | undefined = undefined
   #processing = false
-  #headTimer: NodeJS.Timeout | undefined = undefined
+  /** When the current wait (`#wait`) ends (performance.now() ms; 0: none), read by the engine's DeadlineSweep. */
+  deadline = 0
+  #wait = Wait.None
+  /** timeouts.body of the request being read, for a silence restarted at each read. */
+  #bodyMs = 0
   #pausedForPipeline = false
   /** A pipelined request refused while the answer before it is out: sent in its turn, then the connection closes. */
   #held: ProxyError | undefined = undefined
@@ -79,11 +76,12 @@ export class RawConnection implements ClientSide {
     this.#ctx = ctx
     ctx.connections.add(this)
     socket.setNoDelay(true)
-    socket.on('data', this.#onData)
-    socket.on('end', this.#onEnd)
-    socket.on('timeout', this.#onTimeout)
-    socket.on('error', this.#onError)
-    socket.on('close', this.#onClose)
+    ;(socket as Carrier)[CONNECTION] = this
+    socket.on('data', RawConnection.#onData)
+    socket.on('end', RawConnection.#onEnd)
+    // 'close' follows an error and settles what was in flight.
+    socket.on('error', ignore)
+    socket.on('close', RawConnection.#onClose)
     this.#armHeadTimer()
   }
 
@@ -118,7 +116,8 @@ export class RawConnection implements ClientSide {
     }
     if (this.#phase === Phase.Body) return
     this.#phase = Phase.Head
-    this.socket.setTimeout(this.#ctx.keepAliveMs)
+    // A pipelined head already being waited for keeps its own deadline (counted from its first bytes).
+    if (this.#wait !== Wait.Head) this.#waitFor(Wait.KeepAlive, this.#ctx.keepAliveMs)
     if (this.#pausedForPipeline) {
       this.#pausedForPipeline = false
       this.socket.resume()
@@ -133,7 +132,11 @@ export class RawConnection implements ClientSide {
     if (this.#phase === Phase.Body) this.socket.resume()
   }
 
-  readonly #onData = (chunk: Buffer): void => {
+  static #onData(this: net.Socket, chunk: Buffer): void {
+    ;(this as Carrier)[CONNECTION].#read(chunk)
+  }
+
+  #read(chunk: Buffer): void {
     const phase = this.#phase
     if (phase >= Phase.Closing) return
     const pending = this.#pending
@@ -233,20 +236,18 @@ export class RawConnection implements ClientSide {
     // A preview link of a service matched by path prefix: any lane answers it (one signer).
     const state = routes.only ?? routes.matcher!.match(absolute?.host ?? head.headers.host, absolute?.path ?? head.target) ?? (preview ? routes.first : undefined)
     if (state === undefined || preview) {
-      // switchyard's own answer: the connection goes on only after a body-less request that asked to.
-      const keepAlive = head.keepAlive && head.framing === Framing.None
-      const landing = state?.router.previewLanding(head.target, clientInfo(state.trust, this.socket.remoteAddress, head.headers, state.tls).secure)
-      this.socket.write(landing === undefined ? jsonAnswer(404, 'Not Found', NO_SERVICE, keepAlive) : previewAnswer(landing, keepAlive))
-      if (!keepAlive) this.#close()
+      if (ownAnswer(this.socket, head, state)) this.#waitFor(Wait.KeepAlive, this.#ctx.keepAliveMs)
+      else this.#close()
       return undefined
     }
     this.#state = state
     this.#keepAlive = head.keepAlive
     this.#http10 = head.minor === 0
     // The phase first: a refusal (below) finishes the exchange at once and moves it on.
-    this.socket.setTimeout(0)
-    this.#phase = head.framing === Framing.None ? Phase.Busy : Phase.Body
-    this.#body = new BodyFramer(head.framing, head.contentLength, this.#ctx.maxHeaderSize)
+    this.#waitFor(Wait.None, 0)
+    const withBody = head.framing !== Framing.None
+    this.#phase = withBody ? Phase.Body : Phase.Busy
+    this.#body = withBody ? new BodyFramer(head.framing, head.contentLength, this.#ctx.maxHeaderSize) : undefined
     const exchange = forwardRequest(state, this, head, absolute)
     if (exchange.settled) return undefined
     this.#exchange = exchange
@@ -254,7 +255,10 @@ export class RawConnection implements ClientSide {
     // does, once every check that needs no upstream passed (a body over the limit got a 413).
     if (head.expectContinue && head.minor === 1 && this.#phase === Phase.Body) this.socket.write(CONTINUE)
     const bodyTimeout = state.timeouts.body
-    if (this.#phase === Phase.Body && bodyTimeout !== undefined && bodyTimeout > 0) this.socket.setTimeout(bodyTimeout)
+    if (this.#phase === Phase.Body && bodyTimeout !== undefined && bodyTimeout > 0) {
+      this.#bodyMs = bodyTimeout
+      this.#waitFor(Wait.Body, bodyTimeout)
+    }
     return exchange
   }
 
@@ -274,12 +278,15 @@ export class RawConnection implements ClientSide {
     }
     const last = body.done
     if (last) this.#bodyComplete()
+    // Silence is counted from the last read, as socket.setTimeout counts it.
+    else if (this.#wait === Wait.Body) this.deadline = this.#ctx.deadlines.after(this.#bodyMs)
     if (exchange !== undefined && !exchange.body(buf.subarray(pos, stop), last) && !last) this.socket.pause()
     return stop
   }
 
   #bodyComplete(): void {
-    this.socket.setTimeout(0)
+    this.#body = undefined
+    if (this.#wait === Wait.Body) this.#waitFor(Wait.None, 0)
     if (this.#phase !== Phase.Body) return
     // An answer that came before the body ended closed the connection already (finished(false)).
     this.#phase = this.#exchange === undefined ? Phase.Head : Phase.Busy
@@ -298,24 +305,15 @@ export class RawConnection implements ClientSide {
     this.socket.destroySoon()
   }
 
-  /** An Upgrade (a WebSocket) leaves for a byte tunnel routed by colour (websocket.ts, as node's engine); `rest` is its first bytes. */
+  /** An Upgrade (a WebSocket) leaves for a byte tunnel; `rest` is its first bytes. */
   #upgrade(head: RequestHead, rest: Buffer): void {
-    const socket = this.socket
-    const routes = this.#ctx.routes()
-    const state = routes.only ?? routes.matcher!.match(head.headers.host, head.target)
     this.#detach()
-    // As node's server hands over an upgraded socket: not flowing until the tunnel reads it.
-    ;(socket as { readableFlowing: boolean | null }).readableFlowing = null
-    if (state === undefined) refuseNoServiceUpgrade(socket)
-    else handleUpgrade(state, { method: head.method, url: head.target, headers: head.headers, socket }, socket, rest)
+    this.#ctx.upgrade(head, this.socket, rest)
   }
 
   #handOff(rest: Buffer): void {
-    const socket = this.socket
     this.#detach()
-    if (rest.length > 0) socket.unshift(rest)
-    this.#ctx.handOff(socket)
-    socket.resume()
+    this.#ctx.handOff(this.socket, rest)
   }
 
   /** This engine lets go of the connection: nothing of it is read or timed here any more. */
@@ -323,32 +321,42 @@ export class RawConnection implements ClientSide {
     const socket = this.socket
     this.#phase = Phase.Gone
     this.#pending = undefined
-    this.#clearHeadTimer()
+    this.#waitFor(Wait.None, 0)
     this.#ctx.connections.delete(this)
-    socket.setTimeout(0)
-    socket.off('data', this.#onData)
-    socket.off('end', this.#onEnd)
-    socket.off('timeout', this.#onTimeout)
-    socket.off('error', this.#onError)
-    socket.off('close', this.#onClose)
+    socket.off('data', RawConnection.#onData)
+    socket.off('end', RawConnection.#onEnd)
+    socket.off('error', ignore)
+    socket.off('close', RawConnection.#onClose)
     socket.pause()
   }
 
+  /** Starts waiting for `wait` (None: for nothing) at most `ms`; one wait at a time replaces the last. */
+  #waitFor(wait: Wait, ms: number): void {
+    this.#wait = wait
+    this.deadline = wait === Wait.None ? 0 : this.#ctx.deadlines.after(ms)
+  }
+
+  /** A head is due within timeouts.header (a wait for one already running goes on). */
   #armHeadTimer(): void {
-    if (this.#headTimer !== undefined) return
+    if (this.#wait === Wait.Head) return
     const ms = this.#ctx.headerTimeoutMs
-    if (ms <= 0) return
-    this.#headTimer = setTimeout(this.#headTimedOut, ms)
+    if (ms > 0) this.#waitFor(Wait.Head, ms)
   }
 
   #clearHeadTimer(): void {
-    if (this.#headTimer === undefined) return
-    clearTimeout(this.#headTimer)
-    this.#headTimer = undefined
+    if (this.#wait === Wait.Head) this.#waitFor(Wait.None, 0)
   }
 
-  readonly #headTimedOut = (): void => {
-    this.#headTimer = undefined
+  /** The deadline passed (called by the engine's DeadlineSweep). */
+  expired(): void {
+    const wait = this.#wait
+    this.#waitFor(Wait.None, 0)
+    if (wait === Wait.Head) this.#headTimedOut()
+    else if (wait === Wait.Body && this.#phase === Phase.Body) this.#exchange?.bodyStalled()
+    else if (wait === Wait.KeepAlive && this.#phase === Phase.Head) this.socket.destroy()
+  }
+
+  #headTimedOut(): void {
     const timedOut = Object.assign(new Error('Request timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' })
     if (this.#phase === Phase.Busy) {
       if (this.#pending !== undefined) this.#hold(new ProxyError('SY_ERR_REQUEST_TIMEOUT'), timedOut)
@@ -361,12 +369,11 @@ export class RawConnection implements ClientSide {
     this.#refuse(new ProxyError('SY_ERR_REQUEST_TIMEOUT'))
   }
 
-  readonly #onTimeout = (): void => {
-    if (this.#phase === Phase.Body) this.#exchange?.bodyStalled()
-    else if (this.#phase === Phase.Head) this.socket.destroy()
+  static #onEnd(this: net.Socket): void {
+    ;(this as Carrier)[CONNECTION].#ends()
   }
 
-  readonly #onEnd = (): void => {
+  #ends(): void {
     this.#ended = true
     // A FIN while an answer is pending means the client went away, as node's engine and nginx
     // take it (a client cannot tell a half-close from a close): 499, the upstream request cancelled.
@@ -379,13 +386,13 @@ export class RawConnection implements ClientSide {
     this.socket.end()
   }
 
-  readonly #onError = (): void => {
-    // 'close' follows and settles what was in flight.
+  static #onClose(this: net.Socket): void {
+    ;(this as Carrier)[CONNECTION].#closed()
   }
 
-  readonly #onClose = (): void => {
+  #closed(): void {
     this.#phase = Phase.Gone
-    this.#clearHeadTimer()
+    this.#waitFor(Wait.None, 0)
     this.#ctx.connections.delete(this)
     this.#exchange?.clientClosed()
     this.#exchange = undefined

@@ -1,8 +1,12 @@
 import type http from 'node:http'
 import net from 'node:net'
 import tls from 'node:tls'
-import type { Routes } from '../service-routes.js'
-import { RawConnection, type ConnectionContext } from './connection.js'
+import { refuseNoServiceUpgrade, type Routes } from '../service-routes.js'
+import { handleUpgrade } from '../websocket.js'
+import { DeadlineSweep } from './deadlines.js'
+import type { ConnectionContext } from './connection-context.js'
+import { RawConnection } from './connection.js'
+import type { RequestHead } from './head-types.js'
 
 /** What the socket engine's listener is built from. */
 export interface SocketEngineOptions {
@@ -30,6 +34,7 @@ export interface SocketEngineOptions {
 export class SocketEngine implements ConnectionContext {
   readonly server: net.Server
   readonly connections = new Set<RawConnection>()
+  readonly deadlines = new DeadlineSweep(this.connections)
   readonly maxHeaderSize: number
   headerTimeoutMs: number
   readonly keepAliveMs: number
@@ -53,6 +58,8 @@ export class SocketEngine implements ConnectionContext {
       options.tls === undefined
         ? net.createServer({ allowHalfOpen: true, noDelay: true }, accept)
         : tls.createServer({ ...options.tls, noDelay: true, ALPNProtocols: ['http/1.1'] }, accept)
+    this.server.on('listening', () => this.deadlines.start())
+    this.server.on('close', () => this.deadlines.stop())
   }
 
   routes(): Routes {
@@ -63,8 +70,20 @@ export class SocketEngine implements ConnectionContext {
     this.server.emit('clientError', error, socket)
   }
 
-  handOff(socket: net.Socket): void {
+  handOff(socket: net.Socket, rest: Buffer): void {
+    if (rest.length > 0) socket.unshift(rest)
     this.#node.emit('connection', socket)
+    socket.resume()
+  }
+
+  /** As node's engine: by colour (websocket.ts), or refused when no service matches. */
+  upgrade(head: RequestHead, socket: net.Socket, rest: Buffer): void {
+    const routes = this.#routes()
+    const state = routes.only ?? routes.matcher!.match(head.headers.host, head.target)
+    // As node's server hands over an upgraded socket: not flowing until the tunnel reads it.
+    ;(socket as { readableFlowing: boolean | null }).readableFlowing = null
+    if (state === undefined) refuseNoServiceUpgrade(socket)
+    else handleUpgrade(state, { method: head.method, url: head.target, headers: head.headers, socket }, socket, rest)
   }
 
   /** Closes every connection with nothing in flight (both engines'). */

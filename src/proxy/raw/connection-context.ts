@@ -1,0 +1,25 @@
+import type net from 'node:net'
+import type { Routes } from '../service-routes.js'
+import type { RawConnection } from './connection.js'
+import type { DeadlineSweep } from './deadlines.js'
+import type { RequestHead } from './head-types.js'
+
+/** What a connection reads of its server. */
+export interface ConnectionContext {
+  /** The services' lanes now (swapped whole by a reload). */
+  routes(): Routes
+  readonly maxHeaderSize: number
+  /** How long a client may take over one request head; changes with a reload. */
+  readonly headerTimeoutMs: number
+  /** How long an idle keep-alive connection stays open. */
+  readonly keepAliveMs: number
+  /** Gives a connection whose next request (its first bytes `rest`) this engine does not carry to node's engine, for good. */
+  handOff(socket: net.Socket, rest: Buffer): void
+  /** Sends an Upgrade request (its head read, `rest` the bytes after it) to the byte tunnel of its lane. */
+  upgrade(head: RequestHead, socket: net.Socket, rest: Buffer): void
+  /** Every connection of this engine, for the shutdown and the deadlines' sweep. */
+  readonly connections: Set<RawConnection>
+  readonly deadlines: DeadlineSweep
+  /** A request refused before it was read whole (as node's 'clientError': `code` names the parse error). */
+  clientError(error: Error & { code: string }, socket: net.Socket): void
+}
