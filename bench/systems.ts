@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
+import { NODE_FLAGS } from '../src/node-flags.js'
 import { get, waitForHttp } from './http-check.js'
 import { nginxArgs, nginxMain } from './nginx-conf.js'
 import { freePorts, type ProcessRegistry, type Tracked } from './procs.js'
@@ -135,7 +136,8 @@ async function startSwitchyard(ctx: SystemContext, name: SystemName): Promise<Ru
   writeFileSync(file, stringify(config))
   // The compiled build, as production runs it (run.ts builds it first, unless BENCH_BUILD=0): no TypeScript loader
   // in the process, so its RSS is switchyard's own.
-  const proc = onCpu0(ctx, name, process.execPath, ['dist/cli.js', '--config', file])
+  // With the V8 flags it ships with (npm start, the Docker image, its workers).
+  const proc = onCpu0(ctx, name, process.execPath, [...NODE_FLAGS, 'dist/cli.js', '--config', file])
   const url = `http://127.0.0.1:${port}`
   const running = { ...(await ready(ctx, name, url, proc, services === undefined ? undefined : SERVICES_LOAD_HOST)), adminUrl: `http://127.0.0.1:${adminPort}` }
   if (services !== undefined) {

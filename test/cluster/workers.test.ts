@@ -1,7 +1,8 @@
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { NODE_FLAGS } from '../../src/node-flags.js'
 import { startCli, writeConfig, type CliProcess } from '../helpers/cli.js'
 import { startColorUpstream, type ColorUpstream } from '../helpers/color-upstream.js'
 import { freshGet } from '../helpers/http.js'
@@ -175,6 +176,8 @@ describe('workers', { timeout: 60_000 }, () => {
     const proc = shared
     const pids = (await status(proc)).workers.map((w) => w.pid)
     expect(pids).toHaveLength(3)
+    // Workers run with switchyard's V8 flags, though this primary was started without them.
+    for (const pid of pids) expect((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')).toEqual(expect.arrayContaining([...NODE_FLAGS]))
     proc.kill('SIGTERM')
     expect(await proc.exit()).toBe(0)
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow()

@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
+import { nodeFlagsFor } from '../../node-flags.js'
 import { WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
 
 const QUERY_TIMEOUT_MS = 1_000
@@ -30,11 +31,12 @@ interface Slot {
   applied: number
 }
 
-/** Runs workers from the compiled .js in dist/, or from .ts through tsx in development. */
+/** Runs workers from the compiled .js in dist/, or from .ts through tsx in development, with switchyard's V8 flags. */
 function workerEntry(): { exec: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url)
   const typescript = here.endsWith('.ts')
-  return { exec: join(dirname(here), typescript ? 'worker-main.ts' : 'worker-main.js'), execArgv: typescript ? ['--import', 'tsx'] : [] }
+  const flags = nodeFlagsFor(process.execArgv)
+  return { exec: join(dirname(here), typescript ? 'worker-main.ts' : 'worker-main.js'), execArgv: typescript ? ['--import', 'tsx', ...flags] : flags }
 }
 
 /**
