@@ -1,4 +1,6 @@
 // Entry point of a forked proxy worker (see cluster/primary.ts).
-import { runWorker } from './worker.js'
+import { raiseHeapThresholds } from '../../heap-thresholds.js'
 
+raiseHeapThresholds()
+const { runWorker } = await import('./worker.js')
 await runWorker()
