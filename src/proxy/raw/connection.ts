@@ -15,18 +15,13 @@ import { forwardRequest } from './forward.js'
 import { absoluteTarget, carried, CONTINUE, headAnswer, isPreviewLink, parseError } from './head-answers.js'
 import { Framing, isHeadError, parseRequestHead, type RequestHead } from './http1.js'
 
-const enum Phase {
-  /** Waiting for (the rest of) a request head. */
-  Head,
-  /** Reading a request body and forwarding it. */
-  Body,
-  /** The request is whole; its answer is on its way. Bytes after it (pipelined) wait. */
-  Busy,
-  /** The last answer is out or going; nothing more is read. */
-  Closing,
-  /** Closed, or handed over to node's engine. */
-  Gone,
-}
+/**
+ * Where a connection is: waiting for (the rest of) a request head; reading a request body and
+ * forwarding it (or dropping it, for a request already answered); the request is whole and its
+ * answer on its way (bytes after it, pipelined, wait); the last answer is out or going, nothing
+ * more is read; closed, or handed over to node's engine.
+ */
+const enum Phase { Head, Body, Busy, Closing, Gone }
 
 /**
  * What a connection's deadline is for: a request head (timeouts.header from its first byte, or
@@ -75,7 +70,6 @@ export class RawConnection implements ClientSide {
     this.socket = socket
     this.#ctx = ctx
     ctx.connections.add(this)
-    socket.setNoDelay(true)
     ;(socket as Carrier)[CONNECTION] = this
     socket.on('data', RawConnection.#onData)
     socket.on('end', RawConnection.#onEnd)
@@ -89,14 +83,9 @@ export class RawConnection implements ClientSide {
     return this.#http10
   }
 
-  /** Between requests with nothing buffered: a shutdown may close it at once. */
-  get idle(): boolean {
-    return this.#phase === Phase.Head && this.#pending === undefined
-  }
-
-  /** Closes the connection if it is idle; otherwise it closes after its answer (the lane is closing). */
+  /** Closes the connection if it is between requests with nothing buffered; otherwise it closes after its answer (the lane is closing). */
   closeIfIdle(): void {
-    if (this.idle) this.socket.destroy()
+    if (this.#phase === Phase.Head && this.#pending === undefined) this.socket.destroy()
   }
 
   keepAlive(): boolean {
@@ -114,7 +103,11 @@ export class RawConnection implements ClientSide {
       this.#close()
       return
     }
-    if (this.#phase === Phase.Body) return
+    // Answered before its body ended: the rest is read and dropped (#bodyComplete goes on from there).
+    if (this.#phase === Phase.Body) {
+      this.socket.resume()
+      return
+    }
     this.#phase = Phase.Head
     // A pipelined head already being waited for keeps its own deadline (counted from its first bytes).
     if (this.#wait !== Wait.Head) this.#waitFor(Wait.KeepAlive, this.#ctx.keepAliveMs)
@@ -288,8 +281,9 @@ export class RawConnection implements ClientSide {
     this.#body = undefined
     if (this.#wait === Wait.Body) this.#waitFor(Wait.None, 0)
     if (this.#phase !== Phase.Body) return
-    // An answer that came before the body ended closed the connection already (finished(false)).
+    // Without an exchange, the body of a request answered before it ended: the next request may come.
     this.#phase = this.#exchange === undefined ? Phase.Head : Phase.Busy
+    if (this.#exchange === undefined) this.#waitFor(Wait.KeepAlive, this.#ctx.keepAliveMs)
   }
 
   /** A head this engine refuses: our 4xx, then the connection closes. */
@@ -352,7 +346,11 @@ export class RawConnection implements ClientSide {
     const wait = this.#wait
     this.#waitFor(Wait.None, 0)
     if (wait === Wait.Head) this.#headTimedOut()
-    else if (wait === Wait.Body && this.#phase === Phase.Body) this.#exchange?.bodyStalled()
+    else if (wait === Wait.Body && this.#phase === Phase.Body) {
+      // A body still read for a request already answered: nothing to tell, the connection goes.
+      if (this.#exchange === undefined) this.socket.destroy()
+      else this.#exchange.bodyStalled()
+    }
     else if (wait === Wait.KeepAlive && this.#phase === Phase.Head) this.socket.destroy()
   }
 

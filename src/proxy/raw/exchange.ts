@@ -400,7 +400,10 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     if (!this.#bodyDone) this.#upstreamReusable = false
     this.#mirror?.blue.end(true)
     this.#settle(this.#statusSent, undefined)
-    this.#conn.finished(this.#reusableClient && this.#bodyDone)
+    // An answer before the whole body (the upstream did not need it): the connection reads the
+    // rest and drops it, then goes on, as node's engine and nginx do; closing instead would lose
+    // a pipelined request and could reset the answer away before the client read it.
+    this.#conn.finished(this.#reusableClient)
   }
 
   #settle(status: number, kind: ErrorKind | undefined): void {
