@@ -175,6 +175,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
     this.mirror?.blue.end(true)
     this.#settle(this.#res.statusCode, undefined)
     this.#res.end()
+    if (!this.#req.complete) dropRestOfBody(this.#req)
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
@@ -319,6 +320,22 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
       else mirror.blue.end(false, status)
     }
   }
+}
+
+/**
+ * A request answered before its body ended (the upstream did not need it): the rest is read and
+ * dropped, so that the connection takes its next request. undici gives the body up once the
+ * answer is in (it is destroyed), and node's parser then stops the socket at the next body
+ * bytes it cannot push, for good: the connection stalled until a timeout, and a pipelined
+ * request behind it was never answered. `_dump` is node's own way to drop a body (its server
+ * calls it for a request nobody read); should it ever go, the connection closes after the
+ * answer instead of stalling.
+ */
+function dropRestOfBody(req: IncomingMessage): void {
+  const dump = (req as IncomingMessage & { _dump?: () => void })._dump
+  req.unpipe()
+  if (typeof dump === 'function') dump.call(req)
+  else req.socket.end()
 }
 
 /** Writes one of our own error answers: JSON in Fastify's shape, with the colour header. */
