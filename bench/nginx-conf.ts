@@ -33,6 +33,8 @@ http {
   keepalive_requests 10000000;
   keepalive_timeout 75s;
   server_tokens off;
+  # The upload scenario's 1 MiB bodies (nginx refuses over 1 MiB by default).
+  client_max_body_size 2m;
 ${http}
 }
 `

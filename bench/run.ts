@@ -208,6 +208,7 @@ async function measure(
             durationSeconds,
             timeoutSeconds: sc.timeoutSeconds,
             ...(system.host === undefined ? {} : { host: system.host }),
+            ...(sc.bodyBytes === undefined ? {} : { bodyBytes: sc.bodyBytes }),
           })
         : await runAutocannon(registry, ctx.tools.taskset, BENCH_DIR, {
             url,

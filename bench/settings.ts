@@ -73,7 +73,7 @@ const SYSTEM_GROUPS: Readonly<Record<string, readonly SystemName[]>> = Object.fr
 /** The results file of a named set, so that a partial run never replaces latest.md. */
 const GROUP_OUT: Readonly<Record<string, string>> = Object.freeze({ mirror: 'mirror-run', services: 'services-run', engines: 'engines-run' })
 
-export const SCENARIO_NAMES = ['c50', 'c1', 'c1000', '1mb', 'sse', 'idle10k'] as const
+export const SCENARIO_NAMES = ['c50', 'c1', 'c1000', '1mb', 'upload1mb', 'sse', 'idle10k'] as const
 export type ScenarioName = (typeof SCENARIO_NAMES)[number]
 
 /** Idle connections: opened, each answered once, held open without traffic, the proxy's RSS read, closed. */
@@ -96,6 +96,8 @@ export interface Scenario {
   readonly timeoutSeconds: number
   /** Set: no wrk load, idle connections (bench/idle.ts); only proxies, not `direct`. */
   readonly idle?: IdleShape
+  /** Set: every request is a POST with a body of this many bytes (wrk only). */
+  readonly bodyBytes?: number
 }
 
 /** The SSE-like stream the upstream sends on /sse: events flushed one by one, this far apart. */
@@ -113,6 +115,14 @@ export const SCENARIOS: Readonly<Record<ScenarioName, Scenario>> = Object.freeze
     timeoutSeconds: 2,
   },
   '1mb': { name: '1mb', title: 'large body: 10 connections, GET /1mb (1 MiB)', path: '/1mb', connections: 10, timeoutSeconds: 5 },
+  upload1mb: {
+    name: 'upload1mb',
+    title: 'large upload: 10 connections, POST /upload with a 1 MiB body, which the upstream reads whole before it answers',
+    path: '/upload',
+    connections: 10,
+    timeoutSeconds: 5,
+    bodyBytes: 1024 * 1024,
+  },
   sse: {
     name: 'sse',
     title: `streaming: 100 connections, GET /sse (chunked text/event-stream, ${SSE_EVENTS} events ${SSE_INTERVAL_MS} ms apart)`,

@@ -52,6 +52,13 @@ function server(color: string, port: number, dir: string): string {
       default_type application/octet-stream;
       alias ${join(dir, 'www', '1mb.bin')};
     }
+    # Reads the whole body (in memory) before it answers.
+    location = /upload {
+      client_max_body_size 2m;
+      client_body_buffer_size 2m;
+      echo_read_request_body;
+      echo "${color} read the body";
+    }
     ${sseLocation(color)}
   }`
 }

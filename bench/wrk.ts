@@ -31,6 +31,8 @@ export interface WrkRun {
   readonly timeoutSeconds: number
   /** Sent as the Host header instead of the URL's (user.lua's requests keep it). */
   readonly host?: string
+  /** Every request a POST with a body of this many bytes. */
+  readonly bodyBytes?: number
 }
 
 /** Parses the BENCH_JSON line that bench/wrk/user.lua prints in done(). */
@@ -66,6 +68,7 @@ export async function runWrk(
   const args = ['-c', '1', tools.wrk, '-t', '1', '-c', String(run.connections), '-d', `${run.durationSeconds}s`]
   if (run.host !== undefined) args.push('-H', `Host: ${run.host}`)
   args.push('--timeout', `${run.timeoutSeconds}s`, '-s', join(benchDir, 'wrk', 'user.lua'), run.url)
+  if (run.bodyBytes !== undefined) args.push('--', String(run.bodyBytes))
   const wrk = registry.spawn('wrk', tools.taskset, args, { capture: true })
   if ((await within(wrk.exited, (run.durationSeconds + 30) * 1000)) === 'timeout') {
     await registry.stop(wrk)

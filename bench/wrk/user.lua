@@ -15,8 +15,18 @@ end
 
 function init(args)
   local base = (thread_index or 0) * USERS
+  -- An argument after `--`: every request is a POST with a body of that many bytes (fewer
+  -- distinct users then: each request is built whole, body included).
+  local size = tonumber(args[1] or "")
+  local body = nil
+  if size then
+    body = string.rep("x", size)
+    USERS = 50
+  end
   for i = 1, USERS do
-    requests[i] = wrk.format(nil, nil, { ["x-user-id"] = "user-" .. (base + i) })
+    local headers = { ["x-user-id"] = "user-" .. (base + i) }
+    if body then headers["Content-Type"] = "application/octet-stream" end
+    requests[i] = wrk.format(body and "POST" or nil, nil, headers, body)
   end
 end
 
