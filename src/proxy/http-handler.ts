@@ -313,12 +313,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
     if (this.#streaming) state.streams.delete(this)
     state.release(this.#color, this.#target)
     state.record(this, status, kind, this.#ttfbMs)
-    const mirror = this.mirror
-    if (mirror !== undefined && !mirror.blue.done) {
-      // The client left, or sent a broken body: blue's answer says nothing about green's.
-      if (kind === 'client' || status === 408 || status === 400 || status === 413) mirror.cancel()
-      else mirror.blue.end(false, status)
-    }
+    this.mirror?.settled(status, kind)
   }
 }
 

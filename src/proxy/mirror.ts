@@ -11,6 +11,7 @@ import { Transform, type TransformCallback } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Pair } from '../shadow/captured.js'
 import { AnswerCapture } from './mirror-capture.js'
+import type { ErrorKind } from './types.js'
 import type { UpstreamPool, UpstreamTarget } from './upstream-pool.js'
 
 /** How shadows are sent, as the proxy reads it (from the `mirror` config). */
@@ -137,6 +138,17 @@ export class MirrorJob {
   /** Blue's side ended without a comparable answer (the client left, its body broke): no pair. */
   cancel(): void {
     this.#end('cancelled')
+  }
+
+  /**
+   * Blue's exchange settled with `status` (`kind`: how it failed) before its answer was captured
+   * whole: a client that left or sent a broken body says nothing about green (no pair); any
+   * other failure is blue's answer, incomplete, compared as such.
+   */
+  settled(status: number, kind: ErrorKind | undefined): void {
+    if (this.blue.done) return
+    if (kind === 'client' || status === 408 || status === 400 || status === 413) this.cancel()
+    else this.blue.end(false, status)
   }
 
   #check(): void {

@@ -23,3 +23,16 @@ export interface ConnectionContext {
   /** A request refused before it was read whole (as node's 'clientError': `code` names the parse error). */
   clientError(error: Error & { code: string }, socket: net.Socket): void
 }
+
+/** What an exchange needs of the client's connection. */
+export interface ClientSide {
+  readonly socket: net.Socket
+  /** The request in flight is HTTP/1.0: its answer cannot be chunked. */
+  readonly http10: boolean
+  /** Whether the connection may carry another request after this answer. */
+  keepAlive(): boolean
+  /** The exchange is over; `reusable` false: the connection closes after what was written. */
+  finished(reusable: boolean): void
+  /** The upstream took what was queued: read the request body again. */
+  resumeBody(): void
+}

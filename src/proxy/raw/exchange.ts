@@ -8,28 +8,16 @@ import type { Color } from '../../routing/types.js'
 import { describeError, ProxyError, toProxyError } from '../errors.js'
 import { rawResponseHead } from '../headers.js'
 import type { Drainable, ProxyState, Recorded, RequestLine } from '../proxy-state.js'
-import type { MirrorJob } from '../mirror.js'
 import type { ErrorKind } from '../types.js'
 import type { UpstreamPool, UpstreamTarget } from '../upstream-pool.js'
 import { errorAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
 import { ClientBody } from './client-writes.js'
+import type { ClientSide } from './connection-context.js'
 import { finalHead } from './final-head.js'
 import { Framing } from './http1.js'
+import type { MirrorTap } from './mirror-tap.js'
 import { setOwner, type SocketCallback, type SocketOwner } from './socket-pool.js'
-
-/** What an exchange needs of the client's connection. */
-export interface ClientSide {
-  readonly socket: net.Socket
-  /** The request in flight is HTTP/1.0: its answer cannot be chunked. */
-  readonly http10: boolean
-  /** Whether the connection may carry another request after this answer. */
-  keepAlive(): boolean
-  /** The exchange is over; `reusable` false: the connection closes after what was written. */
-  finished(reusable: boolean): void
-  /** The upstream took what was queued: read the request body again. */
-  resumeBody(): void
-}
 
 /**
  * One request forwarded on a raw upstream socket: the head (and the body, as the connection
@@ -76,10 +64,8 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   #clientPaused = false
   #headMs = -1
   #ttfbMs = -1
-  /** A sampled request's shadow: blue's answer is captured for it as it streams. */
-  #mirror: MirrorJob | undefined = undefined
-  /** The request body teed for the shadows (they get it once whole). */
-  #teed: Buffer[] | undefined = undefined
+  /** A sampled request's shadow (set by forwardRequest): blue's answer is captured for it as it streams. */
+  mirror: MirrorTap | undefined = undefined
 
   constructor(state: ProxyState, conn: ClientSide, request: RequestLine, color: Color, setCookie: string | undefined, target: UpstreamTarget | undefined, pool: UpstreamPool, startedAt: number) {
     this.epoch = state.epoch
@@ -110,17 +96,6 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#head = head
     this.#retryable = !withBody
     this.#bodyDone = !withBody
-  }
-
-  /**
-   * Captures blue's answer for `job` as it streams; the shadows get the request body once it was
-   * read whole (`withBody`: the connection feeds one; Mirror.begin took only a known length
-   * within its cap), or go now.
-   */
-  mirrorTo(job: MirrorJob, withBody: boolean): void {
-    this.#mirror = job
-    if (withBody) this.#teed = []
-    else job.send(null)
   }
 
   /** Gets a connection to the target and sends the head and what body is queued. */
@@ -169,15 +144,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   body(piece: Buffer, last: boolean): boolean {
     if (last) this.#bodyDone = true
     if (this.#settled) return true
-    const teed = this.#teed
-    if (teed !== undefined) {
-      // A copy: the piece is a view of the client's read.
-      teed.push(Buffer.from(piece))
-      if (last) {
-        this.#teed = undefined
-        this.#mirror!.send(Buffer.concat(teed))
-      }
-    }
+    this.mirror?.body(piece, last)
     const socket = this.#upstream
     if (socket === undefined) {
       ;(this.#queued ??= []).push(piece)
@@ -230,14 +197,8 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     if (!upstreamKeepAlive) this.#upstreamReusable = false
     const out = new ClientBody(this.#conn.socket, framing, this.#conn.http10)
     this.#out = out
-    const blue = this.#mirror?.blue
-    if (blue !== undefined) {
-      blue.head(status, rawHeaders)
-      // The capture gets the body's data: a chunked one's runs as scan finds them.
-      if (framing === Framing.Chunked) body.dechunk(out.dechunk ? (buf, start, end) => (blue.data(buf.subarray(start, end)), out.data(buf, start, end)) : (buf, start, end) => blue.data(buf.subarray(start, end)))
-    } else if (out.dechunk) {
-      body.dechunk(out.data)
-    }
+    if (this.mirror !== undefined) this.mirror.head(status, rawHeaders, body, out)
+    else if (out.dechunk) body.dechunk(out.data)
     const keepAlive = this.#conn.keepAlive() && !out.closeDelimited
     if (!keepAlive) this.#reusableClient = false
     let extra = out.chunked ? 'transfer-encoding: chunked\r\n' : ''
@@ -275,7 +236,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       this.#upstreamFailed(new ProxyError('SY_ERR_UPSTREAM_PROTOCOL', new Error(body.error)))
       return
     }
-    if (this.#mirror !== undefined && body.framing !== Framing.Chunked && stop > pos) this.#mirror.blue.data(buf.subarray(pos, stop))
+    this.mirror?.data(buf, pos, stop, body.framing)
     let ok: boolean
     if (out.dechunk) {
       if (body.done) out.flushHead()
@@ -398,7 +359,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   #finish(): void {
     if (this.#ttfbMs < 0) this.#ttfbMs = this.#headMs
     if (!this.#bodyDone) this.#upstreamReusable = false
-    this.#mirror?.blue.end(true)
+    this.mirror?.end()
     this.#settle(this.#statusSent, undefined)
     // An answer before the whole body (the upstream did not need it): the connection reads the
     // rest and drops it, then goes on, as node's engine and nginx do; closing instead would lose
@@ -413,12 +374,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#release()
     state.release(this.color, this.#target)
     state.record(this, status, kind, this.#ttfbMs)
-    const mirror = this.#mirror
-    if (mirror !== undefined && !mirror.blue.done) {
-      // The client left, or sent a broken body: blue's answer says nothing about green's.
-      if (kind === 'client' || status === 408 || status === 400 || status === 413) mirror.cancel()
-      else mirror.blue.end(false, status)
-    }
+    this.mirror?.settled(status, kind)
   }
 
   /** Gives the upstream socket back (or closes it); gives up a wait for one. */

@@ -5,8 +5,10 @@ import { withoutHeader } from '../mirror.js'
 import type { ProxyState } from '../proxy-state.js'
 import { forwardRequestId, REQUEST_ID_HEADER } from '../request-id.js'
 import { clientInfo } from '../trusted-proxies.js'
-import { RawExchange, type ClientSide } from './exchange.js'
+import type { ClientSide } from './connection-context.js'
+import { RawExchange } from './exchange.js'
 import { Framing, type RequestHead } from './http1.js'
+import { MirrorTap } from './mirror-tap.js'
 
 /**
  * One request of a lane on the socket engine, as handleRequest does it on node's: the client
@@ -54,6 +56,6 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   const withBody = head.framing !== Framing.None
   exchange.prepare(`${out}connection: keep-alive\r\n\r\n`, withBody)
   const job = route.mirror === true && state.mirror !== null ? state.mirror.begin(head.method, path, head.headers, upstream, target!) : undefined
-  if (job !== undefined) exchange.mirrorTo(job, withBody)
+  if (job !== undefined) exchange.mirror = new MirrorTap(job, withBody)
   return exchange
 }
