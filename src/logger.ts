@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino'
-import { isColorSupported, prettyFactory } from 'pino-pretty'
+import { pinoPretty } from './lazy.js'
 
 /** Paths pino blanks out wherever they appear in a log line: credentials never reach the log. */
 export const REDACT_PATHS: readonly string[] = [
@@ -72,6 +72,7 @@ function stdout(): DestinationStream {
  */
 function prettyStream(destination: DestinationStream | undefined): DestinationStream & { flush(done?: () => void): void } {
   const out = destination ?? pino.destination({ dest: 1, sync: true })
+  const { prettyFactory, isColorSupported } = pinoPretty()
   const format = prettyFactory({ translateTime: false, singleLine: true, ignore: 'hostname', colorize: destination === undefined && isColorSupported })
   return {
     write: (line: string) => out.write(format(line)),

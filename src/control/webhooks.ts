@@ -2,7 +2,8 @@ import { createHmac, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import { Agent, request } from 'undici'
+import type { Agent } from 'undici'
+import { undici } from '../lazy.js'
 import type { WebhookSettings } from '../config/schema.js'
 
 /** How one notification to one hook ended: counted by the caller (e.g. a metric). */
@@ -53,7 +54,8 @@ interface Delivery {
 export class WebhookNotifier {
   readonly #channels: HookChannel[]
   readonly #logger: Logger
-  readonly #agent = new Agent()
+  /** Made at the first delivery: a proxy with no webhooks never loads undici. */
+  #agent: Agent | undefined = undefined
   readonly #abandon = new AbortController()
   #closed: Promise<void> | null = null
   readonly #service: string | undefined
@@ -66,7 +68,7 @@ export class WebhookNotifier {
       onDelivery: options.onDelivery ?? (() => undefined),
       backoffMs: options.backoffMs ?? 500,
       maxQueue: options.maxQueue ?? 1000,
-      agent: this.#agent,
+      agent: () => (this.#agent ??= new (undici().Agent)()),
       abandon: this.#abandon.signal,
     }
     this.#channels = options.hooks.map((hook) => new HookChannel(hook, shared))
@@ -115,7 +117,7 @@ export class WebhookNotifier {
       this.#abandon.abort()
       await idle
     }
-    await this.#agent.destroy()
+    await this.#agent?.destroy()
   }
 }
 
@@ -124,7 +126,8 @@ interface ChannelContext {
   readonly onDelivery: (result: DeliveryResult, event: string) => void
   readonly backoffMs: number
   readonly maxQueue: number
-  readonly agent: Agent
+  /** The shared keep-alive agent of every hook, made on first use. */
+  readonly agent: () => Agent
   readonly abandon: AbortSignal
 }
 
@@ -241,12 +244,12 @@ class HookChannel {
     const timeout = AbortSignal.timeout(this.#hook.timeout)
     const signal = AbortSignal.any([timeout, this.#ctx.abandon])
     try {
-      const res = await request(this.#target.url, {
+      const res = await undici().request(this.#target.url, {
         method: 'POST',
         headers,
         body: delivery.body,
         signal,
-        dispatcher: this.#ctx.agent,
+        dispatcher: this.#ctx.agent(),
       })
       await res.body.dump({ limit: 64 * 1024, signal })
       if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true }

@@ -1,4 +1,5 @@
-import { Pool } from 'undici'
+import type { Pool } from 'undici'
+import { undici } from '../lazy.js'
 import { SocketPool } from './raw/socket-pool.js'
 import { ActiveCheck, DEFAULT_OUTLIER, HealthChecker, type HealthListener } from './health-checker.js'
 import type { HealthCheckSettings, OutlierSettings, TargetHealth } from './types.js'
@@ -41,7 +42,6 @@ export class UpstreamTarget {
   readonly secure: boolean
   readonly hostname: string
   readonly port: number
-  readonly pool: Pool
   /** For an https:// target, the TLS options of its connections (the WebSocket path uses them too). */
   readonly tls: { readonly ca?: string; readonly rejectUnauthorized: boolean; readonly servername?: string } | undefined
   /** 5xx answers and transport failures in a row; any other answer resets it. */
@@ -60,6 +60,7 @@ export class UpstreamTarget {
   readonly #connectTimeoutMs: number
   readonly #connections: number
   #sockets: SocketPool | undefined = undefined
+  #pool: Pool | undefined = undefined
 
   /** `connections` caps the pool's connections (0 = undici's default, unlimited). */
   constructor(url: string, connectTimeoutMs: number, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
@@ -73,10 +74,19 @@ export class UpstreamTarget {
     this.tls = this.secure ? tlsConnectOptions(tls) : undefined
     this.#connectTimeoutMs = connectTimeoutMs
     this.#connections = connections
-    this.pool = new Pool(this.origin, {
-      connect: { timeout: connectTimeoutMs, ...this.tls },
-      ...(connections > 0 ? { connections } : {}),
-    })
+  }
+
+  /** The undici pool to this target, made on first use (node's engine, mirroring, health checks; not the socket engine). */
+  get pool(): Pool {
+    return (this.#pool ??= new (undici().Pool)(this.origin, {
+      connect: { timeout: this.#connectTimeoutMs, ...this.tls },
+      ...(this.#connections > 0 ? { connections: this.#connections } : {}),
+    }))
+  }
+
+  /** The undici pool if one was made: closing a target never makes one. */
+  get madePool(): Pool | undefined {
+    return this.#pool
   }
 
   /** The socket engine's keep-alive connections to this target, made on first use. */
@@ -191,7 +201,7 @@ export class UpstreamPool {
     try {
       for (const url of urls) targets.push(new UpstreamTarget(url, connectTimeoutMs, connections, tls))
     } catch (err) {
-      for (const target of targets) void target.pool.destroy()
+      for (const target of targets) void target.madePool?.destroy()
       throw err
     }
     if (previous !== undefined) {
@@ -271,14 +281,14 @@ export class UpstreamPool {
   async close(): Promise<void> {
     this.#stopChecks()
     for (const target of this.targets) target.closeSockets()
-    await Promise.all(this.targets.map((target) => target.pool.close()))
+    await Promise.all(this.targets.map(async (target) => target.madePool?.close()))
   }
 
   /** Aborts whatever is still in flight and closes every connection. */
   async destroy(): Promise<void> {
     this.#stopChecks()
     for (const target of this.targets) target.closeSockets()
-    await Promise.all(this.targets.map((target) => target.pool.destroy()))
+    await Promise.all(this.targets.map(async (target) => target.madePool?.destroy()))
   }
 
   #stopChecks(): void {

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
+import { ioredis } from '../../lazy.js'
 import type { Logger } from 'pino'
 import type { RedisSettings } from '../../config/schema.js'
 import { redactUrl } from '../../config/load.js'
@@ -53,6 +54,7 @@ export class RedisLink {
       // A master demoted by a failover answers READONLY: reconnect, which asks the sentinels again.
       reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
     }
+    const { Redis } = ioredis()
     const connect = (extra: object) => (sentinel === null ? new Redis(settings.url, { ...options, ...extra }) : new Redis({ ...options, ...sentinelOptions(settings.url, sentinel, retry), ...extra }))
     this.client = connect({})
     this.#subscriber = connect({ commandTimeout: undefined, enableOfflineQueue: true })
