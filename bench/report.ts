@@ -221,7 +221,9 @@ export function renderMarkdown(results: BenchResults): string {
     '## Settings',
     '',
     `- ${s.rounds} round(s) × ${s.durationSeconds} s per run, systems alternating within each round; ${s.warmupSeconds} s warm-up per system and scenario, not counted${s.quick ? ' (BENCH_QUICK: a smoke test, not figures to quote)' : ''}`,
-    '- proxies pinned to CPU 0 (`taskset -c 0`), one worker/thread each; wrk (1 thread), autocannon and the upstream nginx pinned to CPU 1',
+    s.proxyCpus === '0'
+      ? '- proxies pinned to CPU 0 (`taskset -c 0`), one worker/thread each; wrk (1 thread), autocannon and the upstream nginx pinned to CPU 1'
+      : `- proxies on CPUs ${s.proxyCpus} (\`taskset -c ${s.proxyCpus}\`, BENCH_PROXY_CPUS), one worker/thread each unless said below; wrk (1 thread), autocannon and the upstream nginx pinned to CPU 1, so they share it with the proxies`,
     '- upstreams: one nginx worker with a blue and a green server block; every proxy splits 90/10 by a hash of `x-user-id`, and wrk sends a different `x-user-id` on each request (10,000 users, cycled)',
     '- figures are medians over rounds; errors are summed over rounds (non-2xx + connect/read/write errors + timeouts); RSS is the maximum VmRSS sampled every 250 ms during the runs, summed over the process tree (nginx master + worker)',
   ]

@@ -159,6 +159,8 @@ export interface Settings {
   readonly quietWaitSeconds: number
   /** `workers:` for switchyard's config, only when BENCH_SWITCHYARD_WORKERS is set. */
   readonly switchyardWorkers: number | undefined
+  /** The CPU list (taskset -c) the proxies under test run on: `0`, or BENCH_PROXY_CPUS (`0,1` to measure `workers: 2`). */
+  readonly proxyCpus: string
   /** Build dist/ before the load (BENCH_BUILD=0: run the dist/ already there, as it is). */
   readonly build: boolean
   /** BENCH_MIRROR_CONFIG: added to the mirror rows' `mirror` config (their percent stays theirs). */
@@ -233,6 +235,8 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const durationSeconds = positiveInt(env, 'BENCH_DURATION', quick ? 2 : 10)
   const workersRaw = env.BENCH_SWITCHYARD_WORKERS
   const out = env.BENCH_OUT ?? ''
+  const proxyCpus = env.BENCH_PROXY_CPUS === undefined || env.BENCH_PROXY_CPUS === '' ? '0' : env.BENCH_PROXY_CPUS
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(proxyCpus)) throw new SettingsError(`BENCH_PROXY_CPUS must be a taskset CPU list like 0 or 0,1, got "${proxyCpus}"`)
   if (out !== '' && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(out)) throw new SettingsError(`BENCH_OUT must be a file base name like mirror-run, got "${out}"`)
   // Only a named set's rows (mirror, services, engines): their own file, so that a partial run never replaces latest.md.
   const group = env.BENCH_SYSTEMS?.trim()
@@ -249,6 +253,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     autocannonRounds: positiveInt(env, 'BENCH_AUTOCANNON_ROUNDS', quick ? 1 : Math.max(1, Math.ceil(rounds / 2)), 0),
     switchyardWorkers:
       workersRaw === undefined || workersRaw === '' ? undefined : positiveInt(env, 'BENCH_SWITCHYARD_WORKERS', 1),
+    proxyCpus,
     build: env.BENCH_BUILD !== '0',
     mirrorConfig: jsonObject(env, 'BENCH_MIRROR_CONFIG'),
     out: out !== '' ? out : quick ? 'quick' : (groupOut ?? 'latest'),

@@ -86,8 +86,9 @@ async function ready(ctx: SystemContext, name: SystemName, url: string, proc: Tr
   return { name, url, process: proc, ...(host === undefined ? {} : { host }) }
 }
 
-function onCpu0(ctx: SystemContext, name: string, cmd: string, args: readonly string[]): Tracked {
-  return ctx.registry.spawn(name, ctx.tools.taskset, ['-c', '0', cmd, ...args], {
+/** Runs a proxy under test on the proxies' CPUs: CPU 0 unless BENCH_PROXY_CPUS says otherwise. */
+function onProxyCpus(ctx: SystemContext, name: string, cmd: string, args: readonly string[]): Tracked {
+  return ctx.registry.spawn(name, ctx.tools.taskset, ['-c', ctx.settings.proxyCpus, cmd, ...args], {
     cwd: ctx.repoRoot,
     logFile: join(ctx.dir, 'output.log'),
   })
@@ -137,7 +138,7 @@ async function startSwitchyard(ctx: SystemContext, name: SystemName): Promise<Ru
   // The compiled build, as production runs it (run.ts builds it first, unless BENCH_BUILD=0): no TypeScript loader
   // in the process, so its RSS is switchyard's own.
   // With the V8 flags it ships with (npm start, the Docker image, its workers).
-  const proc = onCpu0(ctx, name, process.execPath, [...NODE_FLAGS, 'dist/cli.js', '--config', file])
+  const proc = onProxyCpus(ctx, name, process.execPath, [...NODE_FLAGS, 'dist/cli.js', '--config', file])
   const url = `http://127.0.0.1:${port}`
   const running = { ...(await ready(ctx, name, url, proc, services === undefined ? undefined : SERVICES_LOAD_HOST)), adminUrl: `http://127.0.0.1:${adminPort}` }
   if (services !== undefined) {
@@ -178,7 +179,7 @@ async function startNginx(ctx: SystemContext): Promise<RunningSystem> {
   const conf = join(ctx.dir, 'nginx.conf')
   // Client and upstream connections share worker_connections.
   writeFileSync(conf, nginxMain(ctx.dir, http, { workerConnections: ctx.connections + 2048 }))
-  const proc = onCpu0(ctx, 'nginx proxy', ctx.tools.nginx, nginxArgs(ctx.dir, conf))
+  const proc = onProxyCpus(ctx, 'nginx proxy', ctx.tools.nginx, nginxArgs(ctx.dir, conf))
   return ready(ctx, 'nginx', `http://127.0.0.1:${port}`, proc)
 }
 
@@ -224,7 +225,7 @@ backend colors-stream
 `
   const file = join(ctx.dir, 'haproxy.cfg')
   writeFileSync(file, conf)
-  const proc = onCpu0(ctx, 'haproxy', ctx.tools.haproxy, ['-db', '-f', file])
+  const proc = onProxyCpus(ctx, 'haproxy', ctx.tools.haproxy, ['-db', '-f', file])
   return ready(ctx, 'haproxy', `http://127.0.0.1:${port}`, proc)
 }
 
@@ -232,7 +233,7 @@ async function startPeer(ctx: SystemContext, name: 'http-proxy' | 'fastify', scr
   const [port] = (await freePorts(1)) as [number]
   const args = ['--import', 'tsx', join('bench', 'peers', script), '--port', String(port)]
   args.push('--blue', ctx.upstreams.blue, '--green', ctx.upstreams.green, '--green-share', '0.1')
-  const proc = onCpu0(ctx, name, process.execPath, args)
+  const proc = onProxyCpus(ctx, name, process.execPath, args)
   return ready(ctx, name, `http://127.0.0.1:${port}`, proc)
 }
 
