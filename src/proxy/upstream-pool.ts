@@ -61,6 +61,7 @@ export class UpstreamTarget {
   readonly #connections: number
   #sockets: SocketPool | undefined = undefined
   #pool: Pool | undefined = undefined
+  #retired: 'close' | 'destroy' | undefined = undefined
 
   /** `connections` caps the pool's connections (0 = undici's default, unlimited). */
   constructor(url: string, connectTimeoutMs: number, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
@@ -76,17 +77,21 @@ export class UpstreamTarget {
     this.#connections = connections
   }
 
-  /** The undici pool to this target, made on first use (node's engine, mirroring, health checks; not the socket engine). */
+  /**
+   * The undici pool to this target, made on first use (node's engine, mirroring, health checks;
+   * not the socket engine). Asked for after retirePool (a late retry), it is born closed.
+   */
   get pool(): Pool {
-    return (this.#pool ??= new (undici().Pool)(this.origin, {
-      connect: { timeout: this.#connectTimeoutMs, ...this.tls },
-      ...(this.#connections > 0 ? { connections: this.#connections } : {}),
-    }))
+    if (this.#pool !== undefined) return this.#pool
+    this.#pool = new (undici().Pool)(this.origin, { connect: { timeout: this.#connectTimeoutMs, ...this.tls }, ...(this.#connections > 0 ? { connections: this.#connections } : {}) })
+    if (this.#retired !== undefined) void this.#pool[this.#retired]()
+    return this.#pool
   }
 
-  /** The undici pool if one was made: closing a target never makes one. */
-  get madePool(): Pool | undefined {
-    return this.#pool
+  /** Closes (letting requests in flight finish) or destroys the undici pool, if one was made. */
+  async retirePool(how: 'close' | 'destroy'): Promise<void> {
+    this.#retired = how
+    await this.#pool?.[how]()
   }
 
   /** The socket engine's keep-alive connections to this target, made on first use. */
@@ -197,13 +202,8 @@ export class UpstreamPool {
    * https:// targets.
    */
   constructor(urls: readonly string[], connectTimeoutMs: number, previous?: UpstreamPool, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
-    const targets: UpstreamTarget[] = []
-    try {
-      for (const url of urls) targets.push(new UpstreamTarget(url, connectTimeoutMs, connections, tls))
-    } catch (err) {
-      for (const target of targets) void target.madePool?.destroy()
-      throw err
-    }
+    // A target opens nothing until used, so an invalid URL leaves nothing to close.
+    const targets = urls.map((url) => new UpstreamTarget(url, connectTimeoutMs, connections, tls))
     if (previous !== undefined) {
       for (const target of targets) {
         const before = previous.targets.find((old) => old.url === target.url)
@@ -281,14 +281,14 @@ export class UpstreamPool {
   async close(): Promise<void> {
     this.#stopChecks()
     for (const target of this.targets) target.closeSockets()
-    await Promise.all(this.targets.map(async (target) => target.madePool?.close()))
+    await Promise.all(this.targets.map((target) => target.retirePool('close')))
   }
 
   /** Aborts whatever is still in flight and closes every connection. */
   async destroy(): Promise<void> {
     this.#stopChecks()
     for (const target of this.targets) target.closeSockets()
-    await Promise.all(this.targets.map(async (target) => target.madePool?.destroy()))
+    await Promise.all(this.targets.map((target) => target.retirePool('destroy')))
   }
 
   #stopChecks(): void {
