@@ -7,12 +7,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startCli, writeConfig, type CliProcess } from '../helpers/cli.js'
+import { startUpstream, type Upstream } from '../helpers/upstream-server.js'
 import { until } from '../helpers/wait.js'
 
 /**
@@ -30,26 +29,21 @@ process.on('SIGUSR2', () => {
 })
 `
 const started: CliProcess[] = []
-const servers: http.Server[] = []
+const upstreams: Upstream[] = []
 
 afterEach(async () => {
   for (const proc of started.splice(0)) {
     proc.kill('SIGTERM')
     await proc.exit()
   }
-  for (const server of servers.splice(0)) server.close()
+  await Promise.all(upstreams.splice(0).map((upstream) => upstream.close()))
 })
-
-async function upstream(): Promise<string> {
-  const server = http.createServer((_req, res) => res.end('ok'))
-  servers.push(server)
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
 
 /** The packages (node_modules/NAME) a running switchyard has loaded, asked for once it served a request. */
 async function loadedPackages(extra: Record<string, unknown>): Promise<Set<string>> {
-  const target = await upstream()
+  const upstream = await startUpstream('both', (_req, res) => void res.end('ok'))
+  upstreams.push(upstream)
+  const target = upstream.url
   const dir = await mkdtemp(join(tmpdir(), 'sy-lazy-'))
   const out = join(dir, 'modules.json')
   const preload = join(dir, 'list-modules.mjs')

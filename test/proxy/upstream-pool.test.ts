@@ -1,8 +1,7 @@
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { DEFAULT_OUTLIER, HEALTH_CHECK_OFF } from '../../src/proxy/health-checker.js'
 import { UpstreamPool } from '../../src/proxy/upstream-pool.js'
+import { startUpstream } from '../helpers/upstream-server.js'
 
 const pools: UpstreamPool[] = []
 afterEach(async () => {
@@ -73,23 +72,19 @@ describe('UpstreamPool', () => {
   })
 
   it('makes its undici pool on first use, and one asked for after close refuses requests and opens nothing', async () => {
-    let connections = 0
-    const upstream = http.createServer((_req, res) => res.end('ok')).on('connection', () => connections++)
-    await new Promise<void>((done) => upstream.listen(0, '127.0.0.1', done))
+    const upstream = await startUpstream('target', (_req, res) => void res.end('ok'))
     try {
-      const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
-      const used = pool([url]).targets[0]!
+      const used = pool([upstream.url]).targets[0]!
       const answer = await used.pool.request({ path: '/', method: 'GET' })
       expect(await answer.body.text()).toBe('ok')
-      expect(connections).toBe(1)
+      expect(upstream.sockets).toHaveLength(1)
       // Closed before anything used it: a late retry or probe gets a closed pool, as it did when every pool was made up front.
-      const late = new UpstreamPool([url], 1_000)
+      const late = new UpstreamPool([upstream.url], 1_000)
       await late.close()
       await expect(late.targets[0]!.pool.request({ path: '/', method: 'GET' })).rejects.toThrow(/closed|destroyed/i)
-      expect(connections).toBe(1)
+      expect(upstream.sockets).toHaveLength(1)
     } finally {
-      upstream.close()
-      upstream.closeAllConnections()
+      await upstream.close()
     }
   })
 })
