@@ -1,14 +1,29 @@
 /**
  * The V8 flags switchyard runs with, wherever it is started: `npm start`, the Docker image,
- * the proxy workers (added to their execArgv), and the benchmark.
+ * the proxy workers (added to their execArgv), and the benchmark. Each trades nothing a proxy
+ * needs for resident memory (measured with `npm run bench`, c1000 and idle10k, one worker):
  *
  * `--max-semi-space-size=8`: V8 lets the young generation grow to 2 × 16 MB, and startup alone
  * (loading the admin API, schemas, metrics) grows it there; it is never given back. Capped at
  * 2 × 8 MB, a proxy holds ~15 MB less at any load (c50: 113 MB against 126 MB; 10,000 idle
  * connections: 132 MB against 143–148 MB) with the same throughput (c50 41.7k–44.0k req/s
  * against 40.0k, bench/results). Its garbage is short-lived requests, which fit either way.
+ * (2 × 4 MB saved 8 MB more, but a c1000 run lost ~10 % of its throughput to more promotions.)
+ *
+ * `--v8-pool-size=1`: V8's platform threads (concurrent marking, sweeping, compiling) default
+ * to four, each with a stack and a malloc arena of its own; one keeps the concurrency and
+ * ~7 MB (idle 104 → 97 MB) at the same c50 CPU per request (17–19 µs of user time either way).
+ *
+ * `--max-old-space-size=1024`: V8 sizes how far the old generation may grow between full
+ * collections by the heap's limit, up to 4× what survived the last one when the limit is
+ * 2 GB or more (the default here is ~4 GB: a quarter of the machine's memory). At c1000 the
+ * in-flight requests a scavenge promotes then pile up as 17 MB of dead old space. A 1 GiB
+ * limit grows it ~1.6× instead: c1000 123 → 108 MB, 10,000 idle connections 144 → 120 MB,
+ * with c50 CPU per request unchanged. 1 GiB is what V8 gives a 4 GB machine by default and
+ * holds far more than a proxy keeps (~2.5 KB of heap per open connection); an operator who
+ * needs more passes their own value (it wins, nodeFlagsFor).
  */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8']
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--v8-pool-size=1', '--max-old-space-size=1024']
 
 /**
  * The V8 flags for a child process (a proxy worker): NODE_FLAGS, or the value the operator gave
