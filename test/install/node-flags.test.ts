@@ -18,6 +18,8 @@ describe('NODE_FLAGS', () => {
 
   it('go to the workers unless the operator gave the primary a value of their own', () => {
     expect(nodeFlagsFor([])).toEqual([...NODE_FLAGS])
-    expect(nodeFlagsFor(['--inspect', '--max-semi-space-size=32'])).toEqual(['--max-semi-space-size=32'])
+    const own = nodeFlagsFor(['--inspect', '--max-semi-space-size=32', '--max-old-space-size=4096'])
+    expect(own).toEqual(NODE_FLAGS.map((flag) => (flag.startsWith('--max-semi-space-size=') ? '--max-semi-space-size=32' : flag.startsWith('--max-old-space-size=') ? '--max-old-space-size=4096' : flag)))
+    expect(own).toContain('--v8-pool-size=1')
   })
 })
