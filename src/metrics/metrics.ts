@@ -1,7 +1,8 @@
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import { COLORS, type Color } from '../routing/types.js'
 import type { ErrorKind, OutcomeSink } from '../proxy/types.js'
 
+import { LeanHistogram } from './lean-histogram.js'
 import { ServiceMetrics, type Families, type MetricsOfService } from './service-metrics.js'
 
 export { ServiceMetrics, type MetricsOfService } from './service-metrics.js'
@@ -35,16 +36,20 @@ export class Metrics implements MetricsOfService, OutcomeSink {
       help: 'Proxied requests by colour and the status code the client got',
       labelNames: by('color', 'code'),
       registers,
+      // The services count requests in arrays and add them here when the registry is read.
+      collect: () => {
+        for (const service of this.#services.values()) service.flushRequests()
+      },
     })
     const buckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
-    const duration = new Histogram({
+    const duration = new LeanHistogram({
       name: 'switchyard_request_duration_seconds',
       help: 'Time from request to the end of the response, by colour',
       labelNames: by('color'),
       buckets,
       registers,
     })
-    const ttfb = new Histogram({
+    const ttfb = new LeanHistogram({
       name: 'switchyard_time_to_first_byte_seconds',
       help: 'Time from request to the first byte of the body the client got (a stream: its first token), by colour; requests that got none are not observed',
       labelNames: by('color'),

@@ -1,6 +1,7 @@
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { Counter, Gauge, Registry } from 'prom-client'
 import { COLORS, type Color } from '../routing/types.js'
 import { ERROR_KINDS, type ErrorKind, type OutcomeSink } from '../proxy/types.js'
+import type { HistogramSeries, LeanHistogram } from './lean-histogram.js'
 import type { Metrics } from './metrics.js'
 
 const MAX_STATUS = 600
@@ -8,8 +9,8 @@ const MAX_STATUS = 600
 /** The metric families a service's numbers go into (with a `service` label when there are several). */
 export interface Families {
   readonly requests: Counter<string>
-  readonly duration: Histogram<string>
-  readonly ttfb: Histogram<string>
+  readonly duration: LeanHistogram
+  readonly ttfb: LeanHistogram
   readonly upstreamErrors: Counter<string>
   readonly splitPercent: Gauge<string>
   readonly reverts: Counter<string>
@@ -47,8 +48,14 @@ export class ServiceMetrics implements MetricsOfService, OutcomeSink {
   /** [] or [service]: the first label values of every series of this service. */
   readonly #who: string[]
   readonly #byStatus: (Counter.Internal | undefined)[][]
-  readonly #duration: Record<Color, Histogram.Internal<string>>
-  readonly #ttfb: Record<Color, Histogram.Internal<string>>
+  /**
+   * Requests by colour and status not yet added to `switchyard_requests_total`: [0, MAX_STATUS)
+   * blue, then green. prom-client's counter hashes its labels on every inc(); these are added
+   * in one inc(n) a series when the registry is read (flushRequests, the counter's collect).
+   */
+  readonly #pendingByStatus = new Float64Array(2 * MAX_STATUS)
+  readonly #duration: Record<Color, HistogramSeries>
+  readonly #ttfb: Record<Color, HistogramSeries>
   readonly #errors: Record<Color, Record<ErrorKind, Counter.Internal>>
   /** The target-health series this service set last, removed before the next set. */
   #health: string[][] = []
@@ -77,17 +84,30 @@ export class ServiceMetrics implements MetricsOfService, OutcomeSink {
 
   /** OutcomeSink: one finished request (`ttfbMs` < 0: no first byte; the URL is not used here). */
   record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined, ttfbMs: number): void {
-    const row = this.#byStatus[color === 'blue' ? 0 : 1]!
     const code = status > 0 && status < MAX_STATUS ? status : 0
-    let child = row[code]
-    if (child === undefined) {
-      child = this.#f.requests.labels(...this.#who, color, String(code))
-      row[code] = child
-    }
-    child.inc()
+    this.#pendingByStatus[(color === 'blue' ? 0 : MAX_STATUS) + code]! += 1
     this.#duration[color].observe(durationMs / 1000)
     if (ttfbMs >= 0) this.#ttfb[color].observe(ttfbMs / 1000)
     if (errorKind !== undefined) this.#errors[color][errorKind].inc()
+  }
+
+  /** Adds the requests counted since the last read to `switchyard_requests_total` (at scrape time). */
+  flushRequests(): void {
+    const pending = this.#pendingByStatus
+    for (let i = 0; i < pending.length; i++) {
+      const n = pending[i]!
+      if (n === 0) continue
+      pending[i] = 0
+      const colorIndex = i < MAX_STATUS ? 0 : 1
+      const code = i - colorIndex * MAX_STATUS
+      const row = this.#byStatus[colorIndex]!
+      let child = row[code]
+      if (child === undefined) {
+        child = this.#f.requests.labels(...this.#who, COLORS[colorIndex]!, String(code))
+        row[code] = child
+      }
+      child.inc(n)
+    }
   }
 
   /** The split gauge follows every change. */
