@@ -1,4 +1,4 @@
-import { FieldFacts, readFieldLines } from './field-lines.js'
+import { FieldFacts, headersOf, readFieldLines } from './field-lines.js'
 import { brokenHeadText, findHeadEnd, firstBareLineEnd, headOverLimit, headTooLarge, isDigit } from './head-scan.js'
 import { badHead, Framing, isHeadError, type HeadError, type ResponseHead } from './head-types.js'
 
@@ -45,7 +45,7 @@ function readResponseHead(s: string, headLength: number, maxHeaderSize: number, 
   const minor = minorDigit === 1 ? 1 : 0
   const reason = lineEnd > 13 ? s.slice(13, lineEnd) : ''
 
-  const facts = new FieldFacts()
+  const facts = new FieldFacts(false)
   const error = readFieldLines(s, lineEnd + 2, facts)
   if (error !== undefined) return error
   const tooLarge = headTooLarge(facts.counted + reason.length, headLength, maxHeaderSize)
@@ -72,7 +72,11 @@ function readResponseHead(s: string, headLength: number, maxHeaderSize: number, 
     reason,
     minor,
     rawHeaders: facts.rawHeaders,
-    headers: facts.headers,
+    get headers() {
+      const headers = headersOf(this.rawHeaders)
+      Object.defineProperty(this, 'headers', { value: headers })
+      return headers
+    },
     framing,
     contentLength,
     keepAlive: framing !== Framing.UntilClose && !facts.close && (minor === 1 || facts.keepAlive),
