@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import { FieldFacts, headersOf, readFieldLines } from './field-lines.js'
 import { brokenHeadText, findHeadEnd, firstBareLineEnd, headOverLimit, headTooLarge, isDigit } from './head-scan.js'
 import { badHead, Framing, isHeadError, type HeadError, type ResponseHead } from './head-types.js'
@@ -67,20 +68,27 @@ function readResponseHead(s: string, headLength: number, maxHeaderSize: number, 
     contentLength = facts.contentLength
     framing = contentLength === 0 ? Framing.None : Framing.Length
   }
-  return {
-    status,
-    reason,
-    minor,
-    rawHeaders: facts.rawHeaders,
-    get headers() {
-      const headers = headersOf(this.rawHeaders)
-      Object.defineProperty(this, 'headers', { value: headers })
-      return headers
-    },
-    framing,
-    contentLength,
-    keepAlive: framing !== Framing.UntilClose && !facts.close && (minor === 1 || facts.keepAlive),
-    headLength,
+  const keepAlive = framing !== Framing.UntilClose && !facts.close && (minor === 1 || facts.keepAlive)
+  return new ParsedResponseHead(status, reason, minor, facts.rawHeaders, framing, contentLength, keepAlive, headLength)
+}
+
+/** A response head as read; its headers object is made from rawHeaders on first read (FieldFacts.eager). */
+class ParsedResponseHead implements ResponseHead {
+  #headers: IncomingHttpHeaders | undefined = undefined
+
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    readonly minor: 0 | 1,
+    readonly rawHeaders: string[],
+    readonly framing: Framing,
+    readonly contentLength: number,
+    readonly keepAlive: boolean,
+    readonly headLength: number,
+  ) {}
+
+  get headers(): IncomingHttpHeaders {
+    return (this.#headers ??= headersOf(this.rawHeaders))
   }
 }
 
