@@ -238,10 +238,10 @@ describe('rollouts judge green against blue', () => {
     const slow = aborted.analysis.last!.tests.find((t) => (t.test === 'latency' || t.test === 'ttfb') && t.state === 'fail')!
     expect(slow).toBeDefined()
     // On a quiet machine nearly every green answer is over blue's line and few of blue's are; on
-    // a loaded one blue's own answers stretch too (half of them over the line was seen, against
-    // all of green's). Either way the failing test's numbers put green's share above blue's.
+    // a loaded one blue's own answers stretch too and move the line up (half of blue's over it
+    // was seen, against all of green's; and a clean-clone CI run saw only 21 % of green's over
+    // it). What holds either way, and what the verdict rests on: green's share is above blue's.
     expect(slow.green.rate).toBeGreaterThan(slow.blue.rate)
-    expect(slow.green.rate).toBeGreaterThan(0.5)
   })
 
   it('both colours at the same latency (15 ms): a healthy rollout succeeds, no latency false alarm', async () => {
