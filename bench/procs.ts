@@ -241,6 +241,37 @@ export class RssSampler {
 /** Clock ticks per second of /proc/stat and /proc/PID/stat times (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100
 
+/** CPU time in clock ticks (USER_HZ). */
+export interface CpuTicks {
+  readonly user: number
+  readonly system: number
+}
+
+/** User and kernel CPU time spent so far by the live processes of a tree (master + workers). */
+export function treeCpuTicks(root: number): CpuTicks {
+  let user = 0
+  let system = 0
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      // Fields after the ")" closing the command name: state(3) ... utime(14) stime(15).
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      user += Number(f[11])
+      system += Number(f[12])
+    } catch {
+      // Gone between listing and reading.
+    }
+  }
+  return { user, system }
+}
+
+/** CPU microseconds a request, user and kernel, from the ticks a run took and the requests it served. */
+export function cpuMicrosPerRequest(before: CpuTicks, after: CpuTicks, requests: number): CpuTicks | null {
+  if (requests <= 0) return null
+  const perTick = 1e6 / TICKS_PER_SECOND
+  return { user: ((after.user - before.user) * perTick) / requests, system: ((after.system - before.system) * perTick) / requests }
+}
+
 /** Machine-wide CPU ticks in user and system mode, and the part of them spent by the bench's own processes. */
 export interface CpuSnapshot {
   readonly total: number

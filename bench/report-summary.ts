@@ -1,5 +1,6 @@
 /** Medians over rounds of one system's runs, and the formatting the report's tables share. */
 import { sumCounts, type MirrorCounts } from './mirror-metrics.js'
+import type { CpuTicks } from './procs.js'
 import type { LoadTool, RunRecord } from './report.js'
 import { NOISY_CPU_PERCENT, type ScenarioName, type SystemName } from './settings.js'
 
@@ -12,6 +13,8 @@ export interface Summary {
   readonly errors: number
   readonly requests: number
   readonly rssMaxBytes: number | null
+  /** Medians over the runs of the proxy's user and kernel CPU µs per request; null for `direct` or older results. */
+  readonly cpuPerRequestUs: CpuTicks | null
   readonly perRoundRps: readonly number[]
   /** Runs during which other processes took more than NOISY_CPU_PERCENT of a CPU. */
   readonly noisyRuns: number
@@ -33,6 +36,7 @@ export function summarize(runs: readonly RunRecord[], tool: LoadTool, scenario: 
   const ok = mine.flatMap((r) => (r.result === undefined ? [] : [r.result]))
   if (ok.length === 0) return undefined
   const rss = mine.flatMap((r) => (r.rssMaxBytes === null ? [] : [r.rssMaxBytes]))
+  const cpu = mine.flatMap((r) => (r.result === undefined || r.cpuPerRequestUs == null ? [] : [r.cpuPerRequestUs]))
   return {
     system,
     rounds: ok.length,
@@ -42,6 +46,7 @@ export function summarize(runs: readonly RunRecord[], tool: LoadTool, scenario: 
     errors: ok.reduce((s, r) => s + r.errors, 0),
     requests: ok.reduce((s, r) => s + r.requests, 0),
     rssMaxBytes: rss.length === 0 ? null : Math.max(...rss),
+    cpuPerRequestUs: cpu.length === 0 ? null : { user: median(cpu.map((c) => c.user)), system: median(cpu.map((c) => c.system)) },
     perRoundRps: ok.map((r) => r.rps),
     noisyRuns: mine.filter((r) => r.foreignCpuPercent > NOISY_CPU_PERCENT).length,
     mirror: mine.some((r) => r.mirror !== undefined)

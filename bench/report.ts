@@ -2,6 +2,7 @@
 import type { SplitCheck, StreamCheck } from './http-check.js'
 import type { IdleResult } from './idle.js'
 import { MIRROR_SHOWN, type MirrorCounts } from './mirror-metrics.js'
+import type { CpuTicks } from './procs.js'
 import { formatErrors, int, median, ms, summarize, type Summary } from './report-summary.js'
 import { idleTable, targetsTable } from './report-targets.js'
 import {
@@ -33,6 +34,8 @@ export interface RunRecord {
   readonly error?: string
   /** Max summed VmRSS of the proxy's process tree during the run; null for `direct`. */
   readonly rssMaxBytes: number | null
+  /** The proxy tree's user and kernel CPU µs per request served in the run (/proc/PID/stat); null for `direct`, absent in older results. */
+  readonly cpuPerRequestUs?: CpuTicks | null
   /** CPU that processes the bench did not start used during the run, in % of one CPU. */
   readonly foreignCpuPercent: number
   /** A mirror row: `switchyard_mirror_requests_total{result}` moved by this much during the run. */
@@ -87,21 +90,22 @@ export function scenarioTable(results: BenchResults, tool: LoadTool, scenario: S
   const direct = summarize(results.runs, tool, scenario, 'direct')
   const nginx = summarize(results.runs, tool, scenario, 'nginx')
   const rows = [
-    '| system | req/s (median) | p50 ms | p99 ms | errors | proxy RSS MB | vs direct | vs nginx |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| system | req/s (median) | p50 ms | p99 ms | errors | proxy RSS MB | proxy CPU µs/req, user + kernel | vs direct | vs nginx |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ]
   const notes: string[] = []
   for (const system of systems) {
     const s = summarize(results.runs, tool, scenario, system)
     if (s === undefined) {
       const why = errorOf(results, tool, scenario, system) ?? 'not run'
-      rows.push(`| ${SYSTEM_LABELS[system]} | — | — | — | — | — | — | — |`)
+      rows.push(`| ${SYSTEM_LABELS[system]} | — | — | — | — | — | — | — | — |`)
       notes.push(`${system}: ${why.split('\n')[0] ?? ''}`)
       continue
     }
     const rss = s.rssMaxBytes === null ? '—' : (s.rssMaxBytes / 2 ** 20).toFixed(0)
+    const cpu = s.cpuPerRequestUs === null ? '—' : `${s.cpuPerRequestUs.user.toFixed(1)} + ${s.cpuPerRequestUs.system.toFixed(1)}`
     rows.push(
-      `| ${SYSTEM_LABELS[system]} | ${int(s.rps)}${s.noisyRuns > 0 ? ' †' : ''} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${formatErrors(s)} | ${rss} | ${system === 'direct' ? '1.00×' : ratio(s, direct)} | ${ratio(s, nginx)} |`,
+      `| ${SYSTEM_LABELS[system]} | ${int(s.rps)}${s.noisyRuns > 0 ? ' †' : ''} | ${ms(s.p50Ms)} | ${ms(s.p99Ms)} | ${formatErrors(s)} | ${rss} | ${cpu} | ${system === 'direct' ? '1.00×' : ratio(s, direct)} | ${ratio(s, nginx)} |`,
     )
   }
   const spread = systems

@@ -14,6 +14,7 @@ import { fitFdLimit, idleFdNeed, runIdle } from './idle.js'
 import { countShadows, readMirrorMetrics, type MirrorCounts } from './mirror-metrics.js'
 import { ECHO_MODULE } from './nginx-conf.js'
 import {
+  cpuMicrosPerRequest,
   cpuSnapshot,
   findExecutable,
   foreignCpuPercent,
@@ -21,6 +22,8 @@ import {
   ProcessRegistry,
   RssSampler,
   runQuiet,
+  treeCpuTicks,
+  type CpuTicks,
 } from './procs.js'
 import { renderMarkdown, scenarioTable, type BenchResults, type LoadTool, type MachineFacts, type RunRecord } from './report.js'
 import { targetsTable } from './report-targets.js'
@@ -183,7 +186,7 @@ async function measure(
   scenario: ScenarioName,
   system: RunningSystem,
   durationSeconds: number,
-): Promise<{ result?: LoadResult; error?: string; rssMaxBytes: number | null; foreignCpuPercent: number; mirror?: MirrorCounts }> {
+): Promise<{ result?: LoadResult; error?: string; rssMaxBytes: number | null; cpuPerRequestUs?: CpuTicks | null; foreignCpuPercent: number; mirror?: MirrorCounts }> {
   const sc = SCENARIOS[scenario]
   const url = `${system.url}${sc.path}`
   // A mirror row: what became of its shadows during this run, from its /metrics.
@@ -196,6 +199,8 @@ async function measure(
     return counts === undefined ? {} : { mirror: counts }
   }
   const sampler = system.process === null ? null : new RssSampler(system.process.pid).start()
+  const root = system.process?.pid
+  const proxyCpuBefore = root === undefined ? undefined : treeCpuTicks(root)
   const cpuBefore = cpuSnapshot(registry)
   const started = Date.now()
   const foreign = (): number => foreignCpuPercent(cpuBefore, cpuSnapshot(registry), (Date.now() - started) / 1000)
@@ -216,7 +221,8 @@ async function measure(
             durationSeconds,
             ...(system.host === undefined ? {} : { host: system.host }),
           })
-    const measured = { result, rssMaxBytes: sampler?.stop() ?? null, foreignCpuPercent: foreign() }
+    const cpuPerRequestUs = root === undefined || proxyCpuBefore === undefined ? null : cpuMicrosPerRequest(proxyCpuBefore, treeCpuTicks(root), result.requests)
+    const measured = { result, rssMaxBytes: sampler?.stop() ?? null, cpuPerRequestUs, foreignCpuPercent: foreign() }
     return { ...measured, ...(await mirrorAfter()) }
   } catch (err) {
     const measured = { error: (err as Error).message, rssMaxBytes: sampler?.stop() ?? null, foreignCpuPercent: foreign() }
@@ -292,10 +298,11 @@ async function runPhase(ctx: PhaseContext, tool: LoadTool, scenario: ScenarioNam
         const record: RunRecord = { tool, scenario, system: system.name, round, ...m }
         ctx.results.runs.push(record)
         const rss = m.rssMaxBytes === null ? '' : `, ${idle ? 'peak ' : ''}RSS ${(m.rssMaxBytes / 2 ** 20).toFixed(0)} MB`
+        const cpu = 'cpuPerRequestUs' in m && m.cpuPerRequestUs != null ? `, CPU ${m.cpuPerRequestUs.user.toFixed(1)} + ${m.cpuPerRequestUs.system.toFixed(1)} µs/req` : ''
         const noisy = m.foreignCpuPercent > NOISY_CPU_PERCENT ? ` (others used ${m.foreignCpuPercent.toFixed(0)} % CPU)` : ''
         const shadows = m.mirror === undefined ? '' : `, shadows ${JSON.stringify(m.mirror)}`
         const what = idle ? fmtIdle(m) : m.result === undefined ? `ERROR ${m.error ?? ''}` : fmt(m.result)
-        log(`  [${phase} ${round}/${rounds}] ${system.name}: ${what}${rss}${shadows}${noisy}`)
+        log(`  [${phase} ${round}/${rounds}] ${system.name}: ${what}${rss}${cpu}${shadows}${noisy}`)
       }
       // A proxy that died is reported once and not loaded again in this phase.
       const died = running.filter((s) => s.process?.hasExited() === true)
