@@ -247,20 +247,25 @@ export interface CpuTicks {
   readonly system: number
 }
 
+/** The fields of /proc/PID/stat after the ")" closing the command name (state is [0], utime [11]); undefined when gone. */
+function statFields(pid: number | string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return undefined
+  }
+}
+
 /** User and kernel CPU time spent so far by the live processes of a tree (master + workers). */
 export function treeCpuTicks(root: number): CpuTicks {
   let user = 0
   let system = 0
   for (const pid of processTree(root)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      // Fields after the ")" closing the command name: state(3) ... utime(14) stime(15).
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      user += Number(f[11])
-      system += Number(f[12])
-    } catch {
-      // Gone between listing and reading.
-    }
+    const f = statFields(pid)
+    if (f === undefined) continue
+    user += Number(f[11])
+    system += Number(f[12])
   }
   return { user, system }
 }
@@ -290,14 +295,9 @@ export function cpuSnapshot(registry: ProcessRegistry): CpuSnapshot {
   let ours = 0
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-    } catch {
-      continue
-    }
-    // Fields after the ")" closing the command name: state ppid pgrp ... utime(14) stime cutime cstime.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // state ppid pgrp ... utime stime cutime cstime.
+    const f = statFields(entry)
+    if (f === undefined) continue
     if (!registry.ownsGroup(Number(f[2])) && Number(entry) !== process.pid) continue
     ours += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])
   }

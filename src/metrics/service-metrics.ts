@@ -47,11 +47,11 @@ export class ServiceMetrics implements MetricsOfService, OutcomeSink {
   readonly #f: Families
   /** [] or [service]: the first label values of every series of this service. */
   readonly #who: string[]
-  readonly #byStatus: (Counter.Internal | undefined)[][]
   /**
    * Requests by colour and status not yet added to `switchyard_requests_total`: [0, MAX_STATUS)
    * blue, then green. prom-client's counter hashes its labels on every inc(); these are added
-   * in one inc(n) a series when the registry is read (flushRequests, the counter's collect).
+   * in one inc(n) a series when the registry is read (flushRequests, the counter's collect),
+   * off the request path.
    */
   readonly #pendingByStatus = new Float64Array(2 * MAX_STATUS)
   readonly #duration: Record<Color, HistogramSeries>
@@ -67,7 +67,6 @@ export class ServiceMetrics implements MetricsOfService, OutcomeSink {
     this.#f = families
     const who = service === null ? [] : [service]
     this.#who = who
-    this.#byStatus = COLORS.map(() => new Array<Counter.Internal | undefined>(MAX_STATUS))
     this.#duration = { blue: families.duration.labels(...who, 'blue'), green: families.duration.labels(...who, 'green') }
     this.#ttfb = { blue: families.ttfb.labels(...who, 'blue'), green: families.ttfb.labels(...who, 'green') }
     const kinds = (color: Color) =>
@@ -99,14 +98,7 @@ export class ServiceMetrics implements MetricsOfService, OutcomeSink {
       if (n === 0) continue
       pending[i] = 0
       const colorIndex = i < MAX_STATUS ? 0 : 1
-      const code = i - colorIndex * MAX_STATUS
-      const row = this.#byStatus[colorIndex]!
-      let child = row[code]
-      if (child === undefined) {
-        child = this.#f.requests.labels(...this.#who, COLORS[colorIndex]!, String(code))
-        row[code] = child
-      }
-      child.inc(n)
+      this.#f.requests.labels(...this.#who, COLORS[colorIndex]!, String(i - colorIndex * MAX_STATUS)).inc(n)
     }
   }
 
