@@ -11,6 +11,7 @@ import { TlsFileError } from './proxy/tls.js'
 import { StateFileError } from './state/errors.js'
 import { createLogger } from './logger.js'
 import { commandLines } from './cli/summary.js'
+import { packageVersion } from './package-root.js'
 
 const DEFAULT_CONFIG = 'config/default.yaml'
 
@@ -33,11 +34,6 @@ ${commandLines()}`
 function fail(message: string): never {
   process.stderr.write(`switchyard: ${message}\n`)
   process.exit(1)
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
 }
 
 /**
@@ -144,7 +140,7 @@ export async function serve(argv: string[]): Promise<void> {
     return
   }
   if (args.version) {
-    process.stdout.write(`${version()}\n`)
+    process.stdout.write(`${packageVersion()}\n`)
     return
   }
   const file = args.config ?? DEFAULT_CONFIG

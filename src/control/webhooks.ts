@@ -1,9 +1,9 @@
 import { createHmac, randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Agent } from 'undici'
 import { undici } from '../lazy.js'
+import { packageVersion } from '../package-root.js'
 import type { WebhookSettings } from '../config/schema.js'
 
 /** How one notification to one hook ended: counted by the caller (e.g. a metric). */
@@ -289,8 +289,7 @@ function errorText(err: unknown): string {
 /** `switchyard/<version>`, or just `switchyard` when package.json cannot be read. */
 function userAgent(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }
-    return typeof pkg.version === 'string' ? `switchyard/${pkg.version}` : 'switchyard'
+    return `switchyard/${packageVersion()}`
   } catch {
     return 'switchyard'
   }

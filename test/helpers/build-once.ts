@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { bundle } from '../../scripts/bundle.js'
 
 const root = resolve(import.meta.dirname, '../..')
 
@@ -15,13 +16,14 @@ function newest(dir: string): number {
 }
 
 /**
- * vitest globalSetup: the CLI tests run the built binary (`node dist/cli.js`), so build it
- * when dist/cli.js is missing or older than any file under src/ (`npm ci && npm test` on a
- * fresh clone). A cheap mtime check when it is up to date.
+ * vitest globalSetup: the CLI tests run the built binary (`node dist/cli.js`, the bundle), so
+ * build it as `npm run build` does (tsc, then scripts/bundle.ts) when it is missing or older
+ * than any file under src/ or the bundle script (`npm ci && npm test` on a fresh clone). A
+ * cheap mtime check when it is up to date.
  */
-export default function buildOnce(): void {
+export default async function buildOnce(): Promise<void> {
   const built = statSync(join(root, 'dist/cli.js'), { throwIfNoEntry: false })?.mtimeMs
-  if (built !== undefined && built >= newest(join(root, 'src'))) return
+  if (built !== undefined && built >= Math.max(newest(join(root, 'src')), statSync(join(root, 'scripts/bundle.ts')).mtimeMs)) return
   try {
     execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' })
   } catch (err) {
@@ -31,4 +33,5 @@ export default function buildOnce(): void {
     process.stderr.write(`build-once: tsc -p tsconfig.build.json failed:\n${output}\n`)
     if (statSync(join(root, 'dist/cli.js'), { throwIfNoEntry: false }) === undefined) throw err
   }
+  await bundle(root)
 }

@@ -72,7 +72,7 @@ function npx(args: string[]) {
 
 describe('the packed package', () => {
   it('holds the compiled CLI, the configs and the dashboard, and none of the sources or tests', () => {
-    expect(files).toEqual(expect.arrayContaining(['dist/cli.js', 'dist/demo/serve.js', 'config/default.yaml', 'config/docker.yaml', 'README.md', 'package.json']))
+    expect(files).toEqual(expect.arrayContaining(['dist/cli.js', 'dist/worker.js', 'dist/demo/serve.js', 'config/default.yaml', 'config/docker.yaml', 'README.md', 'package.json']))
     expect(files.some((f) => f.startsWith('dashboard/'))).toBe(true)
     expect(files.filter((f) => /^(src|test|bench)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([])
   })

@@ -1,8 +1,8 @@
 import type { FastifyDynamicSwaggerOptions, SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger'
 import type { FastifySchema } from 'fastify'
-import { readFileSync } from 'node:fs'
 import { STATUS_CODES } from 'node:http'
 import { ERRORS, type ErrorCode } from '../../errors.js'
+import { packageVersion } from '../../package-root.js'
 import { OPERATIONS, TAGS, type OperationDoc } from './operations.js'
 import { ErrorAnswer } from './responses.js'
 import { SCOPED_ERRORS, SERVICE_PREFIX, UNSCOPED_ERRORS } from './service-operations.js'
@@ -113,12 +113,6 @@ const transformObject: SwaggerTransformObject = (document) => {
     }
   }
   return document.openapiObject
-}
-
-function packageVersion(): string {
-  // src/admin/openapi/ and dist/admin/openapi/ both sit three levels below package.json.
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
-  return pkg.version
 }
 
 const DESCRIPTION = `The admin API of switchyard, a blue/green and canary reverse proxy, on its own port.

@@ -1,13 +1,10 @@
 import { readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 import type { FastifyReply } from 'fastify'
+import { packagePath } from '../../package-root.js'
 import type { AdminApp } from '../server.js'
 
-/**
- * The dashboard's files: `dashboard/` at the package root, three folders up from this file
- * both as src/admin/routes/dashboard.ts (tsx) and as dist/admin/routes/dashboard.js (tsc).
- */
-export const DASHBOARD_DIR = fileURLToPath(new URL('../../../dashboard/', import.meta.url))
+/** The dashboard's files: `dashboard/` at the package root. */
+export const DASHBOARD_DIR = packagePath('dashboard/')
 
 /**
  * Nothing but this origin: no inline script or style, no other host, no framing. The page

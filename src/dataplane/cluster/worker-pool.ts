@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import { nodeFlagsFor } from '../../node-flags.js'
+import { packagePath } from '../../package-root.js'
 import { WORKER_ENV, type FromWorker, type ToWorker } from './messages.js'
 
 const QUERY_TIMEOUT_MS = 1_000
@@ -31,12 +32,17 @@ interface Slot {
   applied: number
 }
 
-/** Runs workers from the compiled .js in dist/, or from .ts through tsx in development, with switchyard's V8 flags. */
+/**
+ * The workers' entry, with switchyard's V8 flags: in development worker-main.ts beside this file
+ * through tsx; built, the bundle dist/worker.js when this code runs in the bundle dist/cli.js
+ * (scripts/bundle.mjs), else tsc's worker-main.js beside this file.
+ */
 function workerEntry(): { exec: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url)
-  const typescript = here.endsWith('.ts')
   const flags = nodeFlagsFor(process.execArgv)
-  return { exec: join(dirname(here), typescript ? 'worker-main.ts' : 'worker-main.js'), execArgv: typescript ? ['--import', 'tsx', ...flags] : flags }
+  if (here.endsWith('.ts')) return { exec: join(dirname(here), 'worker-main.ts'), execArgv: ['--import', 'tsx', ...flags] }
+  if (here === packagePath('dist/cli.js')) return { exec: packagePath('dist/worker.js'), execArgv: flags }
+  return { exec: join(dirname(here), 'worker-main.js'), execArgv: flags }
 }
 
 /**
