@@ -30,5 +30,5 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:9090/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 STOPSIGNAL SIGTERM
 # switchyard's V8 flags (src/node-flags.ts NODE_FLAGS).
-ENTRYPOINT ["node", "--max-semi-space-size=8", "--v8-pool-size=1", "--max-old-space-size=1024", "dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--v8-pool-size=1", "--max-old-space-size=1024", "dist/cli.js"]
 CMD ["--config", "config/docker.yaml"]

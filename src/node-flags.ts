@@ -3,12 +3,14 @@
  * the proxy workers (added to their execArgv), and the benchmark. Each trades nothing a proxy
  * needs for resident memory (measured with `npm run bench`, c1000 and idle10k, one worker):
  *
- * `--max-semi-space-size=8`: V8 lets the young generation grow to 2 × 16 MB, and startup alone
- * (loading the admin API, schemas, metrics) grows it there; it is never given back. Capped at
- * 2 × 8 MB, a proxy holds ~15 MB less at any load (c50: 113 MB against 126 MB; 10,000 idle
- * connections: 132 MB against 143–148 MB) with the same throughput (c50 41.7k–44.0k req/s
- * against 40.0k, bench/results). Its garbage is short-lived requests, which fit either way.
- * (2 × 4 MB saved 8 MB more, but a c1000 run lost ~10 % of its throughput to more promotions.)
+ * `--max-semi-space-size=4`: V8 lets the young generation grow to 2 × 16 MB, and startup alone
+ * (loading the admin API, schemas, metrics) grows it there; it is never given back. Its garbage
+ * is short-lived requests, which fit in far less. 2 × 8 MB held ~15 MB less than the default
+ * at any load with the same throughput; 2 × 4 MB, measured with the bundled build in alternating
+ * runs, 6–8 MB less again (c50 87 → 81 MB, c1000 97–98 → 89–92 MB, 1 MiB answers 88 → 81 MB)
+ * at the same CPU per request (c50 10 µs user either way, c1000 15–16, 1 MiB 125 → 133 within
+ * the run-to-run spread of ±5 %). An earlier single c1000 run had lost ~10 % at 2 × 4 MB; four
+ * alternating ones since did not, and the bench says which it is on any machine.
  *
  * `--v8-pool-size=1`: V8's platform threads (concurrent marking, sweeping, compiling) default
  * to four, each with a stack and a malloc arena of its own; one keeps the concurrency and
@@ -23,7 +25,7 @@
  * holds far more than a proxy keeps (~2.5 KB of heap per open connection); an operator who
  * needs more passes their own value (it wins, nodeFlagsFor).
  */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--v8-pool-size=1', '--max-old-space-size=1024']
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4', '--v8-pool-size=1', '--max-old-space-size=1024']
 
 /**
  * The V8 flags for a child process (a proxy worker): NODE_FLAGS, or the value the operator gave
