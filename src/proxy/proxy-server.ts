@@ -177,6 +177,7 @@ class NodeProxyServer implements ProxyServer {
           keepAliveMs: CLIENT_KEEP_ALIVE_MS,
           tls: certificates === undefined ? undefined : { ...certificates.serverOptions(), handshakeTimeout: headersTimeout },
           node: httpServer,
+          warn: (message) => options.logger.warn(`${message}; the proxy accepts connections on one fd (slower to take a burst of new connections under load)`),
         })
       : undefined
     this.server = this.#sockets?.server ?? httpServer
@@ -208,6 +209,7 @@ class NodeProxyServer implements ProxyServer {
         await listenOn(this.#redirect, this.#redirectPort, host)
       } catch (err) {
         this.server.close()
+        void this.#sockets?.acceptors.close()
         throw err
       }
     }
@@ -309,9 +311,10 @@ class NodeProxyServer implements ProxyServer {
       redirect.close()
       redirect.closeAllConnections()
     }
-    // Node 19+ closes idle keep-alive connections here as well.
-    const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()))
     const sockets = this.#sockets
+    // Node 19+ closes idle keep-alive connections here as well. Every fd accepting on the
+    // socket stops now; closed means each has seen its connections end.
+    const serverClosed = Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), sockets?.acceptors.close()]).then(() => undefined)
     const node = this.#http
     const closeIdle = (): void => (sockets === undefined ? node.closeIdleConnections() : sockets.closeIdle())
     // node's server closes its idle connections as it stops listening; the socket engine's are closed here.

@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process'
+import cluster from 'node:cluster'
+import net from 'node:net'
+
+/**
+ * More file descriptors accepting on the proxy's one listening socket.
+ *
+ * libuv (1.46, node 20) accepts one connection each time epoll reports the listening socket
+ * ready, and a loop that has more ready sockets than it takes per epoll_wait (1,024) sees the
+ * listener again only after a turn through the others. On one saturated core with 1,000
+ * clients connecting at once that was one accept every few ms: the last connections were
+ * accepted 1–5 s after their handshake, and their first requests were the ones wrk counted
+ * as over 2 s (a packet capture: every such request was a connection's first; none after).
+ * epoll reports each fd of a socket on its own, so with N fds a turn accepts up to N
+ * connections, from the one queue the kernel keeps for the socket.
+ *
+ * Node 20 has no dup() and no SO_REUSEPORT (net's `reusePort` came in 22.12), but passing a
+ * handle to another process over IPC sends a copy of its fd (SCM_RIGHTS). A helper process
+ * receives the listener's handle and sends it back EXTRA times, never listening on it
+ * itself, and exits; each copy that comes back is listened on by a `net.Server` of our own
+ * whose connections go to the main server's 'connection' listeners, exactly as the main
+ * server's own (a TLS server wraps them then). Cluster workers are skipped: their primary
+ * accepts for them.
+ */
+
+/** Copies of the listener's fd besides its own: four accepts a turn, measured below (README). */
+export const EXTRA_ACCEPTORS = 3
+
+/**
+ * The helper: gets the handle, sends it back `count` times (node queues a handle until the one
+ * before it is acknowledged), closes its own copy once all are out, and exits as its channel
+ * closes. `on`, not `once`: a 'message' listener is what keeps its channel, and it, alive.
+ */
+const HELPER = `let left = 0
+process.on('message', (count, handle) => {
+  if (left > 0 || handle === undefined) return
+  left = count
+  const sent = () => { if (--left === 0) { handle.close(); process.disconnect() } }
+  for (let i = 0; i < count; i++) process.send('acceptor', handle, undefined, sent)
+})`
+
+/** How a socket accepted by an extra acceptor is set up: as the main server sets up its own. */
+export interface AcceptorOptions {
+  readonly allowHalfOpen: boolean
+  readonly noDelay: boolean
+}
+
+export class ExtraAcceptors {
+  readonly #main: net.Server
+  readonly #options: AcceptorOptions
+  readonly #servers: net.Server[] = []
+  #closed = false
+  #helper: ReturnType<typeof spawn> | undefined = undefined
+
+  constructor(main: net.Server, options: AcceptorOptions) {
+    this.#main = main
+    this.#options = options
+  }
+
+  /** How many extra fds accept now. */
+  get count(): number {
+    return this.#servers.length
+  }
+
+  /**
+   * Asks a helper for `count` copies of the main server's listening fd and accepts on each as
+   * it comes back; the main server keeps accepting meanwhile. When no copy can be had the
+   * proxy accepts on its one fd, as before, and `failed` says why (one log line).
+   */
+  start(count: number, failed: (reason: string) => void): void {
+    const handle = (this.#main as unknown as { _handle?: { fd?: number } | null })._handle
+    if (count <= 0 || cluster.isWorker || this.#closed || typeof handle?.fd !== 'number' || handle.fd < 0) return
+    // No NODE_OPTIONS: a preload of the proxy's has no business in a five-line helper.
+    const env = { ...process.env }
+    delete env.NODE_OPTIONS
+    const helper = spawn(process.execPath, ['-e', HELPER], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env })
+    this.#helper = helper
+    let received = 0
+    helper.on('message', (message: unknown, copy: unknown) => {
+      if (message !== 'acceptor' || copy === undefined) return
+      received++
+      this.#accept(copy)
+    })
+    helper.once('error', (err) => failed(`no helper process for more accepting fds: ${err.message}`))
+    helper.once('exit', (code) => {
+      this.#helper = undefined
+      if (received === 0 && !this.#closed) failed(`the helper for more accepting fds exited with ${code ?? 'a signal'} and sent none`)
+    })
+    helper.send(count, handle as net.Server)
+    // Neither the helper nor its channel keeps the proxy alive.
+    helper.unref()
+    ;(helper.channel as { unref?: () => void } | null | undefined)?.unref?.()
+  }
+
+  #accept(copy: unknown): void {
+    if (this.#closed) {
+      ;(copy as { close(): void }).close()
+      return
+    }
+    const main = this.#main
+    const server = net.createServer({ allowHalfOpen: this.#options.allowHalfOpen, noDelay: this.#options.noDelay }, (socket) => {
+      main.emit('connection', socket)
+    })
+    // An accept that fails (EMFILE) leaves the fd listening, and the main fd meets the same.
+    server.on('error', () => undefined)
+    server.listen(copy)
+    this.#servers.push(server)
+  }
+
+  /** Stops accepting on every extra fd; resolves once the connections each accepted have all closed. */
+  close(): Promise<void> {
+    this.#closed = true
+    this.#helper?.kill()
+    return Promise.all(this.#servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())))).then(() => undefined)
+  }
+}
