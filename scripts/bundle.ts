@@ -7,10 +7,12 @@
  *
  * Why: every ES module a process loads stays in its V8 heap for good: its source text, its
  * module record and namespace, the code compiled from it. tsc's tree and the packages it
- * imports are ~900 modules (typebox alone ~700), and a proxy held ~21 MB of heap at idle.
- * One bundle, its blanks and comments dropped, holds ~14 MB: 15–19 MB less resident memory
- * at idle and at 1,000 connections (bench/results). Names stay as written, so stack traces
- * name the functions; each bundle has a source map (`node --enable-source-maps` reads it).
+ * imports are ~900 modules (typebox alone ~700), and a proxy held 20.8 MB of live heap at
+ * idle. One bundle, its blanks and comments dropped, holds 14.9 MB: ~11 MB less resident
+ * memory at c50 and at 1,000 connections, at the same req/s (README → Performance; a comment
+ * with a non-Latin-1 character would make V8 keep the whole text two bytes a character, so
+ * comments go). Names stay as written, so stack traces name the functions; each bundle has
+ * a source map (`node --enable-source-maps` reads it).
  *
  * The packages loaded on demand (src/lazy.ts: undici, ioredis, pino-pretty) stay outside and
  * are required from node_modules when a feature first needs them. The rest of tsc's tree

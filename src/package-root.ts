@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 /*
  * The folder that holds switchyard's package.json, config/ and dashboard/. This file sits one
  * level below it however switchyard runs: as src/package-root.ts (tsx), as dist/package-root.js
- * (tsc's module tree), and inlined into the bundle dist/cli.js (scripts/bundle.mjs), where
+ * (tsc's module tree), and inlined into the bundle dist/cli.js (scripts/bundle.ts), where
  * import.meta.url is the bundle's. Anything that finds a file of the package starts here, not
  * from its own module's place, which the bundle changes.
  */

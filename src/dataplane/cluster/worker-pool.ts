@@ -35,7 +35,7 @@ interface Slot {
 /**
  * The workers' entry, with switchyard's V8 flags: in development worker-main.ts beside this file
  * through tsx; built, the bundle dist/worker.js when this code runs in the bundle dist/cli.js
- * (scripts/bundle.mjs), else tsc's worker-main.js beside this file.
+ * (scripts/bundle.ts), else tsc's worker-main.js beside this file.
  */
 function workerEntry(): { exec: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url)

@@ -20,10 +20,12 @@ import net from 'node:net'
  * itself, and exits; each copy that comes back is listened on by a `net.Server` of our own
  * whose connections go to the main server's 'connection' listeners, exactly as the main
  * server's own (a TLS server wraps them then). Cluster workers are skipped: their primary
- * accepts for them.
+ * accepts for them. The one thing used that node does not document is a server's `_handle`
+ * (the listening handle, sent as it is so that the helper never listens on it: a net.Server
+ * sent whole would listen in the helper, which could accept a client's connection meanwhile).
  */
 
-/** Copies of the listener's fd besides its own: four accepts a turn, measured below (README). */
+/** Copies of the listener's fd besides its own: four accepts a turn (measured in README → Performance). */
 export const EXTRA_ACCEPTORS = 3
 
 /**
