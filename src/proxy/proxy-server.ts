@@ -21,6 +21,7 @@ import { DEFAULT_LIMITS, type HealthCheckSettings, type OutlierSettings, type Pr
 import { CertificateStore, redirectToHttps, type Certificate } from './tls.js'
 import { TrustedProxies } from './trusted-proxies.js'
 import { VERIFY_UPSTREAM_TLS, type UpstreamTls } from './upstream-pool.js'
+import { EXTRA_ACCEPTORS, ExtraAcceptors } from './raw/acceptors.js'
 import { SocketEngine } from './raw/engine.js'
 import { routesOf, type Routes } from './service-routes.js'
 
@@ -136,6 +137,9 @@ class NodeProxyServer implements ProxyServer {
   /** node's engine: the listener itself, or behind the socket engine for what that does not carry. */
   readonly #http: http.Server | https.Server
   readonly #sockets: SocketEngine | undefined
+  /** More fds accepting on the listener's socket once it listens (raw/acceptors.ts), either engine. */
+  readonly #acceptors: ExtraAcceptors
+  readonly #logger: Logger
   #routes: Routes
   readonly #shared: LaneShared
   /** Lanes of services removed by a reload, finishing what was in flight on them. */
@@ -177,10 +181,11 @@ class NodeProxyServer implements ProxyServer {
           keepAliveMs: CLIENT_KEEP_ALIVE_MS,
           tls: certificates === undefined ? undefined : { ...certificates.serverOptions(), handshakeTimeout: headersTimeout },
           node: httpServer,
-          warn: (message) => options.logger.warn(`${message}; the proxy accepts connections on one fd (slower to take a burst of new connections under load)`),
         })
       : undefined
     this.server = this.#sockets?.server ?? httpServer
+    this.#acceptors = new ExtraAcceptors(this.server)
+    this.#logger = options.logger
     if (certificates !== undefined) {
       const server = this.server as TlsServer
       certificates.attach(server)
@@ -209,10 +214,12 @@ class NodeProxyServer implements ProxyServer {
         await listenOn(this.#redirect, this.#redirectPort, host)
       } catch (err) {
         this.server.close()
-        void this.#sockets?.acceptors.close()
         throw err
       }
     }
+    this.#acceptors.start(EXTRA_ACCEPTORS, (reason) =>
+      this.#logger.warn(`${reason}; the proxy accepts connections on one fd (slower to take a burst of new connections under load)`),
+    )
     return address
   }
 
@@ -314,7 +321,7 @@ class NodeProxyServer implements ProxyServer {
     const sockets = this.#sockets
     // Node 19+ closes idle keep-alive connections here as well. Every fd accepting on the
     // socket stops now; closed means each has seen its connections end.
-    const serverClosed = Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), sockets?.acceptors.close()]).then(() => undefined)
+    const serverClosed = Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), this.#acceptors.close()]).then(() => undefined)
     const node = this.#http
     const closeIdle = (): void => (sockets === undefined ? node.closeIdleConnections() : sockets.closeIdle())
     // node's server closes its idle connections as it stops listening; the socket engine's are closed here.

@@ -41,22 +41,30 @@ process.on('message', (count, handle) => {
   for (let i = 0; i < count; i++) process.send('acceptor', handle, undefined, sent)
 })`
 
-/** How a socket accepted by an extra acceptor is set up: as the main server sets up its own. */
-export interface AcceptorOptions {
-  readonly allowHalfOpen: boolean
-  readonly noDelay: boolean
+/**
+ * How the main server sets up the sockets it accepts, from the fields node keeps its options in
+ * (net.Server's constructor): an extra acceptor sets up its own the same way.
+ */
+function socketOptionsOf(main: net.Server): net.ServerOpts {
+  const kept = main as unknown as { allowHalfOpen?: boolean; noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number; pauseOnConnect?: boolean }
+  return {
+    allowHalfOpen: kept.allowHalfOpen === true,
+    noDelay: kept.noDelay === true,
+    keepAlive: kept.keepAlive === true,
+    // Kept in seconds.
+    keepAliveInitialDelay: (kept.keepAliveInitialDelay ?? 0) * 1000,
+    pauseOnConnect: kept.pauseOnConnect === true,
+  }
 }
 
 export class ExtraAcceptors {
   readonly #main: net.Server
-  readonly #options: AcceptorOptions
   readonly #servers: net.Server[] = []
   #closed = false
   #helper: ReturnType<typeof spawn> | undefined = undefined
 
-  constructor(main: net.Server, options: AcceptorOptions) {
+  constructor(main: net.Server) {
     this.#main = main
-    this.#options = options
   }
 
   /** How many extra fds accept now. */
@@ -100,7 +108,7 @@ export class ExtraAcceptors {
       return
     }
     const main = this.#main
-    const server = net.createServer({ allowHalfOpen: this.#options.allowHalfOpen, noDelay: this.#options.noDelay }, (socket) => {
+    const server = net.createServer(socketOptionsOf(main), (socket) => {
       main.emit('connection', socket)
     })
     // An accept that fails (EMFILE) leaves the fd listening, and the main fd meets the same.

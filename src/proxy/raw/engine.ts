@@ -3,7 +3,6 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { refuseNoServiceUpgrade, type Routes } from '../service-routes.js'
 import { handleUpgrade } from '../websocket.js'
-import { EXTRA_ACCEPTORS, ExtraAcceptors } from './acceptors.js'
 import { DeadlineSweep } from './deadlines.js'
 import type { ConnectionContext } from './connection-context.js'
 import { RawConnection } from './connection.js'
@@ -24,8 +23,6 @@ export interface SocketEngineOptions {
    * that request on.
    */
   readonly node: http.Server
-  /** Says why the listener accepts on its one fd only (acceptors.ts): a warning, nothing stops. */
-  readonly warn: (message: string) => void
 }
 
 /**
@@ -36,8 +33,6 @@ export interface SocketEngineOptions {
  */
 export class SocketEngine implements ConnectionContext {
   readonly server: net.Server
-  /** More fds accepting on the server's socket once it listens (acceptors.ts); closed with it by closeAcceptors. */
-  readonly acceptors: ExtraAcceptors
   readonly connections = new Set<RawConnection>()
   readonly deadlines = new DeadlineSweep(this.connections)
   readonly maxHeaderSize: number
@@ -63,11 +58,7 @@ export class SocketEngine implements ConnectionContext {
       options.tls === undefined
         ? net.createServer({ allowHalfOpen: true, noDelay: true }, accept)
         : tls.createServer({ ...options.tls, noDelay: true, ALPNProtocols: ['http/1.1'] }, accept)
-    this.acceptors = new ExtraAcceptors(this.server, { allowHalfOpen: options.tls === undefined, noDelay: true })
-    this.server.on('listening', () => {
-      this.deadlines.start()
-      this.acceptors.start(EXTRA_ACCEPTORS, options.warn)
-    })
+    this.server.on('listening', () => this.deadlines.start())
     this.server.on('close', () => this.deadlines.stop())
   }
 

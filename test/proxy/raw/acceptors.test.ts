@@ -3,7 +3,8 @@
  * of the listener's fd, got through a helper process over IPC, each accepting on its own and
  * handing its connections to the main server. Shown on real sockets: the copies exist (the
  * test process's own /proc/self/fd), connections they accept are served by the main server's
- * listeners with its socket options, over TCP and TLS, and closing them closes the port.
+ * listeners with its socket options, over TCP and TLS, and closing them closes the port; a
+ * proxy of either engine has them and closes them with itself.
  */
 import { once } from 'node:events'
 import { readdirSync, readlinkSync } from 'node:fs'
@@ -62,9 +63,9 @@ function tryConnect(port: number): Promise<string> {
  * the socket stays open through the copies, so every connection from here on is one an
  * extra acceptor took.
  */
-async function onlyAcceptors(main: net.Server, count: number, options = { allowHalfOpen: true, noDelay: true }): Promise<ExtraAcceptors> {
+async function onlyAcceptors(main: net.Server, count: number): Promise<ExtraAcceptors> {
   const port = await listen(main)
-  const acceptors = new ExtraAcceptors(main, options)
+  const acceptors = new ExtraAcceptors(main)
   const failures: string[] = []
   acceptors.start(count, (reason) => failures.push(reason))
   await until(() => acceptors.count === count || failures.length > 0, 10_000)
@@ -111,7 +112,7 @@ describe('extra acceptors', () => {
     const ca = makeTestCa()
     const leaf = ca.issue('leaf', ['IP:127.0.0.1'])
     const main = tls.createServer({ key: leaf.keyPem, cert: leaf.certPem }, (socket) => socket.end('over tls'))
-    const acceptors = await onlyAcceptors(main, 2, { allowHalfOpen: false, noDelay: true })
+    const acceptors = await onlyAcceptors(main, 2)
     const port = portOf.get(main)!
     const client = tls.connect({ port, host: '127.0.0.1', ca: ca.ca })
     let read = ''
@@ -125,14 +126,15 @@ describe('extra acceptors', () => {
 })
 
 describe('extra acceptors over the proxy', () => {
-  it(`listen on ${EXTRA_ACCEPTORS} more fds of the proxy's socket, serve through them, and close with it`, { timeout: 20_000 }, async () => {
-    const upstream = resources.add(await startUpstream('blue'))
-    const proxy = await startProxy({ blue: [upstream.url], green: [upstream.url] })
-    await until(() => fdsOf(proxy.proxy.server) === EXTRA_ACCEPTORS + 1, 10_000)
-    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => send(proxy.url, { path: `/${i}`, headers: { connection: 'close' } })))
-    expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 40 }, () => 200))
-    await proxy.close()
-    expect(await tryConnect(proxy.port)).toBe('ECONNREFUSED')
-  })
+  for (const engine of ['sockets', 'node'] as const) {
+    it(`listen on ${EXTRA_ACCEPTORS} more fds of the proxy's socket, serve through them, and close with it (${engine} engine)`, { timeout: 20_000 }, async () => {
+      const upstream = resources.add(await startUpstream('blue'))
+      const proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine })
+      await until(() => fdsOf(proxy.proxy.server) === EXTRA_ACCEPTORS + 1, 10_000)
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => send(proxy.url, { path: `/${i}`, headers: { connection: 'close' } })))
+      expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 40 }, () => 200))
+      await proxy.close()
+      expect(await tryConnect(proxy.port)).toBe('ECONNREFUSED')
+    })
+  }
 })
-
