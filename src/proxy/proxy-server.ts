@@ -218,7 +218,7 @@ class NodeProxyServer implements ProxyServer {
       }
     }
     this.#acceptors.start(EXTRA_ACCEPTORS, (reason) =>
-      this.#logger.warn(`${reason}; the proxy accepts connections on one fd (slower to take a burst of new connections under load)`),
+      this.#logger.warn(`${reason}; the proxy accepts on its one fd (slower to take a burst of new connections under load)`),
     )
     return address
   }

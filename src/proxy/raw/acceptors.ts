@@ -80,26 +80,38 @@ export class ExtraAcceptors {
   start(count: number, failed: (reason: string) => void): void {
     const handle = (this.#main as unknown as { _handle?: { fd?: number } | null })._handle
     if (count <= 0 || cluster.isWorker || this.#closed || typeof handle?.fd !== 'number' || handle.fd < 0) return
+    let received = 0
+    let reported = false
+    const fail = (reason: string): void => {
+      if (reported || this.#closed) return
+      reported = true
+      failed(`no more fds accepting on the proxy's socket: ${reason}`)
+    }
     // No NODE_OPTIONS: a preload of the proxy's has no business in a five-line helper.
     const env = { ...process.env }
     delete env.NODE_OPTIONS
-    const helper = spawn(process.execPath, ['-e', HELPER], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env })
-    this.#helper = helper
-    let received = 0
-    helper.on('message', (message: unknown, copy: unknown) => {
-      if (message !== 'acceptor' || copy === undefined) return
-      received++
-      this.#accept(copy)
-    })
-    helper.once('error', (err) => failed(`no helper process for more accepting fds: ${err.message}`))
-    helper.once('exit', (code) => {
-      this.#helper = undefined
-      if (received === 0 && !this.#closed) failed(`the helper for more accepting fds exited with ${code ?? 'a signal'} and sent none`)
-    })
-    helper.send(count, handle as net.Server)
-    // Neither the helper nor its channel keeps the proxy alive.
-    helper.unref()
-    ;(helper.channel as { unref?: () => void } | null | undefined)?.unref?.()
+    try {
+      const helper = spawn(process.execPath, ['-e', HELPER], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env })
+      this.#helper = helper
+      helper.on('message', (message: unknown, copy: unknown) => {
+        if (message !== 'acceptor' || copy === undefined) return
+        received++
+        this.#accept(copy)
+      })
+      helper.once('error', (err) => fail(`its helper process failed: ${err.message}`))
+      helper.once('exit', (code) => {
+        this.#helper = undefined
+        if (received === 0) fail(`its helper process exited with ${code ?? 'a signal'} and sent none`)
+      })
+      helper.send(count, handle as net.Server)
+      // Neither the helper nor its channel keeps the proxy alive.
+      helper.unref()
+      ;(helper.channel as { unref?: () => void } | null | undefined)?.unref?.()
+    } catch (err) {
+      // The proxy listens already: it goes on with its one fd.
+      fail(`no helper process: ${(err as Error).message}`)
+      this.#helper?.kill()
+    }
   }
 
   #accept(copy: unknown): void {

@@ -92,6 +92,8 @@ describe('extra acceptors', () => {
     const accepted: net.Socket[] = []
     const main = net.createServer({ allowHalfOpen: true }, (socket) => {
       accepted.push(socket)
+      // onlyAcceptors' probe closes at once: its answer may meet a reset.
+      socket.on('error', () => undefined)
       let read = ''
       socket.setEncoding('utf8').on('data', (chunk: string) => (read += chunk))
       // Half-open: the client has ended its side; the answer still goes out after it.
@@ -106,6 +108,29 @@ describe('extra acceptors', () => {
     expect(accepted.every((socket) => socket.allowHalfOpen)).toBe(true)
     await acceptors.close()
     expect(await tryConnect(port)).toBe('ECONNREFUSED')
+  })
+
+  it('say once why, and leave the main fd accepting, when no helper process can run', { timeout: 20_000 }, async () => {
+    const main = net.createServer((socket) => socket.on('error', () => undefined).end('main'))
+    const port = await listen(main)
+    const acceptors = new ExtraAcceptors(main)
+    const failures: string[] = []
+    const execPath = process.execPath
+    process.execPath = '/nonexistent/switchyard-test/node'
+    try {
+      acceptors.start(3, (reason) => failures.push(reason))
+    } finally {
+      process.execPath = execPath
+    }
+    await until(() => failures.length > 0, 10_000)
+    expect(failures).toHaveLength(1)
+    expect(failures[0]).toMatch(/^no more fds accepting on the proxy's socket: .*ENOENT/)
+    expect(acceptors.count).toBe(0)
+    expect(fdsOf(main)).toBe(1)
+    expect(await tryConnect(port)).toBe('connected')
+    await acceptors.close()
+    await new Promise<void>((resolve) => main.close(() => resolve()))
+    expect(failures).toHaveLength(1)
   })
 
   it.skipIf(!HAVE_OPENSSL)('give a TLS server raw connections it wraps in TLS itself', { timeout: 20_000 }, async () => {
