@@ -139,7 +139,6 @@ class NodeProxyServer implements ProxyServer {
   readonly #sockets: SocketEngine | undefined
   /** More fds accepting on the listener's socket once it listens (raw/acceptors.ts), either engine. */
   readonly #acceptors: ExtraAcceptors
-  readonly #logger: Logger
   #routes: Routes
   readonly #shared: LaneShared
   /** Lanes of services removed by a reload, finishing what was in flight on them. */
@@ -185,7 +184,6 @@ class NodeProxyServer implements ProxyServer {
       : undefined
     this.server = this.#sockets?.server ?? httpServer
     this.#acceptors = new ExtraAcceptors(this.server)
-    this.#logger = options.logger
     if (certificates !== undefined) {
       const server = this.server as TlsServer
       certificates.attach(server)
@@ -218,7 +216,7 @@ class NodeProxyServer implements ProxyServer {
       }
     }
     this.#acceptors.start(EXTRA_ACCEPTORS, (reason) =>
-      this.#logger.warn(`${reason}; the proxy accepts on its one fd (slower to take a burst of new connections under load)`),
+      this.#shared.logger.warn(`${reason}; the proxy accepts on its one fd (slower to take a burst of new connections under load)`),
     )
     return address
   }
