@@ -435,6 +435,8 @@ describe('fleet mode: Redis trouble', () => {
       expect(await split(r)).toEqual(acked)
       expect((await admin(r, 'GET', '/v1/events')).body).toEqual(events)
     }
+    // One replica may have put the doc back while the other still reconnects (and answers writes 503, rightly).
+    for (const r of [a, b]) await eventually(async () => (await healthOf(r)) === 'ok', 5_000)
     expect((await admin(a, 'PUT', '/v1/split', { green: 45 })).status).toBe(200)
     await eventually(async () => (await split(b)).green === 45, 1_000)
   })
@@ -457,6 +459,7 @@ describe('fleet mode: Redis trouble', () => {
     expect(await split(a)).toMatchObject({ green: 20 })
     expect(await split(b)).toMatchObject({ green: 20 })
     expect((await admin(b, 'GET', '/v1/events')).body).toEqual(events)
+    for (const r of [a, b]) await eventually(async () => (await healthOf(r)) === 'ok', 5_000)
     expect((await admin(b, 'PUT', '/v1/split', { green: 25 })).status).toBe(200)
     await eventually(async () => (await split(a)).green === 25, 1_000)
   })
