@@ -169,6 +169,53 @@ describe('streaming', () => {
     await upstream.requests[0]!.cancelled
   })
 
+  it('keeps a stream alive while it sends more often than timeouts.idle, however long it lasts', async () => {
+    const upstream = resources.add(
+      await startUpstream('blue', async (_req, res) => {
+        res.writeHead(200)
+        for (let i = 0; i < 8; i++) {
+          res.write(`${i}`)
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+        res.end()
+      }),
+    )
+    // 800 ms in all, never silent for 500 ms: each read starts the idle deadline again.
+    const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url], timeouts: { idle: 500 } }))
+    const reply = await fetchPartial(proxy.url)
+    expect(reply).toMatchObject({ status: 200, body: '01234567', complete: true })
+  })
+
+  it('keeps waiting for the answer while a slow upload goes on for longer than timeouts.request', async () => {
+    const upstream = resources.add(
+      await startUpstream('blue', async (req, res) => {
+        let body = ''
+        for await (const piece of req) body += String(piece)
+        res.end(`got ${body}`)
+      }),
+    )
+    const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url], timeouts: { request: 500 } }))
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(`${proxy.url}/upload`, { method: 'POST', agent: false }, (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (body += chunk))
+        res.on('end', () => resolve({ status: res.statusCode!, body }))
+      })
+      req.on('error', reject)
+      // 800 ms of body, a piece every 100 ms: each write upstream starts the request deadline again.
+      let sent = 0
+      const timer = setInterval(() => {
+        req.write(`${sent}`)
+        if (++sent === 8) {
+          clearInterval(timer)
+          req.end()
+        }
+      }, 100)
+    })
+    expect(answer).toEqual({ status: 200, body: 'got 01234567' })
+  })
+
   it('keeps a slow but steady stream alive when idle is 0', async () => {
     const upstream = resources.add(
       await startUpstream('blue', async (_req, res) => {

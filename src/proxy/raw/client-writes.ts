@@ -54,6 +54,12 @@ export class ClientBody {
     this.#rechunk = framing === Framing.UntilClose && !http10
   }
 
+  /** The head's lines that say how the answer is framed and whether the connection stays. */
+  framingLines(keepAlive: boolean): string {
+    const connection = keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'
+    return this.chunked ? `transfer-encoding: chunked\r\n${connection}` : connection
+  }
+
   /** Keeps the response head to go out with the first body bytes. */
   hold(head: string): void {
     this.#head = head

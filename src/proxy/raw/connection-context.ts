@@ -35,4 +35,9 @@ export interface ClientSide {
   finished(reusable: boolean): void
   /** The upstream took what was queued: read the request body again. */
   resumeBody(): void
+  /**
+   * The exchange's upstream must be heard from within `ms` (0: no deadline); past it the
+   * connection's sweep calls the exchange's `upstreamTimeout`. Set again at each sign of life.
+   */
+  upstreamWithin(ms: number): void
 }

@@ -10,25 +10,12 @@ import type { ProxyState } from '../proxy-state.js'
 import { ownAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
 import type { ClientSide, ConnectionContext } from './connection-context.js'
+import { Phase, Wait } from './connection-phases.js'
+import { earliest } from './deadlines.js'
 import type { RawExchange } from './exchange.js'
 import { forwardRequest } from './forward.js'
 import { absoluteTarget, carried, CONTINUE, headAnswer, isPreviewLink, parseError } from './head-answers.js'
 import { Framing, isHeadError, parseRequestHead, type RequestHead } from './http1.js'
-
-/**
- * Where a connection is: waiting for (the rest of) a request head; reading a request body and
- * forwarding it (or dropping it, for a request already answered); the request is whole and its
- * answer on its way (bytes after it, pipelined, wait); the last answer is out or going, nothing
- * more is read; closed, or handed over to node's engine.
- */
-const enum Phase { Head, Body, Busy, Closing, Gone }
-
-/**
- * What a connection's deadline is for: a request head (timeouts.header from its first byte, or
- * from the connection's opening), the next request on an idle keep-alive connection, or more of
- * a request body (timeouts.body of silence).
- */
-const enum Wait { None, Head, KeepAlive, Body }
 
 /** How many bytes of pipelined requests wait while an answer is out before we stop reading. */
 const PIPELINE_BUFFER = 64 * 1024
@@ -46,7 +33,7 @@ const ignore = (): void => undefined
 export class RawConnection implements ClientSide {
   readonly socket: net.Socket
   readonly #ctx: ConnectionContext
-  #phase = Phase.Head
+  #phase: Phase = Phase.Head
   #pending: Buffer | undefined = undefined
   #exchange: RawExchange | undefined = undefined
   #state: ProxyState | undefined = undefined
@@ -57,9 +44,12 @@ export class RawConnection implements ClientSide {
   /** Where the request body being read ends. */
   #body: BodyFramer | undefined = undefined
   #processing = false
-  /** When the current wait (`#wait`) ends (performance.now() ms; 0: none), read by the engine's DeadlineSweep. */
+  /** When the current wait (`#wait`) ends, and when the exchange's upstream must be heard from (performance.now() ms; 0: none). */
+  #clientDue = 0
+  #upstreamDue = 0
+  /** The earlier of the two, read by the engine's DeadlineSweep. */
   deadline = 0
-  #wait = Wait.None
+  #wait: Wait = Wait.None
   /** timeouts.body of the request being read, for a silence restarted at each read. */
   #bodyMs = 0
   #pausedForPipeline = false
@@ -272,7 +262,7 @@ export class RawConnection implements ClientSide {
     const last = body.done
     if (last) this.#bodyComplete()
     // Silence is counted from the last read, as socket.setTimeout counts it.
-    else if (this.#wait === Wait.Body) this.deadline = this.#ctx.deadlines.after(this.#bodyMs)
+    else if (this.#wait === Wait.Body) this.#waitFor(Wait.Body, this.#bodyMs)
     if (exchange !== undefined && !exchange.body(buf.subarray(pos, stop), last) && !last) this.socket.pause()
     return stop
   }
@@ -327,7 +317,13 @@ export class RawConnection implements ClientSide {
   /** Starts waiting for `wait` (None: for nothing) at most `ms`; one wait at a time replaces the last. */
   #waitFor(wait: Wait, ms: number): void {
     this.#wait = wait
-    this.deadline = wait === Wait.None ? 0 : this.#ctx.deadlines.after(ms)
+    this.#clientDue = wait === Wait.None ? 0 : this.#ctx.deadlines.after(ms)
+    this.deadline = earliest(this.#clientDue, this.#upstreamDue)
+  }
+
+  upstreamWithin(ms: number): void {
+    this.#upstreamDue = ms > 0 ? this.#ctx.deadlines.after(ms) : 0
+    this.deadline = earliest(this.#clientDue, this.#upstreamDue)
   }
 
   /** A head is due within timeouts.header (a wait for one already running goes on). */
@@ -341,8 +337,13 @@ export class RawConnection implements ClientSide {
     if (this.#wait === Wait.Head) this.#waitFor(Wait.None, 0)
   }
 
-  /** The deadline passed (called by the engine's DeadlineSweep). */
-  expired(): void {
+  /** A deadline passed (called by the engine's DeadlineSweep): the upstream's, the client's, or both. */
+  expired(now: number): void {
+    if (this.#upstreamDue !== 0 && this.#upstreamDue <= now) {
+      this.upstreamWithin(0)
+      this.#exchange?.upstreamTimeout()
+    }
+    if (this.#clientDue === 0 || this.#clientDue > now) return
     const wait = this.#wait
     this.#waitFor(Wait.None, 0)
     if (wait === Wait.Head) this.#headTimedOut()

@@ -1,19 +1,26 @@
 /**
  * The client connections' deadlines (a request head, a body gone silent, an idle keep-alive
- * connection), checked by one coarse timer per engine instead of a node timer per socket.
+ * connection) and their upstreams' (timeouts.request until the answer's head, timeouts.idle
+ * inside its body), checked by one coarse timer per engine instead of a node timer per socket.
  * `socket.setTimeout` allocates a Timeout and a bound function every time it is set (twice per
- * request on a keep-alive connection), and holds them for as long as the connection is idle:
- * ~300 bytes of heap each at 10,000 idle connections. Here a connection's deadline is a number.
+ * request on each side of a keep-alive exchange), re-sorts node's timer list at every read and
+ * write, and holds them for as long as the connection is idle: ~300 bytes of heap each at
+ * 10,000 idle connections. Here a deadline is a number.
  *
  * A deadline fires at most a tenth of its duration late (the tick follows the shortest
  * duration asked for, between 5 ms and 1 s; it never grows back, so a reload to longer
  * timeouts keeps the finer tick), as nginx's and HAProxy's timers also run on a coarse clock.
  */
 
-/** Something with a deadline (0: none), told when it passed. */
+/** Something with a deadline (0: none), told when it passed (`now`: the sweep's clock). */
 export interface Timed {
   readonly deadline: number
-  expired(): void
+  expired(now: number): void
+}
+
+/** The earlier of two deadlines, either of which may be 0 (none). */
+export function earliest(a: number, b: number): number {
+  return a === 0 ? b : b === 0 || a < b ? a : b
 }
 
 const MIN_TICK_MS = 5
@@ -57,7 +64,7 @@ export class DeadlineSweep {
     const now = performance.now()
     for (const item of this.#items) {
       const deadline = item.deadline
-      if (deadline !== 0 && deadline <= now) item.expired()
+      if (deadline !== 0 && deadline <= now) item.expired(now)
     }
   }
 }

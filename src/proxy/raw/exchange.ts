@@ -125,8 +125,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#upstream = socket
     this.#reused = reused
     setOwner(socket, this)
-    const timeouts = this.#state.timeouts
-    if (timeouts.request > 0) socket.setTimeout(timeouts.request)
+    this.#heardFrom()
     const queued = this.#queued
     if (queued === undefined) {
       socket.write(this.#head, 'latin1')
@@ -151,6 +150,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       this.#clientPaused = !last
       return last
     }
+    this.#heardFrom()
     if (socket.write(piece) || last) return true
     this.#clientPaused = true
     return false
@@ -165,11 +165,8 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   upstreamData(chunk: Buffer): void {
     if (this.#settled) return
     this.#sawResponse = true
-    if (!this.#headSent) {
-      this.#readHead(chunk)
-      return
-    }
-    this.#forward(chunk, 0)
+    if (this.#headSent) this.#forward(chunk, 0)
+    else this.#readHead(chunk)
   }
 
   #readHead(chunk: Buffer): void {
@@ -179,6 +176,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     } else if ('rest' in read) {
       // Kept past this read: copied out of the shared read buffer.
       this.#response = read.rest === undefined ? undefined : Buffer.from(read.rest)
+      this.#heardFrom()
     } else {
       this.#response = undefined
       const head = read.head
@@ -190,8 +188,6 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   #respond(status: number, reason: string, rawHeaders: string[], framing: Framing, contentLength: number, upstreamKeepAlive: boolean): void {
     const state = this.#state
     this.#target?.succeeded(status)
-    const socket = this.#upstream!
-    socket.setTimeout(state.timeouts.idle > 0 ? state.timeouts.idle : 0)
     const body = new BodyFramer(framing, contentLength, state.limits.maxHeaderSize)
     this.#body = body
     if (!upstreamKeepAlive) this.#upstreamReusable = false
@@ -201,10 +197,9 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     else if (out.dechunk) body.dechunk(out.data)
     const keepAlive = this.#conn.keepAlive() && !out.closeDelimited
     if (!keepAlive) this.#reusableClient = false
-    let extra = out.chunked ? 'transfer-encoding: chunked\r\n' : ''
-    extra += keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'
-    const head = rawResponseHead(status, reason, rawHeaders, this.color, this.#setCookie, extra)
+    const head = rawResponseHead(status, reason, rawHeaders, this.color, this.#setCookie, out.framingLines(keepAlive))
     this.#headSent = true
+    this.#heardFrom()
     this.#statusSent = status
     this.#headMs = performance.now() - this.startedAt
     if (body.done) {
@@ -228,6 +223,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       return
     }
     if (this.#ttfbMs < 0) this.#ttfbMs = performance.now() - this.startedAt
+    else if (this.#state.timeouts.idle > 0) this.#heardFrom()
     const client = this.#conn.socket
     const body = this.#body!
     // A body being de-chunked goes out as scan finds its data (ClientBody.data).
@@ -276,6 +272,13 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#upstreamFailed(error === undefined ? new ProxyError('SY_ERR_UPSTREAM_RESET') : toProxyError(error))
   }
 
+  /** A write to the upstream or a read from it: timeouts.request (until the answer's head) or .idle (inside its body) starts again. */
+  #heardFrom(): void {
+    const timeouts = this.#state.timeouts
+    this.#conn.upstreamWithin(this.#headSent ? timeouts.idle : timeouts.request)
+  }
+
+  /** The upstream was silent past its deadline (the connection's sweep tells). */
   upstreamTimeout(): void {
     if (this.#settled) return
     this.#upstreamReusable = false
@@ -380,6 +383,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   /** Gives the upstream socket back (or closes it); gives up a wait for one. */
   #release(): void {
     const target = this.#target
+    this.#conn.upstreamWithin(0)
     if (this.#waiting !== undefined) {
       target?.sockets.cancel(this.#waiting)
       this.#waiting = undefined

@@ -16,6 +16,8 @@ export type SocketCallback = (error: ProxyError | undefined, socket: net.Socket 
 
 /** How long a pooled connection may stay idle before we close it (undici's default keep-alive). */
 export const IDLE_UPSTREAM_MS = 4_000
+/** How often (at most) a pool with idle connections looks for ones idle too long: they close within 4.0–4.5 s. */
+const IDLE_CHECK_MS = 500
 
 /**
  * Who uses a pooled socket now: the pool's listeners stay on the socket for its whole life and
@@ -26,13 +28,13 @@ export interface SocketOwner {
   upstreamData(chunk: Buffer): void
   /** The connection ended (FIN), failed (`error`) or closed. */
   upstreamEnd(error: Error | undefined): void
-  /** The socket's inactivity timeout (set by the owner) fired. */
-  upstreamTimeout(): void
   upstreamDrain(): void
 }
 
 const OWNER = Symbol('switchyard.owner')
-type PooledSocket = net.Socket & { [OWNER]?: SocketOwner | undefined }
+/** When a socket went idle in its pool (performance.now() ms). */
+const IDLE_SINCE = Symbol('switchyard.idleSince')
+type PooledSocket = net.Socket & { [OWNER]?: SocketOwner | undefined; [IDLE_SINCE]?: number }
 
 /** Hands a pooled socket's events to `owner` (undefined: nobody; the socket is idle or leaving). */
 export function setOwner(socket: net.Socket, owner: SocketOwner | undefined): void {
@@ -60,12 +62,6 @@ function onError(this: PooledSocket, err: Error): void {
   this[OWNER]?.upstreamEnd(err)
 }
 
-function onTimeout(this: PooledSocket): void {
-  const owner = this[OWNER]
-  if (owner === undefined) this.destroy()
-  else owner.upstreamTimeout()
-}
-
 function onDrain(this: PooledSocket): void {
   this[OWNER]?.upstreamDrain()
 }
@@ -80,20 +76,27 @@ function connectError(err: Error): ProxyError {
  * The keep-alive connections to one upstream origin for the socket engine: an idle stack reused
  * last-in first-out (the warmest socket), new connections under the connect timeout, and when
  * `maxConnections` caps the pool, a queue of waiting requests served as sockets come free.
+ * Idle connections are closed after IDLE_UPSTREAM_MS by one check per pool, not a node timer per
+ * socket set and cleared at every request: the stack is in the order sockets went idle, so the
+ * ones idle too long are at its bottom.
  */
 export class SocketPool {
   readonly #target: SocketTarget
   readonly #connectTimeoutMs: number
   readonly #maxConnections: number
+  readonly #idleMs: number
   readonly #idle: PooledSocket[] = []
   readonly #waiting: SocketCallback[] = []
   #open = 0
   #closed = false
+  #idleCheck: NodeJS.Timeout | undefined = undefined
 
-  constructor(target: SocketTarget, connectTimeoutMs: number, maxConnections: number) {
+  /** `idleMs`: how long an idle connection is kept (IDLE_UPSTREAM_MS unless a test asks for less). */
+  constructor(target: SocketTarget, connectTimeoutMs: number, maxConnections: number, idleMs = IDLE_UPSTREAM_MS) {
     this.#target = target
     this.#connectTimeoutMs = connectTimeoutMs
     this.#maxConnections = maxConnections
+    this.#idleMs = idleMs
   }
 
   /** Requests waiting for a connection (only a capped pool makes them wait). */
@@ -114,7 +117,6 @@ export class SocketPool {
       socket = this.#idle.pop()
     }
     if (socket !== undefined) {
-      socket.setTimeout(0)
       callback(undefined, socket, true)
       return
     }
@@ -138,8 +140,27 @@ export class SocketPool {
       return
     }
     pooled[OWNER] = undefined
-    socket.setTimeout(IDLE_UPSTREAM_MS)
+    pooled[IDLE_SINCE] = performance.now()
     this.#idle.push(pooled)
+    if (this.#idleCheck === undefined) {
+      this.#idleCheck = setInterval(() => this.#closeStale(), Math.min(IDLE_CHECK_MS, this.#idleMs / 8))
+      this.#idleCheck.unref()
+    }
+  }
+
+  /** Closes the connections idle for `idleMs` or more; the check stops when none is idle. */
+  #closeStale(): void {
+    const idle = this.#idle
+    const cutoff = performance.now() - this.#idleMs
+    let stale = 0
+    while (stale < idle.length && idle[stale]![IDLE_SINCE]! <= cutoff) stale++
+    for (const socket of idle.splice(0, stale)) socket.destroy()
+    if (idle.length === 0) this.#stopIdleCheck()
+  }
+
+  #stopIdleCheck(): void {
+    clearInterval(this.#idleCheck)
+    this.#idleCheck = undefined
   }
 
   /** Gives up a waiting callback (its client left before a socket came free). */
@@ -151,6 +172,7 @@ export class SocketPool {
   /** Closes idle connections and refuses new requests; busy ones close as they are released. */
   close(): void {
     this.#closed = true
+    this.#stopIdleCheck()
     for (const socket of this.#idle.splice(0)) socket.destroy()
     const error = new ProxyError('SY_ERR_UPSTREAM_CONNECT', new Error('the upstream pool is closed'))
     for (const waiter of this.#waiting.splice(0)) waiter(error, undefined, false)
@@ -179,7 +201,6 @@ export class SocketPool {
       clearTimeout(timer)
       if (target.tls !== undefined) socket.on('data', onData)
       socket.on('end', onEnd)
-      socket.on('timeout', onTimeout)
       socket.on('drain', onDrain)
       callback(undefined, socket, false)
     })

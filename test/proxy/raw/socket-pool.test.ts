@@ -45,6 +45,43 @@ describe('SocketPool', () => {
     expect(again).toEqual({ socket: first.socket, reused: true })
   })
 
+  it('closes each idle connection once it has been idle for idleMs, oldest first, and none before', async () => {
+    pool = new SocketPool({ hostname: '127.0.0.1', port: await listen(), tls: undefined }, 1000, 0, 300)
+    const [older, newer] = [await acquire(pool), await acquire(pool)]
+    const closedAt = new Map<net.Socket, number>()
+    for (const { socket } of [older, newer]) socket.on('close', () => closedAt.set(socket, performance.now()))
+    const order = () => [...closedAt.keys()]
+    const releasedOlder = performance.now()
+    pool.release(older.socket, true)
+    await until(() => performance.now() - releasedOlder >= 150)
+    const releasedNewer = performance.now()
+    pool.release(newer.socket, true)
+    await until(() => closedAt.size === 2)
+    expect(closedAt.get(older.socket)! - releasedOlder).toBeGreaterThanOrEqual(300)
+    expect(closedAt.get(newer.socket)! - releasedNewer).toBeGreaterThanOrEqual(300)
+    expect(order()).toEqual([older.socket, newer.socket])
+    // The check stops with the last idle connection gone: a new one is kept its full time again.
+    const fresh = await acquire(pool)
+    expect(fresh.reused).toBe(false)
+    const releasedFresh = performance.now()
+    pool.release(fresh.socket, true)
+    await new Promise<void>((resolve) => fresh.socket.once('close', () => resolve()))
+    expect(performance.now() - releasedFresh).toBeGreaterThanOrEqual(300)
+  })
+
+  it('keeps an idle connection that is reused before idleMs', async () => {
+    pool = new SocketPool({ hostname: '127.0.0.1', port: await listen(), tls: undefined }, 1000, 0, 1000)
+    const first = await acquire(pool)
+    const started = performance.now()
+    for (let round = 0; performance.now() - started < 700; round++) {
+      pool.release(first.socket, true)
+      await until(() => performance.now() - started >= (round + 1) * 100)
+      const again = await acquire(pool)
+      expect(again).toEqual({ socket: first.socket, reused: true })
+    }
+    expect(first.socket.destroyed).toBe(false)
+  })
+
   it('never hands out an idle connection that was destroyed but has not closed yet', async () => {
     pool = new SocketPool({ hostname: '127.0.0.1', port: await listen(), tls: undefined }, 1000, 0)
     const first = await acquire(pool)
