@@ -133,6 +133,17 @@ function targets(results: BenchResults): Target[] {
       },
     },
     {
+      // Not a target: how much of what Node itself allows on this machine a row keeps (net-floor.ts).
+      figure: 'c50 req/s vs the Node floor (a featureless `net` proxy, bench/peers/net-floor.ts)',
+      target: 'describe',
+      cell: (system) => {
+        const s = wrk('c50', system)
+        const floor = wrk('c50', 'node-floor')
+        if (s === undefined || floor === undefined || floor.rps === 0) return NOT_RUN
+        return { text: `${(s.rps / floor.rps).toFixed(2)}×`, met: undefined, why: 'for reference' }
+      },
+    },
+    {
       figure: 'c1000 errors (non-2xx, socket errors, over 2 s)',
       target: '0',
       cell: (system) => {

@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: switchyard against direct, nginx, HAProxy, node http-proxy and fastify, under
+ * `npm run bench`: switchyard against direct, nginx, HAProxy, node http-proxy, fastify and the Node
+ * floor (a featureless `net` proxy: what Node itself allows), under
  * wrk (and autocannon as a second opinion), in alternating rounds. See bench/README.md.
  */
 import { execFileSync } from 'node:child_process'

@@ -11,6 +11,7 @@ export const SYSTEM_NAMES = [
   'haproxy',
   'http-proxy',
   'fastify',
+  'node-floor',
 ] as const
 export type SystemName = (typeof SYSTEM_NAMES)[number]
 
@@ -67,7 +68,7 @@ export function engineOf(system: SystemName): 'node' | undefined {
 const SYSTEM_GROUPS: Readonly<Record<string, readonly SystemName[]>> = Object.freeze({
   mirror: ['direct', 'switchyard', 'switchyard-mirror10', 'switchyard-mirror100', 'nginx'],
   services: ['direct', 'switchyard', 'switchyard-services50', 'nginx'],
-  engines: ['direct', 'switchyard', 'switchyard-node', 'nginx', 'haproxy', 'http-proxy', 'fastify'],
+  engines: ['direct', 'switchyard', 'switchyard-node', 'nginx', 'haproxy', 'http-proxy', 'fastify', 'node-floor'],
 })
 
 /** The results file of a named set, so that a partial run never replaces latest.md. */

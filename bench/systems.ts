@@ -59,6 +59,7 @@ export const SYSTEM_LABELS: Readonly<Record<SystemName, string>> = {
   haproxy: 'HAProxy',
   'http-proxy': 'node http-proxy',
   fastify: 'fastify + @fastify/http-proxy',
+  'node-floor': 'Node floor (net, no features)',
 }
 
 const START_DEADLINE_MS = 30_000
@@ -229,7 +230,7 @@ backend colors-stream
   return ready(ctx, 'haproxy', `http://127.0.0.1:${port}`, proc)
 }
 
-async function startPeer(ctx: SystemContext, name: 'http-proxy' | 'fastify', script: string): Promise<RunningSystem> {
+async function startPeer(ctx: SystemContext, name: 'http-proxy' | 'fastify' | 'node-floor', script: string): Promise<RunningSystem> {
   const [port] = (await freePorts(1)) as [number]
   const args = ['--import', 'tsx', join('bench', 'peers', script), '--port', String(port)]
   args.push('--blue', ctx.upstreams.blue, '--green', ctx.upstreams.green, '--green-share', '0.1')
@@ -257,5 +258,7 @@ export async function startSystem(name: SystemName, ctx: SystemContext): Promise
       return startPeer(ctx, name, 'node-http-proxy.ts')
     case 'fastify':
       return startPeer(ctx, name, 'fastify-http-proxy.ts')
+    case 'node-floor':
+      return startPeer(ctx, name, 'net-floor.ts')
   }
 }
