@@ -30,6 +30,8 @@ export class DeadlineSweep {
   readonly #items: Iterable<Timed>
   #tickMs = MAX_TICK_MS
   #timer: NodeJS.Timeout | undefined = undefined
+  /** Stop at the first tick that finds no item left (stopWhenEmpty). */
+  #finishing = false
 
   /** `items`: the live set of what may have a deadline (read at every tick). */
   constructor(items: Iterable<Timed>) {
@@ -40,6 +42,10 @@ export class DeadlineSweep {
   after(ms: number): number {
     if (ms < this.#tickMs * 10 && this.#tickMs > MIN_TICK_MS) this.#refine(ms)
     return performance.now() + ms
+  }
+
+  get running(): boolean {
+    return this.#timer !== undefined
   }
 
   start(): void {
@@ -53,6 +59,16 @@ export class DeadlineSweep {
     this.#timer = undefined
   }
 
+  /**
+   * Keeps sweeping while any item is left, then stops: the listener closed, but connections it
+   * (or an extra acceptor) took may still be answering, each with its own and its upstream's
+   * deadlines to keep (a request timeout during a drain is still a 504).
+   */
+  stopWhenEmpty(): void {
+    this.#finishing = true
+    this.#sweep()
+  }
+
   #refine(ms: number): void {
     this.#tickMs = Math.max(MIN_TICK_MS, Math.floor(ms / 10))
     if (this.#timer === undefined) return
@@ -62,9 +78,12 @@ export class DeadlineSweep {
 
   #sweep(): void {
     const now = performance.now()
+    let left = false
     for (const item of this.#items) {
+      left = true
       const deadline = item.deadline
       if (deadline !== 0 && deadline <= now) item.expired(now)
     }
+    if (this.#finishing && !left) this.stop()
   }
 }

@@ -59,7 +59,7 @@ export class SocketEngine implements ConnectionContext {
         ? net.createServer({ allowHalfOpen: true, noDelay: true }, accept)
         : tls.createServer({ ...options.tls, noDelay: true, ALPNProtocols: ['http/1.1'] }, accept)
     this.server.on('listening', () => this.deadlines.start())
-    this.server.on('close', () => this.deadlines.stop())
+    this.server.on('close', () => this.deadlines.stopWhenEmpty())
   }
 
   routes(): Routes {

@@ -47,6 +47,28 @@ describe('DeadlineSweep', () => {
     expect(moved.firedAt[0]! - first).toBeGreaterThanOrEqual(60)
   })
 
+  it('asked to stop when empty, keeps telling the items left and stops after the last is gone', async () => {
+    const items = new Set([new Item()])
+    const [last] = [...items] as [Item]
+    sweep = new DeadlineSweep(items)
+    sweep.start()
+    sweep.stopWhenEmpty()
+    last.deadline = sweep.after(30)
+    await until(() => last.firedAt.length > 0)
+    items.clear()
+    await until(() => !sweep!.running)
+    // Stopped: an item back with a deadline is not told (another sweep shows the time passed).
+    items.add(last)
+    last.deadline = sweep.after(10)
+    const watcher = new Item()
+    const other = new DeadlineSweep([watcher])
+    other.start()
+    watcher.deadline = other.after(60)
+    await until(() => watcher.firedAt.length > 0)
+    other.stop()
+    expect(last.firedAt).toHaveLength(1)
+  })
+
   it('stops telling once stopped', async () => {
     const item = new Item()
     sweep = new DeadlineSweep([item])
