@@ -6,7 +6,7 @@
 import net, { type AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ProxyError } from '../../../src/proxy/errors.js'
-import { SocketPool } from '../../../src/proxy/raw/socket-pool.js'
+import { MAX_CONNECTING, SocketPool } from '../../../src/proxy/raw/socket-pool.js'
 import { until } from '../../helpers/wait.js'
 
 let server: net.Server | undefined
@@ -80,6 +80,28 @@ describe('SocketPool', () => {
       expect(again).toEqual({ socket: first.socket, reused: true })
     }
     expect(first.socket.destroyed).toBe(false)
+  })
+
+  it('opens at most MAX_CONNECTING connections at once on a cold pool; the requests past them get one soon after', async () => {
+    pool = new SocketPool({ hostname: '127.0.0.1', port: await listen(), tls: undefined }, 1000, 0)
+    const burst = MAX_CONNECTING + 8
+    const got = Array.from({ length: burst }, () => acquire(pool!))
+    expect(pool.pending).toBe(8)
+    const sockets = await Promise.all(got)
+    expect(new Set(sockets.map((s) => s.socket)).size).toBe(burst)
+    expect(sockets.every((s) => !s.reused)).toBe(true)
+    expect(pool.pending).toBe(0)
+    await until(() => accepted.length === burst)
+  })
+
+  it('when every connect is refused, the requests waiting behind them fail too instead of waiting', async () => {
+    const port = await listen()
+    await new Promise<void>((resolve) => server!.close(() => resolve()))
+    server = undefined
+    pool = new SocketPool({ hostname: '127.0.0.1', port, tls: undefined }, 1000, 0)
+    const outcomes = await Promise.allSettled(Array.from({ length: MAX_CONNECTING + 8 }, () => acquire(pool!)))
+    expect(outcomes.every((o) => o.status === 'rejected' && (o.reason as ProxyError).code === 'SY_ERR_UPSTREAM_CONNECT')).toBe(true)
+    expect(pool.pending).toBe(0)
   })
 
   it('never hands out an idle connection that was destroyed but has not closed yet', async () => {
