@@ -186,6 +186,24 @@ describe('streaming', () => {
     expect(reply).toMatchObject({ status: 200, body: '01234567', complete: true })
   })
 
+  it('counts timeouts.idle from the first body bytes too when they come after the head', async () => {
+    const upstream = resources.add(
+      await startUpstream('blue', async (_req, res) => {
+        res.writeHead(200)
+        res.flushHeaders()
+        for (const piece of ['0', '1']) {
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          res.write(piece)
+        }
+        res.end()
+      }),
+    )
+    // Silent 300 ms after the head, then 300 ms after the first piece: never 500 ms, though 600 ms from the head.
+    const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url], timeouts: { idle: 500 } }))
+    const reply = await fetchPartial(proxy.url)
+    expect(reply).toMatchObject({ status: 200, body: '01', complete: true })
+  })
+
   it('keeps waiting for the answer while a slow upload goes on for longer than timeouts.request', async () => {
     const upstream = resources.add(
       await startUpstream('blue', async (req, res) => {

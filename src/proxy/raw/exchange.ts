@@ -223,7 +223,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       return
     }
     if (this.#ttfbMs < 0) this.#ttfbMs = performance.now() - this.startedAt
-    else if (this.#state.timeouts.idle > 0) this.#heardFrom()
+    if (this.#state.timeouts.idle > 0) this.#heardFrom()
     const client = this.#conn.socket
     const body = this.#body!
     // A body being de-chunked goes out as scan finds its data (ClientBody.data).
