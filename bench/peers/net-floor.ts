@@ -5,14 +5,16 @@
  * x-user-id, picks the colour as the other peers do (pick.ts), sends the head unchanged up a
  * keep-alive socket of that colour, and passes the answer back byte for byte, its end found by
  * Content-Length or chunked framing (enough for every bench scenario: nginx answers with one
- * or the other). Request bodies must have a Content-Length (wrk's do). Reads and writes go as
- * switchyard's socket engine does them: upstream reads into one shared buffer (`onread`), a
+ * or the other), read by switchyard's own BodyFramer. Request bodies must have a Content-Length
+ * (wrk's do). Reads and writes go as switchyard's socket engine does them: upstream reads into one shared buffer (`onread`), a
  * small piece written as one latin1 string, a large one copied; backpressure both ways.
  *
  * It is in the bench to measure, in the same run, how far Node itself is from nginx on this
  * machine: what a Node proxy cannot go below. Not a proxy to use: it trusts every byte.
  */
 import net from 'node:net'
+import { BodyFramer } from '../../src/proxy/raw/body-framer.js'
+import { Framing } from '../../src/proxy/raw/head-types.js'
 import { peerArgs, weightedPicker } from './pick.js'
 
 const args = peerArgs()
@@ -23,61 +25,6 @@ const CRLF2 = Buffer.from('\r\n\r\n')
 const USER = /\r\nx-user-id:[ \t]*([^\r]*)/i
 const LENGTH = /\r\ncontent-length:[ \t]*(\d+)/i
 const CHUNKED = /\r\ntransfer-encoding:[^\r]*chunked/i
-
-/** Where an answer's body stands: bytes of it left (Content-Length), or a chunked body's scan. */
-class ResponseFraming {
-  headDone = false
-  /** Body bytes still to come; -1: chunked. */
-  left = 0
-  done = false
-  // Chunked: 0 size line, 1 data, 2 CRLF after data, 3 trailer lines (the last chunk was read).
-  #state = 0
-  #size = 0
-  #lineEmpty = true
-
-  /** Scans buf[pos, end) of the body; returns where the body ends there, or end. */
-  scan(buf: Buffer, pos: number, end: number): number {
-    if (this.left >= 0) {
-      const take = Math.min(this.left, end - pos)
-      this.left -= take
-      this.done = this.left === 0
-      return pos + take
-    }
-    while (pos < end) {
-      const byte = buf[pos]!
-      if (this.#state === 1) {
-        const take = Math.min(this.#size, end - pos)
-        this.#size -= take
-        pos += take
-        if (this.#size === 0) this.#state = 2
-        continue
-      }
-      pos++
-      if (byte !== 0x0a) {
-        if (this.#state === 0 && this.#lineEmpty !== false) {
-          const digit = byte <= 0x39 ? byte - 0x30 : (byte | 0x20) - 0x57
-          if (digit >= 0 && digit < 16) this.#size = this.#size * 16 + digit
-          else if (byte !== 0x0d) this.#lineEmpty = false // an extension: the size is read
-        }
-        if (this.#state === 3 && byte !== 0x0d) this.#lineEmpty = false
-        continue
-      }
-      if (this.#state === 0) {
-        this.#state = this.#size === 0 ? 3 : 1
-        this.#lineEmpty = true
-      } else if (this.#state === 2) {
-        this.#state = 0
-        this.#size = 0
-      } else if (this.#lineEmpty) {
-        this.done = true
-        return pos
-      } else {
-        this.#lineEmpty = true
-      }
-    }
-    return pos
-  }
-}
 
 /** Idle keep-alive sockets per upstream origin, last in first out. */
 const idle = new Map<string, net.Socket[]>()
@@ -116,7 +63,8 @@ class ClientConnection {
   /** Request body bytes still to forward. */
   #bodyLeft = 0
   #upstream: Upstream | undefined = undefined
-  #response = new ResponseFraming()
+  /** Where the answer's body ends (switchyard's own framer); undefined until its head is read. */
+  #body: BodyFramer | undefined = undefined
   /** The answer's head so far, while it spans reads (not yet written to the client). */
   #head = ''
 
@@ -156,7 +104,7 @@ class ClientConnection {
     const upstream = upstreamFor(pick(USER.exec(head)?.[1]))
     upstream.exchange = this
     this.#upstream = upstream
-    this.#response = new ResponseFraming()
+    this.#body = undefined
     this.#head = ''
     this.#sendUp(buf.subarray(0, stop))
   }
@@ -171,10 +119,9 @@ class ClientConnection {
 
   /** An upstream read, in the shared buffer: valid only during this call. */
   upstreamRead(buf: Buffer, n: number): void {
-    const framing = this.#response
     let pos = 0
     let before = ''
-    if (!framing.headDone) {
+    if (this.#body === undefined) {
       before = this.#head
       const all = before + buf.toString('latin1', 0, n)
       const end = all.indexOf('\r\n\r\n')
@@ -183,15 +130,20 @@ class ClientConnection {
         return
       }
       this.#head = ''
-      framing.headDone = true
       const head = all.slice(0, end + 2)
       const status = Number(head.slice(9, 12))
       const length = LENGTH.exec(head)
-      framing.left = status < 200 || status === 204 || status === 304 ? 0 : length !== null ? Number(length[1]) : CHUNKED.test(head) ? -1 : 0
+      const framing = status < 200 || status === 204 || status === 304 ? Framing.None : length !== null ? Framing.Length : CHUNKED.test(head) ? Framing.Chunked : Framing.None
+      this.#body = new BodyFramer(framing, length === null ? 0 : Number(length[1]), SMALL)
       pos = end + 4 - before.length
     }
-    const stop = framing.left === 0 ? pos : framing.scan(buf, pos, n)
-    if (framing.left === 0) framing.done = true
+    const body = this.#body
+    const stop = body.done ? pos : body.scan(buf, pos, n)
+    // Broken chunks from the upstream end the exchange as a cut.
+    if (stop === -1) {
+      this.client.destroy()
+      return
+    }
     const piece = buf.subarray(0, stop)
     let ok: boolean
     if (stop <= SMALL) {
@@ -200,7 +152,7 @@ class ClientConnection {
       if (before !== '') this.client.write(before, 'latin1')
       ok = this.client.write(Buffer.from(piece))
     }
-    if (framing.done) {
+    if (body.done) {
       const upstream = this.#upstream!
       this.#upstream = undefined
       upstream.exchange = undefined
