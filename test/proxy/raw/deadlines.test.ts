@@ -12,6 +12,19 @@ class Item implements Timed {
   }
 }
 
+/** Waits until a second sweep tells a deadline `ms` away: the sweep under test had ticks enough to act by then. */
+async function anotherSweepAfter(ms: number): Promise<void> {
+  const watcher = new Item()
+  const other = new DeadlineSweep([watcher])
+  other.start()
+  watcher.deadline = other.after(ms)
+  try {
+    await until(() => watcher.firedAt.length > 0)
+  } finally {
+    other.stop()
+  }
+}
+
 let sweep: DeadlineSweep | undefined
 afterEach(() => sweep?.stop())
 
@@ -60,12 +73,7 @@ describe('DeadlineSweep', () => {
     // Stopped: an item back with a deadline is not told (another sweep shows the time passed).
     items.add(last)
     last.deadline = sweep.after(10)
-    const watcher = new Item()
-    const other = new DeadlineSweep([watcher])
-    other.start()
-    watcher.deadline = other.after(60)
-    await until(() => watcher.firedAt.length > 0)
-    other.stop()
+    await anotherSweepAfter(60)
     expect(last.firedAt).toHaveLength(1)
   })
 
@@ -75,12 +83,7 @@ describe('DeadlineSweep', () => {
     sweep.start()
     item.deadline = sweep.after(20)
     sweep.stop()
-    const watcher = new Item()
-    const other = new DeadlineSweep([watcher])
-    other.start()
-    watcher.deadline = other.after(100)
-    await until(() => watcher.firedAt.length > 0)
-    other.stop()
+    await anotherSweepAfter(100)
     expect(item.firedAt).toHaveLength(0)
   })
 })
