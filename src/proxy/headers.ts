@@ -26,7 +26,8 @@ const SKIP_ON_REQUEST: ReadonlySet<string> = new Set([
   'expect',
 ])
 
-const SKIP_ON_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP, COLOR_HEADER])
+/** Fields of an upstream's answer the proxy does not pass on (it writes its own colour header). */
+export const SKIP_ON_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP, COLOR_HEADER])
 
 /**
  * The extra header names a Connection header declares hop-by-hop (lowercased), or undefined
@@ -114,6 +115,16 @@ export function clientResponseHeaders(
   out.push(COLOR_HEADER, color)
   if (setCookie !== undefined) out.push('set-cookie', setCookie)
   return out
+}
+
+const COLOR_LINES: Readonly<Record<Color, string>> = { blue: `${COLOR_HEADER}: blue\r\n`, green: `${COLOR_HEADER}: green\r\n` }
+
+/**
+ * A response head for a raw socket from `passOn` (ResponseHead.passOn: status line and fields
+ * to keep, as text) with the colour, Set-Cookie and `extra` lines added, in rawResponseHead's order.
+ */
+export function passedResponseHead(passOn: string, color: Color, setCookie: string | undefined, extra: string): string {
+  return setCookie === undefined ? `${passOn}${COLOR_LINES[color]}${extra}\r\n` : `${passOn}${COLOR_LINES[color]}set-cookie: ${setCookie}\r\n${extra}\r\n`
 }
 
 /**

@@ -110,6 +110,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
 /** A response as a test client saw it. */
 export interface Reply {
   readonly status: number
+  readonly statusMessage: string
   readonly headers: IncomingHttpHeaders
   readonly rawHeaders: readonly string[]
   readonly body: string
@@ -140,6 +141,7 @@ export function send(baseUrl: string, request: Send = {}): Promise<Reply> {
       res.on('end', () => {
         resolve({
           status: res.statusCode ?? 0,
+          statusMessage: res.statusMessage ?? '',
           headers: res.headers,
           rawHeaders: res.rawHeaders,
           body: Buffer.concat(chunks).toString('utf8'),

@@ -63,6 +63,8 @@ describe('HTTP proxying', () => {
       await startUpstream('blue', (_req, res) => {
         res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/'])
         res.setHeader('x-custom', 'yes')
+        // An upstream's own colour header is not passed on: the proxy's says who answered.
+        res.setHeader('x-switchyard-color', 'green')
         res.writeHead(418, 'Short And Stout')
         res.end('teapot')
       }),
@@ -73,6 +75,8 @@ describe('HTTP proxying', () => {
     expect(reply.body).toBe('teapot')
     expect(reply.headers['x-custom']).toBe('yes')
     expect(reply.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/'])
+    expect(reply.statusMessage).toBe('Short And Stout')
+    expect(reply.rawHeaders.filter((name) => name.toLowerCase() === 'x-switchyard-color')).toEqual(['x-switchyard-color'])
     expect(reply.headers['x-switchyard-color']).toBe('blue')
     expect(proxy.sink.outcomes()).toEqual([{ color: 'blue', status: 418, errorKind: undefined }])
   })

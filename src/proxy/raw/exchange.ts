@@ -6,7 +6,6 @@
 import type net from 'node:net'
 import type { Color } from '../../routing/types.js'
 import { describeError, ProxyError, toProxyError } from '../errors.js'
-import { rawResponseHead } from '../headers.js'
 import type { Drainable, ProxyState, Recorded, RequestLine } from '../proxy-state.js'
 import type { ErrorKind } from '../types.js'
 import type { UpstreamPool, UpstreamTarget } from '../upstream-pool.js'
@@ -14,8 +13,8 @@ import { errorAnswer } from './answers.js'
 import { BodyFramer } from './body-framer.js'
 import { ClientBody } from './client-writes.js'
 import type { ClientSide } from './connection-context.js'
-import { finalHead } from './final-head.js'
-import { Framing } from './http1.js'
+import { clientHead, finalHead } from './final-head.js'
+import { Framing, type ResponseHead } from './http1.js'
 import type { MirrorTap } from './mirror-tap.js'
 import { setOwner, type SocketCallback, type SocketOwner } from './socket-pool.js'
 
@@ -180,24 +179,25 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     } else {
       this.#response = undefined
       const head = read.head
-      this.#respond(head.status, head.reason, head.rawHeaders, head.framing, head.contentLength, head.keepAlive)
+      this.#respond(head)
       if (!this.#settled) this.#forward(read.buf, read.bodyAt)
     }
   }
 
-  #respond(status: number, reason: string, rawHeaders: string[], framing: Framing, contentLength: number, upstreamKeepAlive: boolean): void {
+  #respond(response: ResponseHead): void {
     const state = this.#state
+    const { status, framing } = response
     this.#target?.succeeded(status)
-    const body = new BodyFramer(framing, contentLength, state.limits.maxHeaderSize)
+    const body = new BodyFramer(framing, response.contentLength, state.limits.maxHeaderSize)
     this.#body = body
-    if (!upstreamKeepAlive) this.#upstreamReusable = false
+    if (!response.keepAlive) this.#upstreamReusable = false
     const out = new ClientBody(this.#conn.socket, framing, this.#conn.http10)
     this.#out = out
-    if (this.mirror !== undefined) this.mirror.head(status, rawHeaders, body, out)
+    if (this.mirror !== undefined) this.mirror.head(status, response.rawHeaders, body, out)
     else if (out.dechunk) body.dechunk(out.data)
     const keepAlive = this.#conn.keepAlive() && !out.closeDelimited
     if (!keepAlive) this.#reusableClient = false
-    const head = rawResponseHead(status, reason, rawHeaders, this.color, this.#setCookie, out.framingLines(keepAlive))
+    const head = clientHead(response, this.color, this.#setCookie, out.framingLines(keepAlive))
     this.#headSent = true
     this.#heardFrom()
     this.#statusSent = status

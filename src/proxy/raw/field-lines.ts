@@ -38,9 +38,31 @@ export class FieldFacts {
    * read: a headers object is a dictionary keyed by every field name, ~2 % of c50's CPU a head.
    */
   readonly eager: boolean
+  /**
+   * Set: the head is to be passed on with the fields of these (lowercased) names dropped, so no
+   * rawHeaders are gathered; `passOn(s)` gives the head's text from `passFrom` without them.
+   */
+  readonly drop: ReadonlySet<string> | undefined
+  /** Where the text not yet added to `#passed` starts. */
+  passFrom = 0
+  #passed = ''
+  /** A Connection (or Proxy-Connection) token other than close, keep-alive and upgrade: it names a field to drop. */
+  connectionNames = false
 
-  constructor(eager = true) {
+  constructor(eager = true, drop?: ReadonlySet<string>) {
     this.eager = eager
+    this.drop = drop
+  }
+
+  /** Leaves s[from, to) (a field line) out of what is passed on. */
+  dropLine(s: string, from: number, to: number): void {
+    if (from > this.passFrom) this.#passed += s.slice(this.passFrom, from)
+    this.passFrom = to
+  }
+
+  /** The text of s from where passing began, the dropped lines left out (s ends with the last field line). */
+  passOn(s: string): string {
+    return this.passFrom === 0 && this.#passed === '' ? s : this.#passed + s.slice(this.passFrom)
   }
 }
 
@@ -118,15 +140,20 @@ export function readFieldLines(s: string, pos: number, facts: FieldFacts): HeadE
     if (s.charCodeAt(cr + 1) !== 10) return bareCrError(cr)
     const { colon, valueStart, valueEnd } = fieldLine
     const name = s.slice(pos, colon)
-    const value = s.slice(valueStart, valueEnd)
-    facts.rawHeaders.push(name, value)
     facts.counted += colon - pos + cr - valueStart
     const lower = lowerFieldName(name)
     // llhttp takes these as any field; the name is what we refuse, so HPE_INVALID_HEADER_TOKEN.
     if (fieldLine.underscore && isFramingLookalike(lower)) return badHead(`The field name "${name}" reads as a framing field`, 'HPE_INVALID_HEADER_TOKEN')
-    const problem = noteField(facts, lower, value, s, colon, cr)
+    const problem = noteField(facts, lower, s, valueStart, valueEnd, colon, cr)
     if (problem !== undefined) return problem
-    if (facts.eager) addHeader(facts.headers, lower, value)
+    const drop = facts.drop
+    if (drop === undefined) {
+      const value = s.slice(valueStart, valueEnd)
+      facts.rawHeaders.push(name, value)
+      if (facts.eager) addHeader(facts.headers, lower, value)
+    } else if (drop.has(lower)) {
+      facts.dropLine(s, pos, cr + 2)
+    }
     pos = cr + 2
   }
   return undefined
@@ -143,26 +170,26 @@ export function isFramingLookalike(lower: string): boolean {
  * Content-Length and Transfer-Encoding together fail at the second of them: HPE_INVALID_CONTENT_LENGTH
  * or HPE_INVALID_TRANSFER_ENCODING.
  */
-function noteField(facts: FieldFacts, lower: string, value: string, s: string, colon: number, cr: number): HeadError | undefined {
+function noteField(facts: FieldFacts, lower: string, s: string, valueStart: number, valueEnd: number, colon: number, cr: number): HeadError | undefined {
   switch (lower.length) {
     case 4:
       if (lower === 'host') facts.hosts++
       break
     case 6:
-      if (lower === 'expect' && value.length === 12 && value.toLowerCase() === '100-continue') facts.expectContinue = true
+      if (lower === 'expect' && valueEnd - valueStart === 12 && s.slice(valueStart, valueEnd).toLowerCase() === '100-continue') facts.expectContinue = true
       break
     case 7:
-      if (lower === 'upgrade' && value !== '') facts.upgradeField = true
+      if (lower === 'upgrade' && valueEnd > valueStart) facts.upgradeField = true
       break
     case 10:
-      if (lower === 'connection') connectionTokens(facts, value)
+      if (lower === 'connection') connectionTokens(facts, s.slice(valueStart, valueEnd))
       break
     case 14:
-      if (lower === 'content-length') return contentLength(facts, value, hasTab(s, colon, cr))
+      if (lower === 'content-length') return contentLength(facts, s.slice(valueStart, valueEnd), hasTab(s, colon, cr))
       break
     case 16:
       // llhttp reads Proxy-Connection as Connection; so do we, not to keep alive what node would close.
-      if (lower === 'proxy-connection') connectionTokens(facts, value)
+      if (lower === 'proxy-connection') connectionTokens(facts, s.slice(valueStart, valueEnd))
       break
     case 17:
       if (lower !== 'transfer-encoding') break
@@ -171,7 +198,7 @@ function noteField(facts: FieldFacts, lower: string, value: string, s: string, c
       if (facts.transferEncoding !== undefined) return badHead('More than one Transfer-Encoding field', 'HPE_INVALID_TRANSFER_ENCODING')
       // HTAB as OWS is valid, but an upstream that does not trim it would not see `chunked`.
       if (hasTab(s, colon, cr)) return badHead('A tab in the Transfer-Encoding field', 'HPE_INVALID_TRANSFER_ENCODING')
-      facts.transferEncoding = value
+      facts.transferEncoding = s.slice(valueStart, valueEnd)
       break
   }
   return undefined
@@ -217,12 +244,11 @@ function connectionTokens(facts: FieldFacts, value: string): void {
     let k = j
     while (value.charCodeAt(k - 1) === 32 || value.charCodeAt(k - 1) === 9) k--
     const length = k - i
-    if (length === 5 || length === 7 || length === 10) {
-      const token = value.slice(i, k).toLowerCase()
-      if (token === 'close') facts.close = true
-      else if (token === 'keep-alive') facts.keepAlive = true
-      else if (token === 'upgrade') facts.upgradeToken = true
-    }
+    const token = length === 5 || length === 7 || length === 10 ? value.slice(i, k).toLowerCase() : ''
+    if (token === 'close') facts.close = true
+    else if (token === 'keep-alive') facts.keepAlive = true
+    else if (token === 'upgrade') facts.upgradeToken = true
+    else if (length > 0) facts.connectionNames = true
     i = j
   }
 }

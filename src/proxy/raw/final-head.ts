@@ -1,3 +1,5 @@
+import type { Color } from '../../routing/types.js'
+import { passedResponseHead, rawResponseHead } from '../headers.js'
 import { isHeadError, parseResponseHead, type ResponseHead } from './http1.js'
 
 /** The upstream's final (non-1xx) response head and where its body starts in `buf`. */
@@ -27,4 +29,12 @@ export function finalHead(received: Buffer, maxHeaderSize: number, method: strin
     buf = buf.subarray(pos)
     pos = 0
   }
+}
+
+/** The head the client gets for an upstream's answer: its own, passed on, with the colour, Set-Cookie and `extra` lines. */
+export function clientHead(response: ResponseHead, color: Color, setCookie: string | undefined, extra: string): string {
+  const passOn = response.passOn
+  return passOn === undefined
+    ? rawResponseHead(response.status, response.reason, response.rawHeaders, color, setCookie, extra)
+    : passedResponseHead(passOn, color, setCookie, extra)
 }

@@ -53,6 +53,12 @@ export interface RequestHead extends MessageHead {
 export interface ResponseHead extends MessageHead {
   readonly status: number
   readonly reason: string
+  /**
+   * The head to pass on to a client, as text up to its last field line's CRLF: an HTTP/1.1
+   * status line, then the fields minus hop-by-hop ones and the colour header. Undefined when a
+   * Connection field names other fields to drop (rawHeaders then serve).
+   */
+  readonly passOn: string | undefined
 }
 
 /** True when the parse refused the head. */

@@ -265,6 +265,28 @@ describe('response heads', () => {
     expect((head as HeadError).code).toBe(ref ?? OUR_RESPONSE_CODES[name])
     if (ref !== undefined) expect(OUR_RESPONSE_CODES[name]).toBeUndefined()
   })
+
+  it.each([
+    [
+      'keeps the status line and fields as sent, without hop-by-hop fields or an upstream colour',
+      'HTTP/1.1 200 OK\r\nServer: up\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nX-A:  spaced\t \r\nTransfer-Encoding: chunked\r\nx-switchyard-color: green\r\nTE: trailers\r\nTrailer: x\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nset-cookie: a=1\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nServer: up\r\nX-A:  spaced\t \r\nset-cookie: a=1\r\n',
+    ],
+    ['drops a first and a last field', 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nA: 1\r\nB: 2\r\nKeep-Alive: x\r\n\r\n', 'HTTP/1.1 404 Not Found\r\nA: 1\r\nB: 2\r\n'],
+    ['drops every field', 'HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n', 'HTTP/1.1 204 No Content\r\n'],
+    ['writes an HTTP/1.0 status line as HTTP/1.1', 'HTTP/1.0 200 Fine\r\nContent-Length: 1\r\n\r\n', 'HTTP/1.1 200 Fine\r\nContent-Length: 1\r\n'],
+    ['gives a status line without a reason its SP', 'HTTP/1.1 201\r\nA: 1\r\n\r\n', 'HTTP/1.1 201 \r\nA: 1\r\n'],
+  ])('passOn %s', (_name, text, passOn) => {
+    expect(accepted(response(text)).passOn).toBe(passOn)
+  })
+
+  it('passOn is undefined when Connection names a field to drop; rawHeaders still read every field', () => {
+    const head = accepted(response('HTTP/1.1 200 OK\r\nX-Hop: 1\r\nConnection: keep-alive, X-Hop\r\nContent-Length: 0\r\n\r\n'))
+    expect(head.passOn).toBeUndefined()
+    expect(head.rawHeaders).toEqual(['X-Hop', '1', 'Connection', 'keep-alive, X-Hop', 'Content-Length', '0'])
+    expect(head.headers).toMatchObject({ 'x-hop': '1', 'content-length': '0' })
+    expect(accepted(response('HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Upgrade\r\n\r\n')).passOn).toBe('HTTP/1.1 200 OK\r\n')
+  })
 })
 
 /** Our code for the chunked bodies llhttp accepts (and we refuse). */
