@@ -18,7 +18,7 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ])
 
 // The proxy writes these itself; `expect` is answered by node:http and undici refuses it.
-const SKIP_ON_REQUEST: ReadonlySet<string> = new Set([
+export const SKIP_ON_REQUEST: ReadonlySet<string> = new Set([
   ...HOP_BY_HOP,
   'x-forwarded-for',
   'x-forwarded-proto',
@@ -74,6 +74,11 @@ export function upstreamRequestHeaders(
       for (const item of value) out.push(name, item)
     }
   }
+  return forwardedFields(out, headers, remoteAddress, tls, trustedPeer)
+}
+
+/** Appends to `out` the X-Forwarded-* trio upstreamRequestHeaders sends (see there); returns `out`. */
+export function forwardedFields(out: string[], headers: IncomingHttpHeaders, remoteAddress: string | undefined, tls: boolean, trustedPeer: boolean): string[] {
   if (trustedPeer) {
     const prior = joined(headers['x-forwarded-for'])
     if (remoteAddress !== undefined) out.push('x-forwarded-for', prior === undefined ? remoteAddress : `${prior}, ${remoteAddress}`)

@@ -38,20 +38,25 @@ export class FieldFacts {
    * read: a headers object is a dictionary keyed by every field name, ~2 % of c50's CPU a head.
    */
   readonly eager: boolean
+  /** Gather rawHeaders (and, when eager, headers) in the pass; a response head is read again for them when asked (ParsedResponseHead). */
+  readonly gather: boolean
   /**
-   * Set: the head is to be passed on with the fields of these (lowercased) names dropped, so no
-   * rawHeaders are gathered; `passOn(s)` gives the head's text from `passFrom` without them.
+   * Set: the head is to be passed on with the fields of these (lowercased) names dropped;
+   * `passOn(s)` gives the head's text from `passFrom` without them.
    */
   readonly drop: ReadonlySet<string> | undefined
+  /** Some field name came twice (or is an inherited property's, `constructor`): `headers` joined them. */
+  repeated = false
   /** Where the text not yet added to `#passed` starts. */
   passFrom = 0
   #passed = ''
   /** A Connection (or Proxy-Connection) token other than close, keep-alive and upgrade: it names a field to drop. */
   connectionNames = false
 
-  constructor(eager = true, drop?: ReadonlySet<string>) {
+  constructor(eager = true, drop?: ReadonlySet<string>, gather = true) {
     this.eager = eager
     this.drop = drop
+    this.gather = gather
   }
 
   /** Leaves s[from, to) (a field line) out of what is passed on. */
@@ -146,13 +151,11 @@ export function readFieldLines(s: string, pos: number, facts: FieldFacts): HeadE
     if (fieldLine.underscore && isFramingLookalike(lower)) return badHead(`The field name "${name}" reads as a framing field`, 'HPE_INVALID_HEADER_TOKEN')
     const problem = noteField(facts, lower, s, valueStart, valueEnd, colon, cr)
     if (problem !== undefined) return problem
-    const drop = facts.drop
-    if (drop === undefined) {
+    if (facts.drop?.has(lower) === true) facts.dropLine(s, pos, cr + 2)
+    if (facts.gather) {
       const value = s.slice(valueStart, valueEnd)
       facts.rawHeaders.push(name, value)
-      if (facts.eager) addHeader(facts.headers, lower, value)
-    } else if (drop.has(lower)) {
-      facts.dropLine(s, pos, cr + 2)
+      if (facts.eager && !addHeader(facts.headers, lower, value)) facts.repeated = true
     }
     pos = cr + 2
   }
@@ -267,13 +270,15 @@ export function headersOf(rawHeaders: readonly string[]): IncomingHttpHeaders {
   return headers
 }
 
-/** Adds a field to a headers object exactly as node:http's IncomingMessage does. */
-export function addHeader(headers: IncomingHttpHeaders, lower: string, value: string): void {
+/** Adds a field to a headers object exactly as node:http's IncomingMessage does; false when the name was there already. */
+export function addHeader(headers: IncomingHttpHeaders, lower: string, value: string): boolean {
   const dest = headers as Record<string, string | string[] | undefined>
   const current = dest[lower]
   if (current === undefined) {
     dest[lower] = lower === 'set-cookie' ? [value] : value
-  } else if (lower === 'set-cookie') {
+    return true
+  }
+  if (lower === 'set-cookie') {
     ;(current as string[]).push(value)
   } else if (typeof current === 'string' && !FIRST_ONLY.has(lower)) {
     dest[lower] = current + (lower === 'cookie' ? '; ' : ', ') + value
@@ -281,4 +286,5 @@ export function addHeader(headers: IncomingHttpHeaders, lower: string, value: st
     // An inherited property (`constructor`): node overwrites it.
     dest[lower] = value
   }
+  return false
 }

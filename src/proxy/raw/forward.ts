@@ -1,6 +1,6 @@
 import type { RequestTarget } from '../client-errors.js'
 import { ProxyError } from '../errors.js'
-import { upstreamRequestHeaders } from '../headers.js'
+import { forwardedFields, upstreamRequestHeaders } from '../headers.js'
 import { withoutHeader } from '../mirror.js'
 import type { ProxyState } from '../proxy-state.js'
 import { forwardRequestId, REQUEST_ID_HEADER } from '../request-id.js'
@@ -41,21 +41,32 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   // Only a capped pool makes requests wait for a connection.
   else if (limits.maxConnectionsPerTarget > 0 && limits.maxPending > 0 && target.sockets.pending >= limits.maxPending) exchange.fail(new ProxyError('SY_ERR_UPSTREAM_BUSY'))
   if (exchange.settled) return exchange
-  let upstream = upstreamRequestHeaders(headers, peer, state.tls, client?.trustedPeer === true)
+  const trustedPeer = client?.trustedPeer === true
   // A client must not mark its own request as a shadow (see mirror.ts withoutHeader).
   const shadowMark = state.mirror?.settings.header
-  if (shadowMark !== undefined && headers[shadowMark] !== undefined) upstream = withoutHeader(upstream, shadowMark)
-  if (requestId !== undefined) forwardRequestId(upstream, requestId, incomingId)
+  const marked = shadowMark !== undefined && headers[shadowMark] !== undefined
   const path = absolute?.path ?? head.target
   let out = `${head.method} ${path} HTTP/1.1\r\n`
   // HTTP/1.0 allows a request without Host; HTTP/1.1 (upstream) does not: the target's own, as undici sends.
   if (headers.host === undefined) out += `host: ${target!.origin.slice(target!.origin.indexOf('//') + 2)}\r\n`
-  for (let i = 0; i < upstream.length; i += 2) out += `${upstream[i]!}: ${upstream[i + 1]!}\r\n`
+  let upstream: string[] | undefined
+  // The client's field lines go up as sent when nothing but dropping lines is asked of them.
+  if (head.passOn !== undefined && absolute === undefined && !marked && route.mirror !== true && (incomingId === undefined || incomingId === requestId)) {
+    const added = forwardedFields([], headers, peer, state.tls, trustedPeer)
+    if (requestId !== undefined && incomingId === undefined) added.push(REQUEST_ID_HEADER, requestId)
+    out += head.passOn
+    for (let i = 0; i < added.length; i += 2) out += `${added[i]!}: ${added[i + 1]!}\r\n`
+  } else {
+    upstream = upstreamRequestHeaders(headers, peer, state.tls, trustedPeer)
+    if (marked) upstream = withoutHeader(upstream, shadowMark)
+    if (requestId !== undefined) forwardRequestId(upstream, requestId, incomingId)
+    for (let i = 0; i < upstream.length; i += 2) out += `${upstream[i]!}: ${upstream[i + 1]!}\r\n`
+  }
   // The body goes up in the framing it came in (Content-Length is kept; TE is hop-by-hop).
   if (head.framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
   const withBody = head.framing !== Framing.None
   exchange.prepare(`${out}connection: keep-alive\r\n\r\n`, withBody)
-  const job = route.mirror === true && state.mirror !== null ? state.mirror.begin(head.method, path, head.headers, upstream, target!) : undefined
+  const job = route.mirror === true && state.mirror !== null && upstream !== undefined ? state.mirror.begin(head.method, path, head.headers, upstream, target!) : undefined
   if (job !== undefined) exchange.mirror = new MirrorTap(job, withBody)
   return exchange
 }

@@ -47,6 +47,12 @@ export interface RequestHead extends MessageHead {
   /** As node's req.upgrade: CONNECT, or a Connection `upgrade` token with a non-empty Upgrade field. */
   readonly upgrade: boolean
   readonly expectContinue: boolean
+  /**
+   * The field lines to send upstream as text (to the last one's CRLF): hop-by-hop ones,
+   * X-Forwarded-* and Expect dropped, the rest as sent. Undefined when a field name repeats or
+   * a Connection field names fields to drop: the head is then rebuilt from `headers`.
+   */
+  readonly passOn: string | undefined
 }
 
 /** A complete, valid response head. */

@@ -1,4 +1,5 @@
 import { METHODS } from 'node:http'
+import { SKIP_ON_REQUEST } from '../headers.js'
 import { FieldFacts, readFieldLines, TCHAR } from './field-lines.js'
 import { brokenHeadText, findHeadEnd, firstBareLineEnd, headOverLimit, headTooLarge, isDigit } from './head-scan.js'
 import { badHead, Framing, headError, isHeadError, type HeadError, type RequestHead } from './head-types.js'
@@ -61,7 +62,8 @@ function readRequestHead(s: string, headLength: number, maxHeaderSize: number): 
   const minor = minorDigit === 1 ? 1 : 0
   if (targetEnd - targetStart >= maxHeaderSize) return headError('The request target is too long', 414, 'HPE_HEADER_OVERFLOW')
 
-  const facts = new FieldFacts()
+  const facts = new FieldFacts(true, SKIP_ON_REQUEST)
+  facts.passFrom = lineEnd + 2
   const error = readFieldLines(s, lineEnd + 2, facts)
   if (error !== undefined) return error
   const tooLarge = headTooLarge(facts.counted + targetEnd - targetStart, headLength, maxHeaderSize)
@@ -97,6 +99,8 @@ function readRequestHead(s: string, headLength: number, maxHeaderSize: number): 
     upgrade: method === 'CONNECT' || (facts.upgradeToken && facts.upgradeField),
     expectContinue: facts.expectContinue,
     headLength,
+    // Repeated fields go up joined (as node's engine sends them), Connection-named ones dropped: rebuilt from headers.
+    passOn: facts.repeated || facts.connectionNames ? undefined : facts.passOn(s),
   }
 }
 

@@ -47,7 +47,7 @@ function readResponseHead(s: string, headLength: number, maxHeaderSize: number, 
   const minor = minorDigit === 1 ? 1 : 0
   const reason = lineEnd > 13 ? s.slice(13, lineEnd) : ''
 
-  const facts = new FieldFacts(false, SKIP_ON_RESPONSE)
+  const facts = new FieldFacts(false, SKIP_ON_RESPONSE, false)
   // An HTTP/1.1 status line with its reason goes on as it came; another is written anew.
   const sameStatusLine = minor === 1 && lineEnd > 12
   facts.passFrom = sameStatusLine ? 0 : lineEnd + 2

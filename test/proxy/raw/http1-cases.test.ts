@@ -151,6 +151,16 @@ describe('request heads', () => {
     expect(head).toMatchObject({ method: 'GET', target: '/a?b=1', minor: 1, framing: Framing.None, keepAlive: true, upgrade: false, headLength: text.length })
   })
 
+  it('passOn: the field lines as sent, without hop-by-hop ones, X-Forwarded-* or Expect; none when a name repeats or Connection names one', () => {
+    const text = `POST / HTTP/1.1\r\n${H}Connection: keep-alive\r\nX-Forwarded-For: 1.2.3.4\r\nX-A:  a \r\nTE: trailers\r\nExpect: 100-continue\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: h\r\nUpgrade: websocket\r\nB: 2\r\nProxy-Authorization: x\r\n\r\n`
+    expect(accepted(request(text)).passOn).toBe(`${H}X-A:  a \r\nB: 2\r\n`)
+    expect(accepted(request(`GET / HTTP/1.0\r\nB: 1\r\n\r\n`)).passOn).toBe('B: 1\r\n')
+    expect(accepted(request(`GET / HTTP/1.1\r\n${H}\r\n`)).passOn).toBe(H)
+    expect(accepted(request(`GET / HTTP/1.1\r\n${H}Accept: x\r\naccept: y\r\n\r\n`)).passOn).toBeUndefined()
+    expect(accepted(request(`GET / HTTP/1.1\r\n${H}Constructor: x\r\n\r\n`)).passOn).toBeUndefined()
+    expect(accepted(request(`GET / HTTP/1.1\r\n${H}Connection: close, X-Hop\r\nX-Hop: 1\r\n\r\n`)).passOn).toBeUndefined()
+  })
+
   it('waits for the rest of a head, then counts the empty lines before it (as llhttp skips them)', () => {
     const text = `\r\n\r\nPOST / HTTP/1.1\r\n${H}Content-Length: 3\r\n\r\nabc`
     const buf = latin1(text)

@@ -237,6 +237,26 @@ describe('the socket engine', () => {
     conn.socket.destroy()
   })
 
+  it('sends the client\'s field lines up as they came, less hop-by-hop ones; repeated fields go up joined', async () => {
+    const up = await rawUpstream((socket, text) => {
+      if (text.endsWith('\r\n\r\n')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+    })
+    proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
+    const sent = 'GET /p?q=1 HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.9\r\nKeep-Alive: 5\r\nZ-Last:  spaced  \r\nX-Request-Id: req-1\r\nConnection: keep-alive\r\nA-First: 1\r\n\r\n'
+    const conn = await rawConnect(proxy.port, sent)
+    await until(() => conn.text().endsWith('ok'))
+    expect(up.received[0]).toBe(
+      'GET /p?q=1 HTTP/1.1\r\nHost: a\r\nZ-Last:  spaced  \r\nX-Request-Id: req-1\r\nA-First: 1\r\n' +
+        'x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-host: a\r\nconnection: keep-alive\r\n\r\n',
+    )
+    conn.socket.write('GET / HTTP/1.1\r\nHost: a\r\nAccept: x\r\naccept: y\r\nX-Request-Id: req-2\r\n\r\n')
+    await until(() => up.received.join('').split('GET ').length === 3)
+    const second = up.received.join('').split('GET ')[2]!
+    expect(second).toContain('\r\naccept: x, y\r\n')
+    expect(second).toContain('\r\nx-request-id: req-2\r\n')
+    conn.socket.destroy()
+  })
+
   it('refuses ambiguous framing with 400 and forwards nothing', async () => {
     const up = await rawUpstream(() => undefined)
     proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
