@@ -21,7 +21,7 @@ import { DEFAULT_LIMITS, type HealthCheckSettings, type OutlierSettings, type Pr
 import { CertificateStore, redirectToHttps, type Certificate } from './tls.js'
 import { TrustedProxies } from './trusted-proxies.js'
 import { VERIFY_UPSTREAM_TLS, type UpstreamTls } from './upstream-pool.js'
-import { EXTRA_ACCEPTORS, ExtraAcceptors } from './raw/acceptors.js'
+import { EXTRA_ACCEPTORS, ExtraAcceptors, LISTEN_BACKLOG } from './raw/acceptors.js'
 import { SocketEngine } from './raw/engine.js'
 import { routesOf, type Routes } from './service-routes.js'
 
@@ -363,7 +363,7 @@ class NodeProxyServer implements ProxyServer {
 function listenOn(server: NetServer, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject)
       resolve(server.address() as AddressInfo)
     })

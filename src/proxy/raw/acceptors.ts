@@ -25,8 +25,24 @@ import net from 'node:net'
  * sent whole would listen in the helper, which could accept a client's connection meanwhile).
  */
 
-/** Copies of the listener's fd besides its own: four accepts a turn (measured in README → Performance). */
-export const EXTRA_ACCEPTORS = 3
+/**
+ * Copies of the listener's fd besides its own: up to 32 accepts a turn. With four, a proxy
+ * idle long enough for its upstream pools to close took a burst of 1,000 new connections
+ * slowly: each turn accepted four more while serving all accepted so far, and the last waited
+ * in the kernel's queue past 2 s (by hand, 4 of 6 such bursts lost 72-359 requests; with 16,
+ * 32 or 64 fds none of 6 each). An fd with nothing to accept costs an EAGAIN only when a
+ * connection arrives, and a connection per request measured the same req/s with 4 and 32.
+ * README → Performance.
+ */
+export const EXTRA_ACCEPTORS = 31
+
+/**
+ * The listen backlog of the proxy's socket, given to its own fd and to every copy: listening
+ * on a copy sets the one socket's backlog again, and node's default (511) then undid a larger
+ * one. Past the backlog the kernel drops a SYN, and the client sends it again a second later.
+ * The kernel caps it at net.core.somaxconn (4,096 on kernels since 5.4).
+ */
+export const LISTEN_BACKLOG = 4096
 
 /**
  * The helper: gets the handle, sends it back `count` times (node queues a handle until the one
@@ -125,7 +141,8 @@ export class ExtraAcceptors {
     })
     // An accept that fails (EMFILE) leaves the fd listening, and the main fd meets the same.
     server.on('error', () => undefined)
-    server.listen(copy)
+    // A handle's backlog is read from the arguments only (net.Server.listen), not from an options object.
+    server.listen(copy, LISTEN_BACKLOG)
     this.#servers.push(server)
   }
 

@@ -6,12 +6,13 @@
  * listeners with its socket options, over TCP and TLS, and closing them closes the port; a
  * proxy of either engine has them and closes them with itself.
  */
+import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { readdirSync, readlinkSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
 import { afterEach, describe, expect, it } from 'vitest'
-import { EXTRA_ACCEPTORS, ExtraAcceptors } from '../../../src/proxy/raw/acceptors.js'
+import { EXTRA_ACCEPTORS, ExtraAcceptors, LISTEN_BACKLOG } from '../../../src/proxy/raw/acceptors.js'
 import { HAVE_OPENSSL, makeTestCa } from '../../helpers/tls-certs.js'
 import { Resources, send, startProxy } from '../../helpers/upstream-proxy-harness.js'
 import { startUpstream } from '../../helpers/upstream-server.js'
@@ -19,6 +20,14 @@ import { until } from '../../helpers/wait.js'
 
 const resources = new Resources()
 afterEach(() => resources.closeAll())
+
+/** The backlog of the socket listening on 127.0.0.1:`port`, as `ss` shows it (Send-Q of a listener). */
+function listenBacklog(port: number): number {
+  const line = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' }).trim()
+  const backlog = Number(line.split(/\s+/)[2])
+  if (!Number.isInteger(backlog)) throw new Error(`no listener on :${port} in ss's answer: ${JSON.stringify(line)}`)
+  return backlog
+}
 
 /** This process's fds open on the same socket as `server`'s listening fd. */
 function fdsOf(server: net.Server): number {
@@ -156,6 +165,8 @@ describe('extra acceptors over the proxy', () => {
       const upstream = resources.add(await startUpstream('blue'))
       const proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine })
       await until(() => fdsOf(proxy.proxy.server) === EXTRA_ACCEPTORS + 1, 10_000)
+      // Listening on each copy did not set the socket's backlog back to node's 511.
+      expect(listenBacklog(proxy.port)).toBe(Math.min(LISTEN_BACKLOG, Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'))))
       const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => send(proxy.url, { path: `/${i}`, headers: { connection: 'close' } })))
       expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 40 }, () => 200))
       await proxy.close()
