@@ -53,10 +53,10 @@ export class FieldFacts {
   /** A Connection (or Proxy-Connection) token other than close, keep-alive and upgrade: it names a field to drop. */
   connectionNames = false
 
-  constructor(eager = true, drop?: ReadonlySet<string>, gather = true) {
-    this.eager = eager
-    this.drop = drop
-    this.gather = gather
+  constructor(options: { readonly eager?: boolean; readonly gather?: boolean; readonly drop?: ReadonlySet<string> } = {}) {
+    this.eager = options.eager ?? true
+    this.gather = options.gather ?? true
+    this.drop = options.drop
   }
 
   /** Leaves s[from, to) (a field line) out of what is passed on. */

@@ -51,7 +51,7 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   if (headers.host === undefined) out += `host: ${target!.origin.slice(target!.origin.indexOf('//') + 2)}\r\n`
   let upstream: string[] | undefined
   // The client's field lines go up as sent when nothing but dropping lines is asked of them.
-  if (head.passOn !== undefined && absolute === undefined && !marked && route.mirror !== true && (incomingId === undefined || incomingId === requestId)) {
+  if (head.passOn !== undefined && absolute === undefined && !marked && route.mirror !== true && (requestId === undefined || incomingId === undefined || incomingId === requestId)) {
     const added = forwardedFields([], headers, peer, state.tls, trustedPeer)
     if (requestId !== undefined && incomingId === undefined) added.push(REQUEST_ID_HEADER, requestId)
     out += head.passOn

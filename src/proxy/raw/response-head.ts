@@ -47,7 +47,7 @@ function readResponseHead(s: string, headLength: number, maxHeaderSize: number, 
   const minor = minorDigit === 1 ? 1 : 0
   const reason = lineEnd > 13 ? s.slice(13, lineEnd) : ''
 
-  const facts = new FieldFacts(false, SKIP_ON_RESPONSE, false)
+  const facts = new FieldFacts({ gather: false, drop: SKIP_ON_RESPONSE })
   // An HTTP/1.1 status line with its reason goes on as it came; another is written anew.
   const sameStatusLine = minor === 1 && lineEnd > 12
   facts.passFrom = sameStatusLine ? 0 : lineEnd + 2
@@ -81,7 +81,7 @@ function readResponseHead(s: string, headLength: number, maxHeaderSize: number, 
 /**
  * A response head as read. Its text is kept, and its rawHeaders and headers are read from it on
  * first use: the engine passes the head on as text (`passOn`), and making a string of each name
- * and value, a headers object, then a new head from them, cost ~5 % of c50's CPU.
+ * and value, a headers object, then a new head from them, cost ~9 % of c50's req/s (alternating hand runs).
  */
 class ParsedResponseHead implements ResponseHead {
   #rawHeaders: string[] | undefined = undefined
@@ -103,7 +103,7 @@ class ParsedResponseHead implements ResponseHead {
   get rawHeaders(): string[] {
     if (this.#rawHeaders === undefined) {
       // Read once already without a problem: this read finds none either.
-      const facts = new FieldFacts(false)
+      const facts = new FieldFacts({ eager: false })
       readFieldLines(this.text, this.fieldsAt, facts)
       this.#rawHeaders = facts.rawHeaders
     }

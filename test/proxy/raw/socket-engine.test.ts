@@ -257,6 +257,17 @@ describe('the socket engine', () => {
     conn.socket.destroy()
   })
 
+  it('with request ids off, passes a client\'s X-Request-Id on in its line, as sent', async () => {
+    const up = await rawUpstream((socket, text) => {
+      if (text.endsWith('\r\n\r\n')) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok')
+    })
+    proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets', requestId: false })
+    const conn = await rawConnect(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: not valid\r\nB-Field: 2\r\n\r\n')
+    await until(() => conn.text().endsWith('ok'))
+    expect(up.received[0]).toContain('\r\nHost: a\r\nX-Request-Id: not valid\r\nB-Field: 2\r\nx-forwarded-for: ')
+    conn.socket.destroy()
+  })
+
   it('refuses ambiguous framing with 400 and forwards nothing', async () => {
     const up = await rawUpstream(() => undefined)
     proxy = await startProxy({ blue: [up.url], green: [up.url], engine: 'sockets' })
