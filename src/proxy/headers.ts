@@ -126,15 +126,16 @@ const COLOR_LINES: Readonly<Record<Color, string>> = { blue: `${COLOR_HEADER}: b
 
 /**
  * A response head for a raw socket from `passOn` (ResponseHead.passOn: status line and fields
- * to keep, as text) with the colour, Set-Cookie and `extra` lines added, in rawResponseHead's order.
+ * to keep, as text) with the colour, Set-Cookie and `extra` lines added.
  */
 export function passedResponseHead(passOn: string, color: Color, setCookie: string | undefined, extra: string): string {
   return setCookie === undefined ? `${passOn}${COLOR_LINES[color]}${extra}\r\n` : `${passOn}${COLOR_LINES[color]}set-cookie: ${setCookie}\r\n${extra}\r\n`
 }
 
 /**
- * A serialized response head for a raw socket (the WebSocket path): status line, the
- * upstream's raw headers minus hop-by-hop ones, colour, Set-Cookie, then `extra` lines.
+ * A serialized response head for a raw socket (the WebSocket path, and the socket engine when
+ * text alone cannot be passed on): status line, the upstream's raw headers minus hop-by-hop
+ * ones, then passedResponseHead's lines.
  */
 export function rawResponseHead(
   statusCode: number,
@@ -155,7 +156,5 @@ export function rawResponseHead(
     if (SKIP_ON_RESPONSE.has(lower) || (listed !== undefined && listed.includes(lower))) continue
     head += `${name}: ${rawHeaders[i + 1]!}\r\n`
   }
-  head += `${COLOR_HEADER}: ${color}\r\n`
-  if (setCookie !== undefined) head += `set-cookie: ${setCookie}\r\n`
-  return `${head}${extra}\r\n`
+  return passedResponseHead(head, color, setCookie, extra)
 }

@@ -33,9 +33,9 @@ export class FieldFacts {
   /** Bytes node's parser counts against maxHeaderSize: names and values (from the first non-OWS byte). */
   counted = 0
   /**
-   * Build `headers` in the pass. A request's are read by routing and forwarding; a response's
-   * only by tests (the engine forwards rawHeaders), so theirs are made from rawHeaders on first
-   * read: a headers object is a dictionary keyed by every field name, ~2 % of c50's CPU a head.
+   * Build `headers` in the pass (with `gather`). A request's are read by routing; a response's
+   * only by the mirror and tests (the engine passes its text on), so theirs are made from
+   * rawHeaders on first read: a headers object is a dictionary keyed by every field name.
    */
   readonly eager: boolean
   /** Gather rawHeaders (and, when eager, headers) in the pass; a response head is read again for them when asked (ParsedResponseHead). */

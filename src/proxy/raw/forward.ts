@@ -49,19 +49,21 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   let out = `${head.method} ${path} HTTP/1.1\r\n`
   // HTTP/1.0 allows a request without Host; HTTP/1.1 (upstream) does not: the target's own, as undici sends.
   if (headers.host === undefined) out += `host: ${target!.origin.slice(target!.origin.indexOf('//') + 2)}\r\n`
+  // The client's field lines go up as sent when nothing but dropping lines is asked of them;
+  // `lines` is then only what the proxy adds, else every field (the head rebuilt from headers).
+  let lines: string[]
   let upstream: string[] | undefined
-  // The client's field lines go up as sent when nothing but dropping lines is asked of them.
   if (head.passOn !== undefined && absolute === undefined && !marked && route.mirror !== true && (requestId === undefined || incomingId === undefined || incomingId === requestId)) {
-    const added = forwardedFields([], headers, peer, state.tls, trustedPeer)
-    if (requestId !== undefined && incomingId === undefined) added.push(REQUEST_ID_HEADER, requestId)
     out += head.passOn
-    for (let i = 0; i < added.length; i += 2) out += `${added[i]!}: ${added[i + 1]!}\r\n`
+    lines = forwardedFields([], headers, peer, state.tls, trustedPeer)
+    if (requestId !== undefined && incomingId === undefined) lines.push(REQUEST_ID_HEADER, requestId)
   } else {
     upstream = upstreamRequestHeaders(headers, peer, state.tls, trustedPeer)
     if (marked) upstream = withoutHeader(upstream, shadowMark)
     if (requestId !== undefined) forwardRequestId(upstream, requestId, incomingId)
-    for (let i = 0; i < upstream.length; i += 2) out += `${upstream[i]!}: ${upstream[i + 1]!}\r\n`
+    lines = upstream
   }
+  for (let i = 0; i < lines.length; i += 2) out += `${lines[i]!}: ${lines[i + 1]!}\r\n`
   // The body goes up in the framing it came in (Content-Length is kept; TE is hop-by-hop).
   if (head.framing === Framing.Chunked) out += 'transfer-encoding: chunked\r\n'
   const withBody = head.framing !== Framing.None
