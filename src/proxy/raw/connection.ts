@@ -4,6 +4,7 @@
  * over to node's engine must be checked against all of its phases at once.
  */
 import type net from 'node:net'
+import { Duplex } from 'node:stream'
 import { rawErrorResponse, watchStall, type RequestTarget } from '../client-errors.js'
 import { ERRORS, ProxyError } from '../errors.js'
 import type { ProxyState } from '../proxy-state.js'
@@ -16,6 +17,7 @@ import type { RawExchange } from './exchange.js'
 import { forwardRequest } from './forward.js'
 import { absoluteTarget, carried, CONTINUE, headAnswer, isPreviewLink, parseError } from './head-answers.js'
 import { Framing, isHeadError, parseRequestHead, type RequestHead } from './http1.js'
+import { readIntoShared } from './read-buffer.js'
 
 /** How many bytes of pipelined requests wait while an answer is out before we stop reading. */
 const PIPELINE_BUFFER = 64 * 1024
@@ -38,7 +40,8 @@ export class RawConnection implements ClientSide {
   #exchange: RawExchange | undefined = undefined
   #state: ProxyState | undefined = undefined
   #keepAlive = true
-  #http10 = false
+  /** The request being answered is HTTP/1.0 (read by its exchange's ClientBody). */
+  http10 = false
   /** The client shut its side (half-close): close once the answer in flight is out. */
   #ended = false
   /** Where the request body being read ends. */
@@ -61,16 +64,12 @@ export class RawConnection implements ClientSide {
     this.#ctx = ctx
     ctx.connections.add(this)
     ;(socket as Carrier)[CONNECTION] = this
-    socket.on('data', RawConnection.#onData)
+    if (!readIntoShared(socket, RawConnection.#onRead)) socket.on('data', RawConnection.#onData)
     socket.on('end', RawConnection.#onEnd)
     // 'close' follows an error and settles what was in flight.
     socket.on('error', ignore)
     socket.on('close', RawConnection.#onClose)
     this.#armHeadTimer()
-  }
-
-  get http10(): boolean {
-    return this.#http10
   }
 
   /** Closes the connection if it is between requests with nothing buffered; otherwise it closes after its answer (the lane is closing). */
@@ -119,12 +118,21 @@ export class RawConnection implements ClientSide {
     ;(this as Carrier)[CONNECTION].#read(chunk)
   }
 
+  /** A read into the shared buffer (read-buffer.ts); once the connection is let go, its bytes go on as the stream's. */
+  static #onRead(this: net.Socket, bytes: number, buf: Buffer): boolean {
+    const connection = (this as Carrier)[CONNECTION]
+    if (connection.#phase !== Phase.Gone) connection.#read(buf.subarray(0, bytes))
+    else return this.push(Buffer.from(buf.subarray(0, bytes)))
+    return true
+  }
+
+  /** `chunk` is valid only during this call (it may be the shared read buffer): what is kept is copied. */
   #read(chunk: Buffer): void {
     const phase = this.#phase
     if (phase >= Phase.Closing) return
     const pending = this.#pending
     if (phase === Phase.Busy) {
-      this.#pending = pending === undefined ? chunk : Buffer.concat([pending, chunk])
+      this.#pending = pending === undefined ? Buffer.from(chunk) : Buffer.concat([pending, chunk])
       if (this.#pending.length > PIPELINE_BUFFER) {
         this.#pausedForPipeline = true
         this.socket.pause()
@@ -148,14 +156,14 @@ export class RawConnection implements ClientSide {
           continue
         }
         if (phase === Phase.Busy) {
-          this.#pending = buf.subarray(pos)
+          this.#pending = Buffer.from(buf.subarray(pos))
           this.#peek()
           return
         }
         if (phase !== Phase.Head) return
         const head = parseRequestHead(buf, pos, end, this.#ctx.maxHeaderSize)
         if (head === null) {
-          this.#pending = pos === 0 ? buf : buf.subarray(pos)
+          this.#pending = Buffer.from(buf.subarray(pos))
           this.#armHeadTimer()
           return
         }
@@ -168,12 +176,12 @@ export class RawConnection implements ClientSide {
         const origin = carried(head)
         const absolute = origin ? undefined : absoluteTarget(head)
         if (!origin && (absolute === undefined || head.upgrade)) {
-          this.#handOff(buf.subarray(pos))
+          this.#letGo(buf.subarray(pos))
           return
         }
         pos += head.headLength
         if (head.upgrade) {
-          this.#upgrade(head, buf.subarray(pos))
+          this.#letGo(buf.subarray(pos), head)
           return
         }
         const exchange = this.#request(head, absolute)
@@ -225,7 +233,7 @@ export class RawConnection implements ClientSide {
     }
     this.#state = state
     this.#keepAlive = head.keepAlive
-    this.#http10 = head.minor === 0
+    this.http10 = head.minor === 0
     // The phase first: a refusal (below) finishes the exchange at once and moves it on.
     this.#waitFor(Wait.None, 0)
     const withBody = head.framing !== Framing.None
@@ -289,19 +297,8 @@ export class RawConnection implements ClientSide {
     this.socket.destroySoon()
   }
 
-  /** An Upgrade (a WebSocket) leaves for a byte tunnel; `rest` is its first bytes. */
-  #upgrade(head: RequestHead, rest: Buffer): void {
-    this.#detach()
-    this.#ctx.upgrade(head, this.socket, rest)
-  }
-
-  #handOff(rest: Buffer): void {
-    this.#detach()
-    this.#ctx.handOff(this.socket, rest)
-  }
-
-  /** This engine lets go of the connection: nothing of it is read or timed here any more. */
-  #detach(): void {
+  /** Lets go of the connection (nothing more is read or timed here): to a byte tunnel for an Upgrade, else to node's engine, with a copy of its first bytes. */
+  #letGo(rest: Buffer, upgrade?: RequestHead): void {
     const socket = this.socket
     this.#phase = Phase.Gone
     this.#pending = undefined
@@ -311,7 +308,10 @@ export class RawConnection implements ClientSide {
     socket.off('end', RawConnection.#onEnd)
     socket.off('error', ignore)
     socket.off('close', RawConnection.#onClose)
-    socket.pause()
+    // The stream's pause only: net's would stop a shared-buffer socket's reads, and a refused upgrade must still read the FIN.
+    Duplex.prototype.pause.call(socket)
+    if (upgrade === undefined) this.#ctx.handOff(socket, Buffer.from(rest))
+    else this.#ctx.upgrade(upgrade, socket, Buffer.from(rest))
   }
 
   /** Starts waiting for `wait` (None: for nothing) at most `ms`; one wait at a time replaces the last. */

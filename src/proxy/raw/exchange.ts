@@ -16,6 +16,7 @@ import type { ClientSide } from './connection-context.js'
 import { clientHead, finalHead } from './final-head.js'
 import { Framing, type ResponseHead } from './http1.js'
 import type { MirrorTap } from './mirror-tap.js'
+import { writeRead } from './read-buffer.js'
 import { setOwner, type SocketCallback, type SocketOwner } from './socket-pool.js'
 
 /**
@@ -138,19 +139,19 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     if (this.#clientPaused && !socket.writableNeedDrain) this.upstreamDrain()
   }
 
-  /** A piece of the request body; false asks the connection to stop reading until resumeBody. */
+  /** A piece of the request body, a view of the client's read (what is kept or written is a copy); false: stop reading until resumeBody. */
   body(piece: Buffer, last: boolean): boolean {
     if (last) this.#bodyDone = true
     if (this.#settled) return true
     this.mirror?.body(piece, last)
     const socket = this.#upstream
     if (socket === undefined) {
-      ;(this.#queued ??= []).push(piece)
+      ;(this.#queued ??= []).push(Buffer.from(piece))
       this.#clientPaused = !last
       return last
     }
     this.#heardFrom()
-    if (socket.write(piece) || last) return true
+    if (writeRead(socket, piece) || last) return true
     this.#clientPaused = true
     return false
   }
