@@ -44,11 +44,34 @@ export class StateUnavailableError extends Error {
   override readonly name = 'StateUnavailableError'
   readonly code = StateErrors.SY_ERR_STATE_UNAVAILABLE
   readonly statusCode = ERRORS.SY_ERR_STATE_UNAVAILABLE.status
+  constructor(
+    /** What went wrong with the store, as the message names it. */
+    readonly detail: string,
+    options?: ErrorOptions,
+    message?: string,
+  ) {
+    super(
+      message ??
+        `the shared state store is unavailable (${detail}); this replica keeps routing with its last known split ` +
+          'but cannot change it until the store answers; retry later',
+      options,
+    )
+  }
+}
+
+/**
+ * A change that reached the shared state store but whose answer never came back (the
+ * connection was lost, or the answer was too late): it may have been applied, and the fleet
+ * then holds it. Still a 503 with SY_ERR_STATE_UNAVAILABLE, but saying so, so that an operator
+ * reads the state back before writing again rather than taking it as refused.
+ */
+export class StateUnconfirmedError extends StateUnavailableError {
   constructor(detail: string, options?: ErrorOptions) {
     super(
-      `the shared state store is unavailable (${detail}); this replica keeps routing with its last known split ` +
-        'but cannot change it until the store answers; retry later',
+      detail,
       options,
+      `the shared state store did not confirm this change (${detail}): it may have been applied before the connection was lost; ` +
+        'read the state back (GET /v1/split, GET /v1/status) before changing it again',
     )
   }
 }

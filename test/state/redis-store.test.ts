@@ -1,3 +1,4 @@
+import { connect as connectTcp, createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { GenerationConflictError } from '../../src/control/errors.js'
 import { StateUnavailableError, WriteConflictError } from '../../src/state/errors.js'
@@ -113,6 +114,48 @@ describe('RedisStateStore', () => {
     await expect(s.save(state(0, 1), null)).rejects.toThrow(/shared state store is unavailable.*redis:\/\/127\.0\.0\.1:1/)
     expect(Date.now() - started).toBeLessThan(500)
     expect(s.status()).toMatchObject({ store: 'redis', connected: false, state: 'degraded' })
+  })
+
+  it('says a change may have been applied when Redis ran it and its answer was lost', async () => {
+    // A relay to the shared Redis that, once armed, passes an EVAL on but cuts the connection
+    // instead of passing its answer back: Redis ran the write, the replica never heard.
+    let armed = false
+    const sockets = new Set<Socket>()
+    const relay = createServer((client) => {
+      const redis = connectTcp(6379, '127.0.0.1')
+      sockets.add(client).add(redis)
+      let cutAnswer = false
+      client.on('data', (chunk: Buffer) => {
+        if (armed && /\$4\r\neval\r\n/i.test(chunk.toString('latin1'))) cutAnswer = true
+        redis.write(chunk)
+      })
+      redis.on('data', (chunk: Buffer) => {
+        if (!cutAnswer) client.write(chunk)
+        else {
+          client.destroy()
+          redis.destroy()
+        }
+      })
+      for (const socket of [client, redis]) socket.on('error', () => undefined)
+      client.on('close', () => redis.destroy())
+      redis.on('close', () => client.destroy())
+    })
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
+    closers.push(async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => relay.close(() => resolve()))
+    })
+    const p = prefix()
+    const s = new RedisStateStore(await link(`redis://127.0.0.1:${(relay.address() as AddressInfo).port}`), { keyPrefix: p, logger: memoryLogger().logger })
+    closers.push(() => s.close())
+    expect(await s.load()).toBeNull()
+    await s.save(state(1000, 1), null)
+    armed = true
+    const unconfirmed = s.save(state(2500, 2), null)
+    await expect(unconfirmed).rejects.toBeInstanceOf(StateUnavailableError)
+    await expect(unconfirmed).rejects.toThrow(/did not confirm this change \(Redis at .* did not answer.*\): it may have been applied/)
+    // It was: the fleet holds it.
+    expect(await (await store(p)).load()).toEqual(state(2500, 2))
   })
 })
 

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
-import { StateUnavailableError, WriteConflictError } from '../errors.js'
+import { StateUnavailableError, StateUnconfirmedError, WriteConflictError } from '../errors.js'
 import type { RedisLink } from './link.js'
 import { decodeState, encodeState } from '../codec.js'
 import type { AuditEvent, PersistedState, StateStore, StoreStatus } from '../types.js'
@@ -166,31 +166,32 @@ export class RedisStateStore implements StateStore {
     const base = this.#version ?? { epoch: '', rev: -1, wid: '' }
     // A first write carries the whole log this replica holds (a flushed Redis gets it back).
     const added = base.rev === 0 ? [...state.events].reverse() : event === null || event === undefined ? [] : [event]
-    const doc = JSON.stringify(encodeState(state, false))
-    const reply = (await this.#link.run(async (r) => {
-      const [seconds, micros] = await r.time()
-      const deadline = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + WRITE_DEADLINE_MS
-      return r.eval(
-        SAVE,
-        2,
-        this.#keys.state,
-        this.#keys.events,
-        base.rev,
-        base.epoch,
-        base.wid,
-        randomUUID(),
-        randomUUID(),
-        doc,
-        this.#maxEvents,
-        this.#keys.channel,
-        deadline,
-        ...added.map((e) => JSON.stringify(e)),
-      )
-    })) as [number, number, string, string]
+    const args = [base.rev, base.epoch, base.wid, randomUUID(), randomUUID(), JSON.stringify(encodeState(state, false)), this.#maxEvents, this.#keys.channel]
+    const events = added.map((e) => JSON.stringify(e))
+    let reply = await this.#runSave(args, events)
+    // Too late wrote nothing; so does a second try. A busy process reads Redis's clock late as
+    // surely as a hung Redis runs the script late (a replica starting beside others, seen in CI).
+    if (reply[0] === -1) reply = await this.#runSave(args, events)
     const [ok, rev, epoch, wid] = reply
     if (ok === -1) throw new StateUnavailableError(`Redis at ${this.#link.where} ran the write too late, so it wrote nothing`)
     if (ok !== 1) throw new WriteConflictError(state.split.generation)
     this.#saw({ epoch, rev, wid })
+  }
+
+  /** One run of the SAVE script, due within WRITE_DEADLINE_MS of Redis's clock read just before it. */
+  async #runSave(args: (string | number)[], events: string[]): Promise<[number, number, string, string]> {
+    let sent = false
+    return (await this.#link
+      .run(async (r) => {
+        const [seconds, micros] = await r.time()
+        const deadline = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + WRITE_DEADLINE_MS
+        sent = true
+        return r.eval(SAVE, 2, this.#keys.state, this.#keys.events, ...args, deadline, ...events)
+      })
+      .catch((err: unknown) => {
+        // The script went out and no answer came back: it may have run (Redis stopped after it, a timeout).
+        throw sent && err instanceof StateUnavailableError ? new StateUnconfirmedError(err.detail, { cause: err }) : err
+      })) as [number, number, string, string]
   }
 
   async refresh(): Promise<PersistedState | null | undefined | 'behind'> {
