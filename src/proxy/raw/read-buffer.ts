@@ -9,10 +9,10 @@ const MAX_FREE = 64
 
 /**
  * Plain sockets, upstream (net's `onread`) and client (readIntoShared), read into one shared
- * buffer instead of a new 64 KiB allocation per read. With an allocation per read, a 1 MiB answer is 16 reads in one loop
- * turn, freed together a scavenge later; glibc then gives the top of its heap back to the
- * kernel and faults it in again on the next answer (~180 page faults per MiB, most of the
- * proxy's time in the kernel: 1 MiB answers ran at 0.26x nginx). Bytes handed to an owner are
+ * buffer instead of a new 64 KiB allocation per read. With an allocation per read, a 1 MiB
+ * answer is 16 reads in one loop turn, freed together a scavenge later; glibc then gives the
+ * top of its heap back to the kernel and faults it in again on the next answer (~180 page
+ * faults per MiB, most of the proxy's time in the kernel: 1 MiB answers ran at 0.26x nginx). Bytes handed to an owner are
  * valid only during that call: every socket reads into this same buffer (each was told where
  * its next read goes at the end of its last one), so nothing may keep them, and a write may:
  * whatever part of it the kernel does not take at once stays queued, pointing at the bytes.
