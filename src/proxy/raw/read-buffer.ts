@@ -12,17 +12,18 @@ const MAX_FREE = 64
  * buffer instead of a new 64 KiB allocation per read. With an allocation per read, a 1 MiB
  * answer is 16 reads in one loop turn, freed together a scavenge later; glibc then gives the
  * top of its heap back to the kernel and faults it in again on the next answer (~180 page
- * faults per MiB, most of the proxy's time in the kernel: 1 MiB answers ran at 0.26x nginx). Bytes handed to an owner are
- * valid only during that call: every socket reads into this same buffer (each was told where
- * its next read goes at the end of its last one), so nothing may keep them, and a write may:
- * whatever part of it the kernel does not take at once stays queued, pointing at the bytes.
+ * faults per MiB, most of the proxy's time in the kernel: 1 MiB answers ran at 0.26x nginx).
+ * Bytes handed to an owner are valid only during that call: every socket reads into this same
+ * buffer (each was told where its next read goes at the end of its last one), so nothing may
+ * keep them, and a write may: whatever part of it the kernel does not take at once stays
+ * queued, pointing at the bytes.
  * `writeRead` therefore writes copies, from a recycled set of 64 KiB buffers for large pieces
  * (a fresh allocation per piece would bring the heap churn back).
  */
 const shared = Buffer.allocUnsafeSlow(READ_BYTES)
 const free: Buffer[] = []
 
-/** The buffer the next upstream read lands in (net asks after every read). */
+/** The buffer the next read lands in (net asks after every upstream read). */
 export function readBuffer(): Buffer {
   return shared
 }
