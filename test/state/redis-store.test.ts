@@ -35,6 +35,51 @@ async function store(keyPrefix: string, maxEvents?: number): Promise<RedisStateS
   return s
 }
 
+/**
+ * A TCP relay to the shared Redis; its URL. `onAnswer` gets the commands sent on a connection
+ * since Redis last answered on it, as text, and says what becomes of the answer: passed on,
+ * held that many ms first (what follows waits behind it), or the connection cut.
+ */
+async function relayToRedis(onAnswer: (sent: string) => 'pass' | 'cut' | number): Promise<string> {
+  const sockets = new Set<Socket>()
+  const relay = createServer((client) => {
+    const redis = connectTcp(6379, '127.0.0.1')
+    sockets.add(client).add(redis)
+    let sent = ''
+    let queue = Promise.resolve()
+    client.on('data', (chunk: Buffer) => {
+      sent += chunk.toString('latin1')
+      redis.write(chunk)
+    })
+    redis.on('data', (chunk: Buffer) => {
+      const verdict = onAnswer(sent)
+      sent = ''
+      if (verdict === 'cut') {
+        client.destroy()
+        redis.destroy()
+        return
+      }
+      queue = queue.then(() => (verdict === 'pass' ? undefined : sleep(verdict))).then(() => void client.write(chunk))
+    })
+    for (const socket of [client, redis]) socket.on('error', () => undefined)
+    client.on('close', () => redis.destroy())
+    redis.on('close', () => client.destroy())
+  })
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
+  closers.push(async () => {
+    for (const socket of sockets) socket.destroy()
+    await new Promise<void>((resolve) => relay.close(() => resolve()))
+  })
+  return `redis://127.0.0.1:${(relay.address() as AddressInfo).port}`
+}
+
+/** A store reached through `url` (a relay), closed after the test. */
+async function storeAt(url: string, keyPrefix: string): Promise<RedisStateStore> {
+  const s = new RedisStateStore(await link(url), { keyPrefix, logger: memoryLogger().logger })
+  closers.push(() => s.close())
+  return s
+}
+
 async function controller(keyPrefix: string, seed = 0): Promise<Release> {
   const c = new Release(await store(keyPrefix), { logger: memoryLogger().logger })
   await c.init(seed)
@@ -117,37 +162,12 @@ describe('RedisStateStore', () => {
   })
 
   it('says a change may have been applied when Redis ran it and its answer was lost', async () => {
-    // A relay to the shared Redis that, once armed, passes an EVAL on but cuts the connection
-    // instead of passing its answer back: Redis ran the write, the replica never heard.
+    // Once armed, the relay passes an EVAL on but cuts the connection instead of passing its
+    // answer back: Redis ran the write, the replica never heard.
     let armed = false
-    const sockets = new Set<Socket>()
-    const relay = createServer((client) => {
-      const redis = connectTcp(6379, '127.0.0.1')
-      sockets.add(client).add(redis)
-      let cutAnswer = false
-      client.on('data', (chunk: Buffer) => {
-        if (armed && /\$4\r\neval\r\n/i.test(chunk.toString('latin1'))) cutAnswer = true
-        redis.write(chunk)
-      })
-      redis.on('data', (chunk: Buffer) => {
-        if (!cutAnswer) client.write(chunk)
-        else {
-          client.destroy()
-          redis.destroy()
-        }
-      })
-      for (const socket of [client, redis]) socket.on('error', () => undefined)
-      client.on('close', () => redis.destroy())
-      redis.on('close', () => client.destroy())
-    })
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
-    closers.push(async () => {
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => relay.close(() => resolve()))
-    })
+    const url = await relayToRedis((sent) => (armed && /\$4\r\neval\r\n/i.test(sent) ? 'cut' : 'pass'))
     const p = prefix()
-    const s = new RedisStateStore(await link(`redis://127.0.0.1:${(relay.address() as AddressInfo).port}`), { keyPrefix: p, logger: memoryLogger().logger })
-    closers.push(() => s.close())
+    const s = await storeAt(url, p)
     expect(await s.load()).toBeNull()
     await s.save(state(1000, 1), null)
     armed = true
@@ -156,6 +176,23 @@ describe('RedisStateStore', () => {
     await expect(unconfirmed).rejects.toThrow(/did not confirm this change \(Redis at .* did not answer.*\): it may have been applied/)
     // It was: the fleet holds it.
     expect(await (await store(p)).load()).toEqual(state(2500, 2))
+  })
+
+  it('tries a write refused as too late once more, with a fresh reading of Redis clock', async () => {
+    // The answer to the write's clock reading comes 720 ms late, as to a replica too busy to read
+    // it: the script then runs past its deadline (700 ms) and writes nothing; the second try writes.
+    let delayed = false
+    const url = await relayToRedis((sent) => {
+      if (delayed || !/\$4\r\ntime\r\n/i.test(sent)) return 'pass'
+      delayed = true
+      return 720
+    })
+    const p = prefix()
+    const s = await storeAt(url, p)
+    expect(await s.load()).toBeNull()
+    await s.save(state(2500, 1), null)
+    expect(delayed).toBe(true)
+    expect(await (await store(p)).load()).toEqual(state(2500, 1))
   })
 })
 
