@@ -121,8 +121,9 @@ export class RawConnection implements ClientSide {
   /** A read into the shared buffer (read-buffer.ts); once the connection is let go, its bytes go on as the stream's. */
   static #onRead(this: net.Socket, bytes: number, buf: Buffer): boolean {
     const connection = (this as Carrier)[CONNECTION]
-    if (connection.#phase !== Phase.Gone) connection.#read(buf.subarray(0, bytes))
-    else return this.push(Buffer.from(buf.subarray(0, bytes)))
+    const chunk = buf.subarray(0, bytes)
+    if (connection.#phase === Phase.Gone) return this.push(Buffer.from(chunk))
+    connection.#read(chunk)
     return true
   }
 
