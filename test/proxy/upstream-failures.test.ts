@@ -95,6 +95,18 @@ describe('upstream failures', () => {
     expect(outcome).toMatchObject({ status: 502, errorKind: 'protocol' })
   })
 
+  it('answers 502 protocol when the first body bytes, read with the head, break its chunked framing: nothing of it had reached the client', async () => {
+    // "5 " is not a chunk size (no whitespace before its CRLF): the answer cannot be passed on.
+    const upstream = resources.add(await rawUpstream('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n'))
+    const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url] }))
+    const reply = await send(proxy.url)
+    expect(reply.status).toBe(502)
+    expect(reply.headers['x-switchyard-color']).toBe('blue')
+    expect(JSON.parse(reply.body)).toMatchObject({ code: 'SY_ERR_UPSTREAM_PROTOCOL' })
+    const [outcome] = await proxy.sink.waitFor(1)
+    expect(outcome).toMatchObject({ status: 502, errorKind: 'protocol' })
+  })
+
   it('answers 502 reset when the upstream drops the connection before headers', async () => {
     const upstream = resources.add(await rawUpstream(null))
     const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url] }))

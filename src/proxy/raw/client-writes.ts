@@ -65,6 +65,13 @@ export class ClientBody {
     this.#head = head
   }
 
+  /** Takes back the head that waits, for our own answer to replace it: true when nothing of the answer went out. */
+  withdraw(): boolean {
+    const held = this.#head !== undefined
+    this.#head = undefined
+    return held
+  }
+
   /** Writes the head now if it still waits. */
   flushHead(): void {
     const head = this.#head

@@ -340,15 +340,15 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   fail(error: ProxyError): void {
     if (this.#settled) return
     const kind = error.kind
+    this.#upstreamReusable = false
     if (kind === 'client') {
-      this.#upstreamReusable = false
       this.#settle(499, kind)
       this.#conn.socket.destroy()
       return
     }
     if (kind !== undefined && kind !== 'busy') this.#target?.failed(describeError(error))
-    this.#upstreamReusable = false
-    if (this.#headSent) {
+    // A head still held (the body's first bytes, read with it, broke its framing) never left: ours replaces it.
+    if (this.#headSent && this.#out?.withdraw() !== true) {
       this.#settle(this.#statusSent, kind)
       this.#out!.cut()
       return
