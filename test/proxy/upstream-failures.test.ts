@@ -1,4 +1,5 @@
 import net from 'node:net'
+import { gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { HEALTH_CHECK_OFF } from '../../src/proxy/health-checker.js'
 import { Resources, send, startProxy } from '../helpers/upstream-proxy-harness.js'
@@ -105,6 +106,15 @@ describe('upstream failures', () => {
     expect(JSON.parse(reply.body)).toMatchObject({ code: 'SY_ERR_UPSTREAM_PROTOCOL' })
     const [outcome] = await proxy.sink.waitFor(1)
     expect(outcome).toMatchObject({ status: 502, errorKind: 'protocol' })
+  })
+
+  it('answers 502 protocol to a transfer coding other than chunked, which the client would get still coded', async () => {
+    const gzipped = gzipSync('hello')
+    const upstream = resources.add(await rawUpstream(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n${gzipped.toString('latin1')}`))
+    const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url] }))
+    const reply = await send(proxy.url)
+    expect(reply.status).toBe(502)
+    expect(JSON.parse(reply.body)).toMatchObject({ code: 'SY_ERR_UPSTREAM_PROTOCOL' })
   })
 
   it('answers 502 reset when the upstream drops the connection before headers', async () => {

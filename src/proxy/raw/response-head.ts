@@ -67,7 +67,10 @@ function readResponseHead(s: string, headLength: number, maxHeaderSize: number, 
     const chunked = finalChunked(te)
     // llhttp reads such a body until close; we refuse the framing.
     if (chunked === undefined) return badHead('A Transfer-Encoding with "chunked" other than once and last', 'HPE_INVALID_TRANSFER_ENCODING')
-    if (chunked) framing = Framing.Chunked
+    // Another coding (gzip, chunked) would reach the client still coded, its name dropped with the
+    // hop-by-hop field: refused, as nginx refuses it ("upstream sent unknown Transfer-Encoding").
+    if (!chunked || te.indexOf(',') !== -1) return badHead(`A transfer coding other than chunked (${te.trim()})`, 'HPE_INVALID_TRANSFER_ENCODING')
+    framing = Framing.Chunked
   } else if (facts.contentLength !== -1) {
     contentLength = facts.contentLength
     framing = contentLength === 0 ? Framing.None : Framing.Length
