@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Socket } from 'node:net'
 import { Transform, type Duplex, type TransformCallback } from 'node:stream'
 import { ERRORS, ProxyError, type ErrorCode } from './errors.js'
+import { isFramingLookalike } from './raw/field-lines.js'
 
 /**
  * Hostile or broken client requests: node's parser refuses most of them before a request
@@ -198,6 +199,8 @@ export function malformedHead(req: IncomingMessage): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
     if (name.length === 4 && name.toLowerCase() === 'host') hosts++
+    // llhttp takes `Transfer_Encoding`; a server behind us that maps `_` to `-` would frame by it.
+    else if (name.includes('_') && isFramingLookalike(name.toLowerCase())) return `The field name "${name}" reads as a framing field`
   }
   if (hosts > 1) return 'The request has more than one Host header'
   if (hosts === 0 && req.httpVersion === '1.1') return 'An HTTP/1.1 request needs a Host header'

@@ -1,0 +1,237 @@
+/**
+ * Request smuggling and parser differentials, swept byte by byte through a running proxy (the
+ * default engine) to a raw upstream that records every byte it gets:
+ * - a Transfer-Encoding field disguised in every published way (the byte sweeps of request
+ *   smuggling scanners: each control and non-ASCII byte before the name, before the colon, after
+ *   it and after the value; case, quotes, lists, lookalike names, fields split by a bare CR or
+ *   LF) beside a Content-Length, is answered 400 and never reaches the upstream, since a server
+ *   behind us might read it as chunked where we read the length;
+ * - a chunked body broken in any of the ways parsers disagree on is answered 400;
+ * - an upstream answer whose framing a client could read two ways gets our 502, never its bytes.
+ * The head-level refusals are also checked one by one in test/proxy/raw/http1-cases.test.ts.
+ */
+import net from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseResponses, rawConnect } from '../helpers/raw-http.js'
+import { startProxy, type TestProxy } from '../helpers/upstream-proxy-harness.js'
+
+/** The upstream's answers, by request path; any other path gets 200 "ok". */
+const ANSWERS: Record<string, string> = {
+  'cl-and-te': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  'te-and-cl': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 20\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  'two-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
+  'two-equal-lengths': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello',
+  'length-list': 'HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello',
+  'signed-length': 'HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello',
+  'hex-length': 'HTTP/1.1 200 OK\r\nContent-Length: 0x5\r\n\r\nhello',
+  'gzip-coding': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello',
+  'coding-before-chunked': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  'chunked-not-last': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nhello',
+  'lookalike-coding': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\nhello',
+  'space-before-colon': 'HTTP/1.1 200 OK\r\nTransfer-Encoding : chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  'underscore-name': 'HTTP/1.1 200 OK\r\nContent_Length: 7\r\nContent-Length: 5\r\n\r\nhello',
+  'bare-lf-head': 'HTTP/1.1 200 OK\nContent-Length: 5\n\nhello',
+  'obs-fold': 'HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 5\r\n\r\nhello',
+  'nul-in-value': 'HTTP/1.1 200 OK\r\nX-A: a\u0000b\r\nContent-Length: 5\r\n\r\nhello',
+  'cr-in-value': 'HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 5\r\n\r\nhello',
+  'four-digit-status': 'HTTP/1.1 2000 OK\r\nContent-Length: 5\r\n\r\nhello',
+  'http-2-status-line': 'HTTP/2.0 200 OK\r\nContent-Length: 5\r\n\r\nhello',
+  'chunk-size-space': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n',
+  'chunk-size-bare-lf': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n',
+  'chunk-size-overflow': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nhello\r\n0\r\n\r\n',
+  'unasked-101': 'HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello',
+}
+
+/** Disguises of `Transfer-Encoding: chunked` that no sweep of bytes makes. */
+const NAMED_GADGETS: Record<string, string> = {
+  'a space before the name': ' Transfer-Encoding: chunked',
+  'a tab after the colon': 'Transfer-Encoding:\tchunked',
+  'tabs around the colon': 'Transfer-Encoding\t:\tchunked',
+  'a space for the dash': 'Transfer Encoding: chunked',
+  'an underscore for the dash': 'Transfer_Encoding: chunked',
+  'a space for the dash, no space after the colon': 'Transfer Encoding:chunked',
+  'a space before the colon': 'Transfer-Encoding : chunked',
+  'two spaces after the colon': 'Transfer-Encoding:  chunked',
+  'chunked, then another coding': 'Transfer-Encoding: chunked, cow',
+  'another coding, then chunked': 'Transfer-Encoding: cow, chunked',
+  'chunked folded onto the next line': 'Transfer-Encoding:\n chunked',
+  'chunked folded with CRLF': 'Transfer-Encoding:\r\n chunked',
+  'chunked in double quotes': 'Transfer-Encoding: "chunked"',
+  'chunked in single quotes': "Transfer-Encoding: 'chunked'",
+  'a prefix of chunked': 'Transfer-Encoding: chunk',
+  'mixed case': 'TrAnSFer-EnCODinG: cHuNkeD',
+  'upper case': 'TRANSFER-ENCODING: CHUNKED',
+  'another coding, then chunked in a second field': 'Transfer-Encoding: cow\r\nTransfer-Encoding: chunked',
+  'chunked in two fields': 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked',
+  'a CR inside the name': 'Transfer\r-Encoding: chunked',
+  'chunked among other words': 'Transfer-Encoding: cow chunked bar',
+  'chunked with a parameter': 'Transfer-Encoding: chunked;q=1',
+  'an empty coding first': 'Transfer-Encoding: ,chunked',
+  'a bare CR ending the field before': 'X: X\rTransfer-Encoding: chunked',
+  'a bare LF ending the field before': 'X: X\nTransfer-Encoding: chunked',
+  'identity': 'Transfer-Encoding: identity',
+  'an empty value': 'Transfer-Encoding: ',
+}
+
+/** Every byte that is neither a visible ASCII character nor a space, at the four places scanners put one. */
+function sweptGadgets(): Record<string, string> {
+  const gadgets: Record<string, string> = {}
+  for (let code = 0; code < 256; code++) {
+    if (code >= 0x20 && code < 0x7f) continue
+    const b = String.fromCharCode(code)
+    const hex = code.toString(16).padStart(2, '0')
+    gadgets[`0x${hex} before the name`] = `${b}Transfer-Encoding: chunked`
+    gadgets[`0x${hex} before the colon`] = `Transfer-Encoding${b}: chunked`
+    gadgets[`0x${hex} after the colon`] = `Transfer-Encoding:${b}chunked`
+    gadgets[`0x${hex} after the value`] = `Transfer-Encoding: chunked${b}`
+  }
+  return gadgets
+}
+
+/** Chunked bodies broken where parsers disagree. */
+const BROKEN_CHUNKS: Record<string, string> = {
+  'a size with a space before its CRLF': '5 \r\nhello\r\n0\r\n\r\n',
+  'a size with a tab before its CRLF': '5\t\r\nhello\r\n0\r\n\r\n',
+  'a space before the size': ' 5\r\nhello\r\n0\r\n\r\n',
+  'a 0x size': '0x5\r\nhello\r\n0\r\n\r\n',
+  'a signed size': '+5\r\nhello\r\n0\r\n\r\n',
+  'a negative size': '-5\r\nhello\r\n0\r\n\r\n',
+  'an empty size': '\r\nhello\r\n0\r\n\r\n',
+  'a size past 64 bits': 'fffffffffffffffff5\r\nhello\r\n0\r\n\r\n',
+  'a size past MAX_SAFE_INTEGER': '20000000000000\r\nhello\r\n0\r\n\r\n',
+  'a size with an underscore': '5_\r\nhello\r\n0\r\n\r\n',
+  'a bare LF after the size': '5\nhello\r\n0\r\n\r\n',
+  'a bare LF after the data': '5\r\nhello\n0\r\n\r\n',
+  'a bare CR after the data': '5\r\nhello\r0\r\n\r\n',
+  'a bare LF after the last chunk': '5\r\nhello\r\n0\n\r\n',
+  'a bare LF ending the body': '5\r\nhello\r\n0\r\n\n',
+  'more data than the size': '5\r\nhelloX\r\n0\r\n\r\n',
+  'less data than the size': '5\r\nhell\r\n0\r\n\r\n',
+  'no CRLF after the data': '5\r\nhello0\r\n\r\n',
+  'a CRLF inside a quoted extension': '5;a="\r\n"\r\nhello\r\n0\r\n\r\n',
+  'a bare LF in an extension': '5;a\nhello\r\n0\r\n\r\n',
+  'a bare CR in an extension': '5;a\rb\r\nhello\r\n0\r\n\r\n',
+  'a space before an extension': '5 ;a=b\r\nhello\r\n0\r\n\r\n',
+  'an extension without a name': '5;\r\nhello\r\n0\r\n\r\n',
+  'a control byte in an extension': '5;a=\u0001\r\nhello\r\n0\r\n\r\n',
+  'a Content-Length trailer': '5\r\nhello\r\n0\r\nContent-Length: 50\r\n\r\n',
+  'a Transfer-Encoding trailer': '5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n',
+  'a trailer ended by a bare LF': '5\r\nhello\r\n0\r\nX-T: 1\n\r\n',
+  'a folded trailer': '5\r\nhello\r\n0\r\nX-T: 1\r\n 2\r\n\r\n',
+  'a trailer without a colon': '5\r\nhello\r\n0\r\nXT\r\n\r\n',
+  'a space in a trailer name': '5\r\nhello\r\n0\r\nX T: 1\r\n\r\n',
+  'a control byte in a trailer': '5\r\nhello\r\n0\r\nX-T: \u0001\r\n\r\n',
+}
+
+/** A request with `gadget` beside a Content-Length whose body is a chunked message to a reader of TE. */
+function withGadget(gadget: string): string {
+  return `POST /gadget HTTP/1.1\r\n${gadget}\r\nHost: app.test\r\nContent-Length: 4\r\n\r\n1\r\nZ\r\nQ`
+}
+
+/** Sends `bytes` on a fresh connection and returns, once the proxy closed it, the first status and every byte. */
+async function exchange(port: number, bytes: string): Promise<{ status: number; text: string }> {
+  const connection = await rawConnect(port, Buffer.from(bytes, 'latin1'))
+  const timer = setTimeout(() => connection.socket.destroy(), 10_000)
+  await connection.closed
+  clearTimeout(timer)
+  const [first] = parseResponses(connection.text())
+  return { status: first?.status ?? 0, text: connection.text() }
+}
+
+/** Runs `cases` through `run`, `width` at a time. */
+async function inBatches<T>(cases: readonly T[], width: number, run: (c: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < cases.length; i += width) await Promise.all(cases.slice(i, i + width).map(run))
+}
+
+describe('smuggling sweeps through the proxy', () => {
+  let proxy: TestProxy
+  let upstream: net.Server
+  /** Every byte the upstream received, over all connections. */
+  let received = ''
+  const sockets = new Set<net.Socket>()
+
+  beforeAll(async () => {
+    upstream = net.createServer((socket) => {
+      sockets.add(socket)
+      let seen = ''
+      socket.setEncoding('latin1')
+      socket.on('data', (chunk: string) => {
+        received += chunk
+        seen += chunk
+        const end = seen.indexOf('\r\n\r\n')
+        if (end === -1) return
+        const path = seen.slice(seen.indexOf(' ') + 2, seen.indexOf(' HTTP/'))
+        seen = ''
+        socket.end(Buffer.from(ANSWERS[path] ?? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 'latin1'))
+      })
+      socket.on('error', () => undefined)
+      socket.on('close', () => sockets.delete(socket))
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
+    proxy = await startProxy({ blue: [url], green: [url] })
+  })
+
+  afterAll(async () => {
+    await proxy?.close()
+    for (const socket of sockets) socket.destroy()
+    await new Promise<void>((resolve) => upstream.close(() => resolve()))
+  })
+
+  it('a disguised Transfer-Encoding beside a Content-Length: 400 and closed, never forwarded (every byte at every place)', async () => {
+    const gadgets = Object.entries({ ...NAMED_GADGETS, ...sweptGadgets() })
+    expect(gadgets.length).toBeGreaterThan(600)
+    received = ''
+    const passed: string[] = []
+    await inBatches(gadgets, 16, async ([name, gadget]) => {
+      const reply = await exchange(proxy.port, withGadget(gadget))
+      if (reply.status !== 400 || !/connection: close/i.test(reply.text)) passed.push(`${name}: ${reply.status}`)
+    })
+    expect(passed).toEqual([])
+    expect(received).toBe('')
+    // The upstream is reachable: a request without a gadget gets there.
+    expect((await exchange(proxy.port, 'GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n')).status).toBe(200)
+    expect(received).toContain('GET / HTTP/1.1')
+  })
+
+  it('on the node engine too, a disguised Transfer-Encoding is refused and never forwarded', async () => {
+    const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
+    const fallback = await startProxy({ blue: [url], green: [url], engine: 'node' })
+    try {
+      received = ''
+      const passed: string[] = []
+      await inBatches(Object.entries({ ...NAMED_GADGETS, ...sweptGadgets() }), 16, async ([name, gadget]) => {
+        const reply = await exchange(fallback.port, withGadget(gadget))
+        if (reply.status !== 400) passed.push(`${name}: ${reply.status}`)
+      })
+      expect(passed).toEqual([])
+      expect(received).toBe('')
+    } finally {
+      await fallback.close()
+    }
+  })
+
+  it('a chunked body broken where parsers disagree: 400 and closed', async () => {
+    const bodies = Object.entries(BROKEN_CHUNKS)
+    const passed: string[] = []
+    await inBatches(bodies, 16, async ([name, body]) => {
+      const reply = await exchange(proxy.port, `POST /chunks HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n${body}`)
+      if (reply.status !== 400) passed.push(`${name}: ${reply.status}`)
+    })
+    expect(passed).toEqual([])
+    // The same request with a well-formed body (extensions, leading zeros, a trailer) goes through.
+    const good = await exchange(proxy.port, 'POST /chunks HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0005;a="x y"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n')
+    expect(good.status).toBe(200)
+    expect(received).toContain('0005;a="x y"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n')
+  })
+
+  it('an upstream answer a client could read two ways: our 502, none of its bytes', async () => {
+    const passed: string[] = []
+    await inBatches(Object.keys(ANSWERS), 8, async (path) => {
+      const reply = await exchange(proxy.port, `GET /${path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`)
+      const [answer] = parseResponses(reply.text)
+      if (reply.status !== 502 || !answer?.body.includes('SY_ERR_UPSTREAM_PROTOCOL') || reply.text.includes('hello')) passed.push(`${path}: ${reply.status}`)
+    })
+    expect(passed).toEqual([])
+  })
+})
