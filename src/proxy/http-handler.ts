@@ -128,11 +128,14 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
     // While draining, tell keep-alive clients to reconnect (elsewhere) after this answer.
     if (this.#state.closing) res.shouldKeepAlive = false
     try {
+      const te = headers['transfer-encoding']
+      // Another coding would reach the client still coded, its name dropped with the hop-by-hop field.
+      if (te !== undefined && String(te).trim().toLowerCase() !== 'chunked') throw new Error(`A transfer coding other than chunked (${String(te)})`)
       const head = clientResponseHeaders(headers, this.#color, this.#setCookie)
       if (statusMessage === undefined || statusMessage === '') res.writeHead(statusCode, head)
       else res.writeHead(statusCode, statusMessage, head)
     } catch (err) {
-      // A header node:http refuses to send (invalid characters): the upstream broke HTTP.
+      // A header node:http refuses to send (invalid characters), or that coding: the upstream broke HTTP.
       const error = new ProxyError('SY_ERR_UPSTREAM_PROTOCOL', err)
       this.fail(error)
       controller.abort(error)

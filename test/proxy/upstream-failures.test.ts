@@ -108,10 +108,10 @@ describe('upstream failures', () => {
     expect(outcome).toMatchObject({ status: 502, errorKind: 'protocol' })
   })
 
-  it('answers 502 protocol to a transfer coding other than chunked, which the client would get still coded', async () => {
+  it.each(['sockets', 'node'] as const)('answers 502 protocol to a transfer coding other than chunked, which the client would get still coded (%s engine)', async (engine) => {
     const gzipped = gzipSync('hello')
     const upstream = resources.add(await rawUpstream(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n${gzipped.toString('latin1')}`))
-    const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url] }))
+    const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url], engine }))
     const reply = await send(proxy.url)
     expect(reply.status).toBe(502)
     expect(JSON.parse(reply.body)).toMatchObject({ code: 'SY_ERR_UPSTREAM_PROTOCOL' })
