@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Socket } from 'node:net'
 import { Transform, type Duplex, type TransformCallback } from 'node:stream'
 import { ERRORS, ProxyError, type ErrorCode } from './errors.js'
+import { connectionDropsNeeded } from './headers.js'
 import { isFramingLookalike } from './raw/field-lines.js'
 
 /**
@@ -206,6 +207,8 @@ export function malformedHead(req: IncomingMessage): string | undefined {
   if (hosts === 0 && req.httpVersion === '1.1') return 'An HTTP/1.1 request needs a Host header'
   const te = req.headers['transfer-encoding']
   if (te !== undefined && te.toLowerCase() !== 'chunked') return 'Transfer-Encoding other than "chunked" is not supported'
+  const needed = connectionDropsNeeded(req.headers.connection)
+  if (needed !== undefined) return `A Connection field naming ${needed}, which the next hop needs`
   return undefined
 }
 

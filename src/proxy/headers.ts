@@ -50,6 +50,14 @@ export function connectionListed(value: string | string[] | undefined): readonly
 }
 
 /**
+ * A field a Connection header names that the next hop needs (content-length, host), else
+ * undefined: such a message is refused rather than sent on without it (see field-lines.ts).
+ */
+export function connectionDropsNeeded(value: string | string[] | undefined): string | undefined {
+  return connectionListed(value)?.find((name) => name === 'content-length' || name === 'host')
+}
+
+/**
  * The headers to send upstream, as a flat [name, value, ...] list: the client's headers minus
  * hop-by-hop ones (Host kept as sent) and the X-Forwarded-* trio. From an ordinary peer those
  * are replaced: X-Forwarded-For is the peer's address, X-Forwarded-Proto this connection's

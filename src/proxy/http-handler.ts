@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici'
 import type { Color } from '../routing/types.js'
 import type { BodyLimit } from './client-errors.js'
 import { describeError, ProxyError, toProxyError } from './errors.js'
-import { clientResponseHeaders, COLOR_HEADER } from './headers.js'
+import { clientResponseHeaders, COLOR_HEADER, connectionDropsNeeded } from './headers.js'
 import type { Drainable, ProxyState, Recorded } from './proxy-state.js'
 import type { MirrorJob } from './mirror.js'
 import type { ErrorKind } from './types.js'
@@ -131,6 +131,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
       const te = headers['transfer-encoding']
       // Another coding would reach the client still coded, its name dropped with the hop-by-hop field.
       if (te !== undefined && String(te).trim().toLowerCase() !== 'chunked') throw new Error(`A transfer coding other than chunked (${String(te)})`)
+      const needed = connectionDropsNeeded(headers.connection)
+      if (needed !== undefined) throw new Error(`A Connection field naming ${needed}, which the next hop needs`)
       const head = clientResponseHeaders(headers, this.#color, this.#setCookie)
       if (statusMessage === undefined || statusMessage === '') res.writeHead(statusCode, head)
       else res.writeHead(statusCode, statusMessage, head)

@@ -40,6 +40,20 @@ const ANSWERS: Record<string, string> = {
   'chunk-size-bare-lf': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n',
   'chunk-size-overflow': 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nhello\r\n0\r\n\r\n',
   'unasked-101': 'HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello',
+  'connection-names-length': 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Content-Length\r\n\r\nhello',
+}
+
+/**
+ * Requests whose Connection field names a field the next hop needs. Dropped as RFC 9110 asks
+ * of other named fields, Content-Length would leave its body to be read upstream as the next
+ * request (here a whole one), and Host would leave an HTTP/1.1 request without one.
+ */
+const SMUGGLED = 'GET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n'
+const DROPS_NEEDED: Record<string, string> = {
+  'Connection: Content-Length': `POST /drop HTTP/1.1\r\nHost: app.test\r\nContent-Length: ${SMUGGLED.length}\r\nConnection: Content-Length\r\n\r\n${SMUGGLED}`,
+  'Connection: keep-alive, content-length': `POST /drop HTTP/1.1\r\nHost: app.test\r\nContent-Length: ${SMUGGLED.length}\r\nConnection: keep-alive, content-length\r\n\r\n${SMUGGLED}`,
+  'Content-Length named in a second Connection field': `POST /drop HTTP/1.1\r\nHost: app.test\r\nConnection: keep-alive\r\nContent-Length: ${SMUGGLED.length}\r\nConnection: CONTENT-LENGTH\r\n\r\n${SMUGGLED}`,
+  'Connection: Host': 'GET /drop HTTP/1.1\r\nHost: app.test\r\nConnection: Host\r\n\r\n',
 }
 
 /** Disguises of `Transfer-Encoding: chunked` that no sweep of bytes makes. */
@@ -208,6 +222,23 @@ describe('smuggling sweeps through the proxy', () => {
       expect(received).toBe('')
     } finally {
       await fallback.close()
+    }
+  })
+
+  it.each(['sockets', 'node'] as const)('a Connection field naming Content-Length or Host: 400, never forwarded (%s engine)', async (engine) => {
+    const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
+    const tried = engine === 'sockets' ? proxy : await startProxy({ blue: [url], green: [url], engine })
+    try {
+      received = ''
+      const passed: string[] = []
+      await inBatches(Object.entries(DROPS_NEEDED), 4, async ([name, bytes]) => {
+        const reply = await exchange(tried.port, bytes)
+        if (reply.status !== 400 || !reply.text.includes('which the next hop needs')) passed.push(`${name}: ${reply.status}`)
+      })
+      expect(passed).toEqual([])
+      expect(received).toBe('')
+    } finally {
+      if (tried !== proxy) await tried.close()
     }
   })
 

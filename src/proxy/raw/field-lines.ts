@@ -185,14 +185,14 @@ function noteField(facts: FieldFacts, lower: string, s: string, valueStart: numb
       if (lower === 'upgrade' && valueEnd > valueStart) facts.upgradeField = true
       break
     case 10:
-      if (lower === 'connection') connectionTokens(facts, s.slice(valueStart, valueEnd))
+      if (lower === 'connection') return connectionTokens(facts, s.slice(valueStart, valueEnd))
       break
     case 14:
       if (lower === 'content-length') return contentLength(facts, s.slice(valueStart, valueEnd), hasTab(s, colon, cr))
       break
     case 16:
       // llhttp reads Proxy-Connection as Connection; so do we, not to keep alive what node would close.
-      if (lower === 'proxy-connection') connectionTokens(facts, s.slice(valueStart, valueEnd))
+      if (lower === 'proxy-connection') return connectionTokens(facts, s.slice(valueStart, valueEnd))
       break
     case 17:
       if (lower !== 'transfer-encoding') break
@@ -232,8 +232,13 @@ function contentLength(facts: FieldFacts, value: string, tab: boolean): HeadErro
   return undefined
 }
 
-/** Notes the `close`, `keep-alive` and `upgrade` tokens of a Connection list (case-insensitive). */
-function connectionTokens(facts: FieldFacts, value: string): void {
+/**
+ * Notes the `close`, `keep-alive` and `upgrade` tokens of a Connection list (case-insensitive).
+ * A token naming Content-Length or Host is refused: the next hop must get the field (RFC 9110
+ * §7.6.1 forbids sending it as a connection option), and dropping Content-Length while the body
+ * goes on would let that body be read as the next request.
+ */
+function connectionTokens(facts: FieldFacts, value: string): HeadError | undefined {
   const n = value.length
   let i = 0
   while (i < n) {
@@ -247,13 +252,15 @@ function connectionTokens(facts: FieldFacts, value: string): void {
     let k = j
     while (value.charCodeAt(k - 1) === 32 || value.charCodeAt(k - 1) === 9) k--
     const length = k - i
-    const token = length === 5 || length === 7 || length === 10 ? value.slice(i, k).toLowerCase() : ''
+    const token = length === 4 || length === 5 || length === 7 || length === 10 || length === 14 ? value.slice(i, k).toLowerCase() : ''
     if (token === 'close') facts.close = true
     else if (token === 'keep-alive') facts.keepAlive = true
     else if (token === 'upgrade') facts.upgradeToken = true
+    else if (token === 'content-length' || token === 'host') return badHead(`A Connection field naming ${value.slice(i, k)}, which the next hop needs`, 'HPE_INVALID_HEADER_TOKEN')
     else if (length > 0) facts.connectionNames = true
     i = j
   }
+  return undefined
 }
 
 /** Fields node:http keeps the first of (matchKnownFields in lib/_http_incoming.js). */

@@ -96,6 +96,8 @@ const REFUSED: Array<readonly [string, string, number]> = [
   ['a bare CR in an incomplete value', `GET / HTTP/1.1\r\n${H}X: a\rb`, 400],
   ['Transfer-Encoding gzip in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: gzip\r\n\r\n', 400],
   ['Content-Length then Transfer-Encoding in HTTP/1.0', 'POST / HTTP/1.0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n', 400],
+  ['a Connection naming Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: 1\r\nConnection: keep-alive, Content-Length\r\n\r\nx`, 400],
+  ['a Connection naming Host', `GET / HTTP/1.1\r\n${H}Connection: host\r\n\r\n`, 400],
 ]
 
 /**
@@ -116,6 +118,8 @@ const OUR_CODES: Readonly<Record<string, string>> = {
   'HTTP/2.0': 'HPE_INVALID_VERSION',
   'HTTP/0.9': 'HPE_INVALID_VERSION',
   'a request line without a version': 'HPE_INVALID_VERSION',
+  'a Connection naming Content-Length': 'HPE_INVALID_HEADER_TOKEN',
+  'a Connection naming Host': 'HPE_INVALID_HEADER_TOKEN',
 }
 
 describe('refused request heads', () => {
@@ -224,6 +228,7 @@ const OUR_RESPONSE_CODES: Readonly<Record<string, string>> = {
   'a coding before chunked': 'HPE_INVALID_TRANSFER_ENCODING',
   'a coding without chunked': 'HPE_INVALID_TRANSFER_ENCODING',
   identity: 'HPE_INVALID_TRANSFER_ENCODING',
+  'a Connection naming Content-Length': 'HPE_INVALID_HEADER_TOKEN',
   'chunked twice': 'HPE_INVALID_TRANSFER_ENCODING',
   'TE in HTTP/1.0': 'HPE_INVALID_TRANSFER_ENCODING',
   'a status under 100': 'HPE_INVALID_STATUS',
@@ -257,6 +262,7 @@ describe('response heads', () => {
     ['a coding before chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n'],
     ['a coding without chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n'],
     ['identity', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n'],
+    ['a Connection naming Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: Content-Length\r\n\r\n'],
     ['chunked twice', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n'],
     ['TE in HTTP/1.0', 'HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'],
     ['a two-digit status', 'HTTP/1.1 20 OK\r\n\r\n'],
