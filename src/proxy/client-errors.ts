@@ -4,6 +4,7 @@ import { Transform, type Duplex, type TransformCallback } from 'node:stream'
 import { ERRORS, ProxyError, type ErrorCode } from './errors.js'
 import { connectionDropsNeeded } from './headers.js'
 import { isFramingLookalike } from './raw/field-lines.js'
+import { isUriHost } from './raw/head-scan.js'
 
 /**
  * Hostile or broken client requests: node's parser refuses most of them before a request
@@ -205,6 +206,7 @@ export function malformedHead(req: IncomingMessage): string | undefined {
   }
   if (hosts > 1) return 'The request has more than one Host header'
   if (hosts === 0 && req.httpVersion === '1.1') return 'An HTTP/1.1 request needs a Host header'
+  if (hosts === 1 && !isUriHost(req.headers.host!)) return 'A Host that is not a host name or address and an optional port'
   const te = req.headers['transfer-encoding']
   if (te !== undefined && te.toLowerCase() !== 'chunked') return 'Transfer-Encoding other than "chunked" is not supported'
   const needed = connectionDropsNeeded(req.headers.connection)

@@ -242,6 +242,28 @@ describe('smuggling sweeps through the proxy', () => {
     }
   })
 
+  it.each(['sockets', 'node'] as const)('a Host that is not a host and port: 400, never forwarded; real ones pass (%s engine)', async (engine) => {
+    const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
+    const tried = engine === 'sockets' ? proxy : await startProxy({ blue: [url], green: [url], engine })
+    try {
+      received = ''
+      const bad = ['a b', 'a/b', 'a\\b', 'a@b', 'a, b', 'a:x', 'a:80:80', '[::1', '[]', 'a\u0080b', 'a?b', 'a#b', 'a"b', 'a<b>', 'a{b}']
+      const passed: string[] = []
+      await inBatches(bad, 8, async (host) => {
+        const reply = await exchange(tried.port, `GET /host HTTP/1.1\r\nHost: ${host}\r\n\r\n`)
+        if (reply.status !== 400) passed.push(`${JSON.stringify(host)}: ${reply.status}`)
+      })
+      expect(passed).toEqual([])
+      expect(received).toBe('')
+      for (const host of ['app.test', 'APP.test:8080', '127.0.0.1:1', '[::1]:80', 'my_svc.internal', '']) {
+        const reply = await exchange(tried.port, `GET /host HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+        expect(reply.status, host).toBe(200)
+      }
+    } finally {
+      if (tried !== proxy) await tried.close()
+    }
+  })
+
   it('a chunked body broken where parsers disagree: 400 and closed', async () => {
     const bodies = Object.entries(BROKEN_CHUNKS)
     const passed: string[] = []

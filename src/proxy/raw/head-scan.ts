@@ -65,3 +65,37 @@ export function headTooLarge(counted: number, rawLength: number, maxHeaderSize: 
 export function isDigit(c: number): boolean {
   return c >= 48 && c <= 57
 }
+
+/** Bytes of a reg-name (RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims) and of an IP literal's inside. */
+const REG_NAME = new Uint8Array(128)
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=") REG_NAME[c.charCodeAt(0)] = 1
+
+/**
+ * Whether a Host value is `uri-host [":" port]` (RFC 9110 §7.2): a name or IPv4 address of
+ * reg-name bytes, or an [IP literal], then digits after a colon. Empty is allowed (a target
+ * without an authority). Refused otherwise, as nginx refuses whitespace, slashes and controls:
+ * services are matched by Host, and it goes upstream in X-Forwarded-Host.
+ */
+export function isUriHost(value: string): boolean {
+  const n = value.length
+  let i = 0
+  if (value.charCodeAt(0) === 91 /* [ */) {
+    const close = value.indexOf(']')
+    if (close < 2) return false
+    for (i = 1; i < close; i++) if (value.charCodeAt(i) !== 58 /* : */ && REG_NAME[value.charCodeAt(i)] !== 1) return false
+    i = close + 1
+  } else {
+    for (; i < n; i++) {
+      const c = value.charCodeAt(i)
+      if (c === 58) break
+      if (c > 127 || REG_NAME[c] !== 1) return false
+    }
+  }
+  if (i === n) return true
+  if (value.charCodeAt(i) !== 58) return false
+  for (i++; i < n; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 48 || c > 57) return false
+  }
+  return true
+}

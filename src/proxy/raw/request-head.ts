@@ -1,7 +1,7 @@
 import { METHODS } from 'node:http'
 import { SKIP_ON_REQUEST } from '../headers.js'
 import { FieldFacts, readFieldLines, TCHAR } from './field-lines.js'
-import { brokenHeadText, findHeadEnd, firstBareLineEnd, headOverLimit, headTooLarge, isDigit } from './head-scan.js'
+import { brokenHeadText, findHeadEnd, firstBareLineEnd, headOverLimit, headTooLarge, isDigit, isUriHost } from './head-scan.js'
 import { badHead, Framing, headError, isHeadError, type HeadError, type RequestHead } from './head-types.js'
 
 /** The methods llhttp knows (node:http's METHODS); llhttp refuses any other. */
@@ -79,6 +79,7 @@ function readRequestHead(s: string, headLength: number, maxHeaderSize: number): 
   // Refusals node does not make: the closest llhttp names (a bad field, a bad Transfer-Encoding).
   if (facts.hosts > 1) return badHead('The request has more than one Host header', 'HPE_INVALID_HEADER_TOKEN')
   if (facts.hosts === 0 && minor === 1) return badHead('An HTTP/1.1 request needs a Host header', 'HPE_INVALID_HEADER_TOKEN')
+  if (facts.hosts === 1 && !isUriHost(facts.headers.host!)) return badHead('A Host that is not a host name or address and an optional port', 'HPE_INVALID_HEADER_TOKEN')
   if (te !== undefined && minor === 0) return badHead('Transfer-Encoding in an HTTP/1.0 request', 'HPE_INVALID_TRANSFER_ENCODING')
   if (te !== undefined) {
     framing = Framing.Chunked
