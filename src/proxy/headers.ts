@@ -50,6 +50,16 @@ export function connectionListed(value: string | string[] | undefined): readonly
 }
 
 /**
+ * Whether an Upgrade header offers h2c. RFC 9113 retired that upgrade; tunnelled, it would let
+ * one client speak HTTP/2 to the upstream past routing and every per-request check ("h2c
+ * smuggling"), so the request goes on as HTTP/1.1 without it, as nginx sends it by default.
+ */
+export function offersH2c(value: string | string[] | undefined): boolean {
+  if (value === undefined) return false
+  return (typeof value === 'string' ? value : value.join(',')).split(',').some((token) => token.trim().toLowerCase() === 'h2c')
+}
+
+/**
  * A field a Connection header names that the next hop needs (content-length, host), else
  * undefined: such a message is refused rather than sent on without it (see field-lines.ts).
  */

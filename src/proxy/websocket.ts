@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Color } from '../routing/types.js'
 import { describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
-import { COLOR_HEADER, rawResponseHead, upstreamRequestHeaders } from './headers.js'
+import { COLOR_HEADER, offersH2c, rawResponseHead, upstreamRequestHeaders } from './headers.js'
 import { withoutHeader } from './mirror.js'
 import type { OpenUpgrade, ProxyState, Recorded } from './proxy-state.js'
 import { forwardRequestId, REQUEST_ID_HEADER } from './request-id.js'
@@ -134,7 +134,8 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     const sent = upstreamRequestHeaders(req.headers, peer, this.#state.tls, this.#state.trust?.has(peer) === true)
     // A client never marks its own request as a shadow (mirror.header).
     const headers = shadowMark !== undefined && req.headers[shadowMark] !== undefined ? withoutHeader(sent, shadowMark) : sent
-    headers.push('connection', 'Upgrade', 'upgrade', headerValue(req.headers.upgrade) ?? 'websocket')
+    // An h2c offer goes up as a plain request (offersH2c): the upstream's answer is then forwarded as one.
+    if (!offersH2c(req.headers.upgrade)) headers.push('connection', 'Upgrade', 'upgrade', headerValue(req.headers.upgrade) ?? 'websocket')
     if (this.requestId !== undefined) forwardRequestId(headers, this.requestId, req.headers[REQUEST_ID_HEADER])
     if (req.headers.host === undefined) headers.push('host', target.port === 80 ? target.hostname : `${target.hostname}:${target.port}`)
 

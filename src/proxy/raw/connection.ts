@@ -15,7 +15,7 @@ import { Phase, Wait } from './connection-phases.js'
 import { earliest } from './deadlines.js'
 import type { RawExchange } from './exchange.js'
 import { forwardRequest } from './forward.js'
-import { absoluteTarget, carried, CONTINUE, headAnswer, isPreviewLink, parseError } from './head-answers.js'
+import { absoluteTarget, carried, CONTINUE, headAnswer, isPreviewLink, parseError, tunnelled } from './head-answers.js'
 import { Framing, isHeadError, parseRequestHead, type RequestHead } from './http1.js'
 import { readIntoShared } from './read-buffer.js'
 
@@ -181,7 +181,7 @@ export class RawConnection implements ClientSide {
           return
         }
         pos += head.headLength
-        if (head.upgrade) {
+        if (tunnelled(head)) {
           this.#letGo(buf.subarray(pos), head)
           return
         }

@@ -2,6 +2,7 @@
 import { requestTarget, type RequestTarget } from '../client-errors.js'
 import { PREVIEW_PATH } from '../../routing/preview.js'
 import { ERRORS, ProxyError } from '../errors.js'
+import { offersH2c } from '../headers.js'
 import type { HeadError, RequestHead } from './head-types.js'
 
 /** The interim answer to `Expect: 100-continue`. */
@@ -23,6 +24,11 @@ export function parseError(error: HeadError): Error & { code: string } {
 /** Is the request's target a path (origin-form)? */
 export function carried(head: RequestHead): boolean {
   return head.target.charCodeAt(0) === 0x2f
+}
+
+/** Whether the request leaves for the byte tunnel: an upgrade (or CONNECT), but not to h2c (see offersH2c). */
+export function tunnelled(head: RequestHead): boolean {
+  return head.upgrade && !offersH2c(head.headers.upgrade)
 }
 
 /** A preview link (PREVIEW_PATH), answered by switchyard itself (a dot never starts an application's first segment). */
