@@ -58,6 +58,10 @@ export const ERRORS = defineCatalog({
     status: 499,
     summary: 'The client went away before its response was complete; nothing to do (counted as status 499, never sent)',
   },
+  SY_ERR_CLIENT_STALLED: {
+    status: 499,
+    summary: 'The client left a response unread for longer than `timeouts.send`: it was cut and cancelled upstream (counted as status 499)',
+  },
   SY_ERR_BAD_REQUEST: {
     status: 400,
     summary: 'The request cannot be carried out as sent (an override value that is not a colour, a bad preview ttl, ...); the message says why',

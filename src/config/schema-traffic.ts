@@ -90,6 +90,8 @@ export const TimeoutsSchema = Type.Object(
     header: WithDefault(Duration, '30s'),
     /** Longest silence between two reads of a request body. */
     body: WithDefault(Duration, '1m'),
+    /** Longest a client may leave an answer unread, its connection's buffer full (nginx's send_timeout). */
+    send: WithDefault(Duration, '1m'),
   },
   strict,
 )

@@ -71,6 +71,11 @@ export const ERRORS = defineCatalog({
     kind: 'client',
     message: 'The client went away before the response was complete',
   },
+  SY_ERR_CLIENT_STALLED: {
+    error: 'Client Closed Request',
+    kind: 'client',
+    message: 'The client left the response unread for longer than timeouts.send',
+  },
   SY_ERR_BAD_REQUEST: {
     error: 'Bad Request',
     kind: undefined,

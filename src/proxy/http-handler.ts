@@ -64,6 +64,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
   #controller: Dispatcher.DispatchController | undefined = undefined
   #settled = false
   #drainHooked = false
+  /** Runs while the client's buffer is full: the answer is cut once timeouts.send passes without a drain. */
+  #sendTimer: NodeJS.Timeout | undefined = undefined
   /** In `state.streams`: a response of unknown length is going out. */
   #streaming = false
   /** ms from the start to the upstream head going to the client; -1 before. */
@@ -166,6 +168,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
     this.mirror?.blue.data(chunk)
     if (!this.#res.write(chunk)) {
       controller.pause()
+      const send = this.#state.timeouts.send ?? 0
+      if (send > 0 && this.#sendTimer === undefined) this.#sendTimer = setTimeout(() => this.#clientStalled(), send)
       if (!this.#drainHooked) {
         this.#drainHooked = true
         this.#res.on('drain', onClientDrain)
@@ -270,7 +274,17 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
 
   /** The client's socket drained: let undici read from the upstream again. */
   clientDrained(): void {
+    clearTimeout(this.#sendTimer)
+    this.#sendTimer = undefined
     this.#controller?.resume()
+  }
+
+  /** The client left the answer unread past timeouts.send: cut it and cancel the upstream request (499). */
+  #clientStalled(): void {
+    if (this.#settled) return
+    this.#settle(499, 'client')
+    this.#res.destroy()
+    this.#controller?.abort(new ProxyError('SY_ERR_CLIENT_STALLED'))
   }
 
   /** The response closed: if it had not finished, the client went away; cancel upstream. */
@@ -314,6 +328,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
 
   #settle(status: number, kind: ErrorKind | undefined): void {
     this.#settled = true
+    clearTimeout(this.#sendTimer)
     const state = this.#state
     if (this.#streaming) state.streams.delete(this)
     state.release(this.#color, this.#target)

@@ -40,6 +40,8 @@ export interface ProxyTimeouts {
   readonly header?: number | undefined
   /** Longest silence between two reads of a request body (slow bodies); 0 or absent = none. */
   readonly body?: number | undefined
+  /** Longest a client may leave an answer unread, its buffer full (slow readers); 0 or absent = none. */
+  readonly send?: number | undefined
 }
 
 /** Size and concurrency limits of the data path; 0 means none. */

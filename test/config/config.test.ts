@@ -63,7 +63,7 @@ describe('resolveConfig', () => {
         routes: { depth: 1, max: 10, prefixes: [] },
       },
     })
-    expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0, header: 30_000, body: 60_000 })
+    expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0, header: 30_000, body: 60_000, send: 60_000 })
     expect(config.limits).toEqual({ maxBodySize: 0, maxHeaderSize: 16_384, maxConnectionsPerTarget: 0, maxPending: 1000 })
     expect(Object.isFrozen(config) && Object.isFrozen(config.upstreams.blue.targets)).toBe(true)
     expect(() => {

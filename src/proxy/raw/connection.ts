@@ -351,7 +351,7 @@ export class RawConnection implements ClientSide {
     else if (wait === Wait.Body && this.#phase === Phase.Body) {
       // A body still read for a request already answered: nothing to tell, the connection goes.
       if (this.#exchange === undefined) this.socket.destroy()
-      else this.#exchange.bodyStalled()
+      else this.#exchange.fail(new ProxyError('SY_ERR_BODY_TIMEOUT'))
     }
     else if (wait === Wait.KeepAlive && this.#phase === Phase.Head) this.socket.destroy()
   }

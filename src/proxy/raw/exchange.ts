@@ -1,7 +1,6 @@
 /*
- * Over 300 lines because one proxied exchange is one state machine: request body, upstream
- * head, response body and every way each can fail must settle exactly once, and that is
- * easiest to check when the transitions sit together (as in http-handler.ts, node's engine).
+ * Over 300 lines because one proxied exchange is one state machine: request body, upstream head,
+ * response body and every way each can fail settle exactly once, easiest checked side by side.
  */
 import type net from 'node:net'
 import type { Color } from '../../routing/types.js'
@@ -62,6 +61,8 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
   #body: BodyFramer | undefined = undefined
   #streaming = false
   #clientPaused = false
+  /** The client's buffer is full: the upstream waits, and the deadline is timeouts.send's. */
+  #stalled = false
   #headMs = -1
   #ttfbMs = -1
   /** A sampled request's shadow (set by forwardRequest): blue's answer is captured for it as it streams. */
@@ -109,13 +110,8 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       this.#waiting = undefined
       if (this.#settled) {
         if (socket !== undefined) target.sockets.release(socket, true)
-        return
-      }
-      if (error !== undefined) {
-        this.#upstreamFailed(error)
-        return
-      }
-      this.#attach(socket!, reused)
+      } else if (error !== undefined) this.#upstreamFailed(error)
+      else this.#attach(socket!, reused)
     }
     this.#waiting = waiting
     target.sockets.acquire(waiting)
@@ -179,8 +175,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       this.#heardFrom()
     } else {
       this.#response = undefined
-      const head = read.head
-      this.#respond(head)
+      this.#respond(read.head)
       if (!this.#settled) this.#forward(read.buf, read.bodyAt)
     }
   }
@@ -248,21 +243,23 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       return
     }
     if (!ok) {
-      // The client reads slower than the upstream sends: stop reading the upstream until it drains.
+      // The client reads slower than the upstream sends: the upstream is not read until the client
+      // drains, for at most timeouts.send (a client that stopped reading must not hold it for ever).
       this.#upstream?.pause()
-      client.once('drain', () => this.#upstream?.resume())
+      this.#stalled = true
+      this.#conn.upstreamWithin(this.#state.timeouts.send ?? 0)
+      client.once('drain', () => this.#clientDrained())
     }
   }
 
   upstreamEnd(error: Error | undefined): void {
     if (this.#settled) return
+    this.#upstreamReusable = false
     if (this.#headSent && this.#body?.framing === Framing.UntilClose && error === undefined) {
-      this.#upstreamReusable = false
       this.#out!.end()
       this.#finish()
       return
     }
-    this.#upstreamReusable = false
     // A reused connection the upstream had already closed: nothing of this request reached it.
     if (this.#reused && !this.#sawResponse && this.#retryable) {
       this.#release()
@@ -273,17 +270,25 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#upstreamFailed(error === undefined ? new ProxyError('SY_ERR_UPSTREAM_RESET') : toProxyError(error))
   }
 
+  #clientDrained(): void {
+    this.#stalled = false
+    if (!this.#settled) this.#heardFrom()
+    this.#upstream?.resume()
+  }
+
   /** A write to the upstream or a read from it: timeouts.request (until the answer's head) or .idle (inside its body) starts again. */
   #heardFrom(): void {
+    if (this.#stalled) return
     const timeouts = this.#state.timeouts
     this.#conn.upstreamWithin(this.#headSent ? timeouts.idle : timeouts.request)
   }
 
-  /** The upstream was silent past its deadline (the connection's sweep tells). */
+  /** The upstream was silent past its deadline, or the client left the answer unread past timeouts.send (the connection's sweep tells). */
   upstreamTimeout(): void {
     if (this.#settled) return
     this.#upstreamReusable = false
-    this.#upstreamFailed(new ProxyError(this.#headSent ? 'SY_ERR_UPSTREAM_IDLE' : 'SY_ERR_UPSTREAM_TIMEOUT'))
+    if (this.#stalled) this.fail(new ProxyError('SY_ERR_CLIENT_STALLED'))
+    else this.#upstreamFailed(new ProxyError(this.#headSent ? 'SY_ERR_UPSTREAM_IDLE' : 'SY_ERR_UPSTREAM_TIMEOUT'))
   }
 
   #upstreamFailed(error: ProxyError): void {
@@ -306,11 +311,6 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     this.#state.retried(this.color, failed.url, next.url, describeError(error))
     this.#connect()
     return true
-  }
-
-  /** The client stopped sending its body for longer than timeouts.body: 408, cancel upstream. */
-  bodyStalled(): void {
-    this.fail(new ProxyError('SY_ERR_BODY_TIMEOUT'))
   }
 
   /** The client's body broke its framing or its limit: answered by `error`, nothing more goes up. */
