@@ -6,7 +6,8 @@ export const CLOSE_GRACE_MS = 1_000
 
 /**
  * One direction of a tunnel: forwards bytes with backpressure and, for a WebSocket, follows
- * the frame boundaries so that it can stop between two frames and put a close frame there.
+ * the frame boundaries so that it can stop between two frames and put a close frame there. A
+ * receiving peer that leaves its buffers full for `sendMs` (timeouts.send) calls `onStalled`.
  */
 class Pump {
   readonly #from: Duplex
@@ -15,16 +16,22 @@ class Pump {
   /** Frames towards the upstream come from a client and must be masked. */
   readonly #maskClose: boolean
   readonly #onDone: () => void
+  readonly #sendMs: number
+  readonly #onStalled: () => void
+  /** Runs while the receiving side's buffer is full. */
+  #stall: NodeJS.Timeout | undefined = undefined
   /** open: forwarding; stopping: forwarding the rest of the current frame; done: nothing more. */
   #phase: 'open' | 'stopping' | 'done' = 'open'
   #reason = ''
 
-  constructor(from: Duplex, to: Duplex, frames: FrameScanner | undefined, maskClose: boolean, onDone: () => void) {
+  constructor(from: Duplex, to: Duplex, frames: FrameScanner | undefined, maskClose: boolean, onDone: () => void, sendMs: number, onStalled: () => void) {
     this.#from = from
     this.#to = to
     this.#frames = frames
     this.#maskClose = maskClose
     this.#onDone = onDone
+    this.#sendMs = sendMs
+    this.#onStalled = onStalled
     from.on('data', this.#onData)
     from.on('end', this.finish)
     to.on('drain', this.#onDrain)
@@ -80,7 +87,7 @@ class Pump {
     const frames = this.#frames
     if (this.#phase === 'open') {
       frames?.scan(chunk, false)
-      if (!to.write(chunk)) this.#from.pause()
+      if (!to.write(chunk)) this.#backedUp()
       return
     }
     // Stopping: only the rest of the current frame goes through.
@@ -88,11 +95,24 @@ class Pump {
     const flowing = taken === 0 || to.write(taken === chunk.length ? chunk : chunk.subarray(0, taken))
     if (frames!.atBoundary) this.#sendClose()
     else if (frames!.lost) this.finish()
-    else if (!flowing) this.#from.pause()
+    else if (!flowing) this.#backedUp()
+  }
+
+  /** Stops reading until the receiving side drains, for at most sendMs. */
+  #backedUp(): void {
+    this.#from.pause()
+    if (this.#sendMs > 0 && this.#stall === undefined) this.#stall = setTimeout(this.#onStalled, this.#sendMs).unref()
   }
 
   readonly #onDrain = (): void => {
+    this.stopWatching()
     if (this.#phase !== 'done') this.#from.resume()
+  }
+
+  /** Forgets a stall being timed (drained, or the tunnel is gone). */
+  stopWatching(): void {
+    clearTimeout(this.#stall)
+    this.#stall = undefined
   }
 }
 
@@ -110,12 +130,16 @@ export class Tunnel {
   #goingAway = false
   #timer: NodeJS.Timeout | undefined
 
-  /** `clientHead` and `upstreamHead` are bytes each side sent right after the handshake. */
-  constructor(client: Duplex, upstream: Duplex, websocket: boolean, clientHead: Buffer, upstreamHead: Buffer) {
+  /**
+   * `clientHead` and `upstreamHead` are bytes each side sent right after the handshake. A side
+   * that leaves what it is sent unread for `sendMs` (timeouts.send; 0: no limit) cuts the tunnel.
+   */
+  constructor(client: Duplex, upstream: Duplex, websocket: boolean, clientHead: Buffer, upstreamHead: Buffer, sendMs = 0) {
     this.#client = client
     this.#upstream = upstream
-    this.#toClient = new Pump(upstream, client, websocket ? new FrameScanner() : undefined, false, this.#onPumpDone)
-    this.#toUpstream = new Pump(client, upstream, websocket ? new FrameScanner() : undefined, true, this.#onPumpDone)
+    const stalled = (): void => this.destroy()
+    this.#toClient = new Pump(upstream, client, websocket ? new FrameScanner() : undefined, false, this.#onPumpDone, sendMs, stalled)
+    this.#toUpstream = new Pump(client, upstream, websocket ? new FrameScanner() : undefined, true, this.#onPumpDone, sendMs, stalled)
     this.#toClient.push(upstreamHead)
     this.#toUpstream.push(clientHead)
     client.on('close', this.#onClose)
@@ -134,6 +158,8 @@ export class Tunnel {
   /** Cuts both sides at once. */
   destroy(): void {
     clearTimeout(this.#timer)
+    this.#toClient.stopWatching()
+    this.#toUpstream.stopWatching()
     this.#client.destroy()
     this.#upstream.destroy()
   }
@@ -150,6 +176,8 @@ export class Tunnel {
   readonly #onClose = (): void => {
     if (this.#client.destroyed && this.#upstream.destroyed) {
       clearTimeout(this.#timer)
+      this.#toClient.stopWatching()
+      this.#toUpstream.stopWatching()
       return
     }
     // One side is gone: the other gets what it was already sent, then its end.

@@ -191,7 +191,7 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     upstream.setNoDelay(true)
     if (typeof (client as Socket).setNoDelay === 'function') (client as Socket).setNoDelay(true)
     const websocket = headerValue(this.#req.headers.upgrade)?.trim().toLowerCase() === 'websocket'
-    this.#tunnel = new Tunnel(client, upstream, websocket, this.#head, upstreamHead)
+    this.#tunnel = new Tunnel(client, upstream, websocket, this.#head, upstreamHead, this.#state.timeouts.send ?? 0)
   }
 
   // The upstream declined the switch: forward its answer as a plain response, then close.

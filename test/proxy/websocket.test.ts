@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { Resources, startProxy } from '../helpers/upstream-proxy-harness.js'
 import { closedPort, readBody, startUpstream, type Upstream } from '../helpers/upstream-server.js'
+import { sleep, until } from '../helpers/wait.js'
 
 const resources = new Resources()
 afterEach(() => resources.closeAll())
@@ -156,6 +157,36 @@ describe('WebSocket', () => {
     const code = closed(socket)
     for (const client of upstream.wss.clients) client.close(4000, 'done')
     expect(await code).toBe(4000)
+  })
+
+  it('cuts a tunnel whose client leaves what it is sent unread for timeouts.send; one that reads keeps it', async () => {
+    const upstream = resources.add(await wsUpstream('blue'))
+    const proxy = resources.add(await startProxy({ blue: [upstream.url], green: [upstream.url], timeouts: { send: 800 } }))
+    // Each connection is sent 1 MiB messages for as long as it lasts, each once the last is out.
+    const closes: Promise<void>[] = []
+    upstream.wss.on('connection', (server) => {
+      const piece = Buffer.alloc(1024 * 1024, 1)
+      const more = (): void => {
+        if (server.readyState === WebSocket.OPEN) server.send(piece, more)
+      }
+      more()
+      closes.push(new Promise((resolve) => server.once('close', () => resolve())))
+    })
+    const { socket } = await open(`ws://127.0.0.1:${proxy.port}/`, { 'x-user-id': 'u' })
+    socket.pause()
+    // The proxy's buffers towards the client fill; no drain within 800 ms: both sides are cut.
+    await until(() => closes.length === 1)
+    await closes[0]
+    socket.terminate()
+
+    // A client that reads keeps its tunnel past twice the timeout, however much it is sent.
+    const { socket: reader } = await open(`ws://127.0.0.1:${proxy.port}/`, { 'x-user-id': 'u' })
+    let received = 0
+    reader.on('message', (data: RawData) => (received += (data as Buffer).length))
+    await sleep(1_800)
+    expect(reader.readyState).toBe(WebSocket.OPEN)
+    expect(received).toBeGreaterThan(8 * 1024 * 1024)
+    reader.terminate()
   })
 
   it('closes with 1001 (Going Away) when a shutdown drain runs past its deadline', async () => {
