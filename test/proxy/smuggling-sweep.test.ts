@@ -192,86 +192,66 @@ describe('smuggling sweeps through the proxy', () => {
     await new Promise<void>((resolve) => upstream.close(() => resolve()))
   })
 
-  it('a disguised Transfer-Encoding beside a Content-Length: 400 and closed, never forwarded (every byte at every place)', async () => {
-    const gadgets = Object.entries({ ...NAMED_GADGETS, ...sweptGadgets() })
-    expect(gadgets.length).toBeGreaterThan(600)
-    received = ''
-    const passed: string[] = []
-    await inBatches(gadgets, 16, async ([name, gadget]) => {
-      const reply = await exchange(proxy.port, withGadget(gadget))
-      if (reply.status !== 400 || !/connection: close/i.test(reply.text)) passed.push(`${name}: ${reply.status}`)
-    })
-    expect(passed).toEqual([])
-    expect(received).toBe('')
-    // The upstream is reachable: a request without a gadget gets there.
-    expect((await exchange(proxy.port, 'GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n')).status).toBe(200)
-    expect(received).toContain('GET / HTTP/1.1')
-  })
-
-  it('on the node engine too, a disguised Transfer-Encoding is refused and never forwarded', async () => {
+  /** Runs `test` on the proxy of `engine`: the file's (sockets), or one on node's engine before the same upstream. */
+  async function onEngine(engine: 'sockets' | 'node', test: (port: number) => Promise<void>): Promise<void> {
+    if (engine === 'sockets') return test(proxy.port)
     const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
-    const fallback = await startProxy({ blue: [url], green: [url], engine: 'node' })
+    const fallback = await startProxy({ blue: [url], green: [url], engine })
     try {
-      received = ''
-      const passed: string[] = []
-      await inBatches(Object.entries({ ...NAMED_GADGETS, ...sweptGadgets() }), 16, async ([name, gadget]) => {
-        const reply = await exchange(fallback.port, withGadget(gadget))
-        if (reply.status !== 400) passed.push(`${name}: ${reply.status}`)
-      })
-      expect(passed).toEqual([])
-      expect(received).toBe('')
+      await test(fallback.port)
     } finally {
       await fallback.close()
     }
+  }
+
+  /** Sends each case, `width` at a time; returns the names of those `refused` does not accept, with their status. */
+  async function notRefused<T>(port: number, cases: ReadonlyArray<readonly [string, T]>, width: number, bytes: (c: T) => string, refused: (reply: { status: number; text: string }) => boolean): Promise<string[]> {
+    const passed: string[] = []
+    await inBatches(cases, width, async ([name, c]) => {
+      const reply = await exchange(port, bytes(c))
+      if (!refused(reply)) passed.push(`${name}: ${reply.status}`)
+    })
+    return passed
+  }
+
+  it.each(['sockets', 'node'] as const)('a disguised Transfer-Encoding beside a Content-Length: 400 and closed, never forwarded (every byte at every place; %s engine)', async (engine) => {
+    const gadgets = Object.entries({ ...NAMED_GADGETS, ...sweptGadgets() })
+    expect(gadgets.length).toBeGreaterThan(600)
+    await onEngine(engine, async (port) => {
+      received = ''
+      expect(await notRefused(port, gadgets, 16, withGadget, (r) => r.status === 400 && /connection: close/i.test(r.text))).toEqual([])
+      expect(received).toBe('')
+      // The upstream is reachable: a request without a gadget gets there.
+      expect((await exchange(port, 'GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n')).status).toBe(200)
+      expect(received).toContain('GET / HTTP/1.1')
+    })
   })
 
   it.each(['sockets', 'node'] as const)('a Connection field naming Content-Length or Host: 400, never forwarded (%s engine)', async (engine) => {
-    const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
-    const tried = engine === 'sockets' ? proxy : await startProxy({ blue: [url], green: [url], engine })
-    try {
+    await onEngine(engine, async (port) => {
       received = ''
-      const passed: string[] = []
-      await inBatches(Object.entries(DROPS_NEEDED), 4, async ([name, bytes]) => {
-        const reply = await exchange(tried.port, bytes)
-        if (reply.status !== 400 || !reply.text.includes('which the next hop needs')) passed.push(`${name}: ${reply.status}`)
-      })
-      expect(passed).toEqual([])
+      expect(await notRefused(port, Object.entries(DROPS_NEEDED), 4, (bytes) => bytes, (r) => r.status === 400 && r.text.includes('which the next hop needs'))).toEqual([])
       expect(received).toBe('')
-    } finally {
-      if (tried !== proxy) await tried.close()
-    }
+    })
   })
 
   it.each(['sockets', 'node'] as const)('a Host that is not a host and port: 400, never forwarded; real ones pass (%s engine)', async (engine) => {
-    const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
-    const tried = engine === 'sockets' ? proxy : await startProxy({ blue: [url], green: [url], engine })
-    try {
+    const bad = ['a b', 'a/b', 'a\\b', 'a@b', 'a, b', 'a:x', 'a:80:80', '[::1', '[]', 'a\u0080b', 'a?b', 'a#b', 'a"b', 'a<b>', 'a{b}']
+    await onEngine(engine, async (port) => {
       received = ''
-      const bad = ['a b', 'a/b', 'a\\b', 'a@b', 'a, b', 'a:x', 'a:80:80', '[::1', '[]', 'a\u0080b', 'a?b', 'a#b', 'a"b', 'a<b>', 'a{b}']
-      const passed: string[] = []
-      await inBatches(bad, 8, async (host) => {
-        const reply = await exchange(tried.port, `GET /host HTTP/1.1\r\nHost: ${host}\r\n\r\n`)
-        if (reply.status !== 400) passed.push(`${JSON.stringify(host)}: ${reply.status}`)
-      })
-      expect(passed).toEqual([])
+      const cases = bad.map((host) => [JSON.stringify(host), host] as const)
+      expect(await notRefused(port, cases, 8, (host) => `GET /host HTTP/1.1\r\nHost: ${host}\r\n\r\n`, (r) => r.status === 400)).toEqual([])
       expect(received).toBe('')
       for (const host of ['app.test', 'APP.test:8080', '127.0.0.1:1', '[::1]:80', 'my_svc.internal', '']) {
-        const reply = await exchange(tried.port, `GET /host HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+        const reply = await exchange(port, `GET /host HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
         expect(reply.status, host).toBe(200)
       }
-    } finally {
-      if (tried !== proxy) await tried.close()
-    }
+    })
   })
 
   it('a chunked body broken where parsers disagree: 400 and closed', async () => {
-    const bodies = Object.entries(BROKEN_CHUNKS)
-    const passed: string[] = []
-    await inBatches(bodies, 16, async ([name, body]) => {
-      const reply = await exchange(proxy.port, `POST /chunks HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n${body}`)
-      if (reply.status !== 400) passed.push(`${name}: ${reply.status}`)
-    })
-    expect(passed).toEqual([])
+    const chunked = (body: string) => `POST /chunks HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n${body}`
+    expect(await notRefused(proxy.port, Object.entries(BROKEN_CHUNKS), 16, chunked, (r) => r.status === 400)).toEqual([])
     // The same request with a well-formed body (extensions, leading zeros, a trailer) goes through.
     const good = await exchange(proxy.port, 'POST /chunks HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0005;a="x y"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n')
     expect(good.status).toBe(200)
@@ -279,13 +259,9 @@ describe('smuggling sweeps through the proxy', () => {
   })
 
   it('an upstream answer a client could read two ways: our 502, none of its bytes', async () => {
-    const passed: string[] = []
-    await inBatches(Object.keys(ANSWERS), 8, async (path) => {
-      const reply = await exchange(proxy.port, `GET /${path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`)
-      const [answer] = parseResponses(reply.text)
-      if (reply.status !== 502 || !answer?.body.includes('SY_ERR_UPSTREAM_PROTOCOL') || reply.text.includes('hello')) passed.push(`${path}: ${reply.status}`)
-    })
-    expect(passed).toEqual([])
+    const paths = Object.keys(ANSWERS).map((path) => [path, path] as const)
+    const ours = (r: { status: number; text: string }) => r.status === 502 && parseResponses(r.text)[0]?.body.includes('SY_ERR_UPSTREAM_PROTOCOL') === true && !r.text.includes('hello')
+    expect(await notRefused(proxy.port, paths, 8, (path) => `GET /${path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`, ours)).toEqual([])
   })
 })
 
