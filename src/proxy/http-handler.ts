@@ -14,6 +14,7 @@ import type { Drainable, ProxyState, Recorded } from './proxy-state.js'
 import type { MirrorJob } from './mirror.js'
 import type { ErrorKind } from './types.js'
 import type { UpstreamPool, UpstreamTarget } from './upstream-pool.js'
+import { isFramingLookalike } from './raw/field-lines.js'
 
 /**
  * The server's response class. It carries its exchange so that the 'close' and 'drain'
@@ -135,6 +136,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Drainable, Reco
       if (te !== undefined && String(te).trim().toLowerCase() !== 'chunked') throw new Error(`A transfer coding other than chunked (${String(te)})`)
       const needed = connectionDropsNeeded(headers.connection)
       if (needed !== undefined) throw new Error(`A Connection field naming ${needed}, which the next hop needs`)
+      // `Content_Length` beside ours: a client that maps `_` to `-` would frame by it (the socket engine's parser refuses it too).
+      for (const name in headers) if (name.includes('_') && isFramingLookalike(name)) throw new Error(`The field name "${name}" reads as a framing field`)
       const head = clientResponseHeaders(headers, this.#color, this.#setCookie)
       if (statusMessage === undefined || statusMessage === '') res.writeHead(statusCode, head)
       else res.writeHead(statusCode, statusMessage, head)

@@ -102,3 +102,49 @@ function dechunk(text: string, start: number): { body: string; complete: boolean
     at = lineEnd + 4 + size
   }
 }
+
+/** A raw upstream on 127.0.0.1 that keeps every byte it gets; `answer` replies to each request head. */
+export interface RecordingUpstream {
+  readonly url: string
+  /** Every byte received, over all connections (latin1); tests may reset it. */
+  received: string
+  /** Each request head received (up to its CRLFCRLF), in order; tests may empty it. */
+  readonly heads: string[]
+  close(): Promise<void>
+}
+
+/**
+ * Starts a RecordingUpstream. `answer` gets each request head on a connection (the bytes after
+ * it are not read as a body) and writes to or ends the socket itself.
+ */
+export async function recordingUpstream(answer: (head: string, socket: net.Socket) => void): Promise<RecordingUpstream> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    let seen = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      upstream.received += chunk
+      seen += chunk
+      const end = seen.indexOf('\r\n\r\n')
+      if (end === -1) return
+      const head = seen.slice(0, end)
+      seen = ''
+      upstream.heads.push(head)
+      answer(head, socket)
+    })
+    socket.on('error', () => undefined)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const upstream: RecordingUpstream = {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    received: '',
+    heads: [],
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+  return upstream
+}

@@ -12,7 +12,7 @@
  */
 import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseResponses, rawConnect } from '../helpers/raw-http.js'
+import { parseResponses, rawConnect, recordingUpstream, type RecordingUpstream } from '../helpers/raw-http.js'
 import { startProxy, type TestProxy } from '../helpers/upstream-proxy-harness.js'
 
 /** The upstream's answers, by request path; any other path gets 200 "ok". */
@@ -142,8 +142,28 @@ function withGadget(gadget: string): string {
   return `POST /gadget HTTP/1.1\r\n${gadget}\r\nHost: app.test\r\nContent-Length: 4\r\n\r\n1\r\nZ\r\nQ`
 }
 
+/** The first status the client got, and every byte. */
+interface Reply {
+  status: number
+  text: string
+}
+
+/** Our 502 for an upstream that broke HTTP, with none of the upstream's body. */
+function ourProtocolError(r: Reply): boolean {
+  return r.status === 502 && parseResponses(r.text)[0]?.body.includes('SY_ERR_UPSTREAM_PROTOCOL') === true && !r.text.includes('hello')
+}
+
+/**
+ * node's engine (fallback) reads answers with undici, which calls back with the head before the
+ * body's framing is read: when a chunk size is broken, the head is already out, and a cut (no
+ * last chunk) is what tells the client. It reads `HTTP/2.0` as a version it can parse and
+ * re-frames the body, so the client gets one clean HTTP/1.1 answer.
+ */
+const NODE_ENGINE_CUTS = ['chunk-size-space', 'chunk-size-bare-lf', 'chunk-size-overflow']
+const NODE_ENGINE_REFRAMES = ['http-2-status-line']
+
 /** Sends `bytes` on a fresh connection and returns, once the proxy closed it, the first status and every byte. */
-async function exchange(port: number, bytes: string): Promise<{ status: number; text: string }> {
+async function exchange(port: number, bytes: string): Promise<Reply> {
   const connection = await rawConnect(port, Buffer.from(bytes, 'latin1'))
   const timer = setTimeout(() => connection.socket.destroy(), 10_000)
   await connection.closed
@@ -159,44 +179,25 @@ async function inBatches<T>(cases: readonly T[], width: number, run: (c: T) => P
 
 describe('smuggling sweeps through the proxy', () => {
   let proxy: TestProxy
-  let upstream: net.Server
-  /** Every byte the upstream received, over all connections. */
-  let received = ''
-  const sockets = new Set<net.Socket>()
+  let upstream: RecordingUpstream
 
   beforeAll(async () => {
-    upstream = net.createServer((socket) => {
-      sockets.add(socket)
-      let seen = ''
-      socket.setEncoding('latin1')
-      socket.on('data', (chunk: string) => {
-        received += chunk
-        seen += chunk
-        const end = seen.indexOf('\r\n\r\n')
-        if (end === -1) return
-        const path = seen.slice(seen.indexOf(' ') + 2, seen.indexOf(' HTTP/'))
-        seen = ''
-        socket.end(Buffer.from(ANSWERS[path] ?? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 'latin1'))
-      })
-      socket.on('error', () => undefined)
-      socket.on('close', () => sockets.delete(socket))
+    upstream = await recordingUpstream((head, socket) => {
+      const path = head.slice(head.indexOf(' ') + 2, head.indexOf(' HTTP/'))
+      socket.end(Buffer.from(ANSWERS[path] ?? 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', 'latin1'))
     })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-    const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
-    proxy = await startProxy({ blue: [url], green: [url] })
+    proxy = await startProxy({ blue: [upstream.url], green: [upstream.url] })
   })
 
   afterAll(async () => {
     await proxy?.close()
-    for (const socket of sockets) socket.destroy()
-    await new Promise<void>((resolve) => upstream.close(() => resolve()))
+    await upstream?.close()
   })
 
   /** Runs `test` on the proxy of `engine`: the file's (sockets), or one on node's engine before the same upstream. */
   async function onEngine(engine: 'sockets' | 'node', test: (port: number) => Promise<void>): Promise<void> {
     if (engine === 'sockets') return test(proxy.port)
-    const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
-    const fallback = await startProxy({ blue: [url], green: [url], engine })
+    const fallback = await startProxy({ blue: [upstream.url], green: [upstream.url], engine })
     try {
       await test(fallback.port)
     } finally {
@@ -205,11 +206,11 @@ describe('smuggling sweeps through the proxy', () => {
   }
 
   /** Sends each case, `width` at a time; returns the names of those `refused` does not accept, with their status. */
-  async function notRefused<T>(port: number, cases: ReadonlyArray<readonly [string, T]>, width: number, bytes: (c: T) => string, refused: (reply: { status: number; text: string }) => boolean): Promise<string[]> {
+  async function notRefused<T>(port: number, cases: ReadonlyArray<readonly [string, T]>, width: number, bytes: (c: T) => string, refused: (reply: Reply, c: T) => boolean): Promise<string[]> {
     const passed: string[] = []
     await inBatches(cases, width, async ([name, c]) => {
       const reply = await exchange(port, bytes(c))
-      if (!refused(reply)) passed.push(`${name}: ${reply.status}`)
+      if (!refused(reply, c)) passed.push(`${name}: ${reply.status}`)
     })
     return passed
   }
@@ -218,30 +219,30 @@ describe('smuggling sweeps through the proxy', () => {
     const gadgets = Object.entries({ ...NAMED_GADGETS, ...sweptGadgets() })
     expect(gadgets.length).toBeGreaterThan(600)
     await onEngine(engine, async (port) => {
-      received = ''
+      upstream.received = ''
       expect(await notRefused(port, gadgets, 16, withGadget, (r) => r.status === 400 && /connection: close/i.test(r.text))).toEqual([])
-      expect(received).toBe('')
+      expect(upstream.received).toBe('')
       // The upstream is reachable: a request without a gadget gets there.
       expect((await exchange(port, 'GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n')).status).toBe(200)
-      expect(received).toContain('GET / HTTP/1.1')
+      expect(upstream.received).toContain('GET / HTTP/1.1')
     })
   })
 
   it.each(['sockets', 'node'] as const)('a Connection field naming Content-Length or Host: 400, never forwarded (%s engine)', async (engine) => {
     await onEngine(engine, async (port) => {
-      received = ''
+      upstream.received = ''
       expect(await notRefused(port, Object.entries(DROPS_NEEDED), 4, (bytes) => bytes, (r) => r.status === 400 && r.text.includes('which the next hop needs'))).toEqual([])
-      expect(received).toBe('')
+      expect(upstream.received).toBe('')
     })
   })
 
   it.each(['sockets', 'node'] as const)('a Host that is not a host and port: 400, never forwarded; real ones pass (%s engine)', async (engine) => {
     const bad = ['a b', 'a/b', 'a\\b', 'a@b', 'a, b', 'a:x', 'a:80:80', '[::1', '[]', 'a\u0080b', 'a?b', 'a#b', 'a"b', 'a<b>', 'a{b}']
     await onEngine(engine, async (port) => {
-      received = ''
+      upstream.received = ''
       const cases = bad.map((host) => [JSON.stringify(host), host] as const)
       expect(await notRefused(port, cases, 8, (host) => `GET /host HTTP/1.1\r\nHost: ${host}\r\n\r\n`, (r) => r.status === 400)).toEqual([])
-      expect(received).toBe('')
+      expect(upstream.received).toBe('')
       for (const host of ['app.test', 'APP.test:8080', '127.0.0.1:1', '[::1]:80', 'my_svc.internal', '']) {
         const reply = await exchange(port, `GET /host HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
         expect(reply.status, host).toBe(200)
@@ -255,13 +256,25 @@ describe('smuggling sweeps through the proxy', () => {
     // The same request with a well-formed body (extensions, leading zeros, a trailer) goes through.
     const good = await exchange(proxy.port, 'POST /chunks HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0005;a="x y"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n')
     expect(good.status).toBe(200)
-    expect(received).toContain('0005;a="x y"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n')
+    expect(upstream.received).toContain('0005;a="x y"\r\nhello\r\n0\r\nX-T: 1\r\n\r\n')
   })
 
   it('an upstream answer a client could read two ways: our 502, none of its bytes', async () => {
     const paths = Object.keys(ANSWERS).map((path) => [path, path] as const)
-    const ours = (r: { status: number; text: string }) => r.status === 502 && parseResponses(r.text)[0]?.body.includes('SY_ERR_UPSTREAM_PROTOCOL') === true && !r.text.includes('hello')
-    expect(await notRefused(proxy.port, paths, 8, (path) => `GET /${path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`, ours)).toEqual([])
+    expect(await notRefused(proxy.port, paths, 8, (path) => `GET /${path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`, ourProtocolError)).toEqual([])
+  })
+
+  it('node engine: the same answers get our 502, or a cut where undici sent the head before the body broke', async () => {
+    await onEngine('node', async (port) => {
+      const paths = Object.keys(ANSWERS)
+        .filter((path) => !NODE_ENGINE_REFRAMES.includes(path))
+        .map((path) => [path, path] as const)
+      const refused = (r: Reply, path: string) => {
+        if (NODE_ENGINE_CUTS.includes(path)) return r.status === 200 && !r.text.includes('hello') && !r.text.endsWith('0\r\n\r\n')
+        return path === 'unasked-101' ? r.status === 502 && !r.text.includes('hello') : ourProtocolError(r)
+      }
+      expect(await notRefused(port, paths, 8, (path) => `GET /${path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`, refused)).toEqual([])
+    })
   })
 })
 
