@@ -72,7 +72,7 @@ export const ERRORS = defineCatalog({
   },
   SY_ERR_METHOD_NOT_ALLOWED: {
     status: 405,
-    summary: 'CONNECT was sent: switchyard is a reverse proxy, not a forward proxy',
+    summary: 'CONNECT (switchyard is a reverse proxy, not a forward proxy) or TRACE (it would echo cookies back to a script) was sent; the message names which',
   },
   SY_ERR_REQUEST_TIMEOUT: {
     status: 408,

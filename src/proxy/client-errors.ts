@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { Transform, type Duplex, type TransformCallback } from 'node:stream'
-import { ERRORS, ProxyError, type ErrorCode } from './errors.js'
+import { ALLOWED_METHODS, ERRORS, ProxyError, type ErrorCode } from './errors.js'
 import { connectionDropsNeeded } from './headers.js'
 import { isFramingLookalike } from './raw/field-lines.js'
 import { isUriHost } from './raw/head-scan.js'
@@ -40,13 +40,11 @@ export function setCurrentExchange(socket: Socket, exchange: Abandonable): void 
   ;(socket as ExchangeSocket)[CURRENT_EXCHANGE] = exchange
 }
 
-const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
-
 /** One of our error answers as raw bytes, for a socket without a usable ServerResponse. */
 export function rawErrorResponse(error: ProxyError): string {
   const spec = ERRORS[error.code]
   const body = JSON.stringify(error)
-  const allow = error.statusCode === 405 ? `Allow: ${ALLOW}\r\n` : ''
+  const allow = error.statusCode === 405 ? `Allow: ${ALLOWED_METHODS}\r\n` : ''
   return (
     `HTTP/1.1 ${spec.statusCode} ${spec.error}\r\n` +
     'Content-Type: application/json; charset=utf-8\r\n' +
@@ -191,11 +189,28 @@ export function requestTarget(url: string | undefined): RequestTarget | undefine
 }
 
 /**
+ * What neither engine's parser refuses but a proxy must not forward, in any request or handshake:
+ * - TRACE (405, as nginx answers it): the upstream would echo the request back, cookies and
+ *   credentials included, to the script that sent it (cross-site tracing);
+ * - a target with a `#fragment` (400, as Envoy answers it; nginx drops the fragment): RFC 9112's
+ *   request-target has none, and servers disagree on it (part of the path, or cut off), so the
+ *   path switchyard routes by and the one the upstream serves could differ.
+ */
+export function notForwarded(method: string, target: string): ProxyError | undefined {
+  if (method === 'TRACE') return new ProxyError('SY_ERR_METHOD_NOT_ALLOWED', undefined, 'TRACE is not forwarded: the upstream would echo the request, cookies included, back to its sender')
+  if (target.includes('#')) return new ProxyError('SY_ERR_MALFORMED_REQUEST', undefined, `${ERRORS.SY_ERR_MALFORMED_REQUEST.message}: A request target with a fragment (#)`)
+  return undefined
+}
+
+/** The fields of a request malformedHead reads: node's IncomingMessage has them. */
+export type ParsedRequest = Pick<IncomingMessage, 'rawHeaders' | 'headers' | 'httpVersion'>
+
+/**
  * What node's parser lets through but a proxy must not forward: a Host header missing (HTTP/1.1)
  * or repeated (node keeps the first, an upstream might read another), and a Transfer-Encoding
  * other than `chunked` (node would pass on the coded bytes as if they were the body).
  */
-export function malformedHead(req: IncomingMessage): string | undefined {
+export function malformedHead(req: ParsedRequest): string | undefined {
   const raw = req.rawHeaders
   let hosts = 0
   for (let i = 0; i < raw.length; i += 2) {

@@ -122,6 +122,9 @@ export const ERRORS = defineCatalog({
 export type ErrorCode = keyof typeof ERRORS
 
 /** A data-path failure: a catalog entry plus the original error as `cause`. */
+/** The Allow field of our 405s: methods switchyard forwards (others, CONNECT and TRACE aside, go too). */
+export const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
+
 export class ProxyError extends Error {
   readonly code: ErrorCode
   readonly statusCode: ErrorSpec['statusCode']

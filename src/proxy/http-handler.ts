@@ -8,7 +8,7 @@ import type { Socket } from 'node:net'
 import type { Dispatcher } from 'undici'
 import type { Color } from '../routing/types.js'
 import type { BodyLimit } from './client-errors.js'
-import { describeError, ProxyError, toProxyError } from './errors.js'
+import { ALLOWED_METHODS, describeError, ProxyError, toProxyError } from './errors.js'
 import { clientResponseHeaders, COLOR_HEADER, connectionDropsNeeded } from './headers.js'
 import type { Drainable, ProxyState, Recorded } from './proxy-state.js'
 import type { MirrorJob } from './mirror.js'
@@ -369,6 +369,7 @@ export function sendError(res: ServerResponse, error: ProxyError, color: Color, 
   ]
   if (setCookie !== undefined) head.push('set-cookie', setCookie)
   if (error.kind === 'busy') head.push('retry-after', '1')
+  else if (error.statusCode === 405) head.push('allow', ALLOWED_METHODS)
   res.writeHead(error.statusCode, head)
   res.end(body)
 }

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { PREVIEW_PATH } from '../routing/preview.js'
-import { BodyLimit, bodyTooLarge, malformedHead, requestTarget, setCurrentExchange } from './client-errors.js'
+import { BodyLimit, bodyTooLarge, malformedHead, notForwarded, requestTarget, setCurrentExchange } from './client-errors.js'
 import { ProxyError } from './errors.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { HttpExchange, onClientClose, type ProxyResponse } from './http-handler.js'
@@ -71,6 +71,11 @@ export function handleRequest(state: ProxyState, req: IncomingMessage, res: Prox
   res.on('close', onClientClose)
   setCurrentExchange(req.socket, exchange)
   state.acquire(color, target)
+  const refused = notForwarded(req.method ?? 'GET', req.url ?? '/')
+  if (refused !== undefined) {
+    exchange.fail(refused)
+    return
+  }
   if (route.reject !== undefined) {
     exchange.fail(new ProxyError('SY_ERR_BAD_REQUEST', undefined, route.reject))
     return

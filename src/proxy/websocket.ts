@@ -3,7 +3,8 @@ import https from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Color } from '../routing/types.js'
-import { describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
+import { malformedHead, notForwarded, requestTarget, type ParsedRequest, type RequestTarget } from './client-errors.js'
+import { ALLOWED_METHODS, describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
 import { COLOR_HEADER, offersH2c, rawResponseHead, upstreamRequestHeaders } from './headers.js'
 import { withoutHeader } from './mirror.js'
 import type { OpenUpgrade, ProxyState, Recorded } from './proxy-state.js'
@@ -22,6 +23,8 @@ export interface UpgradeRequest {
   readonly url?: string | undefined
   readonly headers: IncomingHttpHeaders
   readonly socket: { readonly remoteAddress?: string | undefined }
+  /** node's engine: what node parsed beside the headers, checked as requests are (malformedHead). */
+  readonly rawHeaders?: string[]
 }
 
 /** The close reason a drained colour's WebSockets get, with status 1001. */
@@ -119,8 +122,11 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     this.#state.tunnels.add(this)
     client.on('error', this.#teardown)
     client.on('close', this.#onClientClose)
-    if (this.#reject !== undefined) {
-      this.#fail(new ProxyError('SY_ERR_BAD_REQUEST', undefined, this.#reject))
+    const req = this.#req
+    const requested = requestTarget(req.url)
+    const refused = this.#refusal(requested)
+    if (refused !== undefined) {
+      this.#fail(refused)
       return
     }
     if (target === undefined) {
@@ -128,10 +134,11 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
       return
     }
 
-    const req = this.#req
     const peer = req.socket.remoteAddress
     const shadowMark = this.#state.mirror?.settings.header
-    const sent = upstreamRequestHeaders(req.headers, peer, this.#state.tls, this.#state.trust?.has(peer) === true)
+    // Absolute-form: only the path goes upstream, the authority it names as Host (as requests do).
+    const named = requested?.host === undefined ? req.headers : { ...req.headers, host: requested.host }
+    const sent = upstreamRequestHeaders(named, peer, this.#state.tls, this.#state.trust?.has(peer) === true)
     // A client never marks its own request as a shadow (mirror.header).
     const headers = shadowMark !== undefined && req.headers[shadowMark] !== undefined ? withoutHeader(sent, shadowMark) : sent
     // An h2c offer goes up as a plain request (offersH2c): the upstream's answer is then forwarded as one.
@@ -143,7 +150,7 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
       host: target.hostname,
       port: target.port,
       method: req.method ?? 'GET',
-      path: req.url ?? '/',
+      path: requested!.path,
       headers,
       agent: false,
       // upstreams.tls: the same verification as the HTTP path's pools.
@@ -156,6 +163,20 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     request.on('socket', this.#onSocket)
     this.#arm('SY_ERR_UPSTREAM_CONNECT', this.#state.timeouts.connect)
     request.end()
+  }
+
+  /**
+   * Why the handshake is answered here, as a request would be (request-handler.ts): an override
+   * the router refused, TRACE or a fragment, a target neither a path nor an http(s) URL, and on
+   * node's engine a head its parser let through (the socket engine's own parser refused those).
+   */
+  #refusal(requested: RequestTarget | undefined): ProxyError | undefined {
+    const req = this.#req
+    if (this.#reject !== undefined) return new ProxyError('SY_ERR_BAD_REQUEST', undefined, this.#reject)
+    const refused = notForwarded(req.method ?? 'GET', req.url ?? '/')
+    if (refused !== undefined) return refused
+    const malformed = requested === undefined ? 'The request target must be a path or an http(s) URL' : isNodeRequest(req) ? malformedHead(req) : undefined
+    return malformed === undefined ? undefined : new ProxyError('SY_ERR_MALFORMED_REQUEST', undefined, malformed)
   }
 
   // Node's ClientRequest has no connect timeout: time the connect, then the handshake answer.
@@ -251,7 +272,7 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     client.end(
       `HTTP/1.1 ${error.statusCode} ${ERRORS[error.code].error}\r\n` +
         `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `${COLOR_HEADER}: ${this.#color}\r\n${cookie}connection: close\r\n\r\n${body}`,
+        `${COLOR_HEADER}: ${this.#color}\r\n${cookie}${error.statusCode === 405 ? `allow: ${ALLOWED_METHODS}\r\n` : ''}connection: close\r\n\r\n${body}`,
     )
   }
 
@@ -260,6 +281,10 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     // A handshake has no first byte of a body to time: -1.
     this.#state.record(this, status, kind, -1)
   }
+}
+
+function isNodeRequest(req: UpgradeRequest): req is UpgradeRequest & ParsedRequest {
+  return req.rawHeaders !== undefined
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -1,7 +1,7 @@
 import type net from 'node:net'
 import type { PreviewLanding } from '../../routing/preview.js'
 import type { Color } from '../../routing/types.js'
-import type { ProxyError } from '../errors.js'
+import { ALLOWED_METHODS, type ProxyError } from '../errors.js'
 import { COLOR_HEADER } from '../headers.js'
 import type { ProxyState } from '../proxy-state.js'
 import { NO_SERVICE } from '../service-routes.js'
@@ -11,7 +11,7 @@ import { Framing, type RequestHead } from './head-types.js'
 /**
  * switchyard's own answers on a raw socket, in the same JSON shape and headers as node's engine
  * writes them (http-handler.ts sendError): status line, JSON body, the colour and the router's
- * Set-Cookie, Retry-After on a full queue, and `connection: close` unless the connection goes on.
+ * Set-Cookie, Retry-After on a full queue, Allow on a 405, and `connection: close` unless the connection goes on.
  */
 export function errorAnswer(error: ProxyError, color: Color | undefined, setCookie: string | undefined, keepAlive: boolean): string {
   const body = JSON.stringify(error)
@@ -20,6 +20,7 @@ export function errorAnswer(error: ProxyError, color: Color | undefined, setCook
   if (color !== undefined) head += `${COLOR_HEADER}: ${color}\r\n`
   if (setCookie !== undefined) head += `set-cookie: ${setCookie}\r\n`
   if (error.kind === 'busy') head += 'retry-after: 1\r\n'
+  else if (error.statusCode === 405) head += `allow: ${ALLOWED_METHODS}\r\n`
   head += keepAlive ? 'connection: keep-alive\r\n' : 'connection: close\r\n'
   return `${head}\r\n${body}`
 }

@@ -1,4 +1,4 @@
-import type { RequestTarget } from '../client-errors.js'
+import { notForwarded, type RequestTarget } from '../client-errors.js'
 import { ProxyError } from '../errors.js'
 import { forwardedFields, upstreamRequestHeaders } from '../headers.js'
 import { withoutHeader } from '../mirror.js'
@@ -13,7 +13,7 @@ import { MirrorTap } from './mirror-tap.js'
 /**
  * One request of a lane on the socket engine, as handleRequest does it on node's: the client
  * (through trusted proxies), one table read and one route, a target of the colour, the refusals
- * that need no upstream (the router's, the body limit, no targets, a full queue), and the head
+ * that need no upstream (TRACE and fragments, the router's, the body limit, no targets, a full queue), and the head
  * for the upstream (hop-by-hop headers dropped, X-Forwarded-* and x-request-id set). Returns the
  * exchange, ready to `send` — or already settled when it was refused. A request the route samples
  * for mirroring gets its shadow job here (blue's answer is captured as it streams).
@@ -35,7 +35,9 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   const requestId = state.requestIds?.of(incomingId)
   exchange.requestId = requestId
   const limits = state.limits
-  if (route.reject !== undefined) exchange.fail(new ProxyError('SY_ERR_BAD_REQUEST', undefined, route.reject))
+  const refused = notForwarded(head.method, head.target)
+  if (refused !== undefined) exchange.fail(refused)
+  else if (route.reject !== undefined) exchange.fail(new ProxyError('SY_ERR_BAD_REQUEST', undefined, route.reject))
   else if (limits.maxBodySize > 0 && head.framing === Framing.Length && head.contentLength > limits.maxBodySize) exchange.fail(new ProxyError('SY_ERR_BODY_TOO_LARGE'))
   else if (target === undefined) exchange.fail(new ProxyError('SY_ERR_NO_TARGETS'))
   // Only a capped pool makes requests wait for a connection.
