@@ -271,6 +271,7 @@ describe('smuggling sweeps through the proxy', () => {
         .map((path) => [path, path] as const)
       const refused = (r: Reply, path: string) => {
         if (NODE_ENGINE_CUTS.includes(path)) return r.status === 200 && !r.text.includes('hello') && !r.text.endsWith('0\r\n\r\n')
+        // undici trips its own assertion on a 101 nobody asked for: a 502 still, counted as a reset.
         return path === 'unasked-101' ? r.status === 502 && !r.text.includes('hello') : ourProtocolError(r)
       }
       expect(await notRefused(port, paths, 8, (path) => `GET /${path} HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n`, refused)).toEqual([])
