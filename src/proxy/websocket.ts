@@ -144,7 +144,7 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     // An h2c offer goes up as a plain request (offersH2c): the upstream's answer is then forwarded as one.
     if (!offersH2c(req.headers.upgrade)) headers.push('connection', 'Upgrade', 'upgrade', headerValue(req.headers.upgrade) ?? 'websocket')
     if (this.requestId !== undefined) forwardRequestId(headers, this.requestId, req.headers[REQUEST_ID_HEADER])
-    if (req.headers.host === undefined) headers.push('host', target.port === 80 ? target.hostname : `${target.hostname}:${target.port}`)
+    if (named.host === undefined) headers.push('host', target.port === 80 ? target.hostname : `${target.hostname}:${target.port}`)
 
     const request = (target.secure ? https : http).request({
       host: target.hostname,
