@@ -30,6 +30,25 @@ export const SKIP_ON_REQUEST: ReadonlySet<string> = new Set([
 export const SKIP_ON_RESPONSE: ReadonlySet<string> = new Set([...HOP_BY_HOP, COLOR_HEADER])
 
 /**
+ * Forwarding fields beside the X-Forwarded-* trio the proxy sets: RFC 7239's Forwarded,
+ * X-Real-IP, and the rest of X-Forwarded-* (-Port, -Prefix, -Server, -Uri, -Ssl, ...). Apps read
+ * them (Spring prefers Forwarded to X-Forwarded-For; X-Forwarded-Prefix moves the links it
+ * writes), so from a peer not in trustedProxies they are dropped, as Traefik drops them: else a
+ * client would tell the app its own address, scheme or path. A trusted proxy's go up as sent.
+ */
+export function isForwardingField(lower: string): boolean {
+  return lower.length >= 9 && (lower.startsWith('x-forwarded-') || lower === 'forwarded' || lower === 'x-real-ip')
+}
+
+/** Appends to `out` the forwarding fields (isForwardingField, the trio aside) of `rawHeaders`, as sent: a trusted peer's. */
+export function trustedForwarding(out: string[], rawHeaders: readonly string[]): void {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i]!.toLowerCase()
+    if (isForwardingField(lower) && !SKIP_ON_REQUEST.has(lower)) out.push(rawHeaders[i]!, rawHeaders[i + 1]!)
+  }
+}
+
+/**
  * The extra header names a Connection header declares hop-by-hop (lowercased), or undefined
  * when it lists none beyond the standard ones, which is the common case and allocates nothing.
  */
@@ -69,8 +88,8 @@ export function connectionDropsNeeded(value: string | string[] | undefined): str
 
 /**
  * The headers to send upstream, as a flat [name, value, ...] list: the client's headers minus
- * hop-by-hop ones (Host kept as sent) and the X-Forwarded-* trio. From an ordinary peer those
- * are replaced: X-Forwarded-For is the peer's address, X-Forwarded-Proto this connection's
+ * hop-by-hop ones (Host kept as sent) and the X-Forwarded-* trio; from an ordinary peer, the
+ * other forwarding fields too (isForwardingField). From an ordinary peer the trio is replaced: X-Forwarded-For is the peer's address, X-Forwarded-Proto this connection's
  * scheme (`tls`), X-Forwarded-Host the Host. From a trusted proxy (`trustedPeer`) they are
  * kept as it sent them, the peer's address appended to X-Forwarded-For, and only a missing
  * -Proto or -Host is filled in.
@@ -84,7 +103,7 @@ export function upstreamRequestHeaders(
   const listed = connectionListed(headers.connection)
   const out: string[] = []
   for (const name in headers) {
-    if (SKIP_ON_REQUEST.has(name) || (listed !== undefined && listed.includes(name))) continue
+    if (SKIP_ON_REQUEST.has(name) || (listed !== undefined && listed.includes(name)) || (!trustedPeer && isForwardingField(name))) continue
     const value = headers[name]
     if (typeof value === 'string') {
       out.push(name, value)

@@ -124,7 +124,7 @@ describe('trusted proxies on the data path', () => {
     for (const item of open.splice(0).reverse()) await item.close()
   })
 
-  async function setup(policy: Partial<RoutingPolicy>, greenBuckets = 0, accessLog = false) {
+  async function setup(policy: Partial<RoutingPolicy>, greenBuckets = 0, accessLog = false, engine: 'sockets' | 'node' = 'sockets') {
     const blue = await startUpstream('blue')
     const green = await startUpstream('green')
     open.push(blue, green)
@@ -139,6 +139,7 @@ describe('trusted proxies on the data path', () => {
       logger: pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }),
       accessLog,
       trustedProxies: [`${BALANCER}/32`],
+      engine,
     })
     const { port } = await proxy.listen(0, '127.0.0.1')
     open.push({ close: () => proxy.close(0) })
@@ -171,6 +172,30 @@ describe('trusted proxies on the data path', () => {
     // What it leaves out is filled in as for anyone.
     await send(port, BALANCER, { host: 'shop.example' })
     expect(seen(blue)).toMatchObject({ 'x-forwarded-for': BALANCER, 'x-forwarded-proto': 'http', 'x-forwarded-host': 'shop.example' })
+  })
+
+  /** Forwarding fields an app may read beside the trio: each would let a client choose its own address, scheme or path. */
+  const family = {
+    forwarded: 'for=6.6.6.6;proto=https;host=spoofed.example',
+    'x-real-ip': '6.6.6.6',
+    'x-forwarded-port': '443',
+    'x-forwarded-prefix': '/evil',
+    'x-forwarded-server': 'spoofed.example',
+    'x-forwarded-ssl': 'on',
+  }
+
+  it.each(['sockets', 'node'] as const)('drops Forwarded, X-Real-IP and the other X-Forwarded-* from an untrusted peer; keeps a trusted one’s (%s engine)', async (engine) => {
+    const { port, blue } = await setup({}, 0, false, engine)
+    // As sent, and with a Connection field naming another field (the socket engine then rebuilds the head).
+    for (const extra of [{}, { connection: 'keep-alive, x-hop' }]) {
+      expect((await send(port, DIRECT, { ...spoof, ...family, ...extra })).status).toBe(200)
+      const untrusted = seen(blue)
+      for (const name of Object.keys(family)) expect(untrusted[name], name).toBeUndefined()
+      expect(untrusted).toMatchObject({ 'x-forwarded-for': DIRECT, 'x-forwarded-proto': 'http', 'x-forwarded-host': 'shop.example' })
+
+      expect((await send(port, BALANCER, { ...spoof, ...family, ...extra })).status).toBe(200)
+      expect(seen(blue)).toMatchObject({ ...family, 'x-forwarded-for': `6.6.6.6, ${BALANCER}`, 'x-forwarded-proto': 'https' })
+    }
   })
 
   it('`ip` stickiness uses the client behind a trusted balancer, and the peer otherwise', async () => {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { badHead, type HeadError } from './head-types.js'
-import { lowerFieldName } from './known-fields.js'
+import { isForwardingField } from '../headers.js'
+import { addHeader, lowerFieldName } from './known-fields.js'
 
 /**
  * Field lines (RFC 9112 §5), read from a head decoded once as latin1 by char-code loops. Shared
@@ -52,11 +53,16 @@ export class FieldFacts {
   #passed = ''
   /** A Connection (or Proxy-Connection) token other than close, keep-alive and upgrade: it names a field to drop. */
   connectionNames = false
+  /** A request's: forwarding fields beside the trio (isForwardingField) are dropped too; a trusted peer's are added back. */
+  readonly forwarding: boolean
+  /** Some forwarding field was dropped (with `forwarding`). */
+  forwardingDropped = false
 
-  constructor(options: { readonly eager?: boolean; readonly gather?: boolean; readonly drop?: ReadonlySet<string> } = {}) {
+  constructor(options: { readonly eager?: boolean; readonly gather?: boolean; readonly drop?: ReadonlySet<string>; readonly forwarding?: boolean } = {}) {
     this.eager = options.eager ?? true
     this.gather = options.gather ?? true
     this.drop = options.drop
+    this.forwarding = options.forwarding ?? false
   }
 
   /** Leaves s[from, to) (a field line) out of what is passed on. */
@@ -152,6 +158,10 @@ export function readFieldLines(s: string, pos: number, facts: FieldFacts): HeadE
     const problem = noteField(facts, lower, s, valueStart, valueEnd, colon, cr)
     if (problem !== undefined) return problem
     if (facts.drop?.has(lower) === true) facts.dropLine(s, pos, cr + 2)
+    else if (facts.forwarding && isForwardingField(lower)) {
+      facts.dropLine(s, pos, cr + 2)
+      facts.forwardingDropped = true
+    }
     if (facts.gather) {
       const value = s.slice(valueStart, valueEnd)
       facts.rawHeaders.push(name, value)
@@ -261,37 +271,4 @@ function connectionTokens(facts: FieldFacts, value: string): HeadError | undefin
     i = j
   }
   return undefined
-}
-
-/** Fields node:http keeps the first of (matchKnownFields in lib/_http_incoming.js). */
-const FIRST_ONLY = new Set([
-  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host',
-  'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards',
-  'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
-])
-
-/** The headers object of rawHeaders ([name, value, ...]), as node:http's IncomingMessage builds it. */
-export function headersOf(rawHeaders: readonly string[]): IncomingHttpHeaders {
-  const headers: IncomingHttpHeaders = {}
-  for (let i = 0; i < rawHeaders.length; i += 2) addHeader(headers, lowerFieldName(rawHeaders[i]!), rawHeaders[i + 1]!)
-  return headers
-}
-
-/** Adds a field to a headers object exactly as node:http's IncomingMessage does; false when the name was there already. */
-export function addHeader(headers: IncomingHttpHeaders, lower: string, value: string): boolean {
-  const dest = headers as Record<string, string | string[] | undefined>
-  const current = dest[lower]
-  if (current === undefined) {
-    dest[lower] = lower === 'set-cookie' ? [value] : value
-    return true
-  }
-  if (lower === 'set-cookie') {
-    ;(current as string[]).push(value)
-  } else if (typeof current === 'string' && !FIRST_ONLY.has(lower)) {
-    dest[lower] = current + (lower === 'cookie' ? '; ' : ', ') + value
-  } else if (typeof current !== 'string' && !FIRST_ONLY.has(lower)) {
-    // An inherited property (`constructor`): node overwrites it.
-    dest[lower] = value
-  }
-  return false
 }

@@ -1,6 +1,6 @@
 import { notForwarded, type RequestTarget } from '../client-errors.js'
 import { ProxyError } from '../errors.js'
-import { forwardedFields, upstreamRequestHeaders } from '../headers.js'
+import { forwardedFields, trustedForwarding, upstreamRequestHeaders } from '../headers.js'
 import { withoutHeader } from '../mirror.js'
 import type { ProxyState } from '../proxy-state.js'
 import { forwardRequestId, REQUEST_ID_HEADER } from '../request-id.js'
@@ -58,6 +58,7 @@ export function forwardRequest(state: ProxyState, conn: ClientSide, head: Reques
   if (head.passOn !== undefined && absolute === undefined && !marked && route.mirror !== true && (requestId === undefined || incomingId === undefined || incomingId === requestId)) {
     out += head.passOn
     lines = forwardedFields([], headers, peer, state.tls, trustedPeer)
+    if (trustedPeer && head.forwardingDropped) trustedForwarding(lines, head.rawHeaders)
     if (requestId !== undefined && incomingId === undefined) lines.push(REQUEST_ID_HEADER, requestId)
   } else {
     upstream = upstreamRequestHeaders(headers, peer, state.tls, trustedPeer)

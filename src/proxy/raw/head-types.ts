@@ -53,6 +53,8 @@ export interface RequestHead extends MessageHead {
    * a Connection field names fields to drop: the head is then rebuilt from `headers`.
    */
   readonly passOn: string | undefined
+  /** passOn left out forwarding fields beyond the trio (isForwardingField): a trusted peer's go up from rawHeaders. */
+  readonly forwardingDropped: boolean
 }
 
 /** A complete, valid response head. */

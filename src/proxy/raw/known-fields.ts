@@ -1,3 +1,5 @@
+import type { IncomingHttpHeaders } from 'node:http'
+
 /**
  * Common field names, lowercased, as string literals: V8 keeps literals internalized, so the
  * headers object's property writes and our framing checks compare pointers instead of hashing a
@@ -66,4 +68,37 @@ export function lowerFieldName(name: string): string {
       break
   }
   return name.toLowerCase()
+}
+
+/** Fields node:http keeps the first of (matchKnownFields in lib/_http_incoming.js). */
+const FIRST_ONLY = new Set([
+  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host',
+  'if-modified-since', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards',
+  'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
+])
+
+/** The headers object of rawHeaders ([name, value, ...]), as node:http's IncomingMessage builds it. */
+export function headersOf(rawHeaders: readonly string[]): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {}
+  for (let i = 0; i < rawHeaders.length; i += 2) addHeader(headers, lowerFieldName(rawHeaders[i]!), rawHeaders[i + 1]!)
+  return headers
+}
+
+/** Adds a field to a headers object exactly as node:http's IncomingMessage does; false when the name was there already. */
+export function addHeader(headers: IncomingHttpHeaders, lower: string, value: string): boolean {
+  const dest = headers as Record<string, string | string[] | undefined>
+  const current = dest[lower]
+  if (current === undefined) {
+    dest[lower] = lower === 'set-cookie' ? [value] : value
+    return true
+  }
+  if (lower === 'set-cookie') {
+    ;(current as string[]).push(value)
+  } else if (typeof current === 'string' && !FIRST_ONLY.has(lower)) {
+    dest[lower] = current + (lower === 'cookie' ? '; ' : ', ') + value
+  } else if (typeof current !== 'string' && !FIRST_ONLY.has(lower)) {
+    // An inherited property (`constructor`): node overwrites it.
+    dest[lower] = value
+  }
+  return false
 }

@@ -62,7 +62,7 @@ function readRequestHead(s: string, headLength: number, maxHeaderSize: number): 
   const minor = minorDigit === 1 ? 1 : 0
   if (targetEnd - targetStart >= maxHeaderSize) return headError('The request target is too long', 414, 'HPE_HEADER_OVERFLOW')
 
-  const facts = new FieldFacts({ drop: SKIP_ON_REQUEST })
+  const facts = new FieldFacts({ drop: SKIP_ON_REQUEST, forwarding: true })
   facts.passFrom = lineEnd + 2
   const error = readFieldLines(s, lineEnd + 2, facts)
   if (error !== undefined) return error
@@ -102,6 +102,7 @@ function readRequestHead(s: string, headLength: number, maxHeaderSize: number): 
     headLength,
     // Repeated fields go up joined (as node's engine sends them), Connection-named ones dropped: rebuilt from headers.
     passOn: facts.repeated || facts.connectionNames ? undefined : facts.passOn(s),
+    forwardingDropped: facts.forwardingDropped,
   }
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { SKIP_ON_RESPONSE } from '../headers.js'
-import { FieldFacts, headersOf, readFieldLines } from './field-lines.js'
+import { FieldFacts, readFieldLines } from './field-lines.js'
+import { headersOf } from './known-fields.js'
 import { brokenHeadText, findHeadEnd, firstBareLineEnd, headOverLimit, headTooLarge, isDigit } from './head-scan.js'
 import { badHead, Framing, isHeadError, type HeadError, type ResponseHead } from './head-types.js'
 
