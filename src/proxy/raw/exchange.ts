@@ -16,7 +16,7 @@ import { clientHead, finalHead } from './final-head.js'
 import { Framing, type ResponseHead } from './http1.js'
 import type { MirrorTap } from './mirror-tap.js'
 import { writeRead } from './read-buffer.js'
-import { setOwner, type SocketCallback, type SocketOwner } from './socket-pool.js'
+import { idleAtMost, setOwner, type SocketCallback, type SocketOwner } from './socket-pool.js'
 
 /**
  * One request forwarded on a raw upstream socket: the head (and the body, as the connection
@@ -187,6 +187,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
     const body = new BodyFramer(framing, response.contentLength, state.limits.maxHeaderSize)
     this.#body = body
     if (!response.keepAlive) this.#upstreamReusable = false
+    else if (response.keepAliveMs > 0) idleAtMost(this.#upstream!, response.keepAliveMs)
     const out = new ClientBody(this.#conn.socket, framing, this.#conn.http10)
     this.#out = out
     if (this.mirror !== undefined) this.mirror.head(status, response.rawHeaders, body, out)
@@ -243,8 +244,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       return
     }
     if (!ok) {
-      // The client reads slower than the upstream sends: the upstream is not read until the client
-      // drains, for at most timeouts.send (a client that stopped reading must not hold it for ever).
+      // A client slower than the upstream: the upstream waits for its drain, at most timeouts.send.
       this.#upstream?.pause()
       this.#stalled = true
       this.#conn.upstreamWithin(this.#state.timeouts.send ?? 0)

@@ -57,6 +57,8 @@ export class FieldFacts {
   readonly forwarding: boolean
   /** Some forwarding field was dropped (with `forwarding`). */
   forwardingDropped = false
+  /** A Keep-Alive field's `timeout=N` (an answer's: how long its server keeps the connection idle), in ms; 0 when none. */
+  keepAliveMs = 0
 
   constructor(options: { readonly eager?: boolean; readonly gather?: boolean; readonly drop?: ReadonlySet<string>; readonly forwarding?: boolean } = {}) {
     this.eager = options.eager ?? true
@@ -196,6 +198,7 @@ function noteField(facts: FieldFacts, lower: string, s: string, valueStart: numb
       break
     case 10:
       if (lower === 'connection') return connectionTokens(facts, s.slice(valueStart, valueEnd))
+      if (lower === 'keep-alive') facts.keepAliveMs = keepAliveTimeoutMs(s.slice(valueStart, valueEnd))
       break
     case 14:
       if (lower === 'content-length') return contentLength(facts, s.slice(valueStart, valueEnd), hasTab(s, colon, cr))
@@ -215,6 +218,13 @@ function noteField(facts: FieldFacts, lower: string, s: string, valueStart: numb
       break
   }
   return undefined
+}
+
+/** `timeout=N` of a Keep-Alive field (`timeout=5, max=100`: RFC 2068 §19.7.1.1), in ms; 0 when absent or not a number. */
+function keepAliveTimeoutMs(value: string): number {
+  const at = value.toLowerCase().indexOf('timeout=')
+  const seconds = at === -1 ? 0 : Number.parseInt(value.slice(at + 8), 10)
+  return seconds > 0 ? seconds * 1000 : 0
 }
 
 function hasTab(s: string, from: number, to: number): boolean {

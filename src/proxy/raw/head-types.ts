@@ -61,6 +61,8 @@ export interface RequestHead extends MessageHead {
 export interface ResponseHead extends MessageHead {
   readonly status: number
   readonly reason: string
+  /** How long the upstream keeps this connection idle (its Keep-Alive `timeout=N`), in ms; 0 when it does not say. */
+  readonly keepAliveMs: number
   /**
    * The head to pass on to a client, as text up to its last field line's CRLF: an HTTP/1.1
    * status line, then the fields minus hop-by-hop ones and the colour header. Undefined when a

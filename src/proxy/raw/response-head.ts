@@ -77,7 +77,7 @@ function readResponseHead(s: string, headLength: number, maxHeaderSize: number, 
   const keepAlive = framing !== Framing.UntilClose && !facts.close && (minor === 1 || facts.keepAlive)
   // A Connection field naming other fields: those are dropped from rawHeaders (headers.ts).
   const passOn = facts.connectionNames ? undefined : `${sameStatusLine ? '' : `HTTP/1.1 ${status} ${reason}\r\n`}${facts.passOn(s)}`
-  return new ParsedResponseHead(status, reason, minor, s, lineEnd + 2, passOn, framing, contentLength, keepAlive, headLength)
+  return new ParsedResponseHead(status, reason, minor, s, lineEnd + 2, passOn, framing, contentLength, keepAlive, facts.keepAliveMs, headLength)
 }
 
 /**
@@ -99,6 +99,7 @@ class ParsedResponseHead implements ResponseHead {
     readonly framing: Framing,
     readonly contentLength: number,
     readonly keepAlive: boolean,
+    readonly keepAliveMs: number,
     readonly headLength: number,
   ) {}
 

@@ -307,6 +307,21 @@ describe('response heads', () => {
     expect(head.headers).toMatchObject({ 'x-hop': '1', 'content-length': '0' })
     expect(accepted(response('HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Upgrade\r\n\r\n')).passOn).toBe('HTTP/1.1 200 OK\r\n')
   })
+
+  it.each([
+    ['timeout=5', 5000],
+    ['timeout=5, max=100', 5000],
+    ['max=100, Timeout=2', 2000],
+    ['timeout = 5', 0],
+    ['max=100', 0],
+    ['timeout=abc', 0],
+    ['timeout=0', 0],
+    ['timeout=-3', 0],
+  ])('keepAliveMs of Keep-Alive: %s is %i, and the field is not passed on', (value, ms) => {
+    const head = accepted(response(`HTTP/1.1 200 OK\r\nKeep-Alive: ${value}\r\nContent-Length: 0\r\n\r\n`))
+    expect(head.keepAliveMs).toBe(ms)
+    expect(head.passOn).toBe('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n')
+  })
 })
 
 /** Our code for the chunked bodies llhttp accepts (and we refuse). */

@@ -6,7 +6,9 @@
 import net, { type AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ProxyError } from '../../../src/proxy/errors.js'
-import { MAX_CONNECTING, SocketPool } from '../../../src/proxy/raw/socket-pool.js'
+import { idleAtMost, MAX_CONNECTING, SocketPool } from '../../../src/proxy/raw/socket-pool.js'
+import { recordingUpstream } from '../../helpers/raw-http.js'
+import { send, startProxy } from '../../helpers/upstream-proxy-harness.js'
 import { until } from '../../helpers/wait.js'
 
 let server: net.Server | undefined
@@ -125,5 +127,49 @@ describe('SocketPool', () => {
     const next = await acquire(pool)
     expect(next.socket).not.toBe(first.socket)
     expect(next.socket.destroyed).toBe(false)
+  })
+
+  it('keeps a connection idle a second less than its upstream said (Keep-Alive timeout), and never one whose upstream keeps it a second or less', async () => {
+    pool = new SocketPool({ hostname: '127.0.0.1', port: await listen(), tls: undefined }, 1000, 0, 4000)
+    const [brief, short, plain] = [await acquire(pool), await acquire(pool), await acquire(pool)]
+    const closedAt = new Map<net.Socket, number>()
+    for (const { socket } of [brief, short, plain]) socket.on('close', () => closedAt.set(socket, performance.now()))
+    idleAtMost(brief.socket, 1000)
+    idleAtMost(short.socket, 1600)
+    const released = performance.now()
+    for (const { socket } of [brief, short, plain]) pool.release(socket, true)
+    // A second or less: closed at once, not kept.
+    expect(brief.socket.destroyed).toBe(true)
+    await until(() => closedAt.has(short.socket), 5000)
+    // 600 ms to keep, then the next check (every 500 ms): closed before the upstream's own 1.6 s.
+    expect(closedAt.get(short.socket)! - released).toBeGreaterThanOrEqual(600)
+    expect(closedAt.get(short.socket)! - released).toBeLessThan(1600)
+    // The one whose upstream said nothing keeps its idleMs, and is the one handed out.
+    expect(plain.socket.destroyed).toBe(false)
+    expect(await acquire(pool)).toEqual({ socket: plain.socket, reused: true })
+  })
+})
+
+describe('an upstream that announces its keep-alive time (socket engine)', () => {
+  it('a connection its upstream keeps a second or less carries one request; one kept longer carries the next', async () => {
+    let answer = 'Keep-Alive: timeout=1'
+    const connections = new Set<net.Socket>()
+    const upstream = await recordingUpstream((_head, socket) => {
+      connections.add(socket)
+      socket.write(`HTTP/1.1 200 OK\r\n${answer}\r\nContent-Length: 2\r\n\r\nok`)
+    })
+    const proxy = await startProxy({ blue: [upstream.url], green: [upstream.url] })
+    try {
+      const get = async () => (await send(proxy.url)).status
+      expect([await get(), await get()]).toEqual([200, 200])
+      expect(connections.size).toBe(2)
+      answer = 'Keep-Alive: timeout=5, max=100'
+      expect([await get(), await get(), await get()]).toEqual([200, 200, 200])
+      // The first of these opened one more; the next two reused it.
+      expect(connections.size).toBe(3)
+    } finally {
+      await proxy.close()
+      await upstream.close()
+    }
   })
 })
