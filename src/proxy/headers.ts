@@ -89,8 +89,9 @@ export function connectionDropsNeeded(value: string | string[] | undefined): str
 /**
  * The headers to send upstream, as a flat [name, value, ...] list: the client's headers minus
  * hop-by-hop ones (Host kept as sent) and the X-Forwarded-* trio; from an ordinary peer, the
- * other forwarding fields too (isForwardingField). From an ordinary peer the trio is replaced: X-Forwarded-For is the peer's address, X-Forwarded-Proto this connection's
- * scheme (`tls`), X-Forwarded-Host the Host. From a trusted proxy (`trustedPeer`) they are
+ * other forwarding fields too (isForwardingField). From an ordinary peer the trio is replaced:
+ * X-Forwarded-For is the peer's address, X-Forwarded-Proto this connection's scheme (`tls`),
+ * X-Forwarded-Host the Host. From a trusted proxy (`trustedPeer`) they are
  * kept as it sent them, the peer's address appended to X-Forwarded-For, and only a missing
  * -Proto or -Host is filled in.
  */

@@ -187,7 +187,7 @@ export class SocketPool {
   /** Closes the connections idle past their time (idleMs, or less as their upstream said); the check stops when none is idle. */
   #closeStale(): void {
     const now = performance.now()
-    // Not in idle order once an upstream said less: every one is looked at (at most maxConnections).
+    // Not in deadline order once an upstream said less: each idle one is looked at, twice a second.
     this.#idle = this.#idle.filter((socket) => {
       if (socket[IDLE_UNTIL]! > now) return true
       socket.destroy()
