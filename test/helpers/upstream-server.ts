@@ -1,5 +1,5 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import net, { type AddressInfo, type Socket } from 'node:net'
 
 /** What an upstream saw of one request. */
 export interface RecordedRequest {
@@ -96,14 +96,33 @@ export async function startUpstream(name: string, handler: UpstreamHandler = ech
   return upstream
 }
 
-/** A port on 127.0.0.1 that nothing listens on (bound once, then released). */
-export async function closedPort(): Promise<number> {
-  const server = http.createServer()
-  const port = await new Promise<number>((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port))
+/**
+ * Ports below Linux's ephemeral range (32768-60999): `listen(0)` never hands one out, so a server
+ * another test starts cannot take it while a test counts on it being closed (a port bound and
+ * released could be, and then a "down" target answered). Each worker starts somewhere else in it.
+ */
+const CLOSED_PORTS = { from: 20_000, to: 25_000 }
+let nextClosed = CLOSED_PORTS.from + Math.floor(Math.random() * (CLOSED_PORTS.to - CLOSED_PORTS.from))
+
+/** Whether a connection to 127.0.0.1:`port` is refused. */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(false)
+    })
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
   })
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
+}
+
+/** A port on 127.0.0.1 that nothing listens on, and that no test server will take (CLOSED_PORTS); another each call. */
+export async function closedPort(): Promise<number> {
+  for (;;) {
+    const port = nextClosed
+    nextClosed = nextClosed + 1 >= CLOSED_PORTS.to ? CLOSED_PORTS.from : nextClosed + 1
+    if (await refused(port)) return port
+  }
 }
 
 /** A promise with its resolve function exposed, to let a test release an upstream. */
