@@ -205,6 +205,33 @@ export function notForwarded(method: string, target: string): ProxyError | undef
 /** The fields of a request malformedHead reads: node's IncomingMessage has them. */
 export type ParsedRequest = Pick<IncomingMessage, 'rawHeaders' | 'headers' | 'httpVersion'>
 
+/** A request or handshake as refusal reads it: node's IncomingMessage, or (no rawHeaders) a head the socket engine parsed. */
+export interface RefusableRequest {
+  readonly method?: string | undefined
+  readonly url?: string | undefined
+  readonly headers: IncomingHttpHeaders
+  readonly rawHeaders?: string[]
+  readonly httpVersion?: string
+}
+
+/**
+ * Why a request of node's engine, or a handshake of either engine, is answered instead of
+ * forwarded, in this order: TRACE or a fragment (notForwarded), an override the router refused
+ * (`reject`), a target neither a path nor an http(s) URL (`requested`: requestTarget of its
+ * url), a head node's parser let through (malformedHead; the socket engine's parser refused those).
+ */
+export function refusal(req: RefusableRequest, requested: RequestTarget | undefined, reject: string | undefined): ProxyError | undefined {
+  const refused = notForwarded(req.method ?? 'GET', req.url ?? '/')
+  if (refused !== undefined) return refused
+  if (reject !== undefined) return new ProxyError('SY_ERR_BAD_REQUEST', undefined, reject)
+  const malformed = requested === undefined ? 'The request target must be a path or an http(s) URL' : parsedByNode(req) ? malformedHead(req) : undefined
+  return malformed === undefined ? undefined : new ProxyError('SY_ERR_MALFORMED_REQUEST', undefined, malformed)
+}
+
+function parsedByNode(req: RefusableRequest): req is RefusableRequest & ParsedRequest {
+  return req.rawHeaders !== undefined && req.httpVersion !== undefined
+}
+
 /**
  * What node's parser lets through but a proxy must not forward: a Host header missing (HTTP/1.1)
  * or repeated (node keeps the first, an upstream might read another), and a Transfer-Encoding

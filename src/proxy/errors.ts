@@ -121,10 +121,10 @@ export const ERRORS = defineCatalog({
 /** A code of the catalog. */
 export type ErrorCode = keyof typeof ERRORS
 
-/** A data-path failure: a catalog entry plus the original error as `cause`. */
 /** The Allow field of our 405s: methods switchyard forwards (others, CONNECT and TRACE aside, go too). */
 export const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS'
 
+/** A data-path failure: a catalog entry plus the original error as `cause`. */
 export class ProxyError extends Error {
   readonly code: ErrorCode
   readonly statusCode: ErrorSpec['statusCode']

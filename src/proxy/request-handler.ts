@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { PREVIEW_PATH } from '../routing/preview.js'
-import { BodyLimit, bodyTooLarge, malformedHead, notForwarded, requestTarget, setCurrentExchange } from './client-errors.js'
+import { BodyLimit, bodyTooLarge, refusal, requestTarget, setCurrentExchange } from './client-errors.js'
 import { ProxyError } from './errors.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { HttpExchange, onClientClose, type ProxyResponse } from './http-handler.js'
@@ -71,27 +71,15 @@ export function handleRequest(state: ProxyState, req: IncomingMessage, res: Prox
   res.on('close', onClientClose)
   setCurrentExchange(req.socket, exchange)
   state.acquire(color, target)
-  const refused = notForwarded(req.method ?? 'GET', req.url ?? '/')
-  if (refused !== undefined) {
-    exchange.fail(refused)
-    return
-  }
-  if (route.reject !== undefined) {
-    exchange.fail(new ProxyError('SY_ERR_BAD_REQUEST', undefined, route.reject))
+  const requested = requestTarget(req.url)
+  const refused = refusal(req, requested, route.reject)
+  // refusal answers every target requestTarget could not read.
+  if (refused !== undefined || requested === undefined) {
+    exchange.fail(refused!)
     return
   }
 
   const limits = state.limits
-  const requested = requestTarget(req.url)
-  if (requested === undefined) {
-    exchange.fail(new ProxyError('SY_ERR_MALFORMED_REQUEST', undefined, 'The request target must be a path or an http(s) URL'))
-    return
-  }
-  const malformed = malformedHead(req)
-  if (malformed !== undefined) {
-    exchange.fail(new ProxyError('SY_ERR_MALFORMED_REQUEST', undefined, malformed))
-    return
-  }
   if (bodyTooLarge(req.headers, limits.maxBodySize)) {
     exchange.fail(new ProxyError('SY_ERR_BODY_TOO_LARGE'))
     return

@@ -3,11 +3,12 @@ import https from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Color } from '../routing/types.js'
-import { malformedHead, notForwarded, requestTarget, type ParsedRequest, type RequestTarget } from './client-errors.js'
-import { ALLOWED_METHODS, describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
-import { COLOR_HEADER, offersH2c, rawResponseHead, upstreamRequestHeaders } from './headers.js'
+import { refusal, requestTarget } from './client-errors.js'
+import { describeError, ERRORS, ProxyError, toProxyError } from './errors.js'
+import { offersH2c, rawResponseHead, upstreamRequestHeaders } from './headers.js'
 import { withoutHeader } from './mirror.js'
 import type { OpenUpgrade, ProxyState, Recorded } from './proxy-state.js'
+import { errorAnswer } from './raw/answers.js'
 import { forwardRequestId, REQUEST_ID_HEADER } from './request-id.js'
 import { clientInfo } from './trusted-proxies.js'
 import { Tunnel } from './tunnel.js'
@@ -23,8 +24,9 @@ export interface UpgradeRequest {
   readonly url?: string | undefined
   readonly headers: IncomingHttpHeaders
   readonly socket: { readonly remoteAddress?: string | undefined }
-  /** node's engine: what node parsed beside the headers, checked as requests are (malformedHead). */
+  /** node's engine: what node parsed beside the headers, checked as requests are (client-errors.ts refusal). */
   readonly rawHeaders?: string[]
+  readonly httpVersion?: string
 }
 
 /** The close reason a drained colour's WebSockets get, with status 1001. */
@@ -124,7 +126,7 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     client.on('close', this.#onClientClose)
     const req = this.#req
     const requested = requestTarget(req.url)
-    const refused = this.#refusal(requested)
+    const refused = refusal(req, requested, this.#reject)
     if (refused !== undefined) {
       this.#fail(refused)
       return
@@ -163,20 +165,6 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     request.on('socket', this.#onSocket)
     this.#arm('SY_ERR_UPSTREAM_CONNECT', this.#state.timeouts.connect)
     request.end()
-  }
-
-  /**
-   * Why the handshake is answered here, as a request would be (request-handler.ts): an override
-   * the router refused, TRACE or a fragment, a target neither a path nor an http(s) URL, and on
-   * node's engine a head its parser let through (the socket engine's own parser refused those).
-   */
-  #refusal(requested: RequestTarget | undefined): ProxyError | undefined {
-    const req = this.#req
-    if (this.#reject !== undefined) return new ProxyError('SY_ERR_BAD_REQUEST', undefined, this.#reject)
-    const refused = notForwarded(req.method ?? 'GET', req.url ?? '/')
-    if (refused !== undefined) return refused
-    const malformed = requested === undefined ? 'The request target must be a path or an http(s) URL' : isNodeRequest(req) ? malformedHead(req) : undefined
-    return malformed === undefined ? undefined : new ProxyError('SY_ERR_MALFORMED_REQUEST', undefined, malformed)
   }
 
   // Node's ClientRequest has no connect timeout: time the connect, then the handshake answer.
@@ -267,13 +255,7 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     this.#record(error.statusCode, error.kind)
     const client = this.#client
     if (!client.writable) return
-    const body = JSON.stringify(error)
-    const cookie = this.#setCookie === undefined ? '' : `set-cookie: ${this.#setCookie}\r\n`
-    client.end(
-      `HTTP/1.1 ${error.statusCode} ${ERRORS[error.code].error}\r\n` +
-        `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `${COLOR_HEADER}: ${this.#color}\r\n${cookie}${error.statusCode === 405 ? `allow: ${ALLOWED_METHODS}\r\n` : ''}connection: close\r\n\r\n${body}`,
-    )
+    client.end(errorAnswer(error, this.#color, this.#setCookie, false))
   }
 
   #record(status: number, kind: ErrorKind | undefined): void {
@@ -281,10 +263,6 @@ class UpgradeExchange implements OpenUpgrade, Recorded {
     // A handshake has no first byte of a body to time: -1.
     this.#state.record(this, status, kind, -1)
   }
-}
-
-function isNodeRequest(req: UpgradeRequest): req is UpgradeRequest & ParsedRequest {
-  return req.rawHeaders !== undefined
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
