@@ -10,7 +10,6 @@
  * - an upstream answer whose framing a client could read two ways gets our 502, never its bytes.
  * The head-level refusals are also checked one by one in test/proxy/raw/http1-cases.test.ts.
  */
-import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseResponses, rawConnect, recordingUpstream, type RecordingUpstream } from '../helpers/raw-http.js'
 import { startProxy, type TestProxy } from '../helpers/upstream-proxy-harness.js'
@@ -282,21 +281,11 @@ describe('smuggling sweeps through the proxy', () => {
 describe('h2c upgrades', () => {
   it.each(['sockets', 'node'] as const)('an h2c offer goes up as a plain HTTP/1.1 request, never a tunnel (%s engine)', async (engine) => {
     // An upstream that would switch to h2c when asked: a tunnel would let the client speak HTTP/2 to it.
-    const seen: string[] = []
-    const upstream = net.createServer((socket) => {
-      let head = ''
-      socket.setEncoding('latin1')
-      socket.on('data', (chunk: string) => {
-        head += chunk
-        if (!head.includes('\r\n\r\n')) return
-        seen.push(head)
-        socket.end(/^upgrade: *h2c/im.test(head) ? 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n' : 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nhttp/1.1')
-      })
-      socket.on('error', () => undefined)
-    })
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-    const url = `http://127.0.0.1:${(upstream.address() as net.AddressInfo).port}`
-    const proxy = await startProxy({ blue: [url], green: [url], engine })
+    const upstream = await recordingUpstream((head, socket) =>
+      socket.end(/^upgrade: *h2c/im.test(head) ? 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n' : 'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nhttp/1.1'),
+    )
+    const seen = upstream.heads
+    const proxy = await startProxy({ blue: [upstream.url], green: [upstream.url], engine })
     try {
       // What curl --http2 sends to an http:// URL.
       const reply = await exchange(proxy.port, 'GET /h2c HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nConnection: close\r\n\r\n')
@@ -307,7 +296,7 @@ describe('h2c upgrades', () => {
       expect(seen[0]).not.toMatch(/^connection:.*upgrade/im)
     } finally {
       await proxy.close()
-      await new Promise<void>((resolve) => upstream.close(() => resolve()))
+      await upstream.close()
     }
   })
 })
