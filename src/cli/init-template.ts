@@ -70,6 +70,8 @@ healthCheck: { path: "", interval: 5s }
 state: { file: var/state.json }
 
 timeouts: { connect: 5s, request: 300s, idle: 0 }   # request: until the upstream's headers
+# upstreamKeepAlive (default 4s): how long an idle upstream connection is kept; set it under the
+# upstream's own idle timeout when that is shorter (Gunicorn: 2s, so 1s), 0 for a connection a request.
 drain: { deadline: 30s }            # streams and WebSockets of a colour sent to 0 get this long
 # Logs on stdout: readable lines on a terminal, JSON lines otherwise (format: pretty|json forces
 # one); access: one line per request, with its x-request-id.

@@ -5,7 +5,7 @@
  */
 import { Type } from 'typebox'
 import { DEFAULT_OUTLIER, HEALTH_CHECK_OFF } from '../proxy/health-checker.js'
-import { DEFAULT_LIMITS } from '../proxy/types.js'
+import { DEFAULT_LIMITS, UPSTREAM_KEEP_ALIVE_MS } from '../proxy/types.js'
 import { Duration, File, Host, Port, Targets, TlsFront, strict } from './fields.js'
 import { OrNull, WithDefault } from './schema-kit.js'
 
@@ -78,7 +78,7 @@ export const UpstreamsSchema = Type.Object(
   strict,
 )
 
-/** Timeouts, 0 meaning none (connect and header must be above 0). */
+/** Timeouts, 0 meaning none (connect and header must be above 0; upstreamKeepAlive reads 0 as no reuse). */
 export const TimeoutsSchema = Type.Object(
   {
     connect: WithDefault(Duration, '5s'),
@@ -92,6 +92,11 @@ export const TimeoutsSchema = Type.Object(
     body: WithDefault(Duration, '1m'),
     /** Longest a client may leave an answer unread, its connection's buffer full (nginx's send_timeout). */
     send: WithDefault(Duration, '1m'),
+    /**
+     * How long an idle upstream connection is kept for the next request: under the upstream's
+     * own idle timeout, or a request written as it closes is lost (Gunicorn keeps 2 s). 0 = none kept.
+     */
+    upstreamKeepAlive: WithDefault(Duration, UPSTREAM_KEEP_ALIVE_MS),
   },
   strict,
 )

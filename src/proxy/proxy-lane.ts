@@ -7,7 +7,8 @@ import { ProxyState, type ConnectionCounts } from './proxy-state.js'
 import type { RequestIds } from './request-id.js'
 import type { TrustedProxies } from './trusted-proxies.js'
 import type { HealthCheckSettings, OutcomeSink, OutlierSettings, ProxyLimits, ProxyTimeouts, TargetHealth } from './types.js'
-import { UpstreamPool, type PoolHealth, type UpstreamTls } from './upstream-pool.js'
+import type { UpstreamTls } from './upstream-connections.js'
+import { UpstreamPool, type PoolHealth } from './upstream-pool.js'
 
 /** What one service's part of the data path is built from: its table, its router, its targets. */
 export interface LaneOptions {
@@ -55,10 +56,10 @@ export class ProxyLane {
   constructor(options: LaneOptions, shared: LaneShared, service?: string) {
     this.#upstreamTls = shared.upstreamTls
     const connections = shared.limits.maxConnectionsPerTarget
-    const blue = new UpstreamPool(options.upstreams.blue, options.timeouts.connect, undefined, connections, shared.upstreamTls)
+    const blue = new UpstreamPool(options.upstreams.blue, options.timeouts, undefined, connections, shared.upstreamTls)
     let green: UpstreamPool
     try {
-      green = new UpstreamPool(options.upstreams.green, options.timeouts.connect, undefined, connections, shared.upstreamTls)
+      green = new UpstreamPool(options.upstreams.green, options.timeouts, undefined, connections, shared.upstreamTls)
     } catch (err) {
       void blue.destroy()
       throw err
@@ -73,7 +74,7 @@ export class ProxyLane {
   setTargets(color: Color, targets: readonly string[]): void {
     const pools = this.state.pools
     const previous = pools[color]
-    const pool = new UpstreamPool(targets, this.state.timeouts.connect, previous, this.state.limits.maxConnectionsPerTarget, this.#upstreamTls)
+    const pool = new UpstreamPool(targets, this.state.timeouts, previous, this.state.limits.maxConnectionsPerTarget, this.#upstreamTls)
     pool.setHealth(this.#health)
     pools[color] = pool
     this.#retire(previous)
@@ -86,12 +87,12 @@ export class ProxyLane {
     this.state.pools.green.setHealth(this.#health)
   }
 
-  /** Applies to requests that start afterwards (a new connect timeout rebuilds the pools). */
+  /** Applies to requests that start afterwards (a new connect or keep-alive timeout rebuilds the pools). */
   setTimeouts(timeouts: ProxyTimeouts): void {
     const before = this.state.timeouts
     this.state.timeouts = timeouts
-    // The connect timeout belongs to a pool's connector, so only new pools can take it.
-    if (timeouts.connect !== before.connect) {
+    // Both belong to a pool's connections, so only new pools can take them.
+    if (timeouts.connect !== before.connect || timeouts.upstreamKeepAlive !== before.upstreamKeepAlive) {
       for (const color of ['blue', 'green'] as const) this.setTargets(color, this.state.pools[color].targets.map((target) => target.url))
     }
   }

@@ -29,9 +29,20 @@ export interface OutcomeSink {
   record(color: Color, status: number, durationMs: number, errorKind: ErrorKind | undefined, ttfbMs: number, url: string | undefined): void
 }
 
-/** Proxy timeouts in milliseconds; 0 means none (except connect, which is always > 0). */
+/**
+ * How long an idle upstream connection is kept for the next request when the config does not
+ * say (`timeouts.upstreamKeepAlive`): undici's default, under the 5 s of Node's and uvicorn's servers.
+ */
+export const UPSTREAM_KEEP_ALIVE_MS = 4_000
+
+/** Proxy timeouts in milliseconds; 0 means none (except connect, which is always > 0, and upstreamKeepAlive). */
 export interface ProxyTimeouts {
   readonly connect: number
+  /**
+   * How long an idle upstream connection is kept for the next request (UPSTREAM_KEEP_ALIVE_MS
+   * when absent); 0 = none is kept: a connection per request.
+   */
+  readonly upstreamKeepAlive?: number | undefined
   /** Until the upstream's response headers. */
   readonly request: number
   /** Longest silence inside a streamed response body. */

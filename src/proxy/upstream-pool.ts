@@ -2,31 +2,8 @@ import type { Pool } from 'undici'
 import { undici } from '../lazy.js'
 import { SocketPool } from './raw/socket-pool.js'
 import { ActiveCheck, DEFAULT_OUTLIER, HealthChecker, type HealthListener } from './health-checker.js'
-import type { HealthCheckSettings, OutlierSettings, TargetHealth } from './types.js'
-
-/**
- * How https:// targets are verified (`upstreams.tls`): node's TLS connect options, set on
- * the undici pool and on the WebSocket path alike. Verification is on unless turned off.
- */
-export interface UpstreamTls {
-  /** PEM CAs to trust instead of node's bundled ones. */
-  readonly ca?: string | undefined
-  readonly rejectUnauthorized: boolean
-  /** SNI and the name the certificate must carry; else the target's host. */
-  readonly servername?: string | undefined
-}
-
-/** Verify against node's bundled CAs and the target's host name. */
-export const VERIFY_UPSTREAM_TLS: UpstreamTls = Object.freeze({ rejectUnauthorized: true })
-
-/** The options of `tls.connect` for `settings`, without absent keys. */
-function tlsConnectOptions(settings: UpstreamTls): { ca?: string; rejectUnauthorized: boolean; servername?: string } {
-  return {
-    rejectUnauthorized: settings.rejectUnauthorized,
-    ...(settings.ca === undefined ? {} : { ca: settings.ca }),
-    ...(settings.servername === undefined ? {} : { servername: settings.servername }),
-  }
-}
+import { UPSTREAM_KEEP_ALIVE_MS, type HealthCheckSettings, type OutlierSettings, type TargetHealth } from './types.js'
+import { tlsConnectOptions, undiciKeepAlive, VERIFY_UPSTREAM_TLS, type ConnectionTimeouts, type UpstreamTls } from './upstream-connections.js'
 
 /** How a pool judges its targets: active checks, passive ejection, and who hears of changes. */
 export interface PoolHealth {
@@ -58,13 +35,14 @@ export class UpstreamTarget {
   outlier: OutlierSettings = DEFAULT_OUTLIER
   listener: HealthListener | undefined = undefined
   readonly #connectTimeoutMs: number
+  readonly #keepAliveMs: number
   readonly #connections: number
   #sockets: SocketPool | undefined = undefined
   #pool: Pool | undefined = undefined
   #retired: 'close' | 'destroy' | undefined = undefined
 
   /** `connections` caps the pool's connections (0 = undici's default, unlimited). */
-  constructor(url: string, connectTimeoutMs: number, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
+  constructor(url: string, timeouts: ConnectionTimeouts, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
     const parsed = parseTarget(url)
     this.url = url
     this.origin = parsed.origin
@@ -73,7 +51,8 @@ export class UpstreamTarget {
     this.hostname = parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname
     this.port = parsed.port === '' ? (this.secure ? 443 : 80) : Number(parsed.port)
     this.tls = this.secure ? tlsConnectOptions(tls) : undefined
-    this.#connectTimeoutMs = connectTimeoutMs
+    this.#connectTimeoutMs = timeouts.connect
+    this.#keepAliveMs = timeouts.upstreamKeepAlive ?? UPSTREAM_KEEP_ALIVE_MS
     this.#connections = connections
   }
 
@@ -83,7 +62,11 @@ export class UpstreamTarget {
    */
   get pool(): Pool {
     if (this.#pool !== undefined) return this.#pool
-    this.#pool = new (undici().Pool)(this.origin, { connect: { timeout: this.#connectTimeoutMs, ...this.tls }, ...(this.#connections > 0 ? { connections: this.#connections } : {}) })
+    this.#pool = new (undici().Pool)(this.origin, {
+      connect: { timeout: this.#connectTimeoutMs, ...this.tls },
+      ...undiciKeepAlive(this.#keepAliveMs),
+      ...(this.#connections > 0 ? { connections: this.#connections } : {}),
+    })
     if (this.#retired !== undefined) void this.#pool[this.#retired]()
     return this.#pool
   }
@@ -96,7 +79,7 @@ export class UpstreamTarget {
 
   /** The socket engine's keep-alive connections to this target, made on first use. */
   get sockets(): SocketPool {
-    return (this.#sockets ??= new SocketPool(this, this.#connectTimeoutMs, this.#connections))
+    return (this.#sockets ??= new SocketPool(this, this.#connectTimeoutMs, this.#connections, this.#keepAliveMs))
   }
 
   /** Closes the socket engine's idle connections; busy ones close as their requests end. */
@@ -201,9 +184,9 @@ export class UpstreamPool {
    * `previous`. `connections` caps each target's connections (0 = unlimited); `tls` verifies
    * https:// targets.
    */
-  constructor(urls: readonly string[], connectTimeoutMs: number, previous?: UpstreamPool, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
+  constructor(urls: readonly string[], timeouts: ConnectionTimeouts, previous?: UpstreamPool, connections = 0, tls: UpstreamTls = VERIFY_UPSTREAM_TLS) {
     // A target opens nothing until used, so an invalid URL leaves nothing to close.
-    const targets = urls.map((url) => new UpstreamTarget(url, connectTimeoutMs, connections, tls))
+    const targets = urls.map((url) => new UpstreamTarget(url, timeouts, connections, tls))
     if (previous !== undefined) {
       for (const target of targets) {
         const before = previous.targets.find((old) => old.url === target.url)

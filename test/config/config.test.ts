@@ -63,12 +63,17 @@ describe('resolveConfig', () => {
         routes: { depth: 1, max: 10, prefixes: [] },
       },
     })
-    expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0, header: 30_000, body: 60_000, send: 60_000 })
+    expect(config.timeouts).toEqual({ connect: 5000, request: 300_000, idle: 0, header: 30_000, body: 60_000, send: 60_000, upstreamKeepAlive: 4_000 })
     expect(config.limits).toEqual({ maxBodySize: 0, maxHeaderSize: 16_384, maxConnectionsPerTarget: 0, maxPending: 1000 })
     expect(Object.isFrozen(config) && Object.isFrozen(config.upstreams.blue.targets)).toBe(true)
     expect(() => {
       ;(config.split as { green: number }).green = 5
     }).toThrow()
+  })
+
+  it('reads timeouts.upstreamKeepAlive as a duration, 0 (no connection kept) included', () => {
+    expect(resolveConfig({ ...base, timeouts: { upstreamKeepAlive: '1500ms' } }).timeouts.upstreamKeepAlive).toBe(1500)
+    expect(resolveConfig({ ...base, timeouts: { upstreamKeepAlive: 0 } }).timeouts.upstreamKeepAlive).toBe(0)
   })
 
   it('reads the release judgement keys, and still accepts the deprecated ones', () => {
@@ -188,6 +193,8 @@ describe('resolveConfig', () => {
     ['timeouts.request junk', { timeouts: { request: '5 minutes' } }, /^timeouts\.request must be a duration/],
     ['timeouts.connect zero', { timeouts: { connect: 0 } }, /^timeouts\.connect must be greater than 0$/],
     ['timeouts.header zero', { timeouts: { header: 0 } }, /^timeouts\.header must be greater than 0/],
+    ['timeouts.upstreamKeepAlive junk', { timeouts: { upstreamKeepAlive: '2 seconds' } }, /^timeouts\.upstreamKeepAlive must be a duration/],
+    ['timeouts.upstreamKeepAlive negative', { timeouts: { upstreamKeepAlive: -1 } }, /^timeouts\.upstreamKeepAlive /],
     ['limits.maxHeaderSize too small', { limits: { maxHeaderSize: 10 } }, /^limits\.maxHeaderSize must be between 1024 and 1048576$/],
     ['limits.maxBodySize negative', { limits: { maxBodySize: -1 } }, /^limits\.maxBodySize /],
     ['limits unknown key', { limits: { maxBody: 5 } }, /^limits\.maxBody is not a known config key$/],

@@ -9,7 +9,7 @@ afterEach(async () => {
 })
 
 function pool(urls: string[], previous?: UpstreamPool): UpstreamPool {
-  const built = new UpstreamPool(urls, 1_000, previous)
+  const built = new UpstreamPool(urls, { connect: 1_000 }, previous)
   pools.push(built)
   return built
 }
@@ -67,8 +67,8 @@ describe('UpstreamPool', () => {
   })
 
   it('rejects invalid URLs', () => {
-    expect(() => new UpstreamPool(['nope'], 1_000)).toThrow(/not a valid upstream URL/)
-    expect(() => new UpstreamPool([A, 'ws://127.0.0.1:1'], 1_000)).toThrow(/must use http or https/)
+    expect(() => new UpstreamPool(['nope'], { connect: 1_000 })).toThrow(/not a valid upstream URL/)
+    expect(() => new UpstreamPool([A, 'ws://127.0.0.1:1'], { connect: 1_000 })).toThrow(/must use http or https/)
   })
 
   it('makes its undici pool on first use, and one asked for after close refuses requests and opens nothing', async () => {
@@ -79,7 +79,7 @@ describe('UpstreamPool', () => {
       expect(await answer.body.text()).toBe('ok')
       expect(upstream.sockets).toHaveLength(1)
       // Closed before anything used it: a late retry or probe gets a closed pool, as it did when every pool was made up front.
-      const late = new UpstreamPool([upstream.url], 1_000)
+      const late = new UpstreamPool([upstream.url], { connect: 1_000 })
       await late.close()
       await expect(late.targets[0]!.pool.request({ path: '/', method: 'GET' })).rejects.toThrow(/closed|destroyed/i)
       expect(upstream.sockets).toHaveLength(1)

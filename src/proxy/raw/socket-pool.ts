@@ -1,6 +1,7 @@
 import net from 'node:net'
 import tls from 'node:tls'
 import { ProxyError, toProxyError } from '../errors.js'
+import { UPSTREAM_KEEP_ALIVE_MS } from '../types.js'
 import { readBuffer } from './read-buffer.js'
 
 /** Where a pool connects: one upstream origin (see UpstreamTarget). */
@@ -14,8 +15,6 @@ export interface SocketTarget {
 /** Gets a socket: `reused` tells that it already carried a request (it may have gone stale). */
 export type SocketCallback = (error: ProxyError | undefined, socket: net.Socket | undefined, reused: boolean) => void
 
-/** How long a pooled connection may stay idle before we close it (undici's default keep-alive). */
-export const IDLE_UPSTREAM_MS = 4_000
 /**
  * How many connections to one target may be opening at once; more requests wait for one of
  * them or for a connection to come free. Without it a burst on a cold pool (a proxy just
@@ -25,7 +24,7 @@ export const IDLE_UPSTREAM_MS = 4_000
  */
 export const MAX_CONNECTING = 32
 
-/** How often (at most) a pool with idle connections looks for ones idle too long: they close within 4.0–4.5 s. */
+/** How often (at most) a pool with idle connections looks for ones idle too long: by default they close within 4.0–4.5 s. */
 const IDLE_CHECK_MS = 500
 
 /**
@@ -98,7 +97,7 @@ function connectError(err: Error): ProxyError {
  * The keep-alive connections to one upstream origin for the socket engine: an idle stack reused
  * last-in first-out (the warmest socket), new connections under the connect timeout, and when
  * `maxConnections` caps the pool, a queue of waiting requests served as sockets come free.
- * Idle connections are closed after IDLE_UPSTREAM_MS by one check per pool, not a node timer per
+ * Idle connections are closed after `idleMs` by one check per pool, not a node timer per
  * socket set and cleared at every request: the stack is in the order sockets went idle, so the
  * ones idle too long are at its bottom.
  */
@@ -115,8 +114,8 @@ export class SocketPool {
   #closed = false
   #idleCheck: NodeJS.Timeout | undefined = undefined
 
-  /** `idleMs`: how long an idle connection is kept (IDLE_UPSTREAM_MS unless a test asks for less). */
-  constructor(target: SocketTarget, connectTimeoutMs: number, maxConnections: number, idleMs = IDLE_UPSTREAM_MS) {
+  /** `idleMs`: how long an idle connection is kept (`timeouts.upstreamKeepAlive`); 0 keeps none, a connection per request. */
+  constructor(target: SocketTarget, connectTimeoutMs: number, maxConnections: number, idleMs = UPSTREAM_KEEP_ALIVE_MS) {
     this.#target = target
     this.#connectTimeoutMs = connectTimeoutMs
     this.#maxConnections = maxConnections
@@ -160,7 +159,7 @@ export class SocketPool {
   /** Takes back a socket whose exchange ended cleanly; `reusable` false closes it. */
   release(socket: net.Socket, reusable: boolean): void {
     const pooled = socket as PooledSocket
-    if (!reusable || this.#closed || socket.destroyed || !socket.writable) {
+    if (!reusable || this.#idleMs === 0 || this.#closed || socket.destroyed || !socket.writable) {
       socket.destroy()
       return
     }
