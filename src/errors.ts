@@ -44,7 +44,8 @@ export const ERRORS = defineCatalog({
   },
   SY_ERR_UPSTREAM_RESET: {
     status: 502,
-    summary: 'The upstream closed the connection before its response was complete; look at the upstream',
+    summary:
+      'The upstream closed the connection before its response was complete; look at the upstream. On a kept-alive connection with no answer begun, the message says so: the upstream may close idle connections sooner than `timeouts.upstreamKeepAlive`',
   },
   SY_ERR_UPSTREAM_PROTOCOL: {
     status: 502,

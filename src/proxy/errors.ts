@@ -255,6 +255,27 @@ export function toProxyError(err: unknown): ProxyError {
   return new ProxyError(mapped, err)
 }
 
+/**
+ * The error for an upstream connection that ended (`error`: how; undefined for a FIN) before the
+ * answer was complete. `keptAliveUnanswered`: the connection had carried an earlier request and
+ * nothing of this one's answer came. Then the likeliest cause is an upstream that closes idle
+ * connections sooner than we keep them, closing this one as the request went out. A request
+ * with a body cannot be sent again (it may have been taken), so the message tells the operator
+ * the knob.
+ */
+export function upstreamClosed(error: Error | undefined, keptAliveUnanswered: boolean): ProxyError {
+  const failure = error === undefined ? new ProxyError('SY_ERR_UPSTREAM_RESET') : toProxyError(error)
+  if (!keptAliveUnanswered || failure.code !== 'SY_ERR_UPSTREAM_RESET') return failure
+  // No cause: target health describes an error by its cause, and this message is the point.
+  const how = error === undefined ? 'FIN' : (transportCode(error) ?? error.message)
+  return new ProxyError(
+    'SY_ERR_UPSTREAM_RESET',
+    undefined,
+    `The upstream closed a kept-alive connection before answering (${how}): it may have closed it as idle as the request was sent, ` +
+      "and a request with a body is not sent again. Set timeouts.upstreamKeepAlive under the upstream's own idle timeout",
+  )
+}
+
 /** A one-line description of an error for target health: its code and message. */
 export function describeError(err: unknown): string {
   const cause = err instanceof ProxyError ? err.cause : err

@@ -7,6 +7,7 @@
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
+import { recordingUpstream, type RecordingUpstream } from '../helpers/raw-http.js'
 import { send, startProxy, TIMEOUTS, type TestProxy } from '../helpers/upstream-proxy-harness.js'
 import { until } from '../helpers/wait.js'
 
@@ -78,5 +79,54 @@ describe.each(['sockets', 'node'] as const)('timeouts.upstreamKeepAlive (%s engi
     proxy.proxy.setTimeouts({ ...TIMEOUTS, upstreamKeepAlive: 0 })
     for (let i = 0; i < 2; i++) expect((await send(proxy.url)).status).toBe(200)
     expect(upstream.opened).toHaveLength(3)
+  })
+})
+
+/**
+ * An upstream whose idle timer fires as the next request arrives, deterministically: it answers
+ * the first request of each connection and closes the connection on the second, unanswered.
+ */
+function closingOnReuse(how: 'FIN' | 'RST'): Promise<RecordingUpstream> {
+  const served = new WeakSet<Socket>()
+  return recordingUpstream((_head, socket) => {
+    if (served.has(socket)) {
+      if (how === 'RST') socket.resetAndDestroy()
+      else socket.destroy()
+      return
+    }
+    served.add(socket)
+    socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+  })
+}
+
+describe('a kept-alive connection the upstream closes as a request is sent (socket engine)', () => {
+  let raw: RecordingUpstream | undefined
+  afterEach(async () => {
+    await raw?.close()
+    raw = undefined
+  })
+
+  it.each(['FIN', 'RST'] as const)('closed with a %s: a request without a body goes again on a new connection; one with a body is a 502 that names timeouts.upstreamKeepAlive', async (how) => {
+    raw = await closingOnReuse(how)
+    proxy = await startProxy({ blue: [raw.url], green: [raw.url] })
+    expect((await send(proxy.url)).status).toBe(200)
+    // Sent on the kept connection, closed unanswered, sent again on a new one.
+    expect((await send(proxy.url)).status).toBe(200)
+    expect(raw.heads).toHaveLength(3)
+    const post = await send(proxy.url, { method: 'POST', body: 'taken once at most' })
+    expect(post.status).toBe(502)
+    const answer = JSON.parse(post.body) as { code: string; message: string }
+    expect(answer.code).toBe('SY_ERR_UPSTREAM_RESET')
+    expect(answer.message).toMatch(/kept-alive connection before answering.*timeouts\.upstreamKeepAlive/)
+    expect(raw.heads.filter((head) => head.startsWith('POST'))).toHaveLength(1)
+    expect(proxy.proxy.health().blue[0]?.lastError).toMatch(/timeouts\.upstreamKeepAlive/)
+  })
+
+  it('a new connection closed unanswered is a plain reset: nothing points at the keep-alive', async () => {
+    raw = await recordingUpstream((_head, socket) => socket.destroy())
+    proxy = await startProxy({ blue: [raw.url], green: [raw.url] })
+    const post = await send(proxy.url, { method: 'POST', body: 'x' })
+    expect(post.status).toBe(502)
+    expect(JSON.parse(post.body)).toMatchObject({ code: 'SY_ERR_UPSTREAM_RESET', message: 'The upstream closed the connection before the response was complete' })
   })
 })

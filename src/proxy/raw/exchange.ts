@@ -4,7 +4,7 @@
  */
 import type net from 'node:net'
 import type { Color } from '../../routing/types.js'
-import { describeError, ProxyError, toProxyError } from '../errors.js'
+import { describeError, ProxyError, upstreamClosed } from '../errors.js'
 import type { Drainable, ProxyState, Recorded, RequestLine } from '../proxy-state.js'
 import type { ErrorKind } from '../types.js'
 import type { UpstreamPool, UpstreamTarget } from '../upstream-pool.js'
@@ -267,7 +267,7 @@ export class RawExchange implements Recorded, Drainable, SocketOwner {
       this.#connect()
       return
     }
-    this.#upstreamFailed(error === undefined ? new ProxyError('SY_ERR_UPSTREAM_RESET') : toProxyError(error))
+    this.#upstreamFailed(upstreamClosed(error, this.#reused && !this.#sawResponse))
   }
 
   #clientDrained(): void {
