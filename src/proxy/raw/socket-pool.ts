@@ -26,6 +26,8 @@ export const MAX_CONNECTING = 32
 
 /** How often (at most) a pool with idle connections looks for ones idle too long: by default they close within 4.0–4.5 s. */
 const IDLE_CHECK_MS = 500
+/** ... and at least this seldom, however short the keep-alive. */
+const IDLE_CHECK_MIN_MS = 25
 
 /**
  * Who uses a pooled socket now: the pool's listeners stay on the socket for its whole life and
@@ -178,7 +180,8 @@ export class SocketPool {
     pooled[IDLE_UNTIL] = performance.now() + (upstreamIdle === undefined ? this.#idleMs : Math.min(this.#idleMs, upstreamIdle - UPSTREAM_IDLE_MARGIN_MS))
     this.#idle.push(pooled)
     if (this.#idleCheck === undefined) {
-      this.#idleCheck = setInterval(() => this.#closeStale(), Math.min(IDLE_CHECK_MS, this.#idleMs / 8))
+      // An eighth of a short keep-alive (timeouts.upstreamKeepAlive), but not a busy loop for a tiny one.
+      this.#idleCheck = setInterval(() => this.#closeStale(), Math.max(IDLE_CHECK_MIN_MS, Math.min(IDLE_CHECK_MS, this.#idleMs / 8)))
       this.#idleCheck.unref()
     }
   }
