@@ -174,12 +174,35 @@ interface WriteCounts {
   problems: string[]
   acks: Ack[]
   /** One sample per acknowledged write and other replica: ms from the ack until it served that generation. */
-  convergenceMs: number[]
+  convergence: Convergence[]
   convergenceTimeouts: number
 }
 
 /** Outage window (performance.now() times) as the flipper sees it, to tell expected 503s apart. */
 const window503 = { from: Infinity, to: Infinity }
+/** From SIGTERM to Redis until the last replica healed (performance.now() times). */
+const outageSpan = { from: Infinity, to: Infinity }
+
+/** One replica's convergence on one acknowledged write. */
+interface Convergence {
+  readonly ms: number
+  readonly ackAt: number
+}
+
+/**
+ * Whether a write's convergence met the Redis outage: acknowledged before the last replica healed,
+ * and less than CONVERGENCE_LIMIT_MS before Redis stopped. Replicas learn a write only through
+ * Redis (its message, or their reconcile), so such a write may reach them only after the outage:
+ * it must be in within CONVERGENCE_LIMIT_MS of the fleet healing instead.
+ */
+function metOutage(c: Convergence): boolean {
+  return c.ackAt < outageSpan.to && c.ackAt + CONVERGENCE_LIMIT_MS > outageSpan.from
+}
+
+/** How late a convergence may be: CONVERGENCE_LIMIT_MS, or that long after the fleet healed for one that met the outage. */
+function convergenceLimit(c: Convergence): number {
+  return metOutage(c) ? outageSpan.to + CONVERGENCE_LIMIT_MS - c.ackAt : CONVERGENCE_LIMIT_MS
+}
 
 function startFlipper(durationMs: number): { stop(): Promise<WriteCounts> } {
   const counts: WriteCounts = {
@@ -192,7 +215,7 @@ function startFlipper(durationMs: number): { stop(): Promise<WriteCounts> } {
     other: 0,
     problems: [],
     acks: [],
-    convergenceMs: [],
+    convergence: [],
     convergenceTimeouts: 0,
   }
   const problem = (text: string) => {
@@ -209,7 +232,7 @@ function startFlipper(durationMs: number): { stop(): Promise<WriteCounts> } {
         for (;;) {
           try {
             if ((await getSplit(r)).generation >= ack.generation) {
-              counts.convergenceMs.push(performance.now() - ack.ackAt)
+              counts.convergence.push({ ms: performance.now() - ack.ackAt, ackAt: ack.ackAt })
               return
             }
           } catch (err) {
@@ -217,7 +240,7 @@ function startFlipper(durationMs: number): { stop(): Promise<WriteCounts> } {
           }
           if (performance.now() - ack.ackAt > CONVERGE_GIVE_UP_MS) {
             counts.convergenceTimeouts++
-            counts.convergenceMs.push(performance.now() - ack.ackAt)
+            counts.convergence.push({ ms: performance.now() - ack.ackAt, ackAt: ack.ackAt })
             problem(`replica ${r.index + 1} still below generation ${ack.generation} after ${CONVERGE_GIVE_UP_MS} ms`)
             return
           }
@@ -302,6 +325,7 @@ async function redisOutage(redis: { proc: Tracked }, bin: string, port: number, 
   const non200 = replicas.map(() => 0)
   const stopAt = performance.now()
   window503.from = stopAt - 500
+  outageSpan.from = stopAt
   log(`stopping Redis (SIGTERM to PID ${redis.proc.pid}) for ${OUTAGE_MS / 1000} s`)
   await registry.stop(redis.proc, 5_000)
   while (performance.now() - stopAt < OUTAGE_MS) {
@@ -329,8 +353,9 @@ async function redisOutage(redis: { proc: Tracked }, bin: string, port: number, 
       return null
     }),
   )
+  outageSpan.to = performance.now()
   // Writes answered within 1 s of the last replica healing may still see the outage.
-  window503.to = performance.now() + 1_000
+  window503.to = outageSpan.to + 1_000
   return { degradedSeen, non200, healMs, downMs }
 }
 
@@ -504,8 +529,10 @@ async function main(): Promise<number> {
       if (lines.length > 0) process.stderr.write(`replica ${i + 1}: ${lines.length} error log lines, first: ${lines.slice(0, 3).join('\n')}\n`)
     })
 
-    const conv = writes.convergenceMs
+    const conv = writes.convergence.filter((c) => !metOutage(c)).map((c) => c.ms)
     const convMax = conv.length === 0 ? 0 : Math.max(...conv)
+    const throughOutage = writes.convergence.filter(metOutage)
+    const lateThroughOutage = throughOutage.filter((c) => c.ms > convergenceLimit(c))
     const healed = outageResult.healMs.filter((h): h is number => h !== null)
     const degradedCount = outageResult.degradedSeen.filter(Boolean).length
     const failures: string[] = []
@@ -518,6 +545,7 @@ async function main(): Promise<number> {
     if (!final.equal) failures.push('replicas disagree on the final split')
     if (final.splits.some((s) => s.generation < final.lastAckGeneration)) failures.push('a final generation is below the last acknowledged one')
     if (convMax > CONVERGENCE_LIMIT_MS) failures.push(`convergence max ${ms(convMax)} > ${CONVERGENCE_LIMIT_MS} ms`)
+    if (lateThroughOutage.length > 0) failures.push(`${lateThroughOutage.length} convergences that met the outage came more than ${CONVERGENCE_LIMIT_MS} ms after the fleet healed`)
     if (writes.other > 0) failures.push(`${writes.other} writes answered neither 200, 409 nor 503`)
     if (healed.length < REPLICAS) failures.push(`${REPLICAS - healed.length} replicas did not return to "ok" within ${HEAL_GIVE_UP_MS / 1000} s`)
 
@@ -529,8 +557,12 @@ async function main(): Promise<number> {
       ['writes sent / acknowledged / 409 / 503 (of them "may have been applied")', `${writes.sent} / ${writes.acked} / ${writes.conflicts} / ${writes.unavailable} (${writes.unconfirmed})`],
       ['writes: 503 outside the outage / other answers', `${writes.unavailableOutsideOutage} / ${writes.other}`],
       [
-        `convergence p50 / p99 / max (${conv.length} samples: 2 per acknowledged write)`,
+        `convergence p50 / p99 / max (${conv.length} samples: 2 per acknowledged write, but for those that met the outage)`,
         `${ms(quantile(conv, 0.5))} / ${ms(quantile(conv, 0.99))} / ${ms(convMax)}${writes.convergenceTimeouts > 0 ? ` (${writes.convergenceTimeouts} gave up after ${CONVERGE_GIVE_UP_MS} ms)` : ''}`,
+      ],
+      [
+        `convergences that met the outage (acknowledged less than ${CONVERGENCE_LIMIT_MS / 1000} s before Redis stopped): samples, max, in within ${CONVERGENCE_LIMIT_MS / 1000} s of the fleet healing`,
+        `${throughOutage.length}, ${throughOutage.length === 0 ? '—' : ms(Math.max(...throughOutage.map((c) => c.ms)))}, ${lateThroughOutage.length === 0 ? 'all' : `${throughOutage.length - lateThroughOutage.length} of ${throughOutage.length}`}`,
       ],
       [`outage (${(outageResult.downMs / 1000).toFixed(1)} s): /healthz "degraded" seen on`, `${degradedCount}/${REPLICAS}`],
       ['outage: /healthz answers other than 200', String(outageResult.non200.reduce((a, b) => a + b, 0))],
