@@ -266,11 +266,10 @@ export function toProxyError(err: unknown): ProxyError {
 export function upstreamClosed(error: Error | undefined, keptAliveUnanswered: boolean): ProxyError {
   const failure = error === undefined ? new ProxyError('SY_ERR_UPSTREAM_RESET') : toProxyError(error)
   if (!keptAliveUnanswered || failure.code !== 'SY_ERR_UPSTREAM_RESET') return failure
-  // No cause: target health describes an error by its cause, and this message is the point.
   const how = error === undefined ? 'FIN' : (transportCode(error) ?? error.message)
   return new ProxyError(
     'SY_ERR_UPSTREAM_RESET',
-    undefined,
+    error,
     `The upstream closed a kept-alive connection before answering (${how}): it may have closed it as idle as the request was sent, ` +
       "and a request with a body is not sent again. Set timeouts.upstreamKeepAlive under the upstream's own idle timeout",
   )
@@ -278,6 +277,8 @@ export function upstreamClosed(error: Error | undefined, keptAliveUnanswered: bo
 
 /** A one-line description of an error for target health: its code and message. */
 export function describeError(err: unknown): string {
+  // A message of our own (a DNS name, a TLS reason, a kept-alive close) says more than its cause's, and names the code.
+  if (err instanceof ProxyError && err.message !== ERRORS[err.code].message) return err.message
   const cause = err instanceof ProxyError ? err.cause : err
   if (cause instanceof Error) {
     const code = transportCode(cause)
